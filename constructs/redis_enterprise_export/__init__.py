@@ -1,0 +1,52 @@
+"""Redis Enterprise Software database export as a declarative Terraform resource.
+
+The models and the helper import no CDK framework; ``DatabaseExport`` and
+``ExportStack`` load it on first use, so the helper starts fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigError, ExportError
+from .models import (
+    AbsLocation,
+    Cluster,
+    ExportSpec,
+    FtpLocation,
+    GcsLocation,
+    Location,
+    MountPointLocation,
+    S3Location,
+    SftpLocation,
+)
+
+if TYPE_CHECKING:
+    from .construct import DatabaseExport, DatabaseExportProps, ExportStack
+
+__all__ = [
+    "AbsLocation",
+    "Cluster",
+    "ConfigError",
+    "DatabaseExport",
+    "DatabaseExportProps",
+    "ExportError",
+    "ExportSpec",
+    "ExportStack",
+    "FtpLocation",
+    "GcsLocation",
+    "Location",
+    "MountPointLocation",
+    "S3Location",
+    "SftpLocation",
+]
+
+_CONSTRUCT_NAMES = {"DatabaseExport", "DatabaseExportProps", "ExportStack"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CONSTRUCT_NAMES:
+        from . import construct
+
+        return getattr(construct, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

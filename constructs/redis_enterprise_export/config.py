@@ -1,0 +1,155 @@
+"""The platform team's TOML file: clusters and exports, turned into models.
+
+Every error names the file, the table and the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .errors import ConfigError
+from .models import DEFAULT_PASSWORD_ENV, DEFAULT_USERNAME_ENV, Cluster, ExportSpec, location_from_dict
+
+CLUSTER_KEYS = {"url", "ca_cert", "tls_verify", "allow_http", "username_env", "password_env"}
+EXPORT_KEYS = {"cluster", "database", "location", "email_notification", "timeout_seconds"}
+TOP_KEYS = {"clusters", "exports"}
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ExportsConfig:
+    """What a config file declares: named clusters and the exports that use them."""
+
+    path: Path
+    clusters: dict[str, Cluster]
+    exports: list[ExportSpec]
+
+
+def load_config(path: Path) -> ExportsConfig:
+    """Read and validate ``path``; raises ConfigError naming the file, table and key."""
+    where = str(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError("file", where, "an existing TOML file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError("file", where, f"a readable UTF-8 TOML file ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("syntax", str(exc), "valid TOML", where=where) from None
+    return parse_config(data, path)
+
+
+def parse_config(data: Mapping[str, Any], path: Path) -> ExportsConfig:
+    """Validate already-parsed TOML ``data``; ``path`` is for messages and relative paths."""
+    where = str(path)
+    _known_keys(data, TOP_KEYS, where)
+    clusters_table = _table(data, "clusters", where, required=True)
+    exports_table = _table(data, "exports", where, required=True)
+    clusters = {
+        name: _placed(f"{where}: [clusters.{name}]", lambda t=table: _cluster(t, path))
+        for name, table in _tables(clusters_table, "clusters", where).items()
+    }
+    exports = [
+        _placed(f"{where}: [exports.{name}]", lambda n=name, t=table: _export(n, t, clusters))
+        for name, table in _tables(exports_table, "exports", where).items()
+    ]
+    return ExportsConfig(path=path, clusters=clusters, exports=exports)
+
+
+def _placed(where: str, build: Callable[[], T]) -> T:
+    try:
+        return build()
+    except ConfigError as exc:
+        raise exc.within(where) from None
+
+
+def _known_keys(table: Mapping[str, Any], allowed: set[str], where: str = "") -> None:
+    for key in table:
+        if key not in allowed:
+            error = ConfigError.unknown_key(key, allowed)
+            raise error.within(where) if where else error
+
+
+def _table(data: Mapping[str, Any], key: str, where: str, *, required: bool) -> Mapping[str, Any]:
+    value = data.get(key)
+    if value is None and required:
+        raise ConfigError.missing(f"[{key}]", f"a [{key}.NAME] table").within(where)
+    if not isinstance(value, Mapping) or (required and not value):
+        raise ConfigError(f"[{key}]", value, f"at least one [{key}.NAME] table").within(where)
+    return value
+
+
+def _tables(data: Mapping[str, Any], kind: str, where: str) -> dict[str, Mapping[str, Any]]:
+    for name, table in data.items():
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{kind}.{name}", table, f"a [{kind}.{name}] table").within(where)
+    return dict(data)
+
+
+def _cluster(table: Mapping[str, Any], path: Path) -> Cluster:
+    _known_keys(table, CLUSTER_KEYS)
+    if "url" not in table:
+        raise ConfigError.missing("url", "https://HOST[:PORT] of the cluster's REST API")
+    ca_pem = None
+    if "ca_cert" in table:
+        ca_pem = _read_ca(table["ca_cert"], path)
+    return Cluster(
+        url=table["url"],
+        ca_cert_pem=ca_pem,
+        tls_verify=table.get("tls_verify", True),
+        allow_http=table.get("allow_http", False),
+        username_env=table.get("username_env", DEFAULT_USERNAME_ENV),
+        password_env=table.get("password_env", DEFAULT_PASSWORD_ENV),
+    )
+
+
+def _read_ca(value: Any, path: Path) -> str:
+    """The CA file's PEM text; the stack carries it so it stays relocatable."""
+    if not isinstance(value, str) or not value:
+        raise ConfigError("ca_cert", value, "the path of a PEM CA file")
+    ca_path = (path.parent / value).resolve()
+    try:
+        text = ca_path.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError):
+        raise ConfigError(
+            "ca_cert", value, f"a readable PEM file (relative to {path.name})"
+        ) from None
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        raise ConfigError("ca_cert", value, "a PEM file with a CERTIFICATE block")
+    return text
+
+
+def _export(name: str, table: Mapping[str, Any], clusters: Mapping[str, Cluster]) -> ExportSpec:
+    _known_keys(table, EXPORT_KEYS)
+    for key in ("cluster", "database", "location"):
+        if key not in table:
+            raise ConfigError.missing(key, _EXPECTED[key])
+    cluster_name = table["cluster"]
+    if cluster_name not in clusters:
+        raise ConfigError(
+            "cluster", cluster_name, "the name of a [clusters.NAME] table: " + ", ".join(clusters)
+        )
+    try:
+        location = location_from_dict(table["location"])
+    except ConfigError as exc:
+        raise exc.within("", "location") from None
+    return ExportSpec(
+        name=name,
+        cluster=clusters[cluster_name],
+        database=table["database"],
+        location=location,
+        email_notification=table.get("email_notification"),
+        timeout_seconds=table.get("timeout_seconds", ExportSpec.timeout_seconds),
+    )
+
+
+_EXPECTED = {
+    "cluster": "the name of a [clusters.NAME] table",
+    "database": "a database uid (integer >= 1) or its name",
+    "location": "an inline table: { type = ..., <the API's fields> }",
+}

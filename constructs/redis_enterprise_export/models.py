@@ -1,0 +1,435 @@
+"""Pure data: the cluster, the export locations and one export, with validation.
+
+Secrets never live here. A secret field is given as the *name* of an environment
+variable (``secret_access_key_env = "S3_SECRET"``) and resolved only by the helper,
+at apply time, when it builds the request body.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, fields
+from typing import Any, ClassVar
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from .errors import ConfigError
+
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# Export names become Terraform names, file names and output keys.
+EXPORT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}\Z")
+
+DEFAULT_USERNAME_ENV = "REDIS_ENTERPRISE_USER"
+DEFAULT_PASSWORD_ENV = "REDIS_ENTERPRISE_PASSWORD"
+DEFAULT_TIMEOUT_SECONDS = 3600
+MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
+
+
+def redact_url(url: str) -> str:
+    """Return ``url`` with any password in it replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = netloc[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+
+
+def _text(obj: object, name: str) -> None:
+    value = getattr(obj, name)
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(name, value, "a non-empty string")
+
+
+def _optional_text(obj: object, name: str) -> None:
+    if getattr(obj, name) is not None:
+        _text(obj, name)
+
+
+def _env_name(obj: object, name: str, *, required: bool) -> None:
+    value = getattr(obj, name)
+    if value is None and not required:
+        return
+    if not isinstance(value, str) or not ENV_NAME.match(value):
+        raise ConfigError(
+            name, value, "the name of an environment variable (letters, digits, _)"
+        )
+
+
+def _resolve_env(name: str, env_name: str, environ: Mapping[str, str]) -> str:
+    value = environ.get(env_name, "")
+    if not value:
+        raise ConfigError(
+            name, env_name, "the name of an environment variable that is set and not empty"
+        )
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class Location:
+    """Base of the six documented ``export_location`` types.
+
+    Subclasses use the API's own field names; a secret field ``x`` is given as
+    ``x_env``, the name of the environment variable that holds it.
+    """
+
+    type: ClassVar[str]
+    # API fields that are secrets; given in config only as f"{name}_env".
+    secret_fields: ClassVar[tuple[str, ...]] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The location as config: ``type`` plus the set fields, secrets by env name."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {"type": self.type} | {k: v for k, v in values.items() if v is not None}
+
+    def secret_env_names(self) -> list[str]:
+        """The environment variables this location reads its secrets from."""
+        return [v for k, v in self.to_dict().items() if k.endswith("_env")]
+
+    def api_object(self, environ: Mapping[str, str]) -> dict[str, str]:
+        """The ``export_location`` object the API expects, secrets resolved."""
+        body: dict[str, str] = {"type": self.type}
+        for key, value in self.to_dict().items():
+            if key == "type":
+                continue
+            if key.endswith("_env"):
+                body[key.removesuffix("_env")] = _resolve_env(key, value, environ)
+            else:
+                body[key] = value
+        return body
+
+    def describe(self) -> str:
+        """A one-line, secret-free description for progress lines."""
+        return self.type
+
+
+@dataclass(frozen=True, kw_only=True)
+class _UrlLocation(Location):
+    """A location addressed by a URL whose password comes from ``password_env``."""
+
+    url_field: ClassVar[str]
+    schemes: ClassVar[tuple[str, ...]]
+    password_env: str | None = None
+
+    def _url(self) -> str:
+        value: str = getattr(self, self.url_field)
+        return value
+
+    def _check_url(self) -> None:
+        _text(self, self.url_field)
+        url = self._url()
+        parts = urlsplit(url)
+        allowed = " or ".join(f"{s}://" for s in self.schemes)
+        if parts.scheme not in self.schemes or not parts.hostname:
+            raise ConfigError(self.url_field, redact_url(url), f"a {allowed} URL with a host")
+        if parts.password is not None:
+            raise ConfigError(
+                self.url_field,
+                redact_url(url),
+                "a URL without a password",
+                hint="give the password's environment variable as password_env",
+            )
+        if self.password_env is not None and not parts.username:
+            raise ConfigError(
+                self.url_field,
+                url,
+                "a URL with a user name when password_env is set",
+                hint=f"write it as {self.schemes[0]}://USER@{parts.netloc}{parts.path}",
+            )
+        _env_name(self, "password_env", required=False)
+
+    def api_object(self, environ: Mapping[str, str]) -> dict[str, str]:
+        body = super().api_object(environ)
+        password = body.pop("password", None)
+        if password is not None:
+            parts = urlsplit(self._url())
+            netloc = f"{parts.username}:{quote(password, safe='')}@{parts.netloc.split('@', 1)[1]}"
+            body[self.url_field] = urlunsplit(parts._replace(netloc=netloc))
+        return body
+
+    def describe(self) -> str:
+        return f"{self.type} {redact_url(self._url())}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class FtpLocation(_UrlLocation):
+    """FTP or FTPS server: ``ftp://[user@]host[:port]/path/``."""
+
+    type: ClassVar[str] = "url"
+    url_field: ClassVar[str] = "url"
+    schemes: ClassVar[tuple[str, ...]] = ("ftp", "ftps")
+    secret_fields: ClassVar[tuple[str, ...]] = ("password",)
+    url: str
+
+    def __post_init__(self) -> None:
+        self._check_url()
+
+
+@dataclass(frozen=True, kw_only=True)
+class SftpLocation(_UrlLocation):
+    """SFTP server: ``sftp://user@host[:port][/path/]``; the SSH key from ``key_env``.
+
+    Without ``key_env`` the cluster uses its own key, whose public half must be
+    installed on the server.
+    """
+
+    type: ClassVar[str] = "sftp"
+    url_field: ClassVar[str] = "sftp_url"
+    schemes: ClassVar[tuple[str, ...]] = ("sftp",)
+    secret_fields: ClassVar[tuple[str, ...]] = ("password", "key")
+    sftp_url: str
+    key_env: str | None = None
+
+    def __post_init__(self) -> None:
+        self._check_url()
+        _env_name(self, "key_env", required=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class S3Location(Location):
+    """AWS S3 or the cluster's configured S3-compatible store."""
+
+    type: ClassVar[str] = "s3"
+    secret_fields: ClassVar[tuple[str, ...]] = ("secret_access_key",)
+    bucket_name: str
+    access_key_id: str
+    secret_access_key_env: str
+    subdir: str | None = None
+    # Appeared in RS 7.4.2; without it the cluster detects the bucket's region.
+    region_name: str | None = None
+
+    def __post_init__(self) -> None:
+        _text(self, "bucket_name")
+        _text(self, "access_key_id")
+        _env_name(self, "secret_access_key_env", required=True)
+        _optional_text(self, "subdir")
+        _optional_text(self, "region_name")
+
+    def describe(self) -> str:
+        return f"s3://{self.bucket_name}/{self.subdir or ''}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class GcsLocation(Location):
+    """Google Cloud Storage, with a service account's key fields."""
+
+    type: ClassVar[str] = "gs"
+    secret_fields: ClassVar[tuple[str, ...]] = ("private_key",)
+    bucket_name: str
+    client_id: str
+    client_email: str
+    private_key_id: str
+    private_key_env: str
+    subdir: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("bucket_name", "client_id", "client_email", "private_key_id"):
+            _text(self, name)
+        _env_name(self, "private_key_env", required=True)
+        _optional_text(self, "subdir")
+
+    def describe(self) -> str:
+        return f"gs://{self.bucket_name}/{self.subdir or ''}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AbsLocation(Location):
+    """Azure Blob Storage, with exactly one of an account key or a SAS token."""
+
+    type: ClassVar[str] = "abs"
+    secret_fields: ClassVar[tuple[str, ...]] = ("account_key", "sas_token")
+    account_name: str
+    container: str
+    account_key_env: str | None = None
+    sas_token_env: str | None = None
+    subdir: str | None = None
+
+    def __post_init__(self) -> None:
+        _text(self, "account_name")
+        _text(self, "container")
+        _env_name(self, "account_key_env", required=False)
+        _env_name(self, "sas_token_env", required=False)
+        if (self.account_key_env is None) == (self.sas_token_env is None):
+            given = "both" if self.account_key_env else "neither"
+            raise ConfigError(
+                "account_key_env/sas_token_env",
+                given,
+                "exactly one of account_key_env and sas_token_env (the API takes one)",
+            )
+        _optional_text(self, "subdir")
+
+    def describe(self) -> str:
+        return f"abs://{self.account_name}/{self.container}/{self.subdir or ''}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class MountPointLocation(Location):
+    """A directory mounted on every node, writable by ``redislabs:redislabs``."""
+
+    type: ClassVar[str] = "mount_point"
+    path: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.path, str) or not self.path.startswith("/"):
+            raise ConfigError("path", self.path, "an absolute path on the cluster's nodes")
+
+    def describe(self) -> str:
+        return f"mount_point {self.path}"
+
+
+LOCATION_TYPES: dict[str, type[Location]] = {
+    cls.type: cls
+    for cls in (FtpLocation, SftpLocation, S3Location, GcsLocation, AbsLocation, MountPointLocation)
+}
+
+
+def location_from_dict(data: Mapping[str, Any]) -> Location:
+    """Build a location from config: ``type`` plus the API's field names."""
+    if not isinstance(data, Mapping):
+        raise ConfigError("location", data, "a table with a type and its fields")
+    kind = data.get("type")
+    if kind not in LOCATION_TYPES:
+        if kind is None:
+            raise ConfigError.missing("type", "one of " + ", ".join(LOCATION_TYPES))
+        raise ConfigError("type", kind, "one of " + ", ".join(LOCATION_TYPES))
+    cls = LOCATION_TYPES[kind]
+    allowed = {f.name for f in fields(cls)}
+    for key in data:
+        if key == "type":
+            continue
+        if key in cls.secret_fields:
+            raise ConfigError(
+                key,
+                "***",
+                "no literal secret in config",
+                hint=f"set {key}_env to the name of an environment variable that holds it",
+            )
+        if key not in allowed:
+            raise ConfigError.unknown_key(key, allowed | {"type"})
+    kwargs = {k: v for k, v in data.items() if k != "type"}
+    missing = [f.name for f in fields(cls) if f.name not in kwargs and _required(cls, f.name)]
+    if missing:
+        raise ConfigError.missing(missing[0], f"a value for {missing[0]} in a {kind} location")
+    return cls(**kwargs)
+
+
+def _required(cls: type[Location], name: str) -> bool:
+    return next(f for f in fields(cls) if f.name == name).default is MISSING
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cluster:
+    """How to reach one RS cluster's REST API; credentials by environment variable name."""
+
+    url: str
+    ca_cert_pem: str | None = None
+    tls_verify: bool = True
+    allow_http: bool = False
+    username_env: str = DEFAULT_USERNAME_ENV
+    password_env: str = DEFAULT_PASSWORD_ENV
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.url) if isinstance(self.url, str) else None
+        if parts is None or parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ConfigError("url", self.url, "https://HOST[:PORT] of the cluster's REST API")
+        if parts.scheme == "http" and not self.allow_http:
+            raise ConfigError(
+                "url",
+                self.url,
+                "an https:// URL",
+                hint="plain http sends the password in clear; set allow_http = true to accept that",
+            )
+        if parts.username or parts.query or parts.fragment or parts.path not in ("", "/"):
+            raise ConfigError(
+                "url", redact_url(self.url), "https://HOST[:PORT] with no user, path or query"
+            )
+        for name in ("tls_verify", "allow_http"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(name, getattr(self, name), "true or false")
+        if self.ca_cert_pem is not None and "-----BEGIN CERTIFICATE-----" not in str(
+            self.ca_cert_pem
+        ):
+            raise ConfigError("ca_cert", "(not shown)", "PEM text with a CERTIFICATE block")
+        _env_name(self, "username_env", required=True)
+        _env_name(self, "password_env", required=True)
+        object.__setattr__(self, "url", self.url.rstrip("/"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExportSpec:
+    """One export: which database of which cluster goes where.
+
+    ``database`` is a uid (int) or a name, resolved to a uid at apply time.
+    """
+
+    name: str
+    cluster: Cluster
+    database: int | str
+    location: Location
+    email_notification: bool | None = None
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not EXPORT_NAME.match(self.name):
+            raise ConfigError(
+                "name",
+                self.name,
+                "a letter or _ then up to 63 letters, digits, _ or - (a Terraform name)",
+            )
+        db = self.database
+        if isinstance(db, bool) or not (
+            (isinstance(db, int) and db >= 1) or (isinstance(db, str) and db.strip())
+        ):
+            raise ConfigError("database", db, "a database uid (integer >= 1) or its name")
+        if self.email_notification is not None and not isinstance(self.email_notification, bool):
+            raise ConfigError("email_notification", self.email_notification, "true or false")
+        t = self.timeout_seconds
+        if isinstance(t, bool) or not isinstance(t, int | float) or not 0 < t <= MAX_TIMEOUT_SECONDS:
+            raise ConfigError(
+                "timeout_seconds", t, f"a number of seconds above 0, at most {MAX_TIMEOUT_SECONDS}"
+            )
+        if not isinstance(self.location, Location):
+            raise ConfigError("location", self.location, "one of the *Location classes")
+        if not isinstance(self.cluster, Cluster):
+            raise ConfigError("cluster", self.cluster, "a Cluster")
+
+    def request_body(self, environ: Mapping[str, str]) -> dict[str, Any]:
+        """The documented POST body, with the location's secrets resolved."""
+        body: dict[str, Any] = {"export_location": self.location.api_object(environ)}
+        if self.email_notification is not None:
+            body["email_notification"] = self.email_notification
+        return body
+
+    def trigger(self) -> dict[str, Any]:
+        """What, when changed, means a new export (not TLS material or timeouts)."""
+        return {
+            "cluster": self.cluster.url,
+            "database": self.database,
+            "location": self.location.to_dict(),
+            "email_notification": self.email_notification,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The secret-free spec the construct hands the helper."""
+        return {
+            "name": self.name,
+            "cluster": self.cluster.to_dict(),
+            "database": self.database,
+            "location": self.location.to_dict(),
+            "email_notification": self.email_notification,
+            "timeout_seconds": self.timeout_seconds,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ExportSpec:
+        return cls(
+            name=data["name"],
+            cluster=Cluster(**data["cluster"]),
+            database=data["database"],
+            location=location_from_dict(data["location"]),
+            email_notification=data.get("email_notification"),
+            timeout_seconds=data.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS),
+        )

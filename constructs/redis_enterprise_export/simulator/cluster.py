@@ -1,0 +1,316 @@
+"""The simulated cluster's behaviour, free of HTTP: databases, users, exports, faults.
+
+It follows the documented API, awkward parts included: ``export_status`` is
+``""`` on a fresh database and after a reset, it keeps the previous export's
+value until reset and may go on showing it for a few reads after a POST
+(``Scenario.stale_reads``); ``export_progress`` can come as a string; error
+bodies carry ``description`` or, like older clusters, ``message``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .redis_server import RedisServer
+
+# Roles that hold start_bdb_export and reset_bdb_current_export_status.
+EXPORT_ROLES = frozenset({"admin", "cluster_member", "db_member"})
+ROLES = EXPORT_ROLES | {"db_viewer", "cluster_viewer", "user_manager", "none"}
+FAILURE_REASONS = ("no-permission", "wrong-file-path", "general-error")
+
+# Required fields per documented location type (backup_location.md).
+LOCATION_FIELDS: dict[str, tuple[set[str], set[str]]] = {
+    "url": ({"url"}, set()),
+    "sftp": ({"sftp_url"}, {"key"}),
+    "s3": ({"bucket_name", "access_key_id", "secret_access_key"}, {"subdir", "region_name"}),
+    "gs": (
+        {"bucket_name", "client_id", "client_email", "private_key_id", "private_key"},
+        {"subdir"},
+    ),
+    "abs": ({"account_name", "container"}, {"account_key", "sas_token", "subdir"}),
+    "mount_point": ({"path"}, set()),
+}
+
+
+@dataclass
+class Scenario:
+    """Faults and timings for the next requests; tests set these per case."""
+
+    export_seconds: float = 1.0
+    conflicts: int = 0  # answer 409 to this many POSTs first
+    stale_reads: int = 0  # after an accepted POST, show the old status this many reads
+    fail_reason: str | None = None  # fail exports midway with this reason
+    progress_as_string: bool = False
+    error_text_field: str = "description"  # or "message", as older clusters send
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any = None
+
+
+@dataclass
+class Database:
+    uid: int
+    name: str
+    redis: RedisServer
+    modules: list[dict[str, Any]] = field(default_factory=list)
+    export_status: str = ""
+    export_progress: float = 0.0
+    export_failure_reason: str = ""
+    last_export_time: str | None = None
+    export: Export | None = None
+    files: list[Path] = field(default_factory=list)
+
+    def fields(self, progress_as_string: bool) -> dict[str, Any]:
+        progress: Any = self.export_progress
+        if progress_as_string:
+            progress = f"{progress:g}"
+        data: dict[str, Any] = {
+            "uid": self.uid,
+            "name": self.name,
+            "status": "active",
+            "export_status": self.export_status,
+            "export_progress": progress,
+            "export_failure_reason": self.export_failure_reason,
+            "module_list": [{"module_name": m["module_name"]} for m in self.modules],
+            # The full object carries secrets; clients must ask for fields instead.
+            "authentication_redis_pass": "sim-db-password-never-log-me",
+            "backup_location": {"type": "s3", "secret_access_key": "sim-backup-secret"},
+        }
+        if self.last_export_time is not None:
+            data["last_export_time"] = self.last_export_time
+        return data
+
+
+@dataclass
+class Export:
+    location: dict[str, str]
+    started: float
+    seconds: float
+    fail_reason: str | None
+    stale_reads: int
+    stale_view: dict[str, Any]
+    done: bool = False
+
+
+@dataclass
+class Request:
+    """One request as the simulator saw it (no body: bodies may carry secrets)."""
+
+    method: str
+    path: str
+    query: str
+    user: str
+    status: int
+
+
+class SimCluster:
+    """Databases, users and exports of one simulated cluster; thread-safe."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.databases: dict[int, Database] = {}
+        self.users: dict[str, tuple[str, str]] = {}
+        self.scenario = Scenario()
+        self.log: list[Request] = []
+        self.export_bodies: list[dict[str, Any]] = []
+        self.failed_logins = 0
+
+    # Set-up -----------------------------------------------------------------
+
+    def add_user(self, email: str, password: str, role: str) -> None:
+        if role not in ROLES:
+            raise ValueError(f"role {role!r}: expected one of {sorted(ROLES)}")
+        self.users[email] = (password, role)
+
+    def add_database(
+        self, uid: int, name: str, redis: RedisServer, modules: list[dict[str, Any]] | None = None
+    ) -> Database:
+        db = Database(uid=uid, name=name, redis=redis, modules=modules or [])
+        self.databases[uid] = db
+        return db
+
+    def exports_started(self, uid: int | None = None) -> int:
+        """How many export POSTs the cluster accepted (for one database, or all)."""
+        return sum(
+            1
+            for r in self.log
+            if r.method == "POST"
+            and r.status == 200
+            and (uid is None or r.path == f"/v1/bdbs/{uid}/actions/export")
+        )
+
+    # Requests ---------------------------------------------------------------
+
+    def authenticate(self, user: str, password: str) -> str | None:
+        """The user's role, or None for bad credentials."""
+        known = self.users.get(user)
+        if known is None or known[0] != password:
+            self.failed_logins += 1
+            return None
+        return known[1]
+
+    def error(self, status: int, code: str, text: str) -> Reply:
+        return Reply(status, {"error_code": code, self.scenario.error_text_field: text})
+
+    def get_database(self, uid: int, fields: list[str] | None) -> Reply:
+        with self.lock:
+            db = self.databases.get(uid)
+            if db is None:
+                return self.error(404, "db_not_exist", f"database {uid} does not exist")
+            data = self._view(db)
+        return Reply(200, {k: v for k, v in data.items() if k in fields} if fields else data)
+
+    def list_databases(self, fields: list[str] | None) -> Reply:
+        with self.lock:
+            rows = [self._view(db) for db in self.databases.values()]
+        if fields:
+            rows = [{k: v for k, v in row.items() if k in fields} for row in rows]
+        return Reply(200, rows)
+
+    def start_export(self, uid: int, role: str, body: Any) -> Reply:
+        if role not in EXPORT_ROLES:
+            return self.error(403, "insufficient_permissions", "user lacks start_bdb_export")
+        with self.lock:
+            db = self.databases.get(uid)
+            if db is None:
+                return self.error(404, "db_not_exist", f"database {uid} does not exist")
+            problem = _check_export_body(body)
+            if problem:
+                return self.error(400, "invalid_schema", problem)
+            lacking = [
+                m["module_name"]
+                for m in db.modules
+                if "backup_restore" not in m.get("capabilities", [])
+            ]
+            if lacking:
+                return self.error(
+                    406,
+                    "unsupported_module_capabilities",
+                    f"module {lacking[0]} does not support backup_restore",
+                )
+            self._advance(db)
+            if self.scenario.conflicts > 0 or db.export_status == "exporting":
+                self.scenario.conflicts = max(self.scenario.conflicts - 1, 0)
+                return self.error(409, "busy", "database is busy with another action")
+            self.export_bodies.append(body)
+            db.export = Export(
+                location=body["export_location"],
+                started=self.clock(),
+                seconds=self.scenario.export_seconds,
+                fail_reason=self.scenario.fail_reason,
+                stale_reads=self.scenario.stale_reads,
+                stale_view=self._fields(db),
+            )
+            db.export_status, db.export_progress, db.export_failure_reason = "exporting", 0.0, ""
+            timer = threading.Timer(db.export.seconds, self._finish_later, (db,))
+            timer.daemon = True
+            timer.start()
+        return Reply(200, None)
+
+    def reset_export_status(self, uid: int, role: str) -> Reply:
+        if role not in EXPORT_ROLES:
+            return self.error(
+                403, "insufficient_permissions", "user lacks reset_bdb_current_export_status"
+            )
+        with self.lock:
+            db = self.databases.get(uid)
+            if db is None:
+                return self.error(404, "db_not_exist", f"database {uid} does not exist")
+            self._advance(db)
+            if db.export_status == "exporting":
+                return self.error(409, "busy", "an export is running")
+            db.export_status, db.export_progress, db.export_failure_reason = "", 0.0, ""
+        return Reply(200, None)
+
+    # Export progress --------------------------------------------------------
+
+    def _fields(self, db: Database) -> dict[str, Any]:
+        return db.fields(self.scenario.progress_as_string)
+
+    def _view(self, db: Database) -> dict[str, Any]:
+        """What a read shows: current state, or the stale one right after a POST."""
+        self._advance(db)
+        export = db.export
+        if export is not None and export.stale_reads > 0:
+            export.stale_reads -= 1
+            return export.stale_view
+        return self._fields(db)
+
+    def _finish_later(self, db: Database) -> None:
+        with self.lock:
+            self._advance(db)
+
+    def _advance(self, db: Database) -> None:
+        """Bring the export's state up to the clock (called under the lock)."""
+        export = db.export
+        if export is None or export.done:
+            return
+        fraction = (self.clock() - export.started) / export.seconds if export.seconds else 1.0
+        if export.fail_reason and fraction >= 0.5:
+            export.done = True
+            db.export_status, db.export_failure_reason = "failed", export.fail_reason
+            return
+        if fraction < 1.0:
+            db.export_progress = round(100.0 * fraction, 1)
+            return
+        export.done = True
+        reason = self._write(db, export.location)
+        if reason:
+            db.export_status, db.export_failure_reason = "failed", reason
+            return
+        db.export_status, db.export_progress = "succeeded", 100.0
+        db.last_export_time = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def _write(self, db: Database, location: dict[str, str]) -> str:
+        """Write the export file; returns a failure reason, or "" on success."""
+        if location["type"] != "mount_point":
+            return ""  # remote stores are not reachable from here; accepted as written
+        target = Path(location["path"])
+        if not target.is_dir():
+            return "wrong-file-path"
+        if not os.access(target, os.W_OK):
+            return "no-permission"
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
+        # Like RS: the name (first 30 characters) and a timestamp, gzipped RDB.
+        path = target / f"{db.name[:30]}-{db.uid}-{stamp}.rdb.gz"
+        with db.redis.dump().open("rb") as src, gzip.open(path, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        db.files.append(path)
+        return ""
+
+
+def _check_export_body(body: Any) -> str:
+    if not isinstance(body, dict) or not isinstance(body.get("export_location"), dict):
+        return "export_location: expected an object"
+    extra = set(body) - {"export_location", "email_notification"}
+    if extra:
+        return f"unknown attribute {sorted(extra)[0]}"
+    location = body["export_location"]
+    kind = location.get("type")
+    if kind not in LOCATION_FIELDS:
+        return f"export_location.type {kind!r} is not supported"
+    required, optional = LOCATION_FIELDS[kind]
+    missing = required - set(location)
+    if missing:
+        return f"export_location.{sorted(missing)[0]} is required"
+    unknown = set(location) - required - optional - {"type"}
+    if unknown:
+        return f"export_location.{sorted(unknown)[0]} is not allowed for type {kind}"
+    if kind == "abs" and ("account_key" in location) == ("sas_token" in location):
+        return "export_location: exactly one of account_key and sas_token"
+    if "email_notification" in body and not isinstance(body["email_notification"], bool):
+        return "email_notification: expected a boolean"
+    return ""

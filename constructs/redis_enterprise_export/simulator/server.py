@@ -1,0 +1,167 @@
+"""The simulator's HTTPS front: Basic auth, routing, JSON, and a request log."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import ssl
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import trustme
+
+from .cluster import Reply, Request, SimCluster
+from .redis_server import RedisServer
+
+BDB = re.compile(r"/v1/bdbs/(\d+)\Z")
+EXPORT = re.compile(r"/v1/bdbs/(\d+)/actions/export\Z")
+RESET = re.compile(r"/v1/bdbs/(\d+)/actions/export_reset_status\Z")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass  # the request log below is the record; stderr stays quiet
+
+    def _handle(self, method: str) -> None:
+        cluster = self.server.cluster
+        url = urlsplit(self.path)
+        user, role = self._auth()
+        body = self._body()
+        if role is None:
+            reply = cluster.error(401, "unauthorized", "authentication failed")
+        else:
+            reply = self._route(method, url.path, parse_qs(url.query), role, body)
+        with cluster.lock:
+            cluster.log.append(Request(method, url.path, url.query, user, reply.status))
+        self._send(reply)
+
+    def _auth(self) -> tuple[str, str | None]:
+        header = self.headers.get("Authorization", "")
+        if not header.startswith("Basic "):
+            return "", None
+        try:
+            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return "", None
+        return user, self.server.cluster.authenticate(user, password)
+
+    def _body(self) -> Any:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            return json.loads(raw) if raw else None
+        except ValueError:
+            return ValueError
+
+    def _route(
+        self, method: str, path: str, query: dict[str, list[str]], role: str, body: Any
+    ) -> Reply:
+        cluster = self.server.cluster
+        fields = query["fields"][0].split(",") if "fields" in query else None
+        if method in ("POST", "PUT") and self.headers.get("Content-Type") != "application/json":
+            return cluster.error(400, "invalid_header", "Content-Type must be application/json")
+        if body is ValueError:
+            return cluster.error(400, "invalid_json", "the body is not JSON")
+        if method == "GET" and path == "/v1/bdbs":
+            return cluster.list_databases(fields)
+        if method == "GET" and (m := BDB.match(path)):
+            return cluster.get_database(int(m[1]), fields)
+        if method == "POST" and (m := EXPORT.match(path)):
+            return cluster.start_export(int(m[1]), role, body)
+        if method == "PUT" and (m := RESET.match(path)):
+            return cluster.reset_export_status(int(m[1]), role)
+        return cluster.error(404, "not_found", f"no route {method} {path}")
+
+    def _send(self, reply: Reply) -> None:
+        data = b"" if reply.body is None else json.dumps(reply.body).encode()
+        self.send_response(reply.status)
+        if data:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    cluster: SimCluster
+
+
+class Simulator:
+    """A running simulated RS cluster: HTTPS on 127.0.0.1, real redis-servers, a CA file.
+
+    Use as a context manager, or call ``start()`` and ``stop()``.
+    """
+
+    def __init__(self, root: Path, *, port: int = 0) -> None:
+        self.root = root
+        self.port = port
+        self.cluster = SimCluster()
+        self.ca_path = root / "ca.pem"
+        self._redis: list[RedisServer] = []
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() the simulator first"
+        return f"https://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> Simulator:
+        self.root.mkdir(parents=True, exist_ok=True)
+        ca = trustme.CA(organization_name="redis-enterprise-export simulator")
+        ca.cert_pem.write_to_path(str(self.ca_path))
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+        server = _Server(("127.0.0.1", self.port), _Handler)
+        server.cluster = self.cluster
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def add_database(
+        self,
+        uid: int,
+        name: str,
+        *,
+        data: dict[str, str] | None = None,
+        modules: list[dict[str, Any]] | None = None,
+    ) -> RedisServer:
+        """A database backed by a fresh redis-server, filled with ``data``."""
+        redis = RedisServer(self.root / f"redis-{uid}")
+        self._redis.append(redis)
+        if data:
+            redis.client.mset(data)
+        self.cluster.add_database(uid, name, redis, modules)
+        return redis
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        for redis in self._redis:
+            redis.stop()
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
