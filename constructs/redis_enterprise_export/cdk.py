@@ -14,6 +14,7 @@ from cdktf import (
     TerraformStack,
     TerraformVariable,
 )
+
 from constructs import Construct
 
 __all__ = [

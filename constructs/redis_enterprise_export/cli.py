@@ -116,7 +116,11 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         outcome = exc
         state = job.state if job else None
     if job is not None:
-        record |= {"database_uid": job.uid, "conflicts": job.conflicts, "status_reads": job.status_reads}
+        record |= {
+            "database_uid": job.uid,
+            "conflicts": job.conflicts,
+            "status_reads": job.status_reads,
+        }
     if state is not None:
         record |= {
             "export_status": state.export_status,
@@ -178,7 +182,9 @@ def _load_spec(args: argparse.Namespace, environ: Mapping[str, str]) -> ExportSp
     except (ValueError, KeyError, TypeError) as exc:
         if isinstance(exc, ConfigError):
             raise exc.within(where) from None
-        raise ConfigError("spec", type(exc).__name__, f"a spec as the construct writes it ({exc})", where=where) from None
+        raise ConfigError(
+            "spec", type(exc).__name__, f"a spec as the construct writes it ({exc})", where=where
+        ) from None
 
 
 def _make_job(spec: ExportSpec, environ: Mapping[str, str], cleanup: ExitStack) -> Any:

@@ -170,7 +170,9 @@ class RsClient:
 
     def start_export(self, uid: int, body: dict[str, Any]) -> None:
         """POST the export; returns when the cluster accepted it (200)."""
-        self._call("POST", f"/v1/bdbs/{uid}/actions/export", json=body, permission="start_bdb_export")
+        self._call(
+            "POST", f"/v1/bdbs/{uid}/actions/export", json=body, permission="start_bdb_export"
+        )
 
     def reset_export_status(self, uid: int) -> None:
         """Clear a finished export's status, so the next one cannot be mistaken for it."""
@@ -264,5 +266,10 @@ def _maybe_sent(exc: Exception) -> bool:
     text = repr(exc)
     return not any(
         marker in text
-        for marker in ("NewConnectionError", "ConnectionRefused", "NameResolution", "ConnectTimeout")
+        for marker in (
+            "NewConnectionError",
+            "ConnectionRefused",
+            "NameResolution",
+            "ConnectTimeout",
+        )
     )

@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import ConfigError
-from .models import DEFAULT_PASSWORD_ENV, DEFAULT_USERNAME_ENV, Cluster, ExportSpec, location_from_dict
+from .models import (
+    DEFAULT_PASSWORD_ENV,
+    DEFAULT_USERNAME_ENV,
+    Cluster,
+    ExportSpec,
+    location_from_dict,
+)
 
 CLUSTER_KEYS = {"url", "ca_cert", "tls_verify", "allow_http", "username_env", "password_env"}
 EXPORT_KEYS = {"cluster", "database", "location", "email_notification", "timeout_seconds"}
@@ -51,19 +57,19 @@ def parse_config(data: Mapping[str, Any], path: Path) -> ExportsConfig:
     clusters_table = _table(data, "clusters", where, required=True)
     exports_table = _table(data, "exports", where, required=True)
     clusters = {
-        name: _placed(f"{where}: [clusters.{name}]", lambda t=table: _cluster(t, path))
+        name: _placed(f"{where}: [clusters.{name}]", _cluster, table, path)
         for name, table in _tables(clusters_table, "clusters", where).items()
     }
     exports = [
-        _placed(f"{where}: [exports.{name}]", lambda n=name, t=table: _export(n, t, clusters))
+        _placed(f"{where}: [exports.{name}]", _export, name, table, clusters)
         for name, table in _tables(exports_table, "exports", where).items()
     ]
     return ExportsConfig(path=path, clusters=clusters, exports=exports)
 
 
-def _placed(where: str, build: Callable[[], T]) -> T:
+def _placed(where: str, build: Callable[..., T], *args: Any) -> T:
     try:
-        return build()
+        return build(*args)
     except ConfigError as exc:
         raise exc.within(where) from None
 

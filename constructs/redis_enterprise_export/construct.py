@@ -68,7 +68,7 @@ class DatabaseExport(Construct):
     ``started_at``, ``finished_at`` and a few more.
     """
 
-    def __init__(self, scope: Construct, id: str, props: DatabaseExportProps) -> None:  # noqa: A002
+    def __init__(self, scope: Construct, id: str, props: DatabaseExportProps) -> None:
         super().__init__(scope, id)
         where = f"DatabaseExport {id!r}"
         try:
@@ -120,7 +120,9 @@ class DatabaseExport(Construct):
             terraform_resource_type="terraform_data",
             lifecycle={"ignore_changes": ["input"]},
         )
-        export_id = f"terraform_data.{TerraformStack.of(self).get_logical_id(self.export_resource)}.id"
+        export_id = (
+            f"terraform_data.{TerraformStack.of(self).get_logical_id(self.export_resource)}.id"
+        )
         missing = json.dumps({"export_status": "unknown", "message": f"{result_file} was missing"})
         # Unknown at plan time whenever the export is (re)created, so the file is
         # read at apply time, after the helper wrote it; try() covers a checkout
@@ -162,7 +164,7 @@ class ExportStack(TerraformStack):
     def __init__(
         self,
         scope: Construct,
-        id: str,  # noqa: A002
+        id: str,
         *,
         exports: Sequence[ExportSpec],
         python: str = "python3",

@@ -158,9 +158,8 @@ class ExportJob:
             # A not-yet-started read counts too (as 0 %, whatever stale progress it
             # shows), so the delay still grows while the cluster queues the export.
             samples.append(Sample(self.clock.now(), state.export_progress if exporting else 0.0))
-            if exporting:
-                if state.export_progress != shown:
-                    shown = state.export_progress
-                    self.report(f"exporting database {uid}: {shown:.0f}%")
+            if exporting and state.export_progress != shown:
+                shown = state.export_progress
+                self.report(f"exporting database {uid}: {shown:.0f}%")
             self._check(uid, deadline)
             deadline.sleep(self.policy.next_delay(samples))

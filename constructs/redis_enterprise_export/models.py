@@ -20,7 +20,7 @@ ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 EXPORT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}\Z")
 
 DEFAULT_USERNAME_ENV = "REDIS_ENTERPRISE_USER"
-DEFAULT_PASSWORD_ENV = "REDIS_ENTERPRISE_PASSWORD"
+DEFAULT_PASSWORD_ENV = "REDIS_ENTERPRISE_PASSWORD"  # noqa: S105 (a variable name)
 DEFAULT_TIMEOUT_SECONDS = 3600
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
 
@@ -51,9 +51,7 @@ def _env_name(obj: object, name: str, *, required: bool) -> None:
     if value is None and not required:
         return
     if not isinstance(value, str) or not ENV_NAME.match(value):
-        raise ConfigError(
-            name, value, "the name of an environment variable (letters, digits, _)"
-        )
+        raise ConfigError(name, value, "the name of an environment variable (letters, digits, _)")
 
 
 def _resolve_env(name: str, env_name: str, environ: Mapping[str, str]) -> str:
@@ -387,7 +385,11 @@ class ExportSpec:
         if self.email_notification is not None and not isinstance(self.email_notification, bool):
             raise ConfigError("email_notification", self.email_notification, "true or false")
         t = self.timeout_seconds
-        if isinstance(t, bool) or not isinstance(t, int | float) or not 0 < t <= MAX_TIMEOUT_SECONDS:
+        if (
+            isinstance(t, bool)
+            or not isinstance(t, int | float)
+            or not 0 < t <= MAX_TIMEOUT_SECONDS
+        ):
             raise ConfigError(
                 "timeout_seconds", t, f"a number of seconds above 0, at most {MAX_TIMEOUT_SECONDS}"
             )

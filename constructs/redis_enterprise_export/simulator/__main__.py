@@ -35,7 +35,10 @@ def main() -> int:
     if not password:
         parser.error(f"set {args.password_env} to the users' password")
 
-    sim = Simulator(args.root.resolve(), port=args.port).start()
+    try:
+        sim = Simulator(args.root.resolve(), port=args.port).start()
+    except OSError as exc:
+        parser.error(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror}")
     sim.cluster.scenario.export_seconds = args.export_seconds
     sim.cluster.add_user(args.admin, password, "admin")
     sim.cluster.add_user(args.viewer, password, "db_viewer")
