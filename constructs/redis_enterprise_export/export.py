@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-from .client import ExportState, RsClient
+from .client import ExportState
 from .errors import ClusterBusyError, ExportFailedError, ExportTimeoutError, TransportError
 from .models import ExportSpec
 from .polling import Clock, Deadline, PollPolicy, Sample, backoff
@@ -23,12 +24,24 @@ FINISHED = frozenset({"succeeded", "failed"})
 LOST_POST_GRACE_SECONDS = 15.0
 
 
+class ExportApi(Protocol):
+    """The calls the job makes; ``client.RsClient`` is the real one."""
+
+    def export_state(self, uid: int) -> ExportState: ...
+
+    def find_database(self, name: str) -> int: ...
+
+    def start_export(self, uid: int, body: dict[str, Any]) -> None: ...
+
+    def reset_export_status(self, uid: int) -> None: ...
+
+
 @dataclass
 class ExportJob:
     """Runs one export of ``spec`` through ``client``; progress goes to ``report``."""
 
     spec: ExportSpec
-    client: RsClient
+    client: ExportApi
     environ: Mapping[str, str]
     clock: Clock
     report: Callable[[str], None]
@@ -103,7 +116,7 @@ class ExportJob:
             else:
                 return
 
-    def _start(self, uid: int, body: dict[str, object], deadline: Deadline) -> None:
+    def _start(self, uid: int, body: dict[str, Any], deadline: Deadline) -> None:
         """POST the export, backing off on 409, without ever starting two."""
         delays = self.retry_delays()
         maybe_started = False
@@ -113,7 +126,10 @@ class ExportJob:
                 self.client.start_export(uid, body)
             except ClusterBusyError:
                 self.conflicts += 1
-                if maybe_started and self._has_started(uid, deadline, 0):
+                if maybe_started:
+                    # The database was idle right before the lost POST; busy now
+                    # means that POST did land. Posting on would start a second export.
+                    self.report(f"database {uid} is busy (409): following the export started")
                     return
                 delay = next(delays)
                 self.report(f"database {uid} is busy (409); retrying in {delay:.1f} s")

@@ -47,7 +47,7 @@ class Scenario:
 
     export_seconds: float = 1.0
     conflicts: int = 0  # answer 409 to this many POSTs first
-    stale_reads: int = 0  # after an accepted POST, show the old status this many reads
+    stale_reads: int = 0  # after an accepted POST or reset, reads show the old state this often
     fail_reason: str | None = None  # fail exports midway with this reason
     progress_as_string: bool = False
     error_text_field: str = "description"  # or "message", as older clusters send
@@ -63,7 +63,7 @@ class Reply:
 class Database:
     uid: int
     name: str
-    redis: RedisServer
+    redis: RedisServer | None  # None: exports to mount_point fail with general-error
     modules: list[dict[str, Any]] = field(default_factory=list)
     export_status: str = ""
     export_progress: float = 0.0
@@ -71,6 +71,8 @@ class Database:
     last_export_time: str | None = None
     export: Export | None = None
     files: list[Path] = field(default_factory=list)
+    stale_reads: int = 0
+    stale_view: dict[str, Any] = field(default_factory=dict)
 
     def fields(self, progress_as_string: bool) -> dict[str, Any]:
         progress: Any = self.export_progress
@@ -99,8 +101,6 @@ class Export:
     started: float
     seconds: float
     fail_reason: str | None
-    stale_reads: int
-    stale_view: dict[str, Any]
     done: bool = False
 
 
@@ -136,7 +136,11 @@ class SimCluster:
         self.users[email] = (password, role)
 
     def add_database(
-        self, uid: int, name: str, redis: RedisServer, modules: list[dict[str, Any]] | None = None
+        self,
+        uid: int,
+        name: str,
+        redis: RedisServer | None = None,
+        modules: list[dict[str, Any]] | None = None,
     ) -> Database:
         db = Database(uid=uid, name=name, redis=redis, modules=modules or [])
         self.databases[uid] = db
@@ -206,13 +210,12 @@ class SimCluster:
                 self.scenario.conflicts = max(self.scenario.conflicts - 1, 0)
                 return self.error(409, "busy", "database is busy with another action")
             self.export_bodies.append(body)
+            self._go_stale(db)
             db.export = Export(
                 location=body["export_location"],
                 started=self.clock(),
                 seconds=self.scenario.export_seconds,
                 fail_reason=self.scenario.fail_reason,
-                stale_reads=self.scenario.stale_reads,
-                stale_view=self._fields(db),
             )
             db.export_status, db.export_progress, db.export_failure_reason = "exporting", 0.0, ""
             timer = threading.Timer(db.export.seconds, self._finish_later, (db,))
@@ -232,6 +235,7 @@ class SimCluster:
             self._advance(db)
             if db.export_status == "exporting":
                 return self.error(409, "busy", "an export is running")
+            self._go_stale(db)
             db.export_status, db.export_progress, db.export_failure_reason = "", 0.0, ""
         return Reply(200, None)
 
@@ -240,13 +244,16 @@ class SimCluster:
     def _fields(self, db: Database) -> dict[str, Any]:
         return db.fields(self.scenario.progress_as_string)
 
+    def _go_stale(self, db: Database) -> None:
+        """Keep showing the state before this action for the next few reads."""
+        db.stale_reads, db.stale_view = self.scenario.stale_reads, self._fields(db)
+
     def _view(self, db: Database) -> dict[str, Any]:
-        """What a read shows: current state, or the stale one right after a POST."""
+        """What a read shows: the current state, or the stale one right after an action."""
         self._advance(db)
-        export = db.export
-        if export is not None and export.stale_reads > 0:
-            export.stale_reads -= 1
-            return export.stale_view
+        if db.stale_reads > 0:
+            db.stale_reads -= 1
+            return db.stale_view
         return self._fields(db)
 
     def _finish_later(self, db: Database) -> None:
@@ -283,6 +290,8 @@ class SimCluster:
             return "wrong-file-path"
         if not os.access(target, os.W_OK):
             return "no-permission"
+        if db.redis is None:
+            return "general-error"
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
         # Like RS: the name (first 30 characters) and a timestamp, gzipped RDB.
         path = target / f"{db.name[:30]}-{db.uid}-{stamp}.rdb.gz"

@@ -1,0 +1,41 @@
+"""Fixtures: a running simulator with sample databases, and Terraform projects."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from helpers import ADMIN, ORDERS, PASSWORD, VIEWER, TerraformProject, terraform_env
+from redis_enterprise_export.simulator import Simulator
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[Simulator]:
+    """A fresh simulated cluster: db 1 'orders' with data, db 2 'search' with a module
+    lacking backup_restore; an admin and a viewer user."""
+    with Simulator(tmp_path / "sim") as simulator:
+        simulator.cluster.scenario.export_seconds = 0.4
+        simulator.cluster.add_user(ADMIN, PASSWORD, "admin")
+        simulator.cluster.add_user(VIEWER, PASSWORD, "db_viewer")
+        simulator.add_database(1, "orders", data=ORDERS)
+        simulator.add_database(
+            2, "search", modules=[{"module_name": "legacy-index", "capabilities": ["types"]}]
+        )
+        yield simulator
+
+
+@pytest.fixture
+def export_dir(tmp_path: Path) -> Path:
+    """A mount_point the simulated cluster writes export files into."""
+    path = tmp_path / "exports"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> TerraformProject:
+    root = tmp_path / "project"
+    root.mkdir()
+    return TerraformProject(root, terraform_env())

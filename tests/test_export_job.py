@@ -1,0 +1,258 @@
+"""The export job's decisions, on the simulator's cluster model with an injected clock.
+
+No sockets: ``ClusterApi`` calls the model directly and raises what the real
+client raises, so each case runs in milliseconds and its timing is exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from helpers import FakeClock
+from redis_enterprise_export.client import ExportState
+from redis_enterprise_export.errors import (
+    ApiError,
+    ClusterBusyError,
+    ExportFailedError,
+    ExportTimeoutError,
+    TransportError,
+)
+from redis_enterprise_export.export import ExportJob
+from redis_enterprise_export.models import Cluster, ExportSpec, S3Location
+from redis_enterprise_export.polling import PollPolicy
+from redis_enterprise_export.simulator import SimCluster
+from redis_enterprise_export.simulator.cluster import Reply, Request
+
+ENV = {"S3_SECRET": "s3-secret"}
+
+
+class ClusterApi:
+    """The job's API, served straight from a SimCluster; faults are scripted here."""
+
+    def __init__(self, cluster: SimCluster) -> None:
+        self.cluster = cluster
+        self.lose_post_responses = 0
+        self.refuse_reads = 0
+        self.calls: list[str] = []
+
+    def _check(self, reply: Reply, method: str, path: str) -> Any:
+        self.cluster.log.append(Request(method, path, "", "admin", reply.status))
+        if reply.status == 409:
+            raise ClusterBusyError(409, method, path)
+        if reply.status >= 400:
+            raise ApiError(reply.status, method, path, description=str(reply.body))
+        return reply.body
+
+    def export_state(self, uid: int) -> ExportState:
+        self.calls.append("GET")
+        if self.refuse_reads:
+            self.refuse_reads -= 1
+            raise TransportError("connection refused", maybe_sent=False)
+        body = self._check(self.cluster.get_database(uid, None), "GET", f"/v1/bdbs/{uid}")
+        return ExportState.parse(body, f"/v1/bdbs/{uid}")
+
+    def find_database(self, name: str) -> int:
+        rows = self.cluster.list_databases(["uid", "name"]).body
+        return next(int(r["uid"]) for r in rows if r["name"] == name)
+
+    def start_export(self, uid: int, body: dict[str, Any]) -> None:
+        self.calls.append("POST")
+        path = f"/v1/bdbs/{uid}/actions/export"
+        self._check(self.cluster.start_export(uid, "admin", body), "POST", path)
+        if self.lose_post_responses:
+            self.lose_post_responses -= 1
+            raise TransportError("connection reset by peer", maybe_sent=True)
+
+    def reset_export_status(self, uid: int) -> None:
+        self.calls.append("PUT")
+        path = f"/v1/bdbs/{uid}/actions/export_reset_status"
+        self._check(self.cluster.reset_export_status(uid, "admin"), "PUT", path)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def cluster(clock: FakeClock) -> SimCluster:
+    model = SimCluster(clock=clock.now)
+    model.add_database(1, "orders")
+    model.scenario.export_seconds = 20.0
+    return model
+
+
+def spec(timeout: float = 600, database: int | str = 1) -> ExportSpec:
+    return ExportSpec(
+        name="orders",
+        cluster=Cluster(url="https://rs.example.com:9443"),
+        database=database,
+        location=S3Location(bucket_name="b", access_key_id="a", secret_access_key_env="S3_SECRET"),
+        timeout_seconds=timeout,
+    )
+
+
+def no_jitter() -> Iterator[float]:
+    while True:
+        yield 2.0
+
+
+def make_job(api: ClusterApi, clock: FakeClock, **kwargs: Any) -> tuple[ExportJob, list[str]]:
+    lines: list[str] = []
+    job = ExportJob(
+        spec=kwargs.pop("spec", spec()),
+        client=api,
+        environ=ENV,
+        clock=clock,
+        report=lines.append,
+        policy=PollPolicy(),
+        retry_delays=no_jitter,
+        **kwargs,
+    )
+    return job, lines
+
+
+def test_success_reports_the_final_state_after_the_export_really_finished(
+    cluster: SimCluster, clock: FakeClock
+) -> None:
+    api = ClusterApi(cluster)
+    job, lines = make_job(api, clock)
+    state = job.run()
+    assert state.export_status == "succeeded"
+    assert cluster.databases[1].export is not None
+    assert cluster.databases[1].export.done
+    assert 20.0 <= clock.now() <= 20.3
+    assert cluster.exports_started(1) == 1
+    assert "exporting database 1: 0%" in lines
+
+
+def test_previous_result_is_never_taken_for_this_one_even_when_status_is_stale(
+    cluster: SimCluster, clock: FakeClock
+) -> None:
+    """The last export succeeded and reads lag 3 behind every action: a helper that
+    polled right after its POST would see 'succeeded' at once and stop early."""
+    api = ClusterApi(cluster)
+    make_job(api, clock)[0].run()
+    first_finished = clock.now()
+    cluster.scenario.stale_reads = 3
+    job, _ = make_job(api, clock)
+    state = job.run()
+    assert state.export_status == "succeeded"
+    assert clock.now() - first_finished >= 20.0
+    assert cluster.exports_started(1) == 2
+
+
+def test_a_previous_failure_is_cleared_before_posting(
+    cluster: SimCluster, clock: FakeClock
+) -> None:
+    cluster.scenario.fail_reason = "no-permission"
+    api = ClusterApi(cluster)
+    with pytest.raises(ExportFailedError):
+        make_job(api, clock)[0].run()
+    cluster.scenario.fail_reason = None
+    assert make_job(api, clock)[0].run().export_status == "succeeded"
+    assert api.calls.count("PUT") >= 1
+
+
+def test_409_is_retried_with_backoff_until_accepted(cluster: SimCluster, clock: FakeClock) -> None:
+    cluster.scenario.conflicts = 3
+    api = ClusterApi(cluster)
+    job, lines = make_job(api, clock)
+    assert job.run().export_status == "succeeded"
+    assert job.conflicts == 3
+    assert api.calls.count("POST") == 4
+    assert cluster.exports_started(1) == 1
+    assert sum("busy (409); retrying in 2.0 s" in line for line in lines) == 3
+
+
+def test_409_until_the_deadline_times_out_with_the_seconds_in_the_message(
+    cluster: SimCluster, clock: FakeClock
+) -> None:
+    cluster.scenario.conflicts = 10_000
+    job, _ = make_job(ClusterApi(cluster), clock, spec=spec(timeout=30))
+    with pytest.raises(ExportTimeoutError, match="did not finish within 30 s"):
+        job.run()
+    assert clock.now() == pytest.approx(30.0)
+
+
+@pytest.mark.parametrize("reason", ["no-permission", "wrong-file-path", "general-error"])
+def test_a_failed_export_raises_with_its_documented_reason(
+    cluster: SimCluster, clock: FakeClock, reason: str
+) -> None:
+    cluster.scenario.fail_reason = reason
+    job, _ = make_job(ClusterApi(cluster), clock)
+    with pytest.raises(ExportFailedError, match=f"export_failure_reason '{reason}'"):
+        job.run()
+    assert job.state is not None
+    assert job.state.export_status == "failed"
+
+
+def test_a_stuck_export_times_out(cluster: SimCluster, clock: FakeClock) -> None:
+    cluster.scenario.export_seconds = 10_000
+    job, _ = make_job(ClusterApi(cluster), clock, spec=spec(timeout=120))
+    with pytest.raises(ExportTimeoutError, match="last export_status 'exporting'"):
+        job.run()
+    assert 120 <= clock.now() <= 121
+
+
+def test_a_lost_post_response_is_followed_not_posted_again(
+    cluster: SimCluster, clock: FakeClock
+) -> None:
+    api = ClusterApi(cluster)
+    api.lose_post_responses = 1
+    job, lines = make_job(api, clock)
+    assert job.run().export_status == "succeeded"
+    assert cluster.exports_started(1) == 1
+    assert api.calls.count("POST") == 1
+    assert any("checking whether the export started" in line for line in lines)
+
+
+def test_a_lost_post_response_with_stale_reads_still_starts_only_one(
+    cluster: SimCluster, clock: FakeClock
+) -> None:
+    """Reads lag for longer than the grace period: the re-POST meets a 409, and the
+    job then finds the export running instead of starting a second one."""
+    cluster.scenario.stale_reads = 40
+    api = ClusterApi(cluster)
+    api.lose_post_responses = 1
+    job, _ = make_job(api, clock)
+    assert job.run().export_status == "succeeded"
+    assert cluster.exports_started(1) == 1
+
+
+def test_an_export_already_running_is_waited_for_then_ours_runs(
+    cluster: SimCluster, clock: FakeClock
+) -> None:
+    cluster.start_export(1, "admin", {"export_location": {"type": "mount_point", "path": "/x"}})
+    job, lines = make_job(ClusterApi(cluster), clock)
+    assert job.run().export_status == "succeeded"
+    assert cluster.exports_started() == 1  # the log holds the job's POSTs only
+    assert clock.now() >= 40.0
+    assert "already exporting (not this run's export)" in lines[0]
+
+
+def test_connection_trouble_while_polling_is_ridden_out(
+    cluster: SimCluster, clock: FakeClock
+) -> None:
+    api = ClusterApi(cluster)
+    api.refuse_reads = 4
+    job, _ = make_job(api, clock)
+    assert job.run().export_status == "succeeded"
+
+
+def test_a_database_name_is_resolved_to_its_uid(cluster: SimCluster, clock: FakeClock) -> None:
+    job, lines = make_job(ClusterApi(cluster), clock, spec=spec(database="orders"))
+    job.run()
+    assert job.uid == 1
+    assert lines[0] == "database 'orders' is uid 1"
+
+
+def test_a_missing_secret_fails_before_any_request(cluster: SimCluster, clock: FakeClock) -> None:
+    api = ClusterApi(cluster)
+    job = ExportJob(spec=spec(), client=api, environ={}, clock=clock, report=print)
+    with pytest.raises(ValueError, match="secret_access_key_env: got 'S3_SECRET'"):
+        job.run()
+    assert api.calls == []

@@ -1,0 +1,286 @@
+"""Models: the request body per location type, secrets by env name, validation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from redis_enterprise_export.errors import ConfigError
+from redis_enterprise_export.models import (
+    AbsLocation,
+    Cluster,
+    ExportSpec,
+    FtpLocation,
+    GcsLocation,
+    Location,
+    MountPointLocation,
+    S3Location,
+    SftpLocation,
+    location_from_dict,
+    redact_url,
+)
+
+ENV = {
+    "FTP_PW": "ftp p@ss/word",
+    "SFTP_PW": "sftp-pw",
+    "SFTP_KEY": "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n",
+    "S3_SECRET": "s3-secret-value",
+    "GCS_KEY": "-----BEGIN PRIVATE KEY-----\ngcs\n",
+    "ABS_KEY": "abs-account-key",
+    "ABS_SAS": "sv=2024&sig=abc",
+}
+
+# (location, the exact export_location the API must receive)
+BODIES: list[tuple[Location, dict[str, str]]] = [
+    (
+        FtpLocation(url="ftp://backup@ftp.example.com/redis/", password_env="FTP_PW"),
+        {"type": "url", "url": "ftp://backup:ftp%20p%40ss%2Fword@ftp.example.com/redis/"},
+    ),
+    (
+        FtpLocation(url="ftps://ftp.example.com:2121/redis/"),
+        {"type": "url", "url": "ftps://ftp.example.com:2121/redis/"},
+    ),
+    (
+        SftpLocation(
+            sftp_url="sftp://backup@sftp.example.com/x/", password_env="SFTP_PW", key_env="SFTP_KEY"
+        ),
+        {
+            "type": "sftp",
+            "sftp_url": "sftp://backup:sftp-pw@sftp.example.com/x/",
+            "key": ENV["SFTP_KEY"],
+        },
+    ),
+    (
+        S3Location(
+            bucket_name="b",
+            access_key_id="AKIA1",
+            secret_access_key_env="S3_SECRET",
+            subdir="nightly",
+            region_name="eu-west-1",
+        ),
+        {
+            "type": "s3",
+            "bucket_name": "b",
+            "access_key_id": "AKIA1",
+            "secret_access_key": "s3-secret-value",
+            "subdir": "nightly",
+            "region_name": "eu-west-1",
+        },
+    ),
+    (
+        GcsLocation(
+            bucket_name="g",
+            client_id="123",
+            client_email="sa@p.iam.gserviceaccount.com",
+            private_key_id="kid",
+            private_key_env="GCS_KEY",
+        ),
+        {
+            "type": "gs",
+            "bucket_name": "g",
+            "client_id": "123",
+            "client_email": "sa@p.iam.gserviceaccount.com",
+            "private_key_id": "kid",
+            "private_key": ENV["GCS_KEY"],
+        },
+    ),
+    (
+        AbsLocation(account_name="acct", container="c", account_key_env="ABS_KEY"),
+        {"type": "abs", "account_name": "acct", "container": "c", "account_key": "abs-account-key"},
+    ),
+    (
+        AbsLocation(account_name="acct", container="c", sas_token_env="ABS_SAS", subdir="d"),
+        {
+            "type": "abs",
+            "account_name": "acct",
+            "container": "c",
+            "sas_token": "sv=2024&sig=abc",
+            "subdir": "d",
+        },
+    ),
+    (MountPointLocation(path="/mnt/backups"), {"type": "mount_point", "path": "/mnt/backups"}),
+]
+
+
+def cluster() -> Cluster:
+    return Cluster(url="https://rs.example.com:9443")
+
+
+@pytest.mark.parametrize(("location", "expected"), BODIES, ids=lambda v: getattr(v, "type", ""))
+def test_request_body_is_exactly_the_documented_object(
+    location: Location, expected: dict[str, str]
+) -> None:
+    """Every location type sends the API's field names, with secrets resolved."""
+    spec = ExportSpec(name="x", cluster=cluster(), database=1, location=location)
+    assert spec.request_body(ENV) == {"export_location": expected}
+
+
+@pytest.mark.parametrize(("location", "_"), BODIES, ids=lambda v: getattr(v, "type", ""))
+def test_config_form_round_trips_and_holds_no_secret(location: Location, _: object) -> None:
+    """to_dict is what lands in Terraform: it names variables and never holds their values."""
+    data = location.to_dict()
+    assert location_from_dict(data) == location
+    text = repr(data)
+    assert not any(secret in text for secret in ENV.values())
+
+
+def test_email_notification_is_sent_only_when_set() -> None:
+    loc = MountPointLocation(path="/mnt")
+    plain = ExportSpec(name="x", cluster=cluster(), database=1, location=loc)
+    told = ExportSpec(
+        name="x", cluster=cluster(), database=1, location=loc, email_notification=False
+    )
+    assert "email_notification" not in plain.request_body({})
+    assert told.request_body({})["email_notification"] is False
+
+
+def test_spec_round_trips_through_its_dict() -> None:
+    spec = ExportSpec(
+        name="orders",
+        cluster=cluster(),
+        database="orders",
+        location=BODIES[3][0],
+        email_notification=True,
+        timeout_seconds=90,
+    )
+    assert ExportSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_fails_when_a_secret_variable_is_unset_and_names_only_the_variable() -> None:
+    loc = S3Location(bucket_name="b", access_key_id="a", secret_access_key_env="S3_SECRET")
+    with pytest.raises(ConfigError) as info:
+        loc.api_object({})
+    assert str(info.value) == (
+        "secret_access_key_env: got 'S3_SECRET'; expected the name of an environment "
+        "variable that is set and not empty"
+    )
+
+
+def test_redact_url_hides_only_the_password() -> None:
+    assert redact_url("ftp://u:pw@h:21/p/") == "ftp://u:***@h:21/p/"
+    assert redact_url("ftp://u@h/p/") == "ftp://u@h/p/"
+
+
+LOCATION_ERRORS: list[tuple[dict[str, Any], str]] = [
+    ({"type": "swift", "path": "/x"}, "type: got 'swift'; expected one of url, sftp, s3, gs, abs"),
+    ({"path": "/x"}, "type: got nothing; expected one of url"),
+    ({"type": "mount_point", "path": "relative/x"}, "path: got 'relative/x'; expected an absolute"),
+    (
+        {"type": "mount_point", "pth": "/x"},
+        "pth: got an unknown key; expected one of path, type (did you mean 'path'?)",
+    ),
+    (
+        {"type": "s3", "bucket_name": "b", "access_key_id": "a"},
+        "secret_access_key_env: got nothing",
+    ),
+    (
+        {"type": "s3", "bucket_name": "b", "access_key_id": "a", "secret_access_key": "LEAK"},
+        "secret_access_key: got '***'; expected no literal secret in config (set "
+        "secret_access_key_env",
+    ),
+    (
+        {"type": "s3", "bucket_name": "", "access_key_id": "a", "secret_access_key_env": "S"},
+        "bucket_name: got ''; expected a non-empty string",
+    ),
+    (
+        {"type": "s3", "bucket_name": "b", "access_key_id": "a", "secret_access_key_env": "1BAD"},
+        "secret_access_key_env: got '1BAD'; expected the name of an environment variable",
+    ),
+    (
+        {
+            "type": "abs",
+            "account_name": "a",
+            "container": "c",
+            "account_key_env": "K",
+            "sas_token_env": "T",
+        },
+        "account_key_env/sas_token_env: got 'both'; expected exactly one",
+    ),
+    ({"type": "abs", "account_name": "a", "container": "c"}, "got 'neither'; expected exactly one"),
+    (
+        {"type": "url", "url": "http://h/x/"},
+        "url: got 'http://h/x/'; expected a ftp:// or ftps:// URL",
+    ),
+    (
+        {"type": "url", "url": "ftp://u:LEAK@h/x/"},
+        "url: got 'ftp://u:***@h/x/'; expected a URL without a password",
+    ),
+    ({"type": "url", "url": "ftp://h/x/", "password_env": "P"}, "expected a URL with a user name"),
+    (
+        {"type": "sftp", "sftp_url": "ftp://u@h/"},
+        "sftp_url: got 'ftp://u@h/'; expected a sftp:// URL",
+    ),
+    (
+        {"type": "sftp", "sftp_url": "sftp://u@h/", "key": "LEAK"},
+        "key: got '***'; expected no literal",
+    ),
+    (
+        {
+            "type": "gs",
+            "bucket_name": 5,
+            "client_id": "1",
+            "client_email": "e",
+            "private_key_id": "k",
+            "private_key_env": "K",
+        },
+        "bucket_name: got 5; expected a non-empty string",
+    ),
+]
+
+
+@pytest.mark.parametrize(("data", "message"), LOCATION_ERRORS)
+def test_fails_on_bad_location(data: dict[str, Any], message: str) -> None:
+    """Each error names the key, shows the value (never a secret) and what is allowed."""
+    with pytest.raises(ConfigError) as info:
+        location_from_dict(data)
+    assert message in str(info.value)
+    assert "LEAK" not in str(info.value)
+
+
+CLUSTER_ERRORS: list[tuple[dict[str, Any], str]] = [
+    ({"url": "http://rs:8080"}, "url: got 'http://rs:8080'; expected an https:// URL (plain http"),
+    ({"url": "rs.example.com"}, "url: got 'rs.example.com'; expected https://HOST[:PORT]"),
+    ({"url": "https://u:LEAK@rs:9443"}, "url: got 'https://u:***@rs:9443'; expected https://HOST"),
+    ({"url": "https://rs:9443/v1"}, "with no user, path or query"),
+    ({"url": "https://rs", "tls_verify": "no"}, "tls_verify: got 'no'; expected true or false"),
+    ({"url": "https://rs", "password_env": ""}, "password_env: got ''; expected the name"),
+    ({"url": "https://rs", "ca_cert_pem": "junk"}, "ca_cert: got '(not shown)'; expected PEM"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "message"), CLUSTER_ERRORS)
+def test_fails_on_bad_cluster(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        Cluster(**kwargs)
+    assert message in str(info.value)
+    assert "LEAK" not in str(info.value)
+
+
+def test_plain_http_is_accepted_only_with_the_opt_in() -> None:
+    assert Cluster(url="http://rs:8080", allow_http=True).url == "http://rs:8080"
+
+
+SPEC_ERRORS: list[tuple[dict[str, Any], str]] = [
+    ({"database": 0}, "database: got 0; expected a database uid (integer >= 1) or its name"),
+    ({"database": True}, "database: got True"),
+    ({"database": " "}, "database: got ' '"),
+    ({"timeout_seconds": -5}, "timeout_seconds: got -5; expected a number of seconds above 0"),
+    ({"timeout_seconds": 0}, "timeout_seconds: got 0"),
+    ({"name": "9lives"}, "name: got '9lives'; expected a letter or _"),
+    ({"name": "has space"}, "name: got 'has space'"),
+    ({"email_notification": "yes"}, "email_notification: got 'yes'; expected true or false"),
+]
+
+
+@pytest.mark.parametrize(("override", "message"), SPEC_ERRORS)
+def test_fails_on_bad_export(override: dict[str, Any], message: str) -> None:
+    kwargs: dict[str, Any] = {
+        "name": "orders",
+        "cluster": cluster(),
+        "database": 1,
+        "location": MountPointLocation(path="/mnt"),
+    } | override
+    with pytest.raises(ConfigError) as info:
+        ExportSpec(**kwargs)
+    assert message in str(info.value)

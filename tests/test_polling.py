@@ -1,0 +1,82 @@
+"""Polling policy and backoff: pure maths with an injected clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import FakeClock
+from redis_enterprise_export.polling import (
+    Deadline,
+    PollPolicy,
+    Sample,
+    backoff,
+    estimate_remaining,
+)
+
+
+def test_without_progress_the_delay_grows_from_initial_to_the_ceiling() -> None:
+    policy = PollPolicy(initial_seconds=0.5, multiplier=2, ceiling_seconds=10)
+    samples: list[Sample] = []
+    delays = []
+    for i in range(8):
+        delays.append(policy.next_delay(samples))
+        samples.append(Sample(float(i), 0.0))
+    assert delays == [0.5, 0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+
+
+def test_remaining_time_comes_from_the_progress_rate() -> None:
+    samples = [Sample(10.0, 10.0), Sample(20.0, 30.0)]  # 2 %/s, 70 % left
+    assert estimate_remaining(samples) == pytest.approx(35.0)
+
+
+def test_no_estimate_from_flat_or_single_progress() -> None:
+    assert estimate_remaining([Sample(1.0, 5.0)]) is None
+    assert estimate_remaining([Sample(1.0, 5.0), Sample(2.0, 5.0)]) is None
+    assert estimate_remaining([Sample(1.0, 0.0), Sample(2.0, 0.0)]) is None
+
+
+def test_a_near_finish_is_polled_at_the_floor_and_a_far_one_at_the_ceiling() -> None:
+    policy = PollPolicy(floor_seconds=0.2, ceiling_seconds=10, lead=0.9)
+    assert policy.next_delay([Sample(0, 1), Sample(1, 2)]) == 10.0
+    assert policy.next_delay([Sample(0, 1), Sample(1, 99.9)]) == 0.2
+    assert policy.next_delay([Sample(0, 10), Sample(10, 90)]) == pytest.approx(1.125)
+
+
+@pytest.mark.parametrize("duration", [5.0, 60.0, 600.0])
+def test_steady_export_is_detected_quickly_with_few_requests(duration: float) -> None:
+    """A steadily rising export is seen done within 0.3 s, with about one read per
+    ceiling interval plus a few to close in (60 s: at most 15 reads)."""
+    clock = FakeClock()
+    policy = PollPolicy()
+    samples: list[Sample] = []
+    reads = 0
+    while True:
+        reads += 1
+        progress = min(100.0 * clock.now() / duration, 100.0)
+        if progress >= 100.0:
+            break
+        samples.append(Sample(clock.now(), progress))
+        clock.sleep(policy.next_delay(samples))
+    assert clock.now() - duration <= 0.3
+    assert reads <= duration / policy.ceiling_seconds + 6
+
+
+def test_fails_when_policy_bounds_are_inverted() -> None:
+    with pytest.raises(ValueError, match="floor_seconds <= initial_seconds"):
+        PollPolicy(floor_seconds=5, initial_seconds=1)
+
+
+def test_backoff_is_fully_jittered_and_capped() -> None:
+    top = iter(backoff(base_seconds=1, cap_seconds=8, rand=lambda: 1.0))
+    assert [next(top) for _ in range(6)] == [1, 2, 4, 8, 8, 8]
+    bottom = iter(backoff(rand=lambda: 0.0))
+    assert next(bottom) == 0.0
+
+
+def test_deadline_never_sleeps_past_its_end() -> None:
+    clock = FakeClock()
+    deadline = Deadline(clock, 5.0)
+    deadline.sleep(3.0)
+    deadline.sleep(3.0)
+    assert clock.sleeps == [3.0, 2.0]
+    assert deadline.expired()
