@@ -37,6 +37,7 @@ def transport_retry() -> Retry:
         connect=4,
         read=2,
         status=3,
+        other=0,  # a TLS verification failure will fail the same way again
         allowed_methods=frozenset({"GET", "PUT"}),
         status_forcelist=(
             502,  # a proxy in front of the cluster lost its upstream for a moment

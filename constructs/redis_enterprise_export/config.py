@@ -57,11 +57,11 @@ def parse_config(data: Mapping[str, Any], path: Path) -> ExportsConfig:
     clusters_table = _table(data, "clusters", where, required=True)
     exports_table = _table(data, "exports", where, required=True)
     clusters = {
-        name: _placed(f"{where}: [clusters.{name}]", _cluster, table, path)
+        name: _placed(f"{where} [clusters.{name}]", _cluster, table, path)
         for name, table in _tables(clusters_table, "clusters", where).items()
     }
     exports = [
-        _placed(f"{where}: [exports.{name}]", _export, name, table, clusters)
+        _placed(f"{where} [exports.{name}]", _export, name, table, clusters)
         for name, table in _tables(exports_table, "exports", where).items()
     ]
     return ExportsConfig(path=path, clusters=clusters, exports=exports)

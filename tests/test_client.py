@@ -1,0 +1,181 @@
+"""The client over real HTTPS: against the simulator, and against scripted bad servers."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+from urllib3.util.retry import Retry
+from werkzeug import Request, Response
+
+from helpers import ADMIN, PASSWORD, VIEWER
+from redis_enterprise_export.client import RsClient
+from redis_enterprise_export.errors import (
+    ApiError,
+    ClusterBusyError,
+    ProtocolError,
+    TransportError,
+)
+from redis_enterprise_export.simulator import Simulator
+
+BODY = {"export_location": {"type": "mount_point", "path": "/tmp"}}
+
+
+def client(sim: Simulator, user: str = ADMIN, password: str = PASSWORD) -> RsClient:
+    return RsClient(sim.url, auth=(user, password), verify=str(sim.ca_path))
+
+
+def test_sends_the_documented_request(sim: Simulator, export_dir: Path) -> None:
+    rs = client(sim)
+    rs.start_export(1, {"export_location": {"type": "mount_point", "path": str(export_dir)}})
+    assert sim.cluster.exports_started(1) == 1
+    assert sim.cluster.export_bodies == [
+        {"export_location": {"type": "mount_point", "path": str(export_dir)}}
+    ]
+
+
+def test_reads_only_the_export_fields(sim: Simulator) -> None:
+    """The full database object holds passwords: the client never asks for it."""
+    state = client(sim).export_state(1)
+    assert (state.uid, state.name, state.export_status) == (1, "orders", "")
+    assert sim.cluster.log[-1].query.startswith("fields=")
+
+
+def test_progress_sent_as_a_string_is_parsed(sim: Simulator, export_dir: Path) -> None:
+    sim.cluster.scenario.progress_as_string = True
+    sim.cluster.scenario.export_seconds = 30
+    rs = client(sim)
+    rs.start_export(1, {"export_location": {"type": "mount_point", "path": str(export_dir)}})
+    assert isinstance(rs.export_state(1).export_progress, float)
+
+
+@pytest.mark.parametrize("text_field", ["description", "message"])
+def test_error_text_comes_from_description_or_message(sim: Simulator, text_field: str) -> None:
+    sim.cluster.scenario.error_text_field = text_field
+    with pytest.raises(ApiError) as info:
+        client(sim).start_export(99, BODY)
+    assert info.value.status == 404
+    assert info.value.description == "database 99 does not exist"
+    assert "No such database" in str(info.value)
+
+
+def test_409_is_a_busy_error(sim: Simulator) -> None:
+    sim.cluster.scenario.conflicts = 1
+    with pytest.raises(ClusterBusyError):
+        client(sim).start_export(1, BODY)
+
+
+def test_406_says_a_module_lacks_backup_restore(sim: Simulator) -> None:
+    with pytest.raises(ApiError, match="lacks the backup_restore capability"):
+        client(sim).start_export(2, BODY)
+
+
+def test_403_names_the_missing_permission(sim: Simulator) -> None:
+    with pytest.raises(ApiError) as info:
+        client(sim, user=VIEWER).start_export(1, BODY)
+    assert info.value.status == 403
+    assert f"User {VIEWER!r} lacks the start_bdb_export permission" in str(info.value)
+
+
+def test_401_is_not_retried_so_the_user_is_not_locked_out(sim: Simulator) -> None:
+    with pytest.raises(ApiError, match="Not retried: RS locks a user out"):
+        client(sim, password="wrong").export_state(1)
+    assert sim.cluster.failed_logins == 1
+
+
+def test_400_explains_what_the_cluster_rejected(sim: Simulator) -> None:
+    with pytest.raises(ApiError, match=r"export_location\.access_key_id is required"):
+        client(sim).start_export(1, {"export_location": {"type": "s3"}})
+
+
+def test_a_wrong_ca_fails_clearly_with_no_fallback(sim: Simulator, tmp_path: Path) -> None:
+    other = Simulator(tmp_path / "other")
+    other.start()
+    other.stop()
+    rs = RsClient(sim.url, auth=(ADMIN, PASSWORD), verify=str(other.ca_path))
+    with pytest.raises(
+        TransportError, match=r"TLS verification of https://127\.0\.0\.1:\d+ failed"
+    ):
+        rs.export_state(1)
+    assert sim.cluster.log == []
+
+
+def test_connection_refused_says_where_and_that_nothing_was_sent() -> None:
+    rs = RsClient("https://127.0.0.1:9", auth=("u", "p"), retry=Retry(0))
+    with pytest.raises(TransportError, match=r"could not reach https://127\.0\.0\.1:9") as info:
+        rs.export_state(1)
+    assert info.value.maybe_sent is False
+
+
+# Malformed answers, from a plain HTTP server scripted per test ---------------
+
+
+def http_client(server: HTTPServer) -> RsClient:
+    return RsClient(server.url_for("").rstrip("/"), auth=("u", "p"), retry=Retry(0))
+
+
+def test_an_html_error_page_is_a_clear_protocol_error(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/v1/bdbs/1").respond_with_data(
+        "<html><body>Bad Gateway</body></html>", content_type="text/html"
+    )
+    with pytest.raises(ProtocolError, match=r"not JSON \(text/html\): '<html><body>Bad Gateway"):
+        http_client(httpserver).export_state(1)
+
+
+def test_an_unknown_export_status_is_a_clear_protocol_error(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/v1/bdbs/1").respond_with_json({"uid": 1, "export_status": "paused"})
+    with pytest.raises(ProtocolError, match="unknown export_status 'paused'"):
+        http_client(httpserver).export_state(1)
+
+
+def test_missing_fields_read_as_a_never_exported_database(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/v1/bdbs/1").respond_with_json({"uid": 1})
+    state = http_client(httpserver).export_state(1)
+    assert (state.export_status, state.export_progress, state.export_failure_reason) == ("", 0, "")
+
+
+def test_a_non_numeric_progress_is_a_clear_protocol_error(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/v1/bdbs/1").respond_with_json(
+        {"uid": 1, "export_status": "exporting", "export_progress": "half"}
+    )
+    with pytest.raises(ProtocolError, match="export_progress 'half' is not a number"):
+        http_client(httpserver).export_state(1)
+
+
+def test_a_list_where_an_object_belongs_is_a_clear_protocol_error(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/v1/bdbs/1").respond_with_json([1, 2])
+    with pytest.raises(ProtocolError, match="answered list, not a database object"):
+        http_client(httpserver).export_state(1)
+
+
+def test_503_on_a_read_is_retried(httpserver: HTTPServer) -> None:
+    httpserver.expect_ordered_request("/v1/bdbs/1").respond_with_data("", status=503)
+    httpserver.expect_ordered_request("/v1/bdbs/1").respond_with_json({"uid": 1})
+    rs = RsClient(
+        httpserver.url_for("").rstrip("/"),
+        auth=("u", "p"),
+        retry=Retry(total=2, status_forcelist=[503], backoff_factor=0),
+    )
+    assert rs.export_state(1).uid == 1
+    httpserver.check_assertions()
+
+
+def test_headers_and_auth_are_as_documented(httpserver: HTTPServer) -> None:
+    seen: list[Request] = []
+
+    def handler(request: Request) -> Response:
+        seen.append(request)
+        return Response("", status=200)
+
+    httpserver.expect_request("/v1/bdbs/1/actions/export", method="POST").respond_with_handler(
+        handler
+    )
+    http_client(httpserver).start_export(1, BODY)
+    request = seen[0]
+    assert request.headers["Accept"] == "application/json"
+    assert request.headers["Content-Type"] == "application/json"
+    assert request.headers["Authorization"] == "Basic " + base64.b64encode(b"u:p").decode()
+    assert json.loads(request.data) == BODY

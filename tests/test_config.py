@@ -1,0 +1,319 @@
+"""The TOML config: every mistake is one line naming file, table, key, value and what is allowed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from helpers import toml_text
+from redis_enterprise_export.config import load_config
+from redis_enterprise_export.errors import ConfigError
+from redis_enterprise_export.models import MountPointLocation, S3Location
+
+CA = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
+GOOD_CLUSTER = {"url": "https://rs.example.com:9443"}
+GOOD_EXPORT = {
+    "cluster": "prod",
+    "database": 1,
+    "location": {"type": "mount_point", "path": "/mnt/b"},
+}
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "exports.toml"
+    path.write_text(text)
+    return path
+
+
+def config_text(cluster: dict[str, Any] | None = None, export: dict[str, Any] | None = None) -> str:
+    return toml_text(
+        {
+            "clusters": {"prod": GOOD_CLUSTER if cluster is None else cluster},
+            "exports": {"orders": GOOD_EXPORT if export is None else export},
+        }
+    )
+
+
+def test_a_good_config_loads_every_field(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text(CA)
+    path = write(
+        tmp_path,
+        config_text(
+            {
+                **GOOD_CLUSTER,
+                "ca_cert": "ca.pem",
+                "username_env": "RS_USER",
+                "password_env": "RS_PW",
+            },
+            {
+                "cluster": "prod",
+                "database": "orders-db",
+                "email_notification": True,
+                "timeout_seconds": 900,
+                "location": {
+                    "type": "s3",
+                    "bucket_name": "b",
+                    "access_key_id": "AKIA",
+                    "secret_access_key_env": "S3_SECRET",
+                },
+            },
+        ),
+    )
+    config = load_config(path)
+    spec = config.exports[0]
+    assert spec.name == "orders"
+    assert spec.database == "orders-db"
+    assert spec.cluster.ca_cert_pem == CA
+    assert spec.cluster.password_env == "RS_PW"
+    assert spec.email_notification is True
+    assert spec.timeout_seconds == 900
+    assert spec.location == S3Location(
+        bucket_name="b", access_key_id="AKIA", secret_access_key_env="S3_SECRET"
+    )
+
+
+def test_defaults_are_the_documented_ones(tmp_path: Path) -> None:
+    spec = load_config(write(tmp_path, config_text())).exports[0]
+    assert spec.cluster.username_env == "REDIS_ENTERPRISE_USER"
+    assert spec.cluster.password_env == "REDIS_ENTERPRISE_PASSWORD"
+    assert spec.cluster.tls_verify is True
+    assert spec.email_notification is None
+    assert spec.timeout_seconds == 3600
+    assert spec.location == MountPointLocation(path="/mnt/b")
+
+
+def with_export(**changes: Any) -> str:
+    export = {k: v for k, v in (GOOD_EXPORT | changes).items() if v is not None}
+    return config_text(export=export)
+
+
+def with_cluster(**changes: Any) -> str:
+    cluster = {k: v for k, v in (GOOD_CLUSTER | changes).items() if v is not None}
+    return config_text(cluster=cluster)
+
+
+def with_location(**fields: Any) -> str:
+    return with_export(location=fields)
+
+
+S3 = {"type": "s3", "bucket_name": "b", "access_key_id": "a", "secret_access_key_env": "S"}
+
+# (file text, the message after "error: <file>")
+BAD_CONFIGS: list[tuple[str, str]] = [
+    (
+        "[clusters.prod\nurl = 1",
+        ": syntax: got \"Expected ']' at the end of a table declaration (at line 1, column 15)\"; expected valid TOML",
+    ),
+    (
+        "[clusters.a]\nurl='https://x'\n[clusters.a]\n",
+        ": syntax: got \"Cannot declare ('clusters', 'a') twice (at line 3, column 12)\"; expected valid TOML",
+    ),
+    ("", ": [clusters]: got nothing; expected a [clusters.NAME] table"),
+    (
+        "[clusters.prod]\nurl = 'https://rs'\n",
+        ": [exports]: got nothing; expected a [exports.NAME] table",
+    ),
+    (
+        "clusters = 3\n[exports.x]\n",
+        ": [clusters]: got 3; expected at least one [clusters.NAME] table",
+    ),
+    (
+        config_text() + "\n[export.y]\n",
+        ": export: got an unknown key; expected one of clusters, exports (did you mean 'exports'?)",
+    ),
+    (
+        config_text() + "\n[clusters.x]\nurl = 'https://x'\nvrify = false\n",
+        " [clusters.x]: vrify: got an unknown key; expected one of allow_http, ca_cert, password_env, tls_verify, url, username_env",
+    ),
+    (
+        config_text() + "\n[clusters.x]\nurl = 'https://x'\ntls_verfy = false\n",
+        " [clusters.x]: tls_verfy: got an unknown key; expected one of allow_http, ca_cert, password_env, tls_verify, url, username_env (did you mean 'tls_verify'?)",
+    ),
+    (with_cluster(url=None), " [clusters.prod]: url: got nothing; expected https://HOST[:PORT]"),
+    (with_cluster(url=""), " [clusters.prod]: url: got ''; expected https://HOST[:PORT]"),
+    (with_cluster(url=9443), " [clusters.prod]: url: got 9443; expected https://HOST[:PORT]"),
+    (
+        with_cluster(url="http://rs:8080"),
+        " [clusters.prod]: url: got 'http://rs:8080'; expected an https:// URL",
+    ),
+    (
+        with_cluster(tls_verify="false"),
+        " [clusters.prod]: tls_verify: got 'false'; expected true or false",
+    ),
+    (
+        with_cluster(username_env="rs user"),
+        " [clusters.prod]: username_env: got 'rs user'; expected the name of an environment variable",
+    ),
+    (
+        with_cluster(ca_cert="missing.pem"),
+        " [clusters.prod]: ca_cert: got 'missing.pem'; expected a readable PEM file (relative to exports.toml)",
+    ),
+    (
+        with_cluster(ca_cert=""),
+        " [clusters.prod]: ca_cert: got ''; expected the path of a PEM CA file",
+    ),
+    (
+        with_export(cluster=None),
+        " [exports.orders]: cluster: got nothing; expected the name of a [clusters.NAME] table",
+    ),
+    (
+        with_export(cluster="staging"),
+        " [exports.orders]: cluster: got 'staging'; expected the name of a [clusters.NAME] table: prod",
+    ),
+    (
+        with_export(database=None),
+        " [exports.orders]: database: got nothing; expected a database uid",
+    ),
+    (
+        with_export(database=0),
+        " [exports.orders]: database: got 0; expected a database uid (integer >= 1) or its name",
+    ),
+    (with_export(database=""), " [exports.orders]: database: got ''"),
+    (with_export(database=1.5), " [exports.orders]: database: got 1.5"),
+    (
+        with_export(timeout_seconds=-1),
+        " [exports.orders]: timeout_seconds: got -1; expected a number of seconds above 0",
+    ),
+    (with_export(timeout_seconds="1h"), " [exports.orders]: timeout_seconds: got '1h'"),
+    (
+        with_export(email_notification="yes"),
+        " [exports.orders]: email_notification: got 'yes'; expected true or false",
+    ),
+    (
+        with_export(emial_notification=True),
+        " [exports.orders]: emial_notification: got an unknown key; expected one of cluster, database, email_notification, location, timeout_seconds (did you mean 'email_notification'?)",
+    ),
+    (
+        with_export(location=None),
+        " [exports.orders]: location: got nothing; expected an inline table",
+    ),
+    (
+        with_export(location="s3://bucket"),
+        " [exports.orders]: location.location: got 's3://bucket'; expected a table with a type and its fields",
+    ),
+    (
+        with_location(path="/x"),
+        " [exports.orders]: location.type: got nothing; expected one of url, sftp, s3, gs, abs, mount_point",
+    ),
+    (
+        with_location(type="swift", path="/x"),
+        " [exports.orders]: location.type: got 'swift'; expected one of url, sftp, s3, gs, abs, mount_point",
+    ),
+    (
+        with_location(type="mount_point"),
+        " [exports.orders]: location.path: got nothing; expected a value for path in a mount_point location",
+    ),
+    (
+        with_location(type="mount_point", path=""),
+        " [exports.orders]: location.path: got ''; expected an absolute path",
+    ),
+    (
+        with_location(**S3, subdri="x"),
+        " [exports.orders]: location.subdri: got an unknown key; expected one of access_key_id, bucket_name, region_name, secret_access_key_env, subdir, type (did you mean 'subdir'?)",
+    ),
+    (
+        with_location(**(S3 | {"secret_access_key": "LEAKED"})),
+        " [exports.orders]: location.secret_access_key: got '***'; expected no literal secret in config (set secret_access_key_env",
+    ),
+    (
+        with_location(type="url", url="ftp://u:LEAKED@h/p/"),
+        " [exports.orders]: location.url: got 'ftp://u:***@h/p/'; expected a URL without a password (give the password's environment variable as password_env)",
+    ),
+    (
+        with_location(type="url", url="ftp://u@h/p/", password="LEAKED"),
+        " [exports.orders]: location.password: got '***'; expected no literal secret in config (set password_env",
+    ),
+    (
+        with_location(type="abs", account_name="a", container="c"),
+        " [exports.orders]: location.account_key_env/sas_token_env: got 'neither'",
+    ),
+    (
+        with_location(type="gs", bucket_name="b"),
+        " [exports.orders]: location.client_id: got nothing",
+    ),
+    (
+        config_text(export={}).replace("[exports.orders]", "[exports.9-orders]")
+        + "cluster='prod'\ndatabase=1\nlocation={type='mount_point',path='/m'}\n",
+        " [exports.9-orders]: name: got '9-orders'; expected a letter or _ then",
+    ),
+    (
+        config_text().replace("[exports.orders]", '[exports."nightly backup"]'),
+        " [exports.nightly backup]: name: got 'nightly backup'",
+    ),
+    (
+        "[clusters]\nprod = 'https://rs'\n[exports.x]\n",
+        ": clusters.prod: got 'https://rs'; expected a [clusters.prod] table",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), BAD_CONFIGS)
+def test_fails_with_one_line_naming_file_table_and_key(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    shown = str(info.value)
+    assert shown.startswith(str(path) + message)
+    assert "\n" not in shown
+    assert "LEAKED" not in shown
+
+
+def test_there_are_at_least_thirty_bad_config_cases() -> None:
+    assert len(BAD_CONFIGS) >= 30
+
+
+def test_a_missing_file_names_the_path(tmp_path: Path) -> None:
+    with pytest.raises(
+        ConfigError, match=r"file: got '.*nope\.toml'; expected an existing TOML file"
+    ):
+        load_config(tmp_path / "nope.toml")
+
+
+toml_scalars = st.one_of(
+    st.text(max_size=12), st.integers(-5, 5), st.booleans(), st.floats(-1, 1, allow_nan=False)
+)
+location_tables = st.dictionaries(
+    st.sampled_from(["type", "path", "url", "bucket_name", "secret_access_key_env", "subdir", "x"]),
+    st.one_of(toml_scalars, st.sampled_from(["s3", "mount_point", "url", "/mnt/x", "ftp://u@h/"])),
+    max_size=5,
+)
+export_tables = st.fixed_dictionaries(
+    {},
+    optional={
+        "cluster": st.sampled_from(["prod", "other", ""]),
+        "database": st.one_of(st.integers(-2, 3), st.text(max_size=5)),
+        "location": location_tables,
+        "timeout_seconds": st.one_of(st.integers(-10, 10), st.text(max_size=3)),
+        "email_notification": toml_scalars,
+    },
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    cluster=st.fixed_dictionaries(
+        {"url": st.sampled_from(["https://rs:9443", "http://rs", "rs", ""])},
+        optional={"tls_verify": toml_scalars, "username_env": st.text(max_size=6)},
+    ),
+    export=export_tables,
+    name=st.text(alphabet="ab-_ 9", min_size=1, max_size=6),
+)
+def test_any_config_loads_or_fails_with_a_config_error(
+    tmp_path: Path, cluster: dict[str, Any], export: dict[str, Any], name: str
+) -> None:
+    """Never a traceback: a generated config either loads or raises ConfigError."""
+    text = toml_text({"clusters": {"prod": cluster}, "exports": {f'"{name}"': export}})
+    path = write(tmp_path, text)
+    try:
+        names = [e.name for e in load_config(path).exports]
+    except ConfigError as exc:
+        names = [str(exc)]
+    assert names == [name] or names[0].startswith(str(path))

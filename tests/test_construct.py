@@ -1,0 +1,202 @@
+"""Synthesis: the stack's JSON, pinned by a snapshot, relocatable and secret-free."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from syrupy.assertion import SnapshotAssertion
+
+from helpers import REPO, STACK, terraform_env, toml_text
+from redis_enterprise_export.cdk import App, TerraformStack
+from redis_enterprise_export.construct import DatabaseExport, DatabaseExportProps, ExportStack
+from redis_enterprise_export.errors import ConfigError
+from redis_enterprise_export.models import (
+    AbsLocation,
+    Cluster,
+    ExportSpec,
+    FtpLocation,
+    GcsLocation,
+    MountPointLocation,
+    S3Location,
+    SftpLocation,
+)
+
+FAKE_CA = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
+CLUSTER = Cluster(url="https://rs.example.com:9443", ca_cert_pem=FAKE_CA)
+LOCATIONS = {
+    "ftp": FtpLocation(url="ftp://backup@ftp.example.com/redis/", password_env="FTP_PASSWORD"),
+    "sftp": SftpLocation(sftp_url="sftp://backup@sftp.example.com/r/", key_env="SFTP_KEY"),
+    "s3": S3Location(
+        bucket_name="backups", access_key_id="AKIAEXAMPLE", secret_access_key_env="S3_SECRET"
+    ),
+    "gcs": GcsLocation(
+        bucket_name="backups",
+        client_id="1234",
+        client_email="sa@project.iam.gserviceaccount.com",
+        private_key_id="key-1",
+        private_key_env="GCS_PRIVATE_KEY",
+    ),
+    "azure": AbsLocation(account_name="acct", container="redis", sas_token_env="ABS_SAS"),
+    "nas": MountPointLocation(path="/mnt/redis-backups"),
+}
+SECRET_VALUES = {
+    "FTP_PASSWORD": "ftp-Secret-1a",
+    "SFTP_KEY": "sftp-Secret-2b",
+    "S3_SECRET": "s3-Secret-3c",
+    "GCS_PRIVATE_KEY": "gcs-Secret-4d",
+    "ABS_SAS": "abs-Secret-5e",
+    "REDIS_ENTERPRISE_PASSWORD": "cluster-Secret-6f",
+}
+
+
+def synth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, dict[str, Any]]:
+    for name, value in SECRET_VALUES.items():
+        monkeypatch.setenv(name, value)
+    app = App(outdir=str(tmp_path / "out"))
+    ExportStack(
+        app,
+        STACK,
+        exports=[
+            ExportSpec(name=name, cluster=CLUSTER, database=i + 1, location=location)
+            for i, (name, location) in enumerate(LOCATIONS.items())
+        ],
+    )
+    app.synth()
+    text = (tmp_path / "out" / "stacks" / STACK / "cdk.tf.json").read_text()
+    return text, json.loads(text)
+
+
+@pytest.fixture
+def synthesized(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, dict[str, Any]]:
+    return synth(tmp_path, monkeypatch)
+
+
+def test_synthesized_stack_matches_the_snapshot(
+    synthesized: tuple[str, dict[str, Any]], snapshot: SnapshotAssertion
+) -> None:
+    """Any change to what users' Terraform sees shows up here for review."""
+    _, stack = synthesized
+    assert json.dumps(stack, indent=2, sort_keys=True) == snapshot
+
+
+def test_no_secret_value_is_synthesized(synthesized: tuple[str, dict[str, Any]]) -> None:
+    text, _ = synthesized
+    leaked = [name for name, value in SECRET_VALUES.items() if value in text]
+    assert leaked == []
+
+
+def test_no_absolute_path_of_this_machine(
+    synthesized: tuple[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    text, _ = synthesized
+    for path in (str(tmp_path), str(REPO), str(Path.cwd()), str(Path.home())):
+        assert path not in text
+
+
+def test_only_built_in_resources_and_a_relative_local_backend(
+    synthesized: tuple[str, dict[str, Any]],
+) -> None:
+    _, stack = synthesized
+    assert set(stack["resource"]) == {"terraform_data"}
+    assert "provider" not in stack
+    assert stack["terraform"]["backend"] == {"local": {"path": "terraform.tfstate"}}
+
+
+def test_each_export_reruns_on_run_id_and_its_inputs_only(
+    synthesized: tuple[str, dict[str, Any]],
+) -> None:
+    _, stack = synthesized
+    export = next(v for k, v in stack["resource"]["terraform_data"].items() if "s3_export" in k)
+    trigger = export["triggers_replace"]
+    assert trigger["rerun"] == "${var.run_id}"
+    assert trigger["export"]["location"]["secret_access_key_env"] == "S3_SECRET"
+    assert "ca_cert_pem" not in json.dumps(trigger)
+    local_exec = export["provisioner"][0]["local-exec"]
+    assert local_exec["interpreter"] == ["python3", "-m", "redis_enterprise_export"]
+    assert "when" not in local_exec  # nothing runs on destroy
+
+
+def test_the_exports_output_maps_each_name_to_its_result(
+    synthesized: tuple[str, dict[str, Any]],
+) -> None:
+    _, stack = synthesized
+    assert sorted(stack["output"]["exports"]["value"]) == sorted(LOCATIONS)
+
+
+def props(**override: Any) -> DatabaseExportProps:
+    kwargs: dict[str, Any] = {
+        "cluster": CLUSTER,
+        "database": 1,
+        "location": MountPointLocation(path="/mnt"),
+    } | override
+    return DatabaseExportProps(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("construct_id", "override", "message"),
+    [
+        ("orders", {"database": -1}, "DatabaseExport 'orders': database: got -1; expected"),
+        ("orders", {"timeout_seconds": -1}, "DatabaseExport 'orders': timeout_seconds: got -1"),
+        ("orders", {"location": "s3://x"}, "DatabaseExport 'orders': location: got 's3://x'"),
+        ("orders", {"python": ""}, "DatabaseExport 'orders': python: got ''"),
+        ("bad id", {}, "DatabaseExport 'bad id': name: got 'bad id'; expected a letter"),
+    ],
+)
+def test_fails_on_bad_props_naming_the_construct_and_prop(
+    construct_id: str, override: dict[str, Any], message: str
+) -> None:
+    stack = TerraformStack(App(), "s")
+    with pytest.raises(ConfigError) as info:
+        DatabaseExport(stack, construct_id, props(**override))
+    assert message in str(info.value)
+
+
+def test_fails_when_two_exports_in_a_stack_share_an_id() -> None:
+    stack = TerraformStack(App(), "s")
+    from redis_enterprise_export.cdk import Construct
+
+    DatabaseExport(stack, "orders", props())
+    with pytest.raises(ConfigError, match="id: got 'orders'; expected an id no other"):
+        DatabaseExport(Construct(stack, "team-b"), "orders", props())
+
+
+def test_main_synthesizes_nothing_for_a_bad_config(tmp_path: Path) -> None:
+    """A config error is one line on stderr, exit 2, and no cdktf.out at all."""
+    config = tmp_path / "exports.toml"
+    config.write_text(
+        toml_text(
+            {
+                "clusters": {"c": {"url": "https://rs:9443"}},
+                "exports": {"x": {"cluster": "c", "database": 1, "location": {"type": "nas"}}},
+            }
+        )
+    )
+    run = subprocess.run(
+        [sys.executable, str(REPO / "main.py")],
+        cwd=tmp_path,
+        env=terraform_env(REDIS_EXPORT_CONFIG=str(config)),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 2
+    assert run.stderr == (
+        f"error: {config} [exports.x]: location.type: got 'nas'; expected one of url, sftp, s3, "
+        "gs, abs, mount_point\n"
+    )
+    assert not (tmp_path / "cdktf.out").exists()
+
+
+def test_the_helper_never_imports_the_cdk_framework() -> None:
+    code = (
+        "import sys, redis_enterprise_export.cli, redis_enterprise_export.export, "
+        "redis_enterprise_export.client; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('cdktf', 'jsii', 'constructs')))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[]"
