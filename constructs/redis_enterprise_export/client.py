@@ -33,8 +33,10 @@ def transport_retry() -> Retry:
     export.
     """
     return Retry(
-        total=6,
-        connect=4,
+        # Few and quick: the export job rides out longer outages itself, within
+        # its deadline, which these per-request retries cannot see.
+        total=4,
+        connect=2,
         read=2,
         status=3,
         other=0,  # a TLS verification failure will fail the same way again

@@ -111,6 +111,8 @@ class ExportJob:
                     self.client.reset_export_status(uid)
                 except ClusterBusyError:
                     self.conflicts += 1
+                except TransportError as exc:
+                    self.report(f"{exc}; trying the reset again")
                 # RS may serve the old status for a moment after the reset.
                 deadline.sleep(self.policy.floor_seconds)
             else:

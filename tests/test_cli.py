@@ -1,0 +1,196 @@
+"""The helper as Terraform runs it: a process, its exit codes, output, result file and signals."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers import ADMIN, PASSWORD, terraform_env, toml_text
+from redis_enterprise_export.simulator import Simulator
+
+S3_SECRET = "s3-Secret-Value-77c"
+
+
+def write_config(sim: Simulator, tmp_path: Path, **export: Any) -> Path:
+    path = tmp_path / "exports.toml"
+    path.write_text(
+        toml_text(
+            {
+                "clusters": {"sim": {"url": sim.url, "ca_cert": str(sim.ca_path)}},
+                "exports": {
+                    "orders": {
+                        "cluster": "sim",
+                        "database": 1,
+                        "location": {
+                            "type": "s3",
+                            "bucket_name": "b",
+                            "access_key_id": "AKIA",
+                            "secret_access_key_env": "S3_SECRET",
+                        },
+                        "timeout_seconds": 30,
+                    }
+                    | export
+                },
+            }
+        )
+    )
+    return path
+
+
+def helper(config: Path, result: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "redis_enterprise_export", "export", "--config", str(config),
+         "--name", "orders", "--result", str(result), "--run-id", "nightly-7"],
+        env=terraform_env(S3_SECRET=S3_SECRET) | (env or {}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+
+
+def run(config: Path, result: Path, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    process = helper(config, result, env)
+    out, err = process.communicate(timeout=60)
+    return process.returncode, out, err
+
+
+def test_success_writes_the_result_and_exits_0(sim: Simulator, tmp_path: Path) -> None:
+    result = tmp_path / "r" / "orders.json"
+    code, out, err = run(write_config(sim, tmp_path), result)
+    assert (code, err) == (0, "")
+    assert "[orders] export of database 1 succeeded" in out
+    record = json.loads(result.read_text())
+    assert record["export_status"] == "succeeded"
+    assert record["run_id"] == "nightly-7"
+    assert record["database_uid"] == 1
+    assert sim.cluster.export_bodies[0]["export_location"]["secret_access_key"] == S3_SECRET
+
+
+@pytest.mark.parametrize(
+    ("change", "scenario", "code", "status", "message"),
+    [
+        ({"database": 2}, {}, 3, "error", "answered 406"),
+        ({"timeout_seconds": 1}, {"export_seconds": 30}, 5, "timeout", "did not finish within 1 s"),
+        (
+            {},
+            {"fail_reason": "general-error"},
+            4,
+            "failed",
+            "export_failure_reason 'general-error'",
+        ),
+    ],
+    ids=["refused", "timeout", "failed"],
+)
+def test_failures_exit_non_zero_and_still_write_the_result(
+    sim: Simulator,
+    tmp_path: Path,
+    change: dict[str, Any],
+    scenario: dict[str, Any],
+    code: int,
+    status: str,
+    message: str,
+) -> None:
+    for key, value in scenario.items():
+        setattr(sim.cluster.scenario, key, value)
+    result = tmp_path / "orders.json"
+    got, out, err = run(write_config(sim, tmp_path, **change), result)
+    assert got == code
+    assert err.startswith("error: ")
+    assert message in err
+    assert "Traceback" not in out + err
+    record = json.loads(result.read_text())
+    assert record["export_status"] == status
+    assert message in record["message"]
+    assert S3_SECRET not in out + err + result.read_text()
+
+
+def test_unreachable_cluster_exits_6_without_a_traceback(tmp_path: Path) -> None:
+    config = tmp_path / "exports.toml"
+    config.write_text(
+        toml_text(
+            {
+                "clusters": {"c": {"url": "https://127.0.0.1:9"}},
+                "exports": {"orders": {"cluster": "c", "database": 1, "timeout_seconds": 2,
+                                       "location": {"type": "mount_point", "path": "/m"}}},
+            }
+        )
+    )  # fmt: skip
+    code, _, err = run(config, tmp_path / "r.json")
+    assert code == 6
+    assert "could not reach https://127.0.0.1:9" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"S3_SECRET": ""},
+            "secret_access_key_env: got 'S3_SECRET'; expected the name of an "
+            "environment variable that is set",
+        ),
+        ({"REDIS_ENTERPRISE_PASSWORD": ""}, "password_env: got 'REDIS_ENTERPRISE_PASSWORD'"),
+    ],
+)
+def test_a_missing_secret_is_bad_input_exit_2(
+    sim: Simulator, tmp_path: Path, env: dict[str, str], message: str
+) -> None:
+    code, _, err = run(write_config(sim, tmp_path), tmp_path / "r.json", env)
+    assert code == 2
+    assert message in err
+    assert sim.cluster.log == []
+
+
+def test_the_insecure_opt_in_warns(sim: Simulator, tmp_path: Path) -> None:
+    code, _, err = run(
+        write_config(sim, tmp_path), tmp_path / "r.json", {"REDIS_ENTERPRISE_INSECURE": "true"}
+    )
+    assert code == 0
+    assert "warning: TLS verification of https://127.0.0.1" in err
+    assert "is OFF (REDIS_ENTERPRISE_INSECURE=true)" in err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_records_interrupted_and_exits_promptly(
+    sim: Simulator, tmp_path: Path, sig: signal.Signals
+) -> None:
+    sim.cluster.scenario.export_seconds = 60
+    result = tmp_path / "orders.json"
+    process = helper(write_config(sim, tmp_path), result)
+    cmdline = Path(f"/proc/{process.pid}/cmdline")
+    _wait_for(lambda: sim.cluster.exports_started(1) == 1)
+    argv = cmdline.read_bytes().decode()
+    sent = time.monotonic()
+    process.send_signal(sig)
+    out, err = process.communicate(timeout=10)
+    assert time.monotonic() - sent < 2.0
+    assert process.returncode == 130
+    assert f"interrupted by {sig.name}" in err
+    assert json.loads(result.read_text())["export_status"] == "interrupted"
+    for secret in (S3_SECRET, PASSWORD):
+        assert secret not in argv + out + err
+    assert ADMIN not in argv
+
+
+def _wait_for(condition: Any, seconds: float = 20) -> None:
+    until = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < until, "timed out waiting"
+        time.sleep(0.02)
+
+
+def test_help_lists_the_exit_codes() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "redis_enterprise_export", "export", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "exit codes: 0 succeeded, 2 bad input" in run.stdout

@@ -1,0 +1,185 @@
+"""End to end: real `terraform init` / `apply` of the synthesized stack against the simulator."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers import ORDERS, PASSWORD, VIEWER, TerraformProject
+from redis_enterprise_export.simulator import RedisServer, Simulator
+
+pytestmark = pytest.mark.e2e
+
+
+def tables(sim: Simulator, export_dir: Path, **export: Any) -> dict[str, dict[str, dict[str, Any]]]:
+    return {
+        "clusters": {"sim": {"url": sim.url, "ca_cert": str(sim.ca_path)}},
+        "exports": {
+            "orders": {
+                "cluster": "sim",
+                "database": "orders",
+                "location": {"type": "mount_point", "path": str(export_dir)},
+                "timeout_seconds": 60,
+            }
+            | export
+        },
+    }
+
+
+@pytest.fixture
+def applied(sim: Simulator, export_dir: Path, project: TerraformProject) -> TerraformProject:
+    """The demo's shape: one export, synthesized, initialized and applied once."""
+    project.synth(tables(sim, export_dir))
+    project.init()
+    project.apply("run-1")
+    return project
+
+
+def test_apply_exports_once_and_records_the_outcome_in_state(
+    applied: TerraformProject, sim: Simulator
+) -> None:
+    outputs = applied.outputs()["orders"]
+    assert outputs["export_status"] == "succeeded"
+    assert outputs["export_progress"] == 100
+    assert outputs["export_failure_reason"] == ""
+    assert outputs["database_uid"] == 1
+    assert outputs["run_id"] == "run-1"
+    assert outputs["started_at"] <= outputs["finished_at"]
+    assert sim.cluster.exports_started(1) == 1
+    state_outputs = applied.state()["outputs"]["exports"]["value"]
+    assert state_outputs["orders"]["export_status"] == "succeeded"
+
+
+def test_init_downloads_nothing(applied: TerraformProject) -> None:
+    assert not (applied.stack / ".terraform" / "providers").exists()
+
+
+def test_unchanged_inputs_plan_no_changes(applied: TerraformProject, sim: Simulator) -> None:
+    assert applied.plan_changes("run-1") == 0
+    applied.apply("run-1")
+    assert sim.cluster.exports_started(1) == 1
+
+
+def test_a_new_run_id_exports_again_exactly_once(applied: TerraformProject, sim: Simulator) -> None:
+    assert applied.plan_changes("run-2") == 2
+    applied.apply("run-2")
+    assert sim.cluster.exports_started(1) == 2
+    assert applied.outputs()["orders"]["run_id"] == "run-2"
+
+
+def test_changed_export_inputs_export_again(
+    applied: TerraformProject, sim: Simulator, export_dir: Path
+) -> None:
+    applied.synth(tables(sim, export_dir, email_notification=True))
+    applied.apply("run-1")
+    assert sim.cluster.exports_started(1) == 2
+    assert sim.cluster.export_bodies[-1]["email_notification"] is True
+
+
+def test_a_second_checkout_sharing_the_state_plans_no_changes(
+    applied: TerraformProject, tmp_path: Path
+) -> None:
+    """Another CI runner: same config and state, but none of the helper's local files."""
+    other = tmp_path / "other-checkout"
+    other.mkdir()
+    shutil.copy(applied.stack / "cdk.tf.json", other)
+    state = applied.stack / "terraform.tfstate"
+    applied.init(f"-backend-config=path={state}", cwd=other)
+    assert not (other / ".results").exists()
+    assert applied.plan_changes("run-1", cwd=other) == 0
+    assert applied.outputs(cwd=other) == applied.outputs()
+
+
+def test_destroy_never_calls_the_cluster(applied: TerraformProject, sim: Simulator) -> None:
+    requests_before = len(sim.cluster.log)
+    applied.terraform("destroy", "-auto-approve", "-no-color", "-var=run_id=run-1")
+    assert len(sim.cluster.log) == requests_before
+
+
+def test_the_exported_rdb_restores_into_a_fresh_redis(
+    applied: TerraformProject, sim: Simulator, tmp_path: Path
+) -> None:
+    files = sim.cluster.databases[1].files
+    assert len(files) == 1
+    rdb = tmp_path / "restored.rdb"
+    with gzip.open(files[0]) as src, rdb.open("wb") as dst:
+        shutil.copyfileobj(src, dst)
+    with RedisServer(tmp_path / "fresh", rdb=rdb) as fresh:
+        keys = fresh.client.keys("*")
+        assert len(keys) == len(ORDERS)
+        assert dict(zip(keys, fresh.client.mget(keys), strict=True)) == ORDERS
+
+
+def test_409_then_success(sim: Simulator, export_dir: Path, project: TerraformProject) -> None:
+    sim.cluster.scenario.conflicts = 2
+    project.synth(tables(sim, export_dir))
+    project.init()
+    result = project.apply()
+    assert "busy (409); retrying in" in result.stdout
+    outputs = project.outputs()["orders"]
+    assert outputs["export_status"] == "succeeded"
+    assert outputs["conflicts"] == 2
+    assert sim.cluster.exports_started(1) == 1
+
+
+@pytest.mark.parametrize(
+    ("database", "env", "expected"),
+    [
+        (
+            2,
+            {},
+            "406 (unsupported_module_capabilities: module legacy-index does not support "
+            "backup_restore). A module loaded in this database lacks the backup_restore capability",
+        ),
+        (99, {}, "404 (db_not_exist: database 99 does not exist). No such database"),
+        (
+            1,
+            {"REDIS_ENTERPRISE_USER": VIEWER},
+            f"403 (insufficient_permissions: user lacks "
+            f"start_bdb_export). User '{VIEWER}' lacks the start_bdb_export permission",
+        ),
+    ],
+    ids=["406", "404", "403"],
+)
+def test_a_refused_export_fails_the_apply_with_what_to_do(
+    sim: Simulator,
+    export_dir: Path,
+    project: TerraformProject,
+    database: int,
+    env: dict[str, str],
+    expected: str,
+) -> None:
+    project.env |= env
+    project.synth(tables(sim, export_dir, database=database))
+    project.init()
+    result = project.apply(check=False)
+    assert result.code != 0
+    assert expected in " ".join(result.text.split())
+    assert sim.cluster.exports_started() == 0
+    assert PASSWORD not in result.text
+
+
+def test_a_failed_export_taints_and_the_next_apply_exports_again(
+    sim: Simulator, export_dir: Path, project: TerraformProject
+) -> None:
+    sim.cluster.scenario.fail_reason = "no-permission"
+    project.synth(tables(sim, export_dir))
+    project.init()
+    failed = project.apply(check=False)
+    assert failed.code != 0
+    assert "export_failure_reason 'no-permission'" in " ".join(failed.text.split())
+    record = json.loads((project.stack / ".results" / "orders.json").read_text())
+    assert (record["export_status"], record["export_failure_reason"]) == ("failed", "no-permission")
+    state = project.state()
+    export = next(r for r in state["resources"] if r["name"].startswith("orders_export"))
+    assert export["instances"][0]["status"] == "tainted"
+
+    sim.cluster.scenario.fail_reason = None
+    project.apply()
+    assert project.outputs()["orders"]["export_status"] == "succeeded"
+    assert sim.cluster.exports_started(1) == 2
