@@ -127,6 +127,8 @@ class SimCluster:
         self.log: list[Request] = []
         self.export_bodies: list[dict[str, Any]] = []
         self.failed_logins = 0
+        self._timers: list[threading.Timer] = []
+        self._closed = False
 
     # Set-up -----------------------------------------------------------------
 
@@ -218,9 +220,11 @@ class SimCluster:
                 fail_reason=self.scenario.fail_reason,
             )
             db.export_status, db.export_progress, db.export_failure_reason = "exporting", 0.0, ""
+            # Finish on time even if nobody reads: exports hold the database busy.
             timer = threading.Timer(db.export.seconds, self._finish_later, (db,))
             timer.daemon = True
             timer.start()
+            self._timers.append(timer)
         return Reply(200, None)
 
     def reset_export_status(self, uid: int, role: str) -> Reply:
@@ -238,6 +242,13 @@ class SimCluster:
             self._go_stale(db)
             db.export_status, db.export_progress, db.export_failure_reason = "", 0.0, ""
         return Reply(200, None)
+
+    def close(self) -> None:
+        """Cancel pending export timers; the redis-servers are about to stop."""
+        with self.lock:
+            self._closed = True
+            for timer in self._timers:
+                timer.cancel()
 
     # Export progress --------------------------------------------------------
 
@@ -258,7 +269,8 @@ class SimCluster:
 
     def _finish_later(self, db: Database) -> None:
         with self.lock:
-            self._advance(db)
+            if not self._closed:
+                self._advance(db)
 
     def _advance(self, db: Database) -> None:
         """Bring the export's state up to the clock (called under the lock)."""

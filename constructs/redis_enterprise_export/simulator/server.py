@@ -155,6 +155,7 @@ class Simulator:
         return redis
 
     def stop(self) -> None:
+        self.cluster.close()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
