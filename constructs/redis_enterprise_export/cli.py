@@ -197,7 +197,12 @@ def _make_job(spec: ExportSpec, environ: Mapping[str, str], cleanup: ExitStack) 
     user = _credential("username_env", cluster.username_env, environ)
     password = _credential("password_env", cluster.password_env, environ)
     verify = _verify(cluster, environ, cleanup)
-    client = RsClient(cluster.url, auth=(user, password), verify=verify)
+    client = RsClient(
+        cluster.url,
+        auth=(user, password),
+        verify=verify,
+        timeout_seconds=cluster.request_timeout_seconds,
+    )
     cleanup.callback(client.close)
     return ExportJob(
         spec=spec,

@@ -11,9 +11,7 @@ from urllib3.util.retry import Retry
 
 from .errors import ApiError, ClusterBusyError, ProtocolError, TransportError
 
-# (connect, read) seconds. RS answers status reads in milliseconds; 30 s of
-# silence means a node is in trouble, and the poll loop will ask again.
-DEFAULT_TIMEOUT = (5.0, 30.0)
+CONNECT_TIMEOUT_SECONDS = 5.0
 
 EXPORT_FIELDS = (
     "uid,name,status,export_status,export_progress,export_failure_reason,last_export_time"
@@ -111,7 +109,7 @@ class RsClient:
         base_url: ``https://host:9443``, no trailing slash.
         auth: user and password for HTTP Basic auth.
         verify: True (system CAs), a CA bundle path, or False (no TLS checks).
-        timeout: (connect, read) seconds for every request.
+        timeout_seconds: the read timeout of every request (connects get at most 5 s).
     """
 
     def __init__(
@@ -120,12 +118,12 @@ class RsClient:
         *,
         auth: tuple[str, str],
         verify: bool | str = True,
-        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        timeout_seconds: float = 30.0,
         retry: Retry | None = None,
     ) -> None:
         self.base_url = base_url
         self.user = auth[0]
-        self.timeout = timeout
+        self.timeout = (min(CONNECT_TIMEOUT_SECONDS, timeout_seconds), timeout_seconds)
         self.session = requests.Session()
         self.session.auth = auth
         self.session.verify = verify

@@ -20,7 +20,15 @@ from .models import (
     location_from_dict,
 )
 
-CLUSTER_KEYS = {"url", "ca_cert", "tls_verify", "allow_http", "username_env", "password_env"}
+CLUSTER_KEYS = {
+    "url",
+    "ca_cert",
+    "tls_verify",
+    "allow_http",
+    "username_env",
+    "password_env",
+    "request_timeout_seconds",
+}
 EXPORT_KEYS = {"cluster", "database", "location", "email_notification", "timeout_seconds"}
 TOP_KEYS = {"clusters", "exports"}
 
@@ -111,6 +119,9 @@ def _cluster(table: Mapping[str, Any], path: Path) -> Cluster:
         allow_http=table.get("allow_http", False),
         username_env=table.get("username_env", DEFAULT_USERNAME_ENV),
         password_env=table.get("password_env", DEFAULT_PASSWORD_ENV),
+        request_timeout_seconds=table.get(
+            "request_timeout_seconds", Cluster.request_timeout_seconds
+        ),
     )
 
 

@@ -22,6 +22,8 @@ EXPORT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}\Z")
 DEFAULT_USERNAME_ENV = "REDIS_ENTERPRISE_USER"
 DEFAULT_PASSWORD_ENV = "REDIS_ENTERPRISE_PASSWORD"  # noqa: S105 (a variable name)
 DEFAULT_TIMEOUT_SECONDS = 3600
+# RS answers status reads in milliseconds; 30 s of silence means a node is in trouble.
+DEFAULT_REQUEST_TIMEOUT_SECONDS = 30
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
 
 
@@ -325,6 +327,8 @@ class Cluster:
     allow_http: bool = False
     username_env: str = DEFAULT_USERNAME_ENV
     password_env: str = DEFAULT_PASSWORD_ENV
+    # Per request; the export itself may take hours (that is timeout_seconds).
+    request_timeout_seconds: float = DEFAULT_REQUEST_TIMEOUT_SECONDS
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url) if isinstance(self.url, str) else None
@@ -350,6 +354,11 @@ class Cluster:
             raise ConfigError("ca_cert", "(not shown)", "PEM text with a CERTIFICATE block")
         _env_name(self, "username_env", required=True)
         _env_name(self, "password_env", required=True)
+        t = self.request_timeout_seconds
+        if isinstance(t, bool) or not isinstance(t, int | float) or not 0 < t <= 600:
+            raise ConfigError(
+                "request_timeout_seconds", t, "a number of seconds above 0, at most 600"
+            )
         object.__setattr__(self, "url", self.url.rstrip("/"))
 
     def to_dict(self) -> dict[str, Any]:

@@ -51,6 +51,10 @@ class Scenario:
     fail_reason: str | None = None  # fail exports midway with this reason
     progress_as_string: bool = False
     error_text_field: str = "description"  # or "message", as older clusters send
+    # Transport faults per method, taken one per request in order: "" (none),
+    # "503", "reset" (connection reset, request not processed), "drop" (processed,
+    # then the connection reset: the answer is lost), "slow:<seconds>", "html".
+    faults: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -167,6 +171,11 @@ class SimCluster:
             self.failed_logins += 1
             return None
         return known[1]
+
+    def next_fault(self, method: str) -> str:
+        with self.lock:
+            queue = self.scenario.faults.get(method)
+            return queue.pop(0) if queue else ""
 
     def error(self, status: int, code: str, text: str) -> Reply:
         return Reply(status, {"error_code": code, self.scenario.error_text_field: text})

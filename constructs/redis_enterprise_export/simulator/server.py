@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
+import socket
 import ssl
+import struct
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -43,13 +47,32 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         user, role = self._auth()
         body = self._body()
-        if role is None:
+        fault = cluster.next_fault(method)
+        if fault == "reset":
+            self._reset()  # before any work: the request never got through
+            return
+        if fault.startswith("slow:"):
+            time.sleep(float(fault.removeprefix("slow:")))
+        if fault == "503":
+            reply = cluster.error(503, "node_unavailable", "node is not responding")
+        elif fault == "html":
+            reply = Reply(502, "<html><body><h1>502 Bad Gateway</h1></body></html>")
+        elif role is None:
             reply = cluster.error(401, "unauthorized", "authentication failed")
         else:
             reply = self._route(method, url.path, parse_qs(url.query), role, body)
         with cluster.lock:
             cluster.log.append(Request(method, url.path, url.query, user, reply.status))
+        if fault == "drop":
+            self._reset()  # the work is done, but its answer never arrives
+            return
         self._send(reply)
+
+    def _reset(self) -> None:
+        """Close the connection with a TCP reset, sending no response."""
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.connection.close()
 
     def _auth(self) -> tuple[str, str | None]:
         header = self.headers.get("Authorization", "")
@@ -89,10 +112,15 @@ class _Handler(BaseHTTPRequestHandler):
         return cluster.error(404, "not_found", f"no route {method} {path}")
 
     def _send(self, reply: Reply) -> None:
-        data = b"" if reply.body is None else json.dumps(reply.body).encode()
+        html = isinstance(reply.body, str)
+        data = (
+            b""
+            if reply.body is None
+            else (reply.body.encode() if html else json.dumps(reply.body).encode())
+        )
         self.send_response(reply.status)
         if data:
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", "text/html" if html else "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -101,6 +129,24 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     cluster: SimCluster
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.connections: set[socket.socket] = set()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        """Cut every open keep-alive connection, as a node going down does."""
+        for connection in list(self.connections):
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
 
 class Simulator:
@@ -117,6 +163,7 @@ class Simulator:
         self._redis: list[RedisServer] = []
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._tls: ssl.SSLContext
 
     @property
     def url(self) -> str:
@@ -127,16 +174,33 @@ class Simulator:
         self.root.mkdir(parents=True, exist_ok=True)
         ca = trustme.CA(organization_name="redis-enterprise-export simulator")
         ca.cert_pem.write_to_path(str(self.ca_path))
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-        server = _Server(("127.0.0.1", self.port), _Handler)
+        self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ca.issue_cert("127.0.0.1", "localhost").configure_cert(self._tls)
+        self._listen(self.port)
+        return self
+
+    def _listen(self, port: int) -> None:
+        server = _Server(("127.0.0.1", port), _Handler)
         server.cluster = self.cluster
-        server.socket = context.wrap_socket(server.socket, server_side=True)
+        server.socket = self._tls.wrap_socket(server.socket, server_side=True)
         self._server = server
         # A short poll interval makes stop() quick; tests start and stop one per case.
         self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
-        return self
+
+    def _close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server.drop_connections()
+
+    def outage(self, seconds: float) -> None:
+        """Refuse connections for ``seconds`` (the port closed), then serve again."""
+        port = int(self._server.server_address[1]) if self._server else self.port
+        self._close()
+        timer = threading.Timer(seconds, self._listen, (port,))
+        timer.daemon = True
+        timer.start()
 
     def add_database(
         self,
@@ -156,9 +220,7 @@ class Simulator:
 
     def stop(self) -> None:
         self.cluster.close()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        self._close()
         for redis in self._redis:
             redis.stop()
 
