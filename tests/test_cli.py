@@ -12,58 +12,21 @@ from typing import Any
 
 import pytest
 
-from helpers import ADMIN, PASSWORD, terraform_env, toml_text
+from helpers import (
+    ADMIN,
+    PASSWORD,
+    S3_SECRET,
+    run_helper,
+    start_helper,
+    toml_text,
+    write_helper_config,
+)
 from redis_enterprise_export.simulator import Simulator
-
-S3_SECRET = "s3-Secret-Value-77c"
-
-
-def write_config(sim: Simulator, tmp_path: Path, **export: Any) -> Path:
-    path = tmp_path / "exports.toml"
-    path.write_text(
-        toml_text(
-            {
-                "clusters": {"sim": {"url": sim.url, "ca_cert": str(sim.ca_path)}},
-                "exports": {
-                    "orders": {
-                        "cluster": "sim",
-                        "database": 1,
-                        "location": {
-                            "type": "s3",
-                            "bucket_name": "b",
-                            "access_key_id": "AKIA",
-                            "secret_access_key_env": "S3_SECRET",
-                        },
-                        "timeout_seconds": 30,
-                    }
-                    | export
-                },
-            }
-        )
-    )
-    return path
-
-
-def helper(config: Path, result: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "redis_enterprise_export", "export", "--config", str(config),
-         "--name", "orders", "--result", str(result), "--run-id", "nightly-7"],
-        env=terraform_env(S3_SECRET=S3_SECRET) | (env or {}),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
-
-
-def run(config: Path, result: Path, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    process = helper(config, result, env)
-    out, err = process.communicate(timeout=60)
-    return process.returncode, out, err
 
 
 def test_success_writes_the_result_and_exits_0(sim: Simulator, tmp_path: Path) -> None:
     result = tmp_path / "r" / "orders.json"
-    code, out, err = run(write_config(sim, tmp_path), result)
+    code, out, err = run_helper(write_helper_config(sim.url, sim.ca_path, tmp_path), result)
     assert (code, err) == (0, "")
     assert "[orders] export of database 1 succeeded" in out
     record = json.loads(result.read_text())
@@ -100,7 +63,9 @@ def test_failures_exit_non_zero_and_still_write_the_result(
     for key, value in scenario.items():
         setattr(sim.cluster.scenario, key, value)
     result = tmp_path / "orders.json"
-    got, out, err = run(write_config(sim, tmp_path, **change), result)
+    got, out, err = run_helper(
+        write_helper_config(sim.url, sim.ca_path, tmp_path, **change), result
+    )
     assert got == code
     assert err.startswith("error: ")
     assert message in err
@@ -122,7 +87,7 @@ def test_unreachable_cluster_exits_6_without_a_traceback(tmp_path: Path) -> None
             }
         )
     )  # fmt: skip
-    code, _, err = run(config, tmp_path / "r.json")
+    code, _, err = run_helper(config, tmp_path / "r.json")
     assert code == 6
     assert "could not reach https://127.0.0.1:9" in err
     assert "Traceback" not in err
@@ -142,15 +107,19 @@ def test_unreachable_cluster_exits_6_without_a_traceback(tmp_path: Path) -> None
 def test_a_missing_secret_is_bad_input_exit_2(
     sim: Simulator, tmp_path: Path, env: dict[str, str], message: str
 ) -> None:
-    code, _, err = run(write_config(sim, tmp_path), tmp_path / "r.json", env)
+    code, _, err = run_helper(
+        write_helper_config(sim.url, sim.ca_path, tmp_path), tmp_path / "r.json", env
+    )
     assert code == 2
     assert message in err
     assert sim.cluster.log == []
 
 
 def test_the_insecure_opt_in_warns(sim: Simulator, tmp_path: Path) -> None:
-    code, _, err = run(
-        write_config(sim, tmp_path), tmp_path / "r.json", {"REDIS_ENTERPRISE_INSECURE": "true"}
+    code, _, err = run_helper(
+        write_helper_config(sim.url, sim.ca_path, tmp_path),
+        tmp_path / "r.json",
+        {"REDIS_ENTERPRISE_INSECURE": "true"},
     )
     assert code == 0
     assert "warning: TLS verification of https://127.0.0.1" in err
@@ -163,7 +132,7 @@ def test_a_signal_records_interrupted_and_exits_promptly(
 ) -> None:
     sim.cluster.scenario.export_seconds = 60
     result = tmp_path / "orders.json"
-    process = helper(write_config(sim, tmp_path), result)
+    process = start_helper(write_helper_config(sim.url, sim.ca_path, tmp_path), result)
     cmdline = Path(f"/proc/{process.pid}/cmdline")
     _wait_for(lambda: sim.cluster.exports_started(1) == 1)
     argv = cmdline.read_bytes().decode()

@@ -9,7 +9,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from .errors import ApiError, ClusterBusyError, ProtocolError, TransportError
+from .errors import ApiError, ClusterBusyError, ProtocolError, TlsError, TransportError
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 
@@ -191,7 +191,7 @@ class RsClient:
         try:
             response = self.session.request(method, url, timeout=self.timeout, **kwargs)
         except requests.exceptions.SSLError as exc:
-            raise TransportError(
+            raise TlsError(
                 f"TLS verification of {self.base_url} failed ({_reason(exc)}). Set ca_cert to "
                 "the cluster's CA file (the proxy certificate's issuer)"
             ) from None

@@ -107,6 +107,10 @@ class TransportError(ExportError):
         super().__init__(message)
 
 
+class TlsError(TransportError):
+    """Raised when the cluster's certificate does not verify; asking again cannot help."""
+
+
 class ProtocolError(ExportError):
     """Raised when the cluster's answer is not what the API documents."""
 

@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .client import ExportState
-from .errors import ClusterBusyError, ExportFailedError, ExportTimeoutError, TransportError
+from .errors import (
+    ClusterBusyError,
+    ExportFailedError,
+    ExportTimeoutError,
+    TlsError,
+    TransportError,
+)
 from .models import ExportSpec
 from .polling import Clock, Deadline, PollPolicy, Sample, backoff
 
@@ -79,7 +85,7 @@ class ExportJob:
                 self.status_reads += 1
                 self.state = self.client.export_state(uid)
             except TransportError as exc:
-                if deadline.expired():
+                if deadline.expired() or isinstance(exc, TlsError):
                     raise
                 delay = next(delays)
                 self.report(f"{exc}; asking again in {delay:.1f} s")

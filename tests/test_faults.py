@@ -1,0 +1,186 @@
+"""The helper process under injected faults: one export per run, the right outcome, no hang.
+
+Each case scripts the simulator, runs the helper as Terraform would, and checks
+the simulator's request log. ``run_helper``'s timeout is the bound on time.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from helpers import S3_SECRET, run_helper, write_helper_config
+from redis_enterprise_export.simulator import FAILURE_REASONS, Simulator
+
+
+def export(sim: Simulator, tmp_path: Path, **config: Any) -> tuple[int, dict[str, Any], str]:
+    """Run one export; return the exit code, the result record and all output."""
+    result = tmp_path / "result.json"
+    code, out, err = run_helper(
+        write_helper_config(sim.url, sim.ca_path, tmp_path, **config), result
+    )
+    assert "Traceback" not in out + err
+    assert S3_SECRET not in out + err
+    return code, json.loads(result.read_text()), out + err
+
+
+SUCCEEDING_FAULTS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+    ("409 for the first 3 POSTs", {"conflicts": 3}, {}),
+    ("503 on two GETs", {"faults": {"GET": ["", "503", "503"]}}, {}),
+    ("connection reset on two GETs", {"faults": {"GET": ["", "reset", "", "reset"]}}, {}),
+    ("POST accepted, its answer lost", {"faults": {"POST": ["drop"]}}, {}),
+    (
+        "GET slower than the request timeout",
+        {"faults": {"GET": ["", "slow:2.5"]}},
+        {"cluster": {"request_timeout_seconds": 1}},
+    ),
+    (
+        "POST slower than the request timeout",
+        {"faults": {"POST": ["slow:2.5"]}},
+        {"cluster": {"request_timeout_seconds": 1}},
+    ),
+    ("export_progress sent as a string", {"progress_as_string": True}, {}),
+    ("status stale for 4 reads after each action", {"stale_reads": 4}, {}),
+]
+
+
+@pytest.mark.parametrize(
+    ("scenario", "config"),
+    [c[1:] for c in SUCCEEDING_FAULTS],
+    ids=[c[0] for c in SUCCEEDING_FAULTS],
+)
+def test_the_export_succeeds_once_despite(
+    sim: Simulator, tmp_path: Path, scenario: dict[str, Any], config: dict[str, Any]
+) -> None:
+    for key, value in scenario.items():
+        setattr(sim.cluster.scenario, key, value)
+    code, record, output = export(sim, tmp_path, **config)
+    assert (code, record["export_status"]) == (0, "succeeded"), output
+    assert sim.cluster.exports_started(1) == 1
+    assert sim.cluster.databases[1].export is not None
+    assert sim.cluster.databases[1].export.done
+
+
+def test_an_outage_before_the_export_is_ridden_out(sim: Simulator, tmp_path: Path) -> None:
+    sim.outage(3.0)
+    code, record, _ = export(sim, tmp_path)
+    assert (code, record["export_status"]) == (0, "succeeded")
+    assert sim.cluster.exports_started(1) == 1
+
+
+def test_an_outage_during_the_export_is_ridden_out(sim: Simulator, tmp_path: Path) -> None:
+    sim.cluster.scenario.export_seconds = 3.0
+    started = threading.Event()
+    watcher = threading.Thread(target=_outage_after_start, args=(sim, started), daemon=True)
+    watcher.start()
+    code, record, output = export(sim, tmp_path)
+    assert started.is_set()
+    assert (code, record["export_status"]) == (0, "succeeded")
+    assert "could not reach" in output
+    assert sim.cluster.exports_started(1) == 1
+
+
+def _outage_after_start(sim: Simulator, started: threading.Event) -> None:
+    while sim.cluster.exports_started(1) == 0:
+        threading.Event().wait(0.02)
+    started.set()
+    sim.outage(2.0)
+
+
+def test_an_export_already_running_is_waited_for_not_reported(
+    sim: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """Left by an interrupted apply: the helper waits it out, then runs its own."""
+    sim.cluster.scenario.export_seconds = 1.5
+    sim.cluster.start_export(
+        1, "admin", {"export_location": {"type": "mount_point", "path": str(export_dir)}}
+    )
+    code, record, output = export(sim, tmp_path)
+    assert (code, record["export_status"]) == (0, "succeeded")
+    assert "already exporting (not this run's export)" in output
+    assert sim.cluster.exports_started(1) == 1  # the helper's own POSTs
+    assert len(sim.cluster.databases[1].files) == 1  # the earlier export's file
+    assert sim.cluster.export_bodies[-1]["export_location"]["type"] == "s3"
+
+
+def test_a_stuck_export_times_out_with_exit_5(sim: Simulator, tmp_path: Path) -> None:
+    sim.cluster.scenario.export_seconds = 3600
+    code, record, output = export(sim, tmp_path, timeout_seconds=2)
+    assert code == 5
+    assert record["export_status"] == "timeout"
+    assert "did not finish within 2 s (last export_status 'exporting')" in output
+
+
+@pytest.mark.parametrize("reason", FAILURE_REASONS)
+def test_a_midway_failure_reports_its_reason_with_exit_4(
+    sim: Simulator, tmp_path: Path, reason: str
+) -> None:
+    sim.cluster.scenario.fail_reason = reason
+    code, record, output = export(sim, tmp_path)
+    assert code == 4
+    assert (record["export_status"], record["export_failure_reason"]) == ("failed", reason)
+    assert f"export_failure_reason '{reason}'" in output
+    assert sim.cluster.exports_started(1) == 1
+
+
+@pytest.mark.parametrize("text_field", ["description", "message"])
+def test_error_bodies_with_description_or_message_are_shown(
+    sim: Simulator, tmp_path: Path, text_field: str
+) -> None:
+    sim.cluster.scenario.error_text_field = text_field
+    code, _, output = export(sim, tmp_path, database=42)
+    assert code == 3
+    assert "answered 404 (db_not_exist: database 42 does not exist)" in output
+
+
+def test_a_wrong_ca_fails_clearly_with_no_fallback(sim: Simulator, tmp_path: Path) -> None:
+    other = Simulator(tmp_path / "other").start()
+    other.stop()
+    result = tmp_path / "r.json"
+    config = write_helper_config(sim.url, other.ca_path, tmp_path)
+    code, _, err = run_helper(config, result)
+    assert code == 6
+    assert "TLS verification of https://127.0.0.1" in err
+    assert "Set ca_cert to the cluster's CA file" in err
+    assert sim.cluster.log == []
+
+
+def test_plain_http_is_refused_unless_allowed(tmp_path: Path) -> None:
+    code, _, err = run_helper(
+        write_helper_config("http://127.0.0.1:9", None, tmp_path), tmp_path / "r"
+    )
+    assert code == 2
+    assert "url: got 'http://127.0.0.1:9'; expected an https:// URL" in err
+
+
+# Malformed answers: a scripted plain-HTTP server, allowed explicitly ---------
+
+MALFORMED = [
+    ("an HTML error page", "<html><body>Gateway</body></html>", "text/html", "is not JSON (text/html)"),
+    ("non-JSON text", "OK", "text/plain", "with a body that is not JSON"),
+    ("an unknown status", json.dumps({"uid": 1, "export_status": "paused"}), "application/json",
+     "unknown export_status 'paused'"),
+    ("a non-numeric progress", json.dumps({"uid": 1, "export_status": "exporting", "export_progress": "x"}),
+     "application/json", "export_progress 'x' is not a number"),
+    ("a list instead of an object", "[]", "application/json", "answered list, not a database object"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "message"), [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED]
+)
+def test_malformed_answers_give_a_clear_error_not_a_traceback(
+    httpserver: HTTPServer, tmp_path: Path, body: str, content_type: str, message: str
+) -> None:
+    httpserver.expect_request("/v1/bdbs/1").respond_with_data(body, content_type=content_type)
+    url = httpserver.url_for("").rstrip("/")
+    config = write_helper_config(url, None, tmp_path, cluster={"allow_http": True})
+    code, out, err = run_helper(config, tmp_path / "r.json")
+    assert code == 6
+    assert message in err
+    assert "Traceback" not in out + err
