@@ -1,0 +1,180 @@
+"""Full applies: no secret anywhere it must not be, and Ctrl-C leaves a rerunnable state."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers import PASSWORD, TerraformProject
+from redis_enterprise_export.simulator import Simulator
+
+pytestmark = pytest.mark.e2e
+
+SECRETS = {
+    "S3_SECRET": "leak-s3-secret-Q1",
+    "GCS_KEY": "-----BEGIN PRIVATE KEY-----\nleak-gcs-key-Q2\n-----END PRIVATE KEY-----\n",
+    "ABS_KEY": "leak-abs-account-key-Q3",
+    "ABS_SAS": "sv=2025&sig=leak-sas-Q4",
+    "FTP_PW": "leak-ftp-pw-Q5",
+    "SFTP_KEY": "leak-sftp-key-Q6",
+}
+ALL_SECRETS = {**SECRETS, "REDIS_ENTERPRISE_PASSWORD": PASSWORD}
+LOCATIONS = {
+    "s3": {"type": "s3", "bucket_name": "b", "access_key_id": "AKIA", "secret_access_key_env": "S3_SECRET"},
+    "gcs": {"type": "gs", "bucket_name": "b", "client_id": "1", "client_email": "sa@x",
+            "private_key_id": "k1", "private_key_env": "GCS_KEY"},
+    "abs_key": {"type": "abs", "account_name": "a", "container": "c", "account_key_env": "ABS_KEY"},
+    "abs_sas": {"type": "abs", "account_name": "a", "container": "c", "sas_token_env": "ABS_SAS"},
+    "ftp": {"type": "url", "url": "ftp://backup@ftp.example.com/r/", "password_env": "FTP_PW"},
+    "sftp": {"type": "sftp", "sftp_url": "sftp://backup@sftp.example.com/r/", "key_env": "SFTP_KEY"},
+}  # fmt: skip
+
+
+def helper_argvs(stop: threading.Event, seen: list[str]) -> None:
+    """Collect the command line of every running helper, read from /proc."""
+    while not stop.is_set():
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                argv = cmdline.read_bytes()
+            except OSError:
+                continue
+            if b"redis_enterprise_export\0export" in argv:
+                seen.append(argv.decode(errors="replace"))
+        time.sleep(0.02)
+
+
+def leak_places(project: TerraformProject, outputs: str) -> dict[str, str]:
+    places = {"terraform stdout and stderr": outputs}
+    stack = project.stack
+    for path in [
+        stack / "cdk.tf.json",
+        *stack.glob("terraform.tfstate*"),
+        *stack.glob(".results/*"),
+    ]:
+        places[str(path.relative_to(stack))] = path.read_text()
+    return places
+
+
+@pytest.mark.parametrize("path", ["success", "failure"])
+def test_no_secret_leaks_on_the_success_or_failure_path(
+    sim: Simulator, project: TerraformProject, path: str
+) -> None:
+    sim.cluster.scenario.export_seconds = 1.0
+    for uid, name in enumerate(LOCATIONS, start=10):  # one database each: no waiting
+        sim.cluster.add_database(uid, f"db-{name}")
+    project.env |= SECRETS
+    project.synth(
+        {
+            "clusters": {"sim": {"url": sim.url, "ca_cert": str(sim.ca_path)}},
+            "exports": {
+                name: {
+                    "cluster": "sim",
+                    "database": f"db-{name}",
+                    "location": location,
+                }
+                for name, location in LOCATIONS.items()
+            },
+        }
+    )
+    project.init()
+    project.apply("first")  # a second apply leaves terraform.tfstate.backup behind too
+    if path == "failure":
+        sim.cluster.scenario.fail_reason = "no-permission"
+    stop, argvs = threading.Event(), []
+    watcher = threading.Thread(target=helper_argvs, args=(stop, argvs), daemon=True)
+    watcher.start()
+    result = project.apply("second", check=path == "success")
+    stop.set()
+    watcher.join()
+
+    assert (result.code == 0) == (path == "success")
+    assert len(argvs) > 0, "no helper command line was captured"
+    places = leak_places(project, result.text)
+    places["helper argv"] = "\n".join(argvs)
+    places["simulator URLs and query strings"] = "\n".join(
+        f"{r.path}?{r.query}" for r in sim.cluster.log
+    )
+    assert "terraform.tfstate.backup" in places
+    leaks = [
+        f"{name} in {place}"
+        for name, value in ALL_SECRETS.items()
+        for place, text in places.items()
+        for needle in {value, value.strip().splitlines()[1 if "\n" in value else 0]}
+        if needle in text
+    ]
+    assert leaks == []
+    # The secrets did reach the one place they belong: the request body.
+    bodies = json.dumps(sim.cluster.export_bodies)
+    assert all(json.dumps(value)[1:-1] in bodies for value in SECRETS.values())
+
+
+def helper_pids() -> list[int]:
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if b"redis_enterprise_export\0export" in cmdline.read_bytes():
+                pids.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return pids
+
+
+def test_ctrl_c_on_terraform_records_interrupted_taints_and_the_next_apply_reexports(
+    sim: Simulator, export_dir: Path, project: TerraformProject
+) -> None:
+    sim.cluster.scenario.export_seconds = 3.0
+    tables: dict[str, Any] = {
+        "clusters": {"sim": {"url": sim.url, "ca_cert": str(sim.ca_path)}},
+        "exports": {
+            "orders": {
+                "cluster": "sim",
+                "database": 1,
+                "location": {"type": "mount_point", "path": str(export_dir)},
+            }
+        },
+    }
+    project.synth(tables)
+    project.init()
+    apply = subprocess.Popen(
+        ["terraform", "apply", "-auto-approve", "-no-color", "-var=run_id=r1"],
+        cwd=project.stack,
+        env=project.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal gives it
+    )
+    deadline = time.monotonic() + 60
+    while sim.cluster.exports_started(1) == 0:
+        assert time.monotonic() < deadline, "the export never started"
+        time.sleep(0.02)
+    pids = helper_pids()
+    assert len(pids) == 1
+    sent = time.monotonic()
+    os.killpg(apply.pid, signal.SIGINT)  # Ctrl-C
+    while Path(f"/proc/{pids[0]}").exists() and time.monotonic() - sent < 10:
+        time.sleep(0.01)
+    helper_exit_seconds = time.monotonic() - sent
+    output, _ = apply.communicate(timeout=60)
+
+    assert helper_exit_seconds < 2.0
+    assert apply.returncode != 0
+    assert "interrupted by SIGINT" in output
+    record = json.loads((project.stack / ".results" / "orders.json").read_text())
+    assert record["export_status"] == "interrupted"
+    state = project.state()
+    export = next(r for r in state["resources"] if r["name"].startswith("orders_export"))
+    assert export["instances"][0]["status"] == "tainted"
+
+    rerun = project.apply("r1")
+    assert "already exporting (not this run's export)" in rerun.stdout
+    assert project.outputs()["orders"]["export_status"] == "succeeded"
+    assert sim.cluster.exports_started(1) == 2
