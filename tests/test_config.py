@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from helpers import toml_text
+from helpers import REPO, terraform_env, toml_text
+from redis_enterprise_export.cdk import App
 from redis_enterprise_export.config import load_config
+from redis_enterprise_export.construct import ExportStack
 from redis_enterprise_export.errors import ConfigError
 from redis_enterprise_export.models import MountPointLocation, S3Location
 
@@ -264,6 +268,26 @@ def test_fails_with_one_line_naming_file_table_and_key(
     assert "LEAKED" not in shown
 
 
+@pytest.mark.parametrize(("text", "message"), BAD_CONFIGS)
+def test_main_prints_the_one_line_and_synthesizes_nothing(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = write(tmp_path, text)
+    run = subprocess.run(
+        [sys.executable, str(REPO / "main.py")],
+        cwd=tmp_path,
+        env=terraform_env(REDIS_EXPORT_CONFIG=str(path)),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 2
+    assert run.stderr.startswith(f"error: {path}{message}")
+    assert run.stderr.count("\n") == 1
+    assert run.stdout == ""
+    assert not (tmp_path / "cdktf.out").exists()
+
+
 def test_there_are_at_least_thirty_bad_config_cases() -> None:
     assert len(BAD_CONFIGS) >= 30
 
@@ -283,14 +307,22 @@ location_tables = st.dictionaries(
     st.one_of(toml_scalars, st.sampled_from(["s3", "mount_point", "url", "/mnt/x", "ftp://u@h/"])),
     max_size=5,
 )
+valid_locations = st.sampled_from(
+    [
+        {"type": "mount_point", "path": "/mnt/x"},
+        S3 | {"subdir": "nightly"},
+        {"type": "url", "url": "ftp://u@h/", "password_env": "FTP_PW"},
+        {"type": "abs", "account_name": "a", "container": "c", "sas_token_env": "SAS"},
+    ]
+)
 export_tables = st.fixed_dictionaries(
     {},
     optional={
-        "cluster": st.sampled_from(["prod", "other", ""]),
+        "cluster": st.sampled_from(["prod", "prod", "other", ""]),
         "database": st.one_of(st.integers(-2, 3), st.text(max_size=5)),
-        "location": location_tables,
-        "timeout_seconds": st.one_of(st.integers(-10, 10), st.text(max_size=3)),
-        "email_notification": toml_scalars,
+        "location": st.one_of(valid_locations, location_tables),
+        "timeout_seconds": st.one_of(st.integers(1, 60), st.integers(-10, 10), st.text(max_size=3)),
+        "email_notification": st.one_of(st.booleans(), toml_scalars),
     },
 )
 
@@ -299,21 +331,38 @@ export_tables = st.fixed_dictionaries(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    cluster=st.fixed_dictionaries(
-        {"url": st.sampled_from(["https://rs:9443", "http://rs", "rs", ""])},
-        optional={"tls_verify": toml_scalars, "username_env": st.text(max_size=6)},
+    cluster=st.one_of(
+        st.just({"url": "https://rs:9443"}),
+        st.fixed_dictionaries(
+            {"url": st.sampled_from(["https://rs:9443", "https://rs:9443", "http://rs", "rs", ""])},
+            optional={
+                "tls_verify": st.one_of(st.booleans(), toml_scalars),
+                "username_env": st.one_of(st.just("RS_USER"), st.text(max_size=6)),
+            },
+        ),
     ),
-    export=export_tables,
-    name=st.text(alphabet="ab-_ 9", min_size=1, max_size=6),
+    export=st.one_of(
+        st.just(
+            {"cluster": "prod", "database": 1, "location": {"type": "mount_point", "path": "/m"}}
+        ),
+        export_tables,
+    ),
+    name=st.one_of(st.just("orders"), st.text(alphabet="ab-_ 9", min_size=1, max_size=6)),
 )
 def test_any_config_loads_or_fails_with_a_config_error(
     tmp_path: Path, cluster: dict[str, Any], export: dict[str, Any], name: str
 ) -> None:
-    """Never a traceback: a generated config either loads or raises ConfigError."""
+    """Never a traceback: a generated config either synthesizes or raises ConfigError."""
     text = toml_text({"clusters": {"prod": cluster}, "exports": {f'"{name}"': export}})
     path = write(tmp_path, text)
     try:
-        names = [e.name for e in load_config(path).exports]
+        config = load_config(path)
     except ConfigError as exc:
-        names = [str(exc)]
-    assert names == [name] or names[0].startswith(str(path))
+        assert str(exc).startswith(str(path))  # noqa: PT017 (the other branch must not raise)
+        event("config error")
+        return
+    app = App(outdir=str(tmp_path / "out"))
+    ExportStack(app, "exports", exports=config.exports)
+    app.synth()
+    event("synthesized")
+    assert (tmp_path / "out" / "stacks" / "exports" / "cdk.tf.json").exists()

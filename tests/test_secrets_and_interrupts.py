@@ -88,7 +88,7 @@ def test_no_secret_leaks_on_the_success_or_failure_path(
     project.apply("first")  # a second apply leaves terraform.tfstate.backup behind too
     if path == "failure":
         sim.cluster.scenario.fail_reason = "no-permission"
-    stop, argvs = threading.Event(), []
+    stop, argvs = threading.Event(), list[str]()
     watcher = threading.Thread(target=helper_argvs, args=(stop, argvs), daemon=True)
     watcher.start()
     result = project.apply("second", check=path == "success")
