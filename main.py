@@ -26,7 +26,7 @@ def main() -> int:
         from redis_enterprise_export.construct import ExportStack
 
         app = App()
-        ExportStack(app, STACK, exports=config.exports)
+        ExportStack(app, STACK, exports=config.exports, state=config.state)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

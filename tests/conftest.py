@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from helpers import ADMIN, ORDERS, PASSWORD, VIEWER, TerraformProject, terraform_env
+from helpers import (
+    ADMIN,
+    ORDERS,
+    PASSWORD,
+    VIEWER,
+    PostgresServer,
+    TerraformProject,
+    terraform_env,
+)
 from redis_enterprise_export.simulator import Simulator
 
 
@@ -39,3 +49,15 @@ def project(tmp_path: Path) -> TerraformProject:
     root = tmp_path / "project"
     root.mkdir()
     return TerraformProject(root, terraform_env())
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session; tests keep apart by schema."""
+    # Not under pytest's temp root: that is private to root, and PostgreSQL runs
+    # as its own user when the tests run as root.
+    directory = Path(tempfile.mkdtemp(prefix="redis-export-pg-"))
+    server = PostgresServer(directory)
+    yield server
+    server.stop()
+    shutil.rmtree(directory, ignore_errors=True)

@@ -97,8 +97,9 @@ class TerraformProject:
     def stack(self) -> Path:
         return self.root / "cdktf.out" / "stacks" / STACK
 
-    def synth(self, tables: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> Path:
-        self.config.write_text(toml_text(tables))
+    def synth(self, tables: Mapping[str, Mapping[str, Mapping[str, Any]]], extra: str = "") -> Path:
+        """Write the config (``extra`` is appended TOML text) and run main.py on it."""
+        self.config.write_text(toml_text(tables) + extra)
         run = subprocess.run(
             [sys.executable, str(REPO / "main.py")],
             cwd=self.root,
@@ -223,3 +224,63 @@ def run_helper(
     process = start_helper(config, result, env)
     out, err = process.communicate(timeout=timeout)
     return process.returncode, out, err
+
+
+# A real PostgreSQL server, for Terraform's pg backend ------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class PostgresServer:
+    """Debian's PostgreSQL, initialized in ``directory`` and listening on 127.0.0.1.
+
+    PostgreSQL refuses to run as root; as root, it runs as the ``postgres`` user
+    that Debian's package creates.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        import glob
+        import pwd
+        import shutil
+
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        initdb = found[-1] if found else shutil.which("initdb")
+        if initdb is None:
+            raise RuntimeError("PostgreSQL is not installed: apt-get install postgresql")
+        self.bin = Path(initdb).parent
+        self.directory = directory
+        self.port = free_port()
+        self.as_user: list[str] = []
+        directory.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            user = pwd.getpwnam("postgres")
+            os.chown(directory, user.pw_uid, user.pw_gid)
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        data = directory / "data"
+        self._run(str(self.bin / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres")
+        self._run(
+            str(self.bin / "pg_ctl"), "-D", str(data), "-w", "-l", str(directory / "log"),
+            "-o", f"-p {self.port} -k {directory} -c listen_addresses=127.0.0.1", "start",
+        )  # fmt: skip
+        self.data = data
+
+    @property
+    def conn_str(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/postgres?sslmode=disable"
+
+    def _run(self, *argv: str) -> None:
+        run = subprocess.run(
+            [*self.as_user, *argv], capture_output=True, text=True, cwd="/", check=False
+        )
+        if run.returncode:
+            raise RuntimeError(f"{argv[0]} failed: {run.stdout}{run.stderr}")
+
+    def stop(self) -> None:
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "stop")

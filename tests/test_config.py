@@ -80,6 +80,12 @@ def test_a_good_config_loads_every_field(tmp_path: Path) -> None:
     )
 
 
+def test_state_in_postgres_takes_its_connection_from_the_environment(tmp_path: Path) -> None:
+    text = config_text() + '\n[state]\nbackend = "pg"\nschema_name = "team_a"\n'
+    state = load_config(write(tmp_path, text)).state
+    assert (state.backend, state.schema_name) == ("pg", "team_a")
+
+
 def test_defaults_are_the_documented_ones(tmp_path: Path) -> None:
     spec = load_config(write(tmp_path, config_text())).exports[0]
     assert spec.cluster.username_env == "REDIS_ENTERPRISE_USER"
@@ -127,7 +133,7 @@ BAD_CONFIGS: list[tuple[str, str]] = [
     ),
     (
         config_text() + "\n[export.y]\n",
-        ": export: got an unknown key; expected one of clusters, exports (did you mean 'exports'?)",
+        ": export: got an unknown key; expected one of clusters, exports, state (did you mean 'exports'?)",
     ),
     (
         config_text() + "\n[clusters.x]\nurl = 'https://x'\nvrify = false\n",
@@ -252,6 +258,23 @@ BAD_CONFIGS: list[tuple[str, str]] = [
         "[clusters]\nprod = 'https://rs'\n[exports.x]\n",
         ": clusters.prod: got 'https://rs'; expected a [clusters.prod] table",
     ),
+    (
+        config_text() + "\n[state]\nbackend = 's3'\n",
+        " [state]: backend: got 's3'; expected one of local, pg",
+    ),
+    (
+        config_text() + "\n[state]\nbackend = 'pg'\npath = 'x'\n",
+        " [state]: path: got an unknown key; expected one of backend, schema_name",
+    ),
+    (
+        config_text() + "\n[state]\nbackend = 'pg'\nconn_str = 'postgres://u:LEAKED@h/db'\n",
+        " [state]: conn_str: got an unknown key; expected one of backend, schema_name",
+    ),
+    (
+        config_text() + "\n[state]\npath = ''\n",
+        " [state]: path: got ''; expected a non-empty string",
+    ),
+    ("state = 'pg'\n" + config_text(), " [state]: state: got 'pg'; expected a [state] table"),
 ]
 
 

@@ -17,6 +17,7 @@ from .models import (
     DEFAULT_USERNAME_ENV,
     Cluster,
     ExportSpec,
+    StateBackend,
     location_from_dict,
 )
 
@@ -30,7 +31,8 @@ CLUSTER_KEYS = {
     "request_timeout_seconds",
 }
 EXPORT_KEYS = {"cluster", "database", "location", "email_notification", "timeout_seconds"}
-TOP_KEYS = {"clusters", "exports"}
+TOP_KEYS = {"clusters", "exports", "state"}
+STATE_KEYS = {"local": {"backend", "path"}, "pg": {"backend", "schema_name"}}
 
 T = TypeVar("T")
 
@@ -42,6 +44,7 @@ class ExportsConfig:
     path: Path
     clusters: dict[str, Cluster]
     exports: list[ExportSpec]
+    state: StateBackend
 
 
 def load_config(path: Path) -> ExportsConfig:
@@ -72,7 +75,8 @@ def parse_config(data: Mapping[str, Any], path: Path) -> ExportsConfig:
         _placed(f"{where} [exports.{name}]", _export, name, table, clusters)
         for name, table in _tables(exports_table, "exports", where).items()
     ]
-    return ExportsConfig(path=path, clusters=clusters, exports=exports)
+    state = _placed(f"{where} [state]", _state, data.get("state", {}))
+    return ExportsConfig(path=path, clusters=clusters, exports=exports, state=state)
 
 
 def _placed(where: str, build: Callable[..., T], *args: Any) -> T:
@@ -103,6 +107,14 @@ def _tables(data: Mapping[str, Any], kind: str, where: str) -> dict[str, Mapping
         if not isinstance(table, Mapping):
             raise ConfigError(f"{kind}.{name}", table, f"a [{kind}.{name}] table").within(where)
     return dict(data)
+
+
+def _state(table: Any) -> StateBackend:
+    if not isinstance(table, Mapping):
+        raise ConfigError("state", table, "a [state] table")
+    backend = table.get("backend", "local")
+    _known_keys(table, STATE_KEYS.get(backend, {"backend"}))
+    return StateBackend(**table)
 
 
 def _cluster(table: Mapping[str, Any], path: Path) -> Cluster:

@@ -21,13 +21,14 @@ from typing import Any
 from .cdk import (
     Construct,
     LocalBackend,
+    PgBackend,
     TerraformOutput,
     TerraformResource,
     TerraformStack,
     TerraformVariable,
 )
 from .errors import ConfigError
-from .models import DEFAULT_TIMEOUT_SECONDS, Cluster, ExportSpec, Location
+from .models import DEFAULT_TIMEOUT_SECONDS, Cluster, ExportSpec, Location, StateBackend
 
 RESULTS_DIR = ".results"
 HELPER_MODULE = "redis_enterprise_export"
@@ -157,8 +158,8 @@ class ExportStack(TerraformStack):
     Args:
         exports: the exports, each named by ``ExportSpec.name``.
         python: the Python that runs the helper (see ``DatabaseExportProps``).
-        state_path: the local state file, relative to the stack's folder; if
-            omitted, ``terraform.tfstate`` there.
+        state: where Terraform keeps the state; if omitted, ``terraform.tfstate``
+            in the stack's folder.
     """
 
     def __init__(
@@ -168,11 +169,17 @@ class ExportStack(TerraformStack):
         *,
         exports: Sequence[ExportSpec],
         python: str = "python3",
-        state_path: str = "terraform.tfstate",
+        state: StateBackend | None = None,
     ) -> None:
         super().__init__(scope, id)
-        # A relative path keeps the synthesized folder relocatable; cdktf's default is absolute.
-        LocalBackend(self, path=state_path)
+        state = state or StateBackend()
+        if state.backend == "pg":
+            PgBackend(self, conn_str="-", schema_name=state.schema_name)
+            # Unset, Terraform reads $PG_CONN_STR: its password stays out of the stack.
+            self.add_override("terraform.backend.pg.conn_str", None)
+        else:
+            # Relative keeps the synthesized folder relocatable; cdktf's default is absolute.
+            LocalBackend(self, path=state.path)
         self.add_override("terraform.required_version", ">= 1.4")
         run_id = TerraformVariable(
             self,
