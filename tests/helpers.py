@@ -205,11 +205,11 @@ def write_helper_config(
 
 
 def start_helper(
-    config: Path, result: Path, env: Mapping[str, str] | None = None
+    config: Path, result: Path, env: Mapping[str, str] | None = None, name: str = "orders"
 ) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "redis_enterprise_export", "export", "--config", str(config),
-         "--name", "orders", "--result", str(result), "--run-id", "nightly-7"],
+         "--name", name, "--result", str(result), "--run-id", "nightly-7"],
         env=terraform_env(S3_SECRET=S3_SECRET) | dict(env or {}),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -218,10 +218,14 @@ def start_helper(
 
 
 def run_helper(
-    config: Path, result: Path, env: Mapping[str, str] | None = None, timeout: float = 90
+    config: Path,
+    result: Path,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 90,
+    name: str = "orders",
 ) -> tuple[int, str, str]:
     """Run the helper to its end; the timeout bounds a hang."""
-    process = start_helper(config, result, env)
+    process = start_helper(config, result, env, name)
     out, err = process.communicate(timeout=timeout)
     return process.returncode, out, err
 

@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import tempfile
+import time
 import traceback
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -36,6 +37,7 @@ SPEC_ENV = "REDIS_EXPORT_SPEC"
 RESULT_ENV = "REDIS_EXPORT_RESULT"
 RUN_ID_ENV = "REDIS_EXPORT_RUN_ID"
 INSECURE_ENV = "REDIS_ENTERPRISE_INSECURE"
+SLOTS_ENV = "REDIS_EXPORT_SLOTS_DIR"
 
 
 class ExitCode(IntEnum):
@@ -165,10 +167,13 @@ def _export(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         outcome = exc
         state = job.state if job else None
     if job is not None:
+        # Monotonic marks as wall-clock epoch seconds, to line up with other runs.
+        offset = time.time() - time.monotonic()
         record |= {
             "database_uid": job.uid,
             "conflicts": job.conflicts,
             "status_reads": job.status_reads,
+            "timeline": {k: round(v + offset, 3) for k, v in job.marks.items()},
         }
     if state is not None:
         record |= {
@@ -207,6 +212,7 @@ def _with_defaults(record: dict[str, Any]) -> dict[str, Any]:
         "location": "",
         "conflicts": 0,
         "status_reads": 0,
+        "timeline": {},
     }
     return defaults | record
 
@@ -241,7 +247,8 @@ def _make_job(spec: ExportSpec, environ: Mapping[str, str], cleanup: ExitStack) 
     # Imported here, not at the top, so --help and input errors stay instant.
     from .client import RsClient
     from .export import ExportJob
-    from .polling import SystemClock
+    from .polling import Deadline, SystemClock
+    from .slots import export_slot
 
     cluster = spec.cluster
     user = _credential("username_env", cluster.username_env, environ)
@@ -254,13 +261,36 @@ def _make_job(spec: ExportSpec, environ: Mapping[str, str], cleanup: ExitStack) 
         timeout_seconds=cluster.request_timeout_seconds,
     )
     cleanup.callback(client.close)
+
+    def report(line: str) -> None:
+        _say(f"[{spec.name}] {line}")
+
+    def gate(uid: int, deadline: Deadline) -> Any:
+        limit = cluster.max_concurrent_exports
+        return export_slot(
+            _slots_dir(environ),
+            cluster.url,
+            limit,
+            deadline,
+            database=uid,
+            on_wait=lambda: report(f"waiting for one of {limit} export slots of {cluster.url}"),
+        )
+
     return ExportJob(
         spec=spec,
         client=client,
         environ=environ,
         clock=SystemClock(),
-        report=lambda line: _say(f"[{spec.name}] {line}"),
+        report=report,
+        gate=gate,
     )
+
+
+def _slots_dir(environ: Mapping[str, str]) -> Path:
+    """Machine-wide, so every stack on this machine shares a cluster's slots."""
+    if environ.get(SLOTS_ENV):
+        return Path(environ[SLOTS_ENV])
+    return Path(tempfile.gettempdir()) / f"redis-enterprise-export-{os.getuid()}" / "slots"
 
 
 def _say(line: str) -> None:

@@ -29,6 +29,7 @@ CLUSTER_KEYS = {
     "username_env",
     "password_env",
     "request_timeout_seconds",
+    "max_concurrent_exports",
 }
 EXPORT_KEYS = {"cluster", "database", "location", "email_notification", "timeout_seconds"}
 TOP_KEYS = {"clusters", "exports", "state"}
@@ -134,6 +135,7 @@ def _cluster(table: Mapping[str, Any], path: Path) -> Cluster:
         request_timeout_seconds=table.get(
             "request_timeout_seconds", Cluster.request_timeout_seconds
         ),
+        max_concurrent_exports=table.get("max_concurrent_exports", Cluster.max_concurrent_exports),
     )
 
 

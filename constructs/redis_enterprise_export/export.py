@@ -10,6 +10,7 @@ status and sees it cleared, and only then POSTs: from there on, the first
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -28,6 +29,10 @@ FINISHED = frozenset({"succeeded", "failed"})
 # After a POST whose answer was lost, how long to look for the export before
 # concluding the cluster never got it.
 LOST_POST_GRACE_SECONDS = 15.0
+
+
+def no_gate(_uid: int, _deadline: Deadline) -> AbstractContextManager[object]:
+    return nullcontext()
 
 
 class ExportApi(Protocol):
@@ -53,21 +58,31 @@ class ExportJob:
     report: Callable[[str], None]
     policy: PollPolicy = field(default_factory=PollPolicy)
     retry_delays: Callable[[], Iterator[float]] = backoff
+    # Held from before the first request to the end: the per-cluster export slot.
+    gate: Callable[[int, Deadline], AbstractContextManager[object]] = no_gate
     # What the job knows so far; the CLI reads these to write the result.
     uid: int | None = None
     state: ExportState | None = None
     conflicts: int = 0
     status_reads: int = 0
+    # When each phase began, on ``clock``: started, slot, accepted, finished.
+    marks: dict[str, float] = field(default_factory=dict)
 
     def run(self) -> ExportState:
         """Export and return the final state; raises if it fails or runs out of time."""
         deadline = Deadline(self.clock, self.spec.timeout_seconds)
+        self.marks["started"] = deadline.start
         # Resolve secrets before touching the cluster, so a missing one costs nothing.
         body = self.spec.request_body(self.environ)
         uid = self.uid = self._resolve()
-        self._settle(uid, deadline)
-        self._start(uid, body, deadline)
-        return self._follow(uid, deadline)
+        with self.gate(uid, deadline):
+            self.marks["slot"] = self.clock.now()
+            self._settle(uid, deadline)
+            self._start(uid, body, deadline)
+            self.marks["accepted"] = self.clock.now()
+            state = self._follow(uid, deadline)
+            self.marks["finished"] = self.clock.now()
+            return state
 
     def _resolve(self) -> int:
         db = self.spec.database

@@ -24,6 +24,8 @@ DEFAULT_PASSWORD_ENV = "REDIS_ENTERPRISE_PASSWORD"  # noqa: S105 (a variable nam
 DEFAULT_TIMEOUT_SECONDS = 3600
 # RS answers status reads in milliseconds; 30 s of silence means a node is in trouble.
 DEFAULT_REQUEST_TIMEOUT_SECONDS = 30
+# RS's own default for max_simultaneous_backups: beyond it the cluster answers 409.
+DEFAULT_MAX_CONCURRENT_EXPORTS = 4
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
 
 
@@ -329,6 +331,8 @@ class Cluster:
     password_env: str = DEFAULT_PASSWORD_ENV
     # Per request; the export itself may take hours (that is timeout_seconds).
     request_timeout_seconds: float = DEFAULT_REQUEST_TIMEOUT_SECONDS
+    # Exports of this cluster that this machine's helpers run at once; 0: no limit.
+    max_concurrent_exports: int = DEFAULT_MAX_CONCURRENT_EXPORTS
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url) if isinstance(self.url, str) else None
@@ -358,6 +362,11 @@ class Cluster:
         if isinstance(t, bool) or not isinstance(t, int | float) or not 0 < t <= 600:
             raise ConfigError(
                 "request_timeout_seconds", t, "a number of seconds above 0, at most 600"
+            )
+        n = self.max_concurrent_exports
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= 512:
+            raise ConfigError(
+                "max_concurrent_exports", n, "a whole number from 0 (no limit) to 512"
             )
         object.__setattr__(self, "url", self.url.rstrip("/"))
 

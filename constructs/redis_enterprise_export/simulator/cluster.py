@@ -45,7 +45,10 @@ LOCATION_FIELDS: dict[str, tuple[set[str], set[str]]] = {
 class Scenario:
     """Faults and timings for the next requests; tests set these per case."""
 
-    export_seconds: float = 1.0
+    export_seconds: float = 1.0  # plus data_bytes / export_bytes_per_second, if that is set
+    export_bytes_per_second: float | None = None
+    # Like rladmin's max_simultaneous_backups: a POST beyond it is answered 409.
+    max_concurrent_exports: int | None = None
     conflicts: int = 0  # answer 409 to this many POSTs first
     stale_reads: int = 0  # after an accepted POST or reset, reads show the old state this often
     fail_reason: str | None = None  # fail exports midway with this reason
@@ -77,6 +80,12 @@ class Database:
     files: list[Path] = field(default_factory=list)
     stale_reads: int = 0
     stale_view: dict[str, Any] = field(default_factory=dict)
+    data_bytes: int = 0  # the dataset's size, when no redis-server backs the database
+
+    def dataset_bytes(self) -> int:
+        if self.redis is None:
+            return self.data_bytes
+        return int(self.redis.client.info("memory")["used_memory_dataset"])
 
     def fields(self, progress_as_string: bool) -> dict[str, Any]:
         progress: Any = self.export_progress
@@ -106,6 +115,7 @@ class Export:
     seconds: float
     fail_reason: str | None
     done: bool = False
+    finished_at: float | None = None  # wall clock, for measuring detection latency
 
 
 @dataclass
@@ -117,6 +127,8 @@ class Request:
     query: str
     user: str
     status: int
+    at: float = field(default_factory=time.time)  # wall clock, comparable across processes
+    body: Any = None  # the answer (the simulator's own, never a secret)
 
 
 class SimCluster:
@@ -217,7 +229,11 @@ class SimCluster:
                     f"module {lacking[0]} does not support backup_restore",
                 )
             self._advance(db)
-            if self.scenario.conflicts > 0 or db.export_status == "exporting":
+            if (
+                self.scenario.conflicts > 0
+                or db.export_status == "exporting"
+                or self._at_export_limit()
+            ):
                 self.scenario.conflicts = max(self.scenario.conflicts - 1, 0)
                 return self.error(409, "busy", "database is busy with another action")
             self.export_bodies.append(body)
@@ -225,7 +241,7 @@ class SimCluster:
             db.export = Export(
                 location=body["export_location"],
                 started=self.clock(),
-                seconds=self.scenario.export_seconds,
+                seconds=self._export_seconds(db),
                 fail_reason=self.scenario.fail_reason,
             )
             db.export_status, db.export_progress, db.export_failure_reason = "exporting", 0.0, ""
@@ -264,6 +280,20 @@ class SimCluster:
     def _fields(self, db: Database) -> dict[str, Any]:
         return db.fields(self.scenario.progress_as_string)
 
+    def _at_export_limit(self) -> bool:
+        limit = self.scenario.max_concurrent_exports
+        if limit is None:
+            return False
+        for db in self.databases.values():
+            self._advance(db)
+        running = sum(db.export_status == "exporting" for db in self.databases.values())
+        return running >= limit
+
+    def _export_seconds(self, db: Database) -> float:
+        rate = self.scenario.export_bytes_per_second
+        extra = db.dataset_bytes() / rate if rate else 0.0
+        return self.scenario.export_seconds + extra
+
     def _go_stale(self, db: Database) -> None:
         """Keep showing the state before this action for the next few reads."""
         db.stale_reads, db.stale_view = self.scenario.stale_reads, self._fields(db)
@@ -288,13 +318,13 @@ class SimCluster:
             return
         fraction = (self.clock() - export.started) / export.seconds if export.seconds else 1.0
         if export.fail_reason and fraction >= 0.5:
-            export.done = True
+            export.done, export.finished_at = True, time.time()
             db.export_status, db.export_failure_reason = "failed", export.fail_reason
             return
         if fraction < 1.0:
             db.export_progress = round(100.0 * fraction, 1)
             return
-        export.done = True
+        export.done, export.finished_at = True, time.time()
         reason = self._write(db, export.location)
         if reason:
             db.export_status, db.export_failure_reason = "failed", reason

@@ -62,7 +62,9 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             reply = self._route(method, url.path, parse_qs(url.query), role, body)
         with cluster.lock:
-            cluster.log.append(Request(method, url.path, url.query, user, reply.status))
+            cluster.log.append(
+                Request(method, url.path, url.query, user, reply.status, body=reply.body)
+            )
         if fault == "drop":
             self._reset()  # the work is done, but its answer never arrives
             return

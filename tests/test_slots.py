@@ -1,0 +1,199 @@
+"""Per-cluster export slots: real lock files, real processes, the simulator's limit."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import FakeClock, start_helper, toml_text
+from redis_enterprise_export.errors import ExportTimeoutError
+from redis_enterprise_export.polling import Deadline
+from redis_enterprise_export.simulator import Simulator
+from redis_enterprise_export.slots import export_slot
+
+URL = "https://rs.example.com:9443"
+
+
+def test_at_most_limit_slots_are_held_at_once(tmp_path: Path) -> None:
+    clock = FakeClock()
+    deadline = Deadline(clock, 5)
+    with (
+        export_slot(tmp_path, URL, 2, deadline, database=1) as a,
+        export_slot(tmp_path, URL, 2, deadline, database=2) as b,
+    ):
+        assert {a, b} == {0, 1}
+        with (
+            pytest.raises(ExportTimeoutError, match="'waiting for an export slot'"),
+            export_slot(tmp_path, URL, 2, deadline, database=3),
+        ):
+            pass
+        assert clock.now() == pytest.approx(5.0)
+
+
+def test_a_released_slot_is_taken_again(tmp_path: Path) -> None:
+    deadline = Deadline(FakeClock(), 5)
+    with export_slot(tmp_path, URL, 1, deadline, database=1):
+        pass
+    with export_slot(tmp_path, URL, 1, deadline, database=2) as slot:
+        assert slot == 0
+
+
+def test_other_clusters_have_their_own_slots(tmp_path: Path) -> None:
+    deadline = Deadline(FakeClock(), 5)
+    with (
+        export_slot(tmp_path, URL, 1, deadline, database=1),
+        export_slot(tmp_path, "https://other:9443", 1, deadline, database=1) as slot,
+    ):
+        assert slot == 0
+
+
+def test_no_limit_means_no_slot(tmp_path: Path) -> None:
+    with export_slot(tmp_path, URL, 0, Deadline(FakeClock(), 5), database=1) as slot:
+        assert slot is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_killed_holder_frees_its_slot(tmp_path: Path) -> None:
+    """flock dies with its process: a SIGKILLed helper never keeps a slot."""
+    code = (
+        "import sys, time; from pathlib import Path\n"
+        "from redis_enterprise_export.slots import export_slot\n"
+        "from redis_enterprise_export.polling import Deadline, SystemClock\n"
+        f"with export_slot(Path({str(tmp_path)!r}), {URL!r}, 1, Deadline(SystemClock(), 5), database=1):\n"
+        "    print('held', flush=True); time.sleep(60)\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None
+    assert holder.stdout.readline() == "held\n"
+    deadline = Deadline(FakeClock(), 1)
+    with pytest.raises(ExportTimeoutError), export_slot(tmp_path, URL, 1, deadline, database=2):
+        pass
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.communicate()
+    with export_slot(tmp_path, URL, 1, Deadline(FakeClock(), 1), database=2) as slot:
+        assert slot == 0
+
+
+def test_the_simulator_answers_409_beyond_its_export_limit(sim: Simulator) -> None:
+    sim.cluster.scenario.export_seconds = 30
+    sim.cluster.scenario.max_concurrent_exports = 1
+    body = {"export_location": {"type": "s3", "bucket_name": "b", "access_key_id": "a",
+                                "secret_access_key": "s"}}  # fmt: skip
+    sim.cluster.add_database(3, "third")
+    assert sim.cluster.start_export(1, "admin", body).status == 200
+    assert sim.cluster.start_export(3, "admin", body).status == 409
+
+
+def test_a_fleet_of_helpers_takes_turns_instead_of_storming_the_cluster(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """6 helpers at once, cluster limit 2, slots 2: no 409, never more than 2 exporting."""
+    sim.cluster.scenario.export_seconds = 0.5
+    sim.cluster.scenario.max_concurrent_exports = 2
+    names = [f"db{i}" for i in range(6)]
+    for uid, name in enumerate(names, start=10):
+        sim.cluster.add_database(uid, name)
+    config = tmp_path / "exports.toml"
+    location = {
+        "type": "s3",
+        "bucket_name": "b",
+        "access_key_id": "a",
+        "secret_access_key_env": "S3_SECRET",
+    }
+    config.write_text(
+        toml_text(
+            {
+                "clusters": {
+                    "sim": {
+                        "url": sim.url,
+                        "ca_cert": str(sim.ca_path),
+                        "max_concurrent_exports": 2,
+                    }
+                },
+                "exports": {
+                    n: {"cluster": "sim", "database": n, "location": location} for n in names
+                },
+            }
+        )
+    )
+    env = {"REDIS_EXPORT_SLOTS_DIR": str(tmp_path / "slots")}
+    helpers = [start_helper(config, tmp_path / f"{n}.json", env, name=n) for n in names]
+    for helper in helpers:
+        helper.communicate(timeout=120)
+    assert [h.returncode for h in helpers] == [0] * 6
+    assert [r.status for r in sim.cluster.log if r.method == "POST"] == [200] * 6
+    assert sim.cluster.exports_started() == 6
+
+
+def test_without_slots_the_same_fleet_meets_409s(sim: Simulator, tmp_path: Path) -> None:
+    """The control case: the limit off (0), the cluster refuses the extra POSTs."""
+    sim.cluster.scenario.export_seconds = 0.5
+    sim.cluster.scenario.max_concurrent_exports = 2
+    names = [f"db{i}" for i in range(6)]
+    for uid, name in enumerate(names, start=10):
+        sim.cluster.add_database(uid, name)
+    config = tmp_path / "exports.toml"
+    location = {
+        "type": "s3",
+        "bucket_name": "b",
+        "access_key_id": "a",
+        "secret_access_key_env": "S3_SECRET",
+    }
+    config.write_text(
+        toml_text(
+            {
+                "clusters": {
+                    "sim": {
+                        "url": sim.url,
+                        "ca_cert": str(sim.ca_path),
+                        "max_concurrent_exports": 0,
+                    }
+                },
+                "exports": {
+                    n: {"cluster": "sim", "database": n, "location": location} for n in names
+                },
+            }
+        )
+    )
+    helpers = [start_helper(config, tmp_path / f"{n}.json", name=n) for n in names]
+    for helper in helpers:
+        helper.communicate(timeout=120)
+    assert [h.returncode for h in helpers] == [0] * 6
+    assert any(r.status == 409 for r in sim.cluster.log if r.method == "POST")
+
+
+def test_waiting_for_a_slot_is_reported(sim: Simulator, tmp_path: Path) -> None:
+    sim.cluster.scenario.export_seconds = 0.5
+    config = tmp_path / "exports.toml"
+    config.write_text(
+        toml_text(
+            {
+                "clusters": {
+                    "sim": {
+                        "url": sim.url,
+                        "ca_cert": str(sim.ca_path),
+                        "max_concurrent_exports": 1,
+                    }
+                },
+                "exports": {
+                    n: {
+                        "cluster": "sim",
+                        "database": uid,
+                        "location": {"type": "mount_point", "path": "/nonexistent"},
+                    }
+                    for n, uid in (("a", 1), ("b", 2))
+                },
+            }
+        )
+    )
+    sim.cluster.databases[2].modules = []  # make database 2 exportable
+    env = {"REDIS_EXPORT_SLOTS_DIR": str(tmp_path / "slots")}
+    runs = [start_helper(config, tmp_path / f"{n}.json", env, name=n) for n in ("a", "b")]
+    outputs = [run.communicate(timeout=60)[0] for run in runs]
+    assert [run.returncode for run in runs] == [4, 4]  # /nonexistent: wrong-file-path
+    assert sum(f"waiting for one of 1 export slots of {sim.url}" in out for out in outputs) == 1
