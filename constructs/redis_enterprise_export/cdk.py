@@ -8,6 +8,7 @@ switching is a change to this file alone.
 from cdktf import (
     App,
     LocalBackend,
+    LocalExecProvisioner,
     PgBackend,
     TerraformOutput,
     TerraformResource,
@@ -21,6 +22,7 @@ __all__ = [
     "App",
     "Construct",
     "LocalBackend",
+    "LocalExecProvisioner",
     "PgBackend",
     "TerraformOutput",
     "TerraformResource",

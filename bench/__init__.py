@@ -1,0 +1,1 @@
+"""Benchmarks: this project against fixed-interval polling, on the local simulator."""
