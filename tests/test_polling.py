@@ -20,7 +20,7 @@ def test_without_progress_the_delay_grows_from_initial_to_the_ceiling() -> None:
     delays = []
     for i in range(8):
         delays.append(policy.next_delay(samples))
-        samples.append(Sample(float(i), 0.0))
+        samples.append(Sample(float(i), 0.0, exporting=i % 2 == 0))
     assert delays == [0.5, 0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
 
 
@@ -29,17 +29,46 @@ def test_remaining_time_comes_from_the_progress_rate() -> None:
     assert estimate_remaining(samples) == pytest.approx(35.0)
 
 
+def test_the_rate_follows_the_recent_window_not_a_slow_start() -> None:
+    """Stuck at 0 % for 30 s, then 10 %/s: the estimate uses the recent reads."""
+    samples = [Sample(0, 0), Sample(30, 0), Sample(31, 10), Sample(32, 20), Sample(33, 30)]
+    assert estimate_remaining(samples, window=3) == pytest.approx(7.0)
+
+
+def test_reads_before_the_export_started_do_not_count_towards_the_rate() -> None:
+    samples = [Sample(0, 80.0, exporting=False), Sample(1, 0), Sample(2, 10)]
+    assert estimate_remaining(samples) == pytest.approx(9.0)
+
+
 def test_no_estimate_from_flat_or_single_progress() -> None:
     assert estimate_remaining([Sample(1.0, 5.0)]) is None
     assert estimate_remaining([Sample(1.0, 5.0), Sample(2.0, 5.0)]) is None
     assert estimate_remaining([Sample(1.0, 0.0), Sample(2.0, 0.0)]) is None
+    assert estimate_remaining([Sample(1, 50), Sample(2, 100), Sample(3, 100)], window=2) is None
 
 
-def test_a_near_finish_is_polled_at_the_floor_and_a_far_one_at_the_ceiling() -> None:
-    policy = PollPolicy(floor_seconds=0.2, ceiling_seconds=10, lead=0.9)
+def test_a_finish_within_the_ceiling_is_polled_just_after_it() -> None:
+    policy = PollPolicy(floor_seconds=0.1, ceiling_seconds=10, margin_seconds=0.05)
+    assert policy.next_delay([Sample(0, 10), Sample(10, 90)]) == pytest.approx(1.30)
+    assert policy.next_delay([Sample(0, 1), Sample(1, 99.99)]) == 0.1
+
+
+def test_a_far_finish_is_estimated_again_at_most_a_ceiling_later() -> None:
+    policy = PollPolicy(ceiling_seconds=10, lead=0.9)
     assert policy.next_delay([Sample(0, 1), Sample(1, 2)]) == 10.0
-    assert policy.next_delay([Sample(0, 1), Sample(1, 99.9)]) == 0.2
-    assert policy.next_delay([Sample(0, 10), Sample(10, 90)]) == pytest.approx(1.125)
+    assert policy.next_delay([Sample(0, 0), Sample(10, 50)]) == 10.0
+
+
+def test_a_long_stall_at_one_value_backs_off_to_the_ceiling() -> None:
+    """Progress at 100 % while the file is still being copied must not poll at the floor."""
+    policy = PollPolicy()
+    samples = [Sample(0, 0), Sample(1, 50), Sample(2, 100)]
+    delays = []
+    for t in range(3, 12):
+        samples.append(Sample(t, 100))
+        delays.append(policy.next_delay(samples))
+    assert delays[-1] == policy.ceiling_seconds
+    assert sum(d == policy.floor_seconds for d in delays) <= 3
 
 
 @pytest.mark.parametrize("duration", [5.0, 60.0, 600.0])

@@ -194,9 +194,9 @@ class ExportJob:
             if state.export_status == "failed":
                 raise ExportFailedError(uid, state.export_failure_reason)
             exporting = state.export_status == "exporting"
-            # A not-yet-started read counts too (as 0 %, whatever stale progress it
-            # shows), so the delay still grows while the cluster queues the export.
-            samples.append(Sample(self.clock.now(), state.export_progress if exporting else 0.0))
+            # A not-yet-started read counts too, so the delay grows while the
+            # cluster queues the export; its (stale) progress is not used.
+            samples.append(Sample(self.clock.now(), state.export_progress, exporting))
             if exporting and state.export_progress != shown:
                 shown = state.export_progress
                 self.report(f"exporting database {uid}: {shown:.0f}%")

@@ -32,28 +32,33 @@ class SystemClock:
 
 @dataclass(frozen=True)
 class Sample:
-    """One observation of ``export_progress`` (percent) at monotonic time ``at``."""
+    """One read at monotonic time ``at``: ``export_progress`` in percent, and whether
+    the export was running (a not-yet-started read only counts towards backing off)."""
 
     at: float
     progress: float
+    exporting: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
 class PollPolicy:
-    """Progress-aware polling: ask again near the estimated finish.
+    """Progress-aware polling: ask right after the estimated finish.
 
     With no usable progress rate yet, the delay grows from ``initial_seconds``
-    by ``multiplier``. Once progress rises, the finish is estimated from its rate
-    and the next poll lands at ``lead`` of the remaining time, so the last polls
-    close in on the finish instead of overshooting it. Every delay stays within
-    ``floor_seconds`` and ``ceiling_seconds``.
+    by ``multiplier``. Once progress rises, the finish is estimated from its
+    rate over the last ``window`` running reads. A finish within
+    ``ceiling_seconds`` gets the next poll ``margin_seconds`` after it; a
+    farther one gets a poll at ``lead`` of the way, to estimate again. Every
+    delay stays within ``floor_seconds`` and ``ceiling_seconds``.
     """
 
     initial_seconds: float = 0.5
     multiplier: float = 2.0
-    floor_seconds: float = 0.2
+    floor_seconds: float = 0.1
     ceiling_seconds: float = 10.0
     lead: float = 0.9
+    margin_seconds: float = 0.05
+    window: int = 4
 
     def __post_init__(self) -> None:
         if not 0 < self.floor_seconds <= self.initial_seconds <= self.ceiling_seconds:
@@ -61,28 +66,36 @@ class PollPolicy:
                 "poll policy: expected 0 < floor_seconds <= initial_seconds <= ceiling_seconds, "
                 f"got {self.floor_seconds}, {self.initial_seconds}, {self.ceiling_seconds}"
             )
-        if self.multiplier < 1 or not 0 < self.lead <= 1:
+        if self.multiplier < 1 or not 0 < self.lead <= 1 or self.window < 2:
             raise ValueError(
-                f"poll policy: expected multiplier >= 1 and 0 < lead <= 1, "
-                f"got {self.multiplier}, {self.lead}"
+                "poll policy: expected multiplier >= 1, 0 < lead <= 1 and window >= 2, "
+                f"got {self.multiplier}, {self.lead}, {self.window}"
             )
 
     def next_delay(self, samples: Sequence[Sample]) -> float:
         """Seconds to wait before the next status request, given what was seen."""
-        remaining = estimate_remaining(samples)
+        remaining = estimate_remaining(samples, self.window)
         if remaining is None:
             delay = self.initial_seconds * self.multiplier ** max(len(samples) - 1, 0)
+        elif remaining <= self.ceiling_seconds:
+            delay = remaining + self.margin_seconds
         else:
             delay = remaining * self.lead
         return min(max(delay, self.floor_seconds), self.ceiling_seconds)
 
 
-def estimate_remaining(samples: Sequence[Sample]) -> float | None:
-    """Seconds until 100 %, from the progress rate over the samples, or None if unknown."""
-    rising = [s for s in samples if s.progress > 0]
-    if len(rising) < 2:
+def estimate_remaining(samples: Sequence[Sample], window: int = 4) -> float | None:
+    """Seconds until 100 %, from the progress rate over the last ``window`` running
+    reads, or None while that rate is unknown or flat.
+
+    A recent window follows a rate that changes (a slow start, a fast middle);
+    flat progress gives None, so a long stall at one value backs off instead of
+    polling at the floor.
+    """
+    running = [s for s in samples if s.exporting][-window:]
+    if len(running) < 2:
         return None
-    first, last = rising[0], rising[-1]
+    first, last = running[0], running[-1]
     if last.progress <= first.progress or last.at <= first.at:
         return None
     rate = (last.progress - first.progress) / (last.at - first.at)
