@@ -82,6 +82,20 @@ def terraform_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def run_main(
+    config: Path, cwd: Path, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python main.py`` on ``config``, as ``cdktf synth`` runs it, in ``cwd``."""
+    return subprocess.run(
+        [sys.executable, str(REPO / "main.py")],
+        cwd=cwd,
+        env=dict(env or terraform_env()) | {"REDIS_EXPORT_CONFIG": str(config)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 @dataclass
 class TerraformProject:
     """A config file, its synthesized stack, and real terraform runs in it."""
@@ -100,14 +114,7 @@ class TerraformProject:
     def synth(self, tables: Mapping[str, Mapping[str, Mapping[str, Any]]], extra: str = "") -> Path:
         """Write the config (``extra`` is appended TOML text) and run main.py on it."""
         self.config.write_text(toml_text(tables) + extra)
-        run = subprocess.run(
-            [sys.executable, str(REPO / "main.py")],
-            cwd=self.root,
-            env=self.env | {"REDIS_EXPORT_CONFIG": str(self.config)},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        run = run_main(self.config, self.root, self.env)
         assert run.returncode == 0, run.stderr
         return self.stack
 

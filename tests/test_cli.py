@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -163,3 +164,26 @@ def test_help_lists_the_exit_codes() -> None:
         check=True,
     )
     assert "exit codes: 0 succeeded, 2 bad input" in run.stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--spec", "/nonexistent.json"],
+            "--spec: got '/nonexistent.json'; expected a readable JSON file",
+        ),
+        ([], "spec: got None; expected --config and --name, --spec FILE, or $REDIS_EXPORT_SPEC"),
+    ],
+)
+def test_a_missing_spec_is_bad_input_not_a_traceback(argv: list[str], message: str) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "redis_enterprise_export", "export", *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={k: v for k, v in os.environ.items() if k != "REDIS_EXPORT_SPEC"},
+    )
+    assert run.returncode == 2
+    assert message in run.stderr
+    assert "Traceback" not in run.stderr

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from helpers import REPO, terraform_env, toml_text
+from helpers import run_main, toml_text
 from redis_enterprise_export.cdk import App
 from redis_enterprise_export.config import load_config
 from redis_enterprise_export.construct import ExportStack
@@ -296,14 +294,7 @@ def test_main_prints_the_one_line_and_synthesizes_nothing(
     tmp_path: Path, text: str, message: str
 ) -> None:
     path = write(tmp_path, text)
-    run = subprocess.run(
-        [sys.executable, str(REPO / "main.py")],
-        cwd=tmp_path,
-        env=terraform_env(REDIS_EXPORT_CONFIG=str(path)),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    run = run_main(path, tmp_path)
     assert run.returncode == 2
     assert run.stderr.startswith(f"error: {path}{message}")
     assert run.stderr.count("\n") == 1

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
-from helpers import REPO, STACK, terraform_env, toml_text
+from helpers import REPO, STACK
 from redis_enterprise_export.cdk import App, TerraformStack
 from redis_enterprise_export.construct import DatabaseExport, DatabaseExportProps, ExportStack
 from redis_enterprise_export.errors import ConfigError
@@ -163,33 +163,6 @@ def test_fails_when_two_exports_in_a_stack_share_an_id() -> None:
     DatabaseExport(stack, "orders", props())
     with pytest.raises(ConfigError, match="id: got 'orders'; expected an id no other"):
         DatabaseExport(Construct(stack, "team-b"), "orders", props())
-
-
-def test_main_synthesizes_nothing_for_a_bad_config(tmp_path: Path) -> None:
-    """A config error is one line on stderr, exit 2, and no cdktf.out at all."""
-    config = tmp_path / "exports.toml"
-    config.write_text(
-        toml_text(
-            {
-                "clusters": {"c": {"url": "https://rs:9443"}},
-                "exports": {"x": {"cluster": "c", "database": 1, "location": {"type": "nas"}}},
-            }
-        )
-    )
-    run = subprocess.run(
-        [sys.executable, str(REPO / "main.py")],
-        cwd=tmp_path,
-        env=terraform_env(REDIS_EXPORT_CONFIG=str(config)),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert run.returncode == 2
-    assert run.stderr == (
-        f"error: {config} [exports.x]: location.type: got 'nas'; expected one of url, sftp, s3, "
-        "gs, abs, mount_point\n"
-    )
-    assert not (tmp_path / "cdktf.out").exists()
 
 
 def test_the_helper_never_imports_the_cdk_framework() -> None:

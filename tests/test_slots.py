@@ -89,82 +89,48 @@ def test_the_simulator_answers_409_beyond_its_export_limit(sim: Simulator) -> No
     assert sim.cluster.start_export(3, "admin", body).status == 409
 
 
-def test_a_fleet_of_helpers_takes_turns_instead_of_storming_the_cluster(
-    sim: Simulator, tmp_path: Path
-) -> None:
-    """6 helpers at once, cluster limit 2, slots 2: no 409, never more than 2 exporting."""
+def run_fleet(sim: Simulator, tmp_path: Path, slots: int) -> list[int]:
+    """6 helpers at once against a cluster that runs 2 exports; their exit codes."""
     sim.cluster.scenario.export_seconds = 0.5
     sim.cluster.scenario.max_concurrent_exports = 2
     names = [f"db{i}" for i in range(6)]
     for uid, name in enumerate(names, start=10):
         sim.cluster.add_database(uid, name)
-    config = tmp_path / "exports.toml"
     location = {
         "type": "s3",
         "bucket_name": "b",
         "access_key_id": "a",
         "secret_access_key_env": "S3_SECRET",
     }
+    config = tmp_path / "exports.toml"
     config.write_text(
         toml_text(
             {
-                "clusters": {
-                    "sim": {
-                        "url": sim.url,
-                        "ca_cert": str(sim.ca_path),
-                        "max_concurrent_exports": 2,
-                    }
-                },
-                "exports": {
-                    n: {"cluster": "sim", "database": n, "location": location} for n in names
-                },
+                "clusters": {"sim": {"url": sim.url, "ca_cert": str(sim.ca_path), "max_concurrent_exports": slots}},
+                "exports": {n: {"cluster": "sim", "database": n, "location": location} for n in names},
             }
         )
-    )
+    )  # fmt: skip
     env = {"REDIS_EXPORT_SLOTS_DIR": str(tmp_path / "slots")}
     helpers = [start_helper(config, tmp_path / f"{n}.json", env, name=n) for n in names]
     for helper in helpers:
         helper.communicate(timeout=120)
-    assert [h.returncode for h in helpers] == [0] * 6
+    return [h.returncode for h in helpers]
+
+
+def test_a_fleet_of_helpers_takes_turns_instead_of_storming_the_cluster(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """Slots matching the cluster's limit: every POST is accepted the first time."""
+    assert run_fleet(sim, tmp_path, slots=2) == [0] * 6
     assert [r.status for r in sim.cluster.log if r.method == "POST"] == [200] * 6
-    assert sim.cluster.exports_started() == 6
 
 
 def test_without_slots_the_same_fleet_meets_409s(sim: Simulator, tmp_path: Path) -> None:
     """The control case: the limit off (0), the cluster refuses the extra POSTs."""
-    sim.cluster.scenario.export_seconds = 0.5
-    sim.cluster.scenario.max_concurrent_exports = 2
-    names = [f"db{i}" for i in range(6)]
-    for uid, name in enumerate(names, start=10):
-        sim.cluster.add_database(uid, name)
-    config = tmp_path / "exports.toml"
-    location = {
-        "type": "s3",
-        "bucket_name": "b",
-        "access_key_id": "a",
-        "secret_access_key_env": "S3_SECRET",
-    }
-    config.write_text(
-        toml_text(
-            {
-                "clusters": {
-                    "sim": {
-                        "url": sim.url,
-                        "ca_cert": str(sim.ca_path),
-                        "max_concurrent_exports": 0,
-                    }
-                },
-                "exports": {
-                    n: {"cluster": "sim", "database": n, "location": location} for n in names
-                },
-            }
-        )
-    )
-    helpers = [start_helper(config, tmp_path / f"{n}.json", name=n) for n in names]
-    for helper in helpers:
-        helper.communicate(timeout=120)
-    assert [h.returncode for h in helpers] == [0] * 6
+    assert run_fleet(sim, tmp_path, slots=0) == [0] * 6
     assert any(r.status == 409 for r in sim.cluster.log if r.method == "POST")
+    assert sim.cluster.exports_started() == 6
 
 
 def test_waiting_for_a_slot_is_reported(sim: Simulator, tmp_path: Path) -> None:

@@ -228,7 +228,11 @@ def _load_spec(args: argparse.Namespace, environ: Mapping[str, str]) -> ExportSp
                 return spec
         raise ConfigError("--name", args.name, "one of " + ", ".join(names), where=str(args.config))
     if args.spec is not None:
-        text, where = args.spec.read_text(encoding="utf-8"), str(args.spec)
+        where = str(args.spec)
+        try:
+            text = args.spec.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError("--spec", where, f"a readable JSON file ({exc})") from None
     elif environ.get(SPEC_ENV):
         text, where = environ[SPEC_ENV], SPEC_ENV
     else:

@@ -166,15 +166,15 @@ class ExportJob:
                 # The cluster may have accepted the POST: look before posting again.
                 maybe_started = True
                 self.report(f"{exc}; checking whether the export started")
-                if self._has_started(uid, deadline, LOST_POST_GRACE_SECONDS):
+                if self._has_started(uid, deadline):
                     return
             else:
                 self.report(f"export of database {uid} to {self.spec.location.describe()} accepted")
                 return
 
-    def _has_started(self, uid: int, deadline: Deadline, grace_seconds: float) -> bool:
-        """Whether the status leaves the cleared state within ``grace_seconds``."""
-        until = self.clock.now() + grace_seconds
+    def _has_started(self, uid: int, deadline: Deadline) -> bool:
+        """Whether the status leaves the cleared state within the grace period."""
+        until = self.clock.now() + LOST_POST_GRACE_SECONDS
         while True:
             if self._read(uid, deadline).export_status in FINISHED | {"exporting"}:
                 self.report(f"export of database {uid} is running")
