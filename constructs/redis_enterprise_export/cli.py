@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from enum import IntEnum
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .errors import (
     ApiError,
@@ -32,6 +32,9 @@ from .errors import (
     InterruptedExportError,
 )
 from .models import Cluster, ExportSpec
+
+if TYPE_CHECKING:
+    from .export import ExportJob
 
 SPEC_ENV = "REDIS_EXPORT_SPEC"
 RESULT_ENV = "REDIS_EXPORT_RESULT"
@@ -155,17 +158,17 @@ def _die_with(parent: int) -> None:
 def _export(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     started = _utc_now()
     record: dict[str, Any] = {"run_id": args.run_id, "started_at": started}
-    job = None
+    job: ExportJob | None = None
+    outcome: ExportError | None = None
     try:
         with _signals_raise(), ExitStack() as cleanup:
             spec = _load_spec(args, environ)
             record |= {"name": spec.name, "location": spec.location.describe()}
             job = _make_job(spec, environ, cleanup)
-            state = job.run()
-        outcome: ExportError | None = None
+            job.run()
     except ExportError as exc:
         outcome = exc
-        state = job.state if job else None
+    state = job.state if job else None
     if job is not None:
         # Monotonic marks as wall-clock epoch seconds, to line up with other runs.
         offset = time.time() - time.monotonic()
@@ -247,7 +250,7 @@ def _load_spec(args: argparse.Namespace, environ: Mapping[str, str]) -> ExportSp
         ) from None
 
 
-def _make_job(spec: ExportSpec, environ: Mapping[str, str], cleanup: ExitStack) -> Any:
+def _make_job(spec: ExportSpec, environ: Mapping[str, str], cleanup: ExitStack) -> ExportJob:
     # Imported here, not at the top, so --help and input errors stay instant.
     from .client import RsClient
     from .export import ExportJob

@@ -7,6 +7,7 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.retry import Retry
 
 from .errors import ApiError, ClusterBusyError, ProtocolError, TlsError, TransportError
@@ -264,13 +265,6 @@ def _maybe_sent(exc: Exception) -> bool:
     """Whether the request may have reached the cluster (anything but a failed connect)."""
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return False
-    text = repr(exc)
-    return not any(
-        marker in text
-        for marker in (
-            "NewConnectionError",
-            "ConnectionRefused",
-            "NameResolution",
-            "ConnectTimeout",
-        )
-    )
+    # requests wraps urllib3's MaxRetryError, whose reason says what failed.
+    reason = getattr(exc.args[0] if exc.args else None, "reason", None)
+    return not isinstance(reason, NewConnectionError | ConnectTimeoutError)
