@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from helpers import run_main, toml_text
+from helpers import REPO, run_main, toml_text
 from redis_enterprise_export.cdk import App
 from redis_enterprise_export.config import load_config
 from redis_enterprise_export.construct import ExportStack
@@ -380,3 +380,14 @@ def test_any_config_loads_or_fails_with_a_config_error(
     app.synth()
     event("synthesized")
     assert (tmp_path / "out" / "stacks" / "exports" / "cdk.tf.json").exists()
+
+
+def test_the_readme_example_is_a_valid_config(tmp_path: Path) -> None:
+    """The configuration example users copy must load as it stands (its CA file aside)."""
+    readme = (REPO / "README.md").read_text()
+    example = readme.split("## Configuration")[1].split("```toml\n")[1].split("```")[0]
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "rs-proxy-ca.pem").write_text(CA)
+    config = load_config(write(tmp_path, example))
+    assert [e.name for e in config.exports] == ["orders"]
+    assert config.exports[0].location.type == "s3"
