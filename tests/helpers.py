@@ -273,7 +273,11 @@ class PostgresServer:
         if os.geteuid() == 0:
             user = pwd.getpwnam("postgres")
             os.chown(directory, user.pw_uid, user.pw_gid)
-            self.as_user = ["runuser", "-u", "postgres", "--"]
+            # runuser lives in /usr/sbin, which a non-login PATH may lack.
+            runuser = shutil.which("runuser", path=f"/usr/sbin:/sbin:{os.environ.get('PATH', '')}")
+            if runuser is None:
+                raise RuntimeError("runuser (util-linux) is needed to start PostgreSQL as root")
+            self.as_user = [runuser, "-u", "postgres", "--"]
         data = directory / "data"
         self._run(str(self.bin / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres")
         self._run(

@@ -14,7 +14,6 @@ import sys
 import tempfile
 import time
 import traceback
-import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from datetime import UTC, datetime
@@ -31,7 +30,7 @@ from .errors import (
     ExportTimeoutError,
     InterruptedExportError,
 )
-from .models import Cluster, ExportSpec
+from .models import Cluster, ExportSpec, resolve_env
 
 if TYPE_CHECKING:
     from .export import ExportJob
@@ -258,8 +257,8 @@ def _make_job(spec: ExportSpec, environ: Mapping[str, str], cleanup: ExitStack) 
     from .slots import export_slot
 
     cluster = spec.cluster
-    user = _credential("username_env", cluster.username_env, environ)
-    password = _credential("password_env", cluster.password_env, environ)
+    user = resolve_env("username_env", cluster.username_env, environ)
+    password = resolve_env("password_env", cluster.password_env, environ)
     verify = _verify(cluster, environ, cleanup)
     client = RsClient(
         cluster.url,
@@ -305,13 +304,6 @@ def _say(line: str) -> None:
         print(line, flush=True)
 
 
-def _credential(key: str, env_name: str, environ: Mapping[str, str]) -> str:
-    value = environ.get(env_name, "")
-    if not value:
-        raise ConfigError(key, env_name, "the name of an environment variable that is set")
-    return value
-
-
 def _verify(cluster: Cluster, environ: Mapping[str, str], cleanup: ExitStack) -> bool | str:
     insecure = environ.get(INSECURE_ENV, "").lower() in ("1", "true", "yes")
     if insecure or not cluster.tls_verify:
@@ -321,7 +313,10 @@ def _verify(cluster: Cluster, environ: Mapping[str, str], cleanup: ExitStack) ->
             "can read the cluster password and the location secrets",
             file=sys.stderr,
         )
-        warnings.simplefilter("ignore")  # urllib3 would repeat that on every request
+        import urllib3  # here, not at the top: the helper loads it with requests anyway
+
+        # urllib3 would repeat that warning on every request.
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         return False
     if cluster.ca_cert_pem is None:
         return True

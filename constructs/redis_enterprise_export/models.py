@@ -58,7 +58,8 @@ def _env_name(obj: object, name: str, *, required: bool) -> None:
         raise ConfigError(name, value, "the name of an environment variable (letters, digits, _)")
 
 
-def _resolve_env(name: str, env_name: str, environ: Mapping[str, str]) -> str:
+def resolve_env(name: str, env_name: str, environ: Mapping[str, str]) -> str:
+    """The value of the variable ``env_name`` that config key ``name`` points at."""
     value = environ.get(env_name, "")
     if not value:
         raise ConfigError(
@@ -84,10 +85,6 @@ class Location:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         return {"type": self.type} | {k: v for k, v in values.items() if v is not None}
 
-    def secret_env_names(self) -> list[str]:
-        """The environment variables this location reads its secrets from."""
-        return [v for k, v in self.to_dict().items() if k.endswith("_env")]
-
     def api_object(self, environ: Mapping[str, str]) -> dict[str, str]:
         """The ``export_location`` object the API expects, secrets resolved."""
         body: dict[str, str] = {"type": self.type}
@@ -95,7 +92,7 @@ class Location:
             if key == "type":
                 continue
             if key.endswith("_env"):
-                body[key.removesuffix("_env")] = _resolve_env(key, value, environ)
+                body[key.removesuffix("_env")] = resolve_env(key, value, environ)
             else:
                 body[key] = value
         return body
