@@ -13,7 +13,7 @@ import pytest
 from helpers import FakeClock, start_helper, toml_text
 from redis_enterprise_export.errors import ExportTimeoutError
 from redis_enterprise_export.polling import Deadline
-from redis_enterprise_export.simulator import Simulator
+from redis_enterprise_export.simulator import SimCluster, Simulator
 from redis_enterprise_export.slots import export_slot
 
 URL = "https://rs.example.com:9443"
@@ -163,3 +163,22 @@ def test_waiting_for_a_slot_is_reported(sim: Simulator, tmp_path: Path) -> None:
     outputs = [run.communicate(timeout=60)[0] for run in runs]
     assert [run.returncode for run in runs] == [4, 4]  # /nonexistent: wrong-file-path
     assert sum(f"waiting for one of 1 export slots of {sim.url}" in out for out in outputs) == 1
+
+
+def test_the_simulated_export_time_grows_with_the_data_size() -> None:
+    clock = FakeClock()
+    cluster = SimCluster(clock=clock.now)
+    cluster.scenario.export_seconds = 1.0
+    cluster.scenario.export_bytes_per_second = 1_000_000
+    small, large = cluster.add_database(1, "small"), cluster.add_database(2, "large")
+    small.data_bytes, large.data_bytes = 0, 3_000_000
+    body = {"export_location": {"type": "s3", "bucket_name": "b", "access_key_id": "a",
+                                "secret_access_key": "s"}}  # fmt: skip
+    for uid in (1, 2):
+        assert cluster.start_export(uid, "admin", body).status == 200
+    clock.sleep(2.0)
+    statuses = [cluster.get_database(uid, ["export_status"]).body for uid in (1, 2)]
+    assert statuses == [{"export_status": "succeeded"}, {"export_status": "exporting"}]
+    clock.sleep(2.1)
+    assert cluster.get_database(2, ["export_status"]).body == {"export_status": "succeeded"}
+    cluster.close()
