@@ -40,10 +40,9 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class ExportsConfig:
-    """What a config file declares: named clusters and the exports that use them."""
+    """What a config file declares: the exports (each with its cluster) and the state."""
 
     path: Path
-    clusters: dict[str, Cluster]
     exports: list[ExportSpec]
     state: StateBackend
 
@@ -77,7 +76,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> ExportsConfig:
         for name, table in _tables(exports_table, "exports", where).items()
     ]
     state = _placed(f"{where} [state]", _state, data.get("state", {}))
-    return ExportsConfig(path=path, clusters=clusters, exports=exports, state=state)
+    return ExportsConfig(path=path, exports=exports, state=state)
 
 
 def _placed(where: str, build: Callable[..., T], *args: Any) -> T:

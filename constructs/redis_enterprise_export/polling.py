@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -125,11 +125,10 @@ class Deadline:
 
     clock: Clock
     seconds: float
-    start: float = -1.0
+    start: float = field(init=False)
 
     def __post_init__(self) -> None:
-        if self.start < 0:
-            self.start = self.clock.now()
+        self.start = self.clock.now()
 
     def remaining(self) -> float:
         return self.start + self.seconds - self.clock.now()
