@@ -57,7 +57,7 @@ def test_error_text_comes_from_description_or_message(sim: Simulator, text_field
     sim.cluster.scenario.error_text_field = text_field
     with pytest.raises(ApiError) as info:
         client(sim).start_export(99, BODY)
-    assert info.value.status == 404
+    assert info.value.http_status == 404
     assert info.value.description == "database 99 does not exist"
     assert "No such database" in str(info.value)
 
@@ -76,7 +76,7 @@ def test_406_says_a_module_lacks_backup_restore(sim: Simulator) -> None:
 def test_403_names_the_missing_permission(sim: Simulator) -> None:
     with pytest.raises(ApiError) as info:
         client(sim, user=VIEWER).start_export(1, BODY)
-    assert info.value.status == 403
+    assert info.value.http_status == 403
     assert f"User {VIEWER!r} lacks the start_bdb_export permission" in str(info.value)
 
 

@@ -1,14 +1,54 @@
-"""The package's error tree; only the CLI turns these into exit codes."""
+"""The package's error tree. Each error knows its outcome: an exit code and a status word.
+
+Only the CLI turns an error into an exit code, by reading ``exit_code`` off it;
+the result record reads ``status`` the same way, so there is one mapping, here.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from difflib import get_close_matches
-from typing import Any
+from enum import IntEnum
+from typing import Any, ClassVar
+
+
+class ExitCode(IntEnum):
+    """The helper's exit codes; ``describe()`` is what ``--help`` prints."""
+
+    OK = 0
+    INTERNAL = 1
+    BAD_INPUT = 2
+    REFUSED = 3
+    EXPORT_FAILED = 4
+    TIMED_OUT = 5
+    UNREACHABLE = 6
+    OUTCOME_UNKNOWN = 7
+    INTERRUPTED = 130
+
+    @classmethod
+    def describe(cls) -> str:
+        return ", ".join(f"{code.value} {_MEANINGS[code]}" for code in cls)
+
+
+_MEANINGS = {
+    ExitCode.OK: "succeeded",
+    ExitCode.INTERNAL: "internal error (a bug; please report it)",
+    ExitCode.BAD_INPUT: "bad input or local set-up",
+    ExitCode.REFUSED: "the cluster refused (4xx)",
+    ExitCode.EXPORT_FAILED: "the export failed",
+    ExitCode.TIMED_OUT: "timed out",
+    ExitCode.UNREACHABLE: "cluster unreachable or not speaking the API",
+    ExitCode.OUTCOME_UNKNOWN: "lost track of the export: outcome unknown",
+    ExitCode.INTERRUPTED: "interrupted",
+}
 
 
 class ExportError(Exception):
     """Base of every error this package raises on purpose."""
+
+    exit_code: ClassVar[ExitCode] = ExitCode.UNREACHABLE
+    # The result record's export_status when this error ends a run.
+    status: ClassVar[str] = "error"
 
 
 class ConfigError(ExportError, ValueError):
@@ -17,6 +57,8 @@ class ConfigError(ExportError, ValueError):
     The message names where the value came from (``where``, e.g. a file and
     table, or a construct id), the key, the value received and what is allowed.
     """
+
+    exit_code = ExitCode.BAD_INPUT
 
     def __init__(
         self, key: str, value: Any, expected: str, *, where: str = "", hint: str = ""
@@ -61,6 +103,14 @@ class _Marker:
 
 _MISSING: Any = _Marker("nothing")
 _UNKNOWN: Any = _Marker("an unknown key")
+# Shown instead of a value that must not be printed (a secret, or what may be one).
+HIDDEN: Any = _Marker("a value not shown")
+
+
+class LocalSetupError(ExportError):
+    """Raised when this machine cannot run the helper: e.g. an unusable slot directory."""
+
+    exit_code = ExitCode.BAD_INPUT
 
 
 class ApiError(ExportError):
@@ -69,6 +119,8 @@ class ApiError(ExportError):
     Carries the status, the method and path, RS's ``error_code`` and its human
     text (from ``description`` or, on older clusters, ``message``).
     """
+
+    exit_code = ExitCode.REFUSED
 
     def __init__(
         self,
@@ -80,7 +132,7 @@ class ApiError(ExportError):
         description: str = "",
         hint: str = "",
     ) -> None:
-        self.status = status
+        self.http_status = status
         self.method = method
         self.path = path
         self.error_code = error_code
@@ -107,6 +159,11 @@ class TransportError(ExportError):
         super().__init__(message)
 
 
+class ServerError(TransportError):
+    """Raised when the cluster (or a proxy in front of it) answers 5xx to a read:
+    transient trouble on its side, so the export job asks again within its deadline."""
+
+
 class TlsError(TransportError):
     """Raised when the cluster's certificate does not verify; asking again cannot help."""
 
@@ -116,7 +173,10 @@ class ProtocolError(ExportError):
 
 
 class ExportFailedError(ExportError):
-    """Raised when the cluster reports ``export_status: failed``."""
+    """Raised when the cluster reports ``export_status: failed`` for this run's export."""
+
+    exit_code = ExitCode.EXPORT_FAILED
+    status = "failed"
 
     def __init__(self, database: int, reason: str) -> None:
         self.database = database
@@ -137,17 +197,42 @@ _FAILURE_HINTS = {
 
 
 class ExportTimeoutError(ExportError):
-    """Raised when the export did not finish within its deadline."""
+    """Raised when the export did not finish within its deadline.
 
-    def __init__(self, database: int, seconds: float, last_status: str) -> None:
+    ``posted`` says whether this run's export was accepted: only then may it
+    still finish on the cluster.
+    """
+
+    exit_code = ExitCode.TIMED_OUT
+    status = "timeout"
+
+    def __init__(
+        self, database: int, seconds: float, last_status: str, *, posted: bool = True
+    ) -> None:
         self.database = database
         self.seconds = seconds
+        after = (
+            "The export may still finish on the cluster."
+            if posted
+            else "No export was started by this run."
+        )
         super().__init__(
             f"export of database {database} did not finish within {seconds:g} s "
             f"(last export_status {last_status!r}); raise timeout_seconds or check the "
-            "cluster. The export may still finish on the cluster."
+            f"cluster. {after}"
         )
+
+
+class OutcomeUnknownError(ExportError):
+    """Raised when the helper loses track of its own export (another client exported
+    the same database meanwhile): it reports that it does not know, never a guess."""
+
+    exit_code = ExitCode.OUTCOME_UNKNOWN
+    status = "unknown"
 
 
 class InterruptedExportError(ExportError):
     """Raised when SIGINT or SIGTERM stops the helper."""
+
+    exit_code = ExitCode.INTERRUPTED
+    status = "interrupted"
