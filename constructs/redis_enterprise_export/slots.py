@@ -14,12 +14,22 @@ import fcntl
 import hashlib
 import os
 import random
-from collections.abc import Callable, Iterator
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from .contract import SLOTS_ENV
 from .errors import ExportTimeoutError
 from .polling import Deadline
+
+
+def slots_dir(environ: Mapping[str, str]) -> Path:
+    """Per user, so every stack this user runs on this machine shares a cluster's slots."""
+    if environ.get(SLOTS_ENV):
+        return Path(environ[SLOTS_ENV])
+    return Path(tempfile.gettempdir()) / f"redis-enterprise-export-{os.getuid()}" / "slots"
+
 
 # How often a waiting helper looks for a free slot: local and cheap, and short
 # against a handover that otherwise idles a cluster slot.

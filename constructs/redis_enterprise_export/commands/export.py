@@ -1,0 +1,191 @@
+"""``export``: run one export and record its outcome, whatever happens.
+
+A result file is written on every path: first a ``running`` record, so a
+previous run's file never looks current, then the outcome.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import traceback
+from collections.abc import Mapping
+from contextlib import ExitStack, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from redis_enterprise_export.contract import INSECURE_ENV, SPEC_ENV, Result, unpack_spec
+from redis_enterprise_export.errors import ConfigError, ExitCode, ExportError, LocalSetupError
+from redis_enterprise_export.models import Cluster, ExportSpec, resolve_env
+from redis_enterprise_export.supervise import signals_raise, supervised
+
+if TYPE_CHECKING:
+    from redis_enterprise_export.export import ExportJob
+
+
+def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    return supervised(lambda: _export(args, environ))
+
+
+def _export(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    known: dict[str, Any] = {"run_id": args.run_id, "started_at": _utc_now()}
+    result_file: Path | None = args.result
+    job: ExportJob | None = None
+    outcome: BaseException | None = None
+    try:
+        with signals_raise(), ExitStack() as cleanup:
+            if result_file is not None:
+                _write(result_file, Result(**known, export_status="running", message="running"))
+            spec = _load_spec(args, environ)
+            known |= {"name": spec.name, "location": spec.location.describe()}
+            job = _make_job(spec, environ, cleanup)
+            job.run()
+    except ExportError as exc:
+        outcome = exc
+    except OSError as exc:
+        # A local file or directory the helper needs is unusable; strerror and the
+        # file name say which, and neither holds a secret.
+        outcome = LocalSetupError(f"{exc.strerror or type(exc).__name__}: {exc.filename or ''}")
+    except (
+        Exception
+    ) as exc:  # a bug: still record it, but never print its text (it may hold a secret)
+        outcome = exc
+    message = _message(outcome)
+    if result_file is not None:
+        record = Result.from_job(job, outcome, message=message, finished_at=_utc_now(), **known)
+        _write(result_file, record)
+    if outcome is None:
+        return ExitCode.OK
+    with suppress(OSError):  # Terraform may be gone, and our stderr with it
+        print(f"error: {message}", file=sys.stderr)
+    return outcome.exit_code if isinstance(outcome, ExportError) else ExitCode.INTERNAL
+
+
+def _message(outcome: BaseException | None) -> str:
+    if outcome is None:
+        return "exported"
+    if isinstance(outcome, ExportError):
+        return str(outcome)
+    frame = traceback.extract_tb(outcome.__traceback__)[-1]
+    return (
+        f"internal error: {type(outcome).__name__} at {Path(frame.filename).name}:{frame.lineno} "
+        "(a bug; please report it; its text is not shown, as it may hold a secret)"
+    )
+
+
+def _write(path: Path, record: Result) -> None:
+    try:
+        record.write(path)
+    except OSError as exc:
+        raise LocalSetupError(f"cannot write the result file {path}: {exc.strerror}") from None
+
+
+def _load_spec(args: argparse.Namespace, environ: Mapping[str, str]) -> ExportSpec:
+    if args.config is not None:
+        from redis_enterprise_export.config import (
+            load_config,  # tomllib only when a person runs it by hand
+        )
+
+        config = load_config(args.config)
+        names = [e.name for e in config.exports]
+        for spec in config.exports:
+            if spec.name == args.name:
+                return spec
+        raise ConfigError("--name", args.name, "one of " + ", ".join(names), where=str(args.config))
+    if args.spec is not None:
+        where = str(args.spec)
+        try:
+            text = args.spec.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError("--spec", where, f"a readable JSON file ({exc})") from None
+    elif environ.get(SPEC_ENV):
+        text, where = environ[SPEC_ENV], SPEC_ENV
+    else:
+        raise ConfigError("spec", None, f"--config and --name, --spec FILE, or ${SPEC_ENV}")
+    try:
+        return unpack_spec(json.loads(text), environ)
+    except ConfigError as exc:
+        raise exc.within(where) from None
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise ConfigError(
+            "spec", type(exc).__name__, "a spec as the construct writes it", where=where
+        ) from None
+
+
+def _make_job(spec: ExportSpec, environ: Mapping[str, str], cleanup: ExitStack) -> ExportJob:
+    # Imported here, not at the top, so --help and input errors stay instant.
+    from redis_enterprise_export.client import RsClient
+    from redis_enterprise_export.export import ExportJob
+    from redis_enterprise_export.polling import Deadline, SystemClock
+    from redis_enterprise_export.slots import export_slot, slots_dir
+
+    cluster = spec.cluster
+    user = resolve_env("username_env", cluster.username_env, environ)
+    password = resolve_env("password_env", cluster.password_env, environ)
+    verify = _verify(cluster, environ, cleanup)
+    client = RsClient(
+        cluster.url,
+        auth=(user, password),
+        verify=verify,
+        timeout_seconds=cluster.request_timeout_seconds,
+    )
+    cleanup.callback(client.close)
+
+    def report(line: str) -> None:
+        _say(f"[{spec.name}] {line}")
+
+    def gate(uid: int, deadline: Deadline) -> Any:
+        limit = cluster.max_concurrent_exports
+        return export_slot(
+            slots_dir(environ),
+            cluster.url,
+            limit,
+            deadline,
+            database=uid,
+            on_wait=lambda: report(f"waiting for one of {limit} export slots of {cluster.url}"),
+        )
+
+    return ExportJob(
+        spec=spec,
+        client=client,
+        environ=environ,
+        clock=SystemClock(),
+        report=report,
+        gate=gate,
+    )
+
+
+def _say(line: str) -> None:
+    with suppress(OSError):  # a closed stdout must not stop the export
+        print(line, flush=True)
+
+
+def _verify(cluster: Cluster, environ: Mapping[str, str], cleanup: ExitStack) -> bool | str:
+    insecure = environ.get(INSECURE_ENV, "").lower() in ("1", "true", "yes")
+    if insecure or not cluster.tls_verify:
+        why = f"{INSECURE_ENV}=true" if insecure else "tls_verify = false"
+        print(
+            f"warning: TLS verification of {cluster.url} is OFF ({why}): anyone on the path "
+            "can read the cluster password and the location secrets",
+            file=sys.stderr,
+        )
+        import urllib3  # here, not at the top: the helper loads it with requests anyway
+
+        # urllib3 would repeat that warning on every request.
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+        return False
+    if cluster.ca_cert_pem is None:
+        return True
+    # requests wants a path; the PEM travels with the stack so it stays relocatable.
+    ca = tempfile.NamedTemporaryFile("w", prefix="rs-ca-", suffix=".pem", delete=False)  # noqa: SIM115
+    with ca:
+        ca.write(cluster.ca_cert_pem)
+    cleanup.callback(Path(ca.name).unlink, missing_ok=True)
+    return ca.name
+
+
+def _utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,215 @@
+"""The run contract between the construct and the helper: one home for it.
+
+The construct sets these environment variables on the local-exec and reads the
+result file back into state; the helper reads the variables and writes the file.
+Both import the names and the record's shape from here, so they cannot drift.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import HIDDEN, ConfigError, ExportError
+from .models import ExportSpec
+
+if TYPE_CHECKING:
+    from .export import ExportJob
+
+# What the construct passes to the helper.
+SPEC_ENV = "REDIS_EXPORT_SPEC"  # the secret-free spec, as JSON
+RESULT_ENV = "REDIS_EXPORT_RESULT"  # where to write the result record
+RUN_ID_ENV = "REDIS_EXPORT_RUN_ID"  # the rerun trigger, recorded in the result
+# The cluster's CA PEM, in numbered parts: Linux refuses one environment string
+# over 128 KiB, and corporate bundles are larger than that.
+CA_ENV_PREFIX = "REDIS_EXPORT_CA_"
+CA_PART_CHARS = 96 * 1024
+
+# What a person may set around the helper.
+INSECURE_ENV = "REDIS_ENTERPRISE_INSECURE"
+SLOTS_ENV = "REDIS_EXPORT_SLOTS_DIR"
+
+# Result files, relative to the stack's folder (Terraform's working directory).
+RESULTS_DIR = ".results"
+HELPER_MODULE = "redis_enterprise_export"
+
+
+def result_path(name: str) -> str:
+    """The result file of export ``name``, relative to the stack's folder."""
+    return f"{RESULTS_DIR}/{name}.json"
+
+
+def ca_parts(pem: str) -> list[str]:
+    """``pem`` cut into environment-sized parts, in order."""
+    return [pem[i : i + CA_PART_CHARS] for i in range(0, len(pem), CA_PART_CHARS)] or [""]
+
+
+def ca_from_env(environ: Mapping[str, str]) -> str | None:
+    """The CA PEM the construct passed in parts, or None if it passed none."""
+    parts: list[str] = []
+    while (part := environ.get(f"{CA_ENV_PREFIX}{len(parts)}")) is not None:
+        parts.append(part)
+    return "".join(parts) or None
+
+
+def pack_spec(spec: ExportSpec) -> tuple[dict[str, Any], str | None]:
+    """The spec as the stack carries it, and its CA PEM, which travels apart.
+
+    The packed spec holds the CA's hash instead: it is stored in state once per
+    export, and a 200 KiB bundle there would be repeated for every export.
+    """
+    data = spec.to_dict()
+    pem = data["cluster"].pop("ca_cert_pem")
+    if pem is not None:
+        data["cluster"]["ca_cert_sha256"] = ca_digest(pem)
+    return data, pem
+
+
+def unpack_spec(data: Mapping[str, Any], environ: Mapping[str, str]) -> ExportSpec:
+    """The spec ``pack_spec`` wrote, its CA read back from the environment and checked."""
+    if not isinstance(data, Mapping) or not isinstance(data.get("cluster"), Mapping):
+        raise ConfigError("spec", HIDDEN, "a JSON object as the construct writes it")
+    cluster = dict(data["cluster"])
+    digest = cluster.pop("ca_cert_sha256", None)
+    if digest is not None:
+        pem = ca_from_env(environ)
+        if pem is None or ca_digest(pem) != digest:
+            raise ConfigError(
+                f"{CA_ENV_PREFIX}0..",
+                "nothing" if pem is None else "another CA",
+                "the CA the stack was synthesized with (synthesize and apply the same stack)",
+            )
+        cluster["ca_cert_pem"] = pem
+    return ExportSpec.from_dict(dict(data) | {"cluster": cluster})
+
+
+def ca_digest(pem: str) -> str:
+    return hashlib.sha256(pem.encode()).hexdigest()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Timeline:
+    """Epoch seconds at which the helper reached each phase; None if it did not."""
+
+    started: float | None = None
+    slot: float | None = None
+    accepted: float | None = None
+    finished: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Result:
+    """One export's outcome: what the helper writes and the ``exports`` output shows.
+
+    Every key is always present, so a missing file has the same shape as a real one.
+    """
+
+    name: str = ""
+    run_id: str = ""
+    database_uid: int | None = None
+    database_name: str = ""
+    export_status: str = "unknown"
+    export_progress: float = 0.0
+    export_failure_reason: str = ""
+    last_export_time: str = ""
+    location: str = ""
+    message: str = ""
+    conflicts: int = 0
+    status_reads: int = 0
+    started_at: str = ""
+    finished_at: str = ""
+    timeline: Timeline = field(default_factory=Timeline)
+
+    @classmethod
+    def missing(cls, path: str) -> Result:
+        """What the output shows when the helper's file is not there to read."""
+        return cls(message=f"{path} was missing (read on another machine, or not written)")
+
+    @classmethod
+    def from_job(
+        cls,
+        job: ExportJob | None,
+        outcome: BaseException | None,
+        *,
+        message: str,
+        **known: Any,
+    ) -> Result:
+        """The record of a finished run: what ``job`` saw, and how it ended.
+
+        ``outcome`` is the error that ended the run, or None on success; ``known``
+        are fields known apart from the job (name, run_id, location, times).
+        """
+        values: dict[str, Any] = dict(known)
+        if job is not None:
+            # Monotonic marks as epoch seconds, to line up with other runs.
+            offset = time.time() - time.monotonic()
+            marks = {k: round(v + offset, 3) for k, v in job.marks.items()}
+            values |= {
+                "database_uid": job.uid,
+                "conflicts": job.conflicts,
+                "status_reads": job.status_reads,
+                "timeline": Timeline(**marks),
+            }
+            # After losing track, the last state read is another export's: not ours to show.
+            if job.state is not None and outcome_status(outcome) != "unknown":
+                values |= {
+                    "export_status": job.state.export_status,
+                    "export_progress": job.state.export_progress,
+                    "export_failure_reason": job.state.export_failure_reason,
+                    "last_export_time": job.state.last_export_time,
+                    "database_name": job.state.name,
+                }
+        if outcome is not None:
+            values["export_status"] = outcome_status(outcome)
+        return cls(**values, message=message)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Result:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known and k != "timeline"}
+        timeline = Timeline(**dict(data.get("timeline") or {}))
+        return cls(**values, timeline=timeline)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """Strict JSON: a NaN here would make Terraform's jsondecode fail on every plan."""
+        return json.dumps(_finite(self.to_dict()), indent=indent, sort_keys=True, allow_nan=False)
+
+    def write(self, path: Path) -> None:
+        """Write atomically: readers see the old file or the new, never half of one."""
+        text = self.to_json() + "\n"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def outcome_status(outcome: BaseException | None) -> str:
+    """The status word a run that ended with ``outcome`` records."""
+    if outcome is None:
+        return "succeeded"
+    return outcome.status if isinstance(outcome, ExportError) else "error"
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return value
