@@ -23,10 +23,10 @@ def main() -> int:
         # The framework loads only after the config is known good: a bad file
         # costs no Node start and leaves no partial cdktf.out behind.
         from redis_enterprise_export.cdk import App
-        from redis_enterprise_export.construct import ExportStack
+        from redis_enterprise_export.construct import ExportStack, ExportStackProps
 
         app = App()
-        ExportStack(app, STACK, exports=config.exports, state=config.state)
+        ExportStack(app, STACK, ExportStackProps(exports=config.exports, state=config.state))
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

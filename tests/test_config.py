@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from helpers import REPO, run_main, toml_text
 from redis_enterprise_export.cdk import App
 from redis_enterprise_export.config import load_config
-from redis_enterprise_export.construct import ExportStack
+from redis_enterprise_export.construct import ExportStack, ExportStackProps
 from redis_enterprise_export.errors import ConfigError
 from redis_enterprise_export.models import MountPointLocation, S3Location
 
@@ -376,7 +376,7 @@ def test_any_config_loads_or_fails_with_a_config_error(
         event("config error")
         return
     app = App(outdir=str(tmp_path / "out"))
-    ExportStack(app, "exports", exports=config.exports)
+    ExportStack(app, "exports", ExportStackProps(exports=config.exports))
     app.synth()
     event("synthesized")
     assert (tmp_path / "out" / "stacks" / "exports" / "cdk.tf.json").exists()

@@ -13,7 +13,12 @@ from syrupy.assertion import SnapshotAssertion
 
 from helpers import REPO, STACK
 from redis_enterprise_export.cdk import App, TerraformStack
-from redis_enterprise_export.construct import DatabaseExport, DatabaseExportProps, ExportStack
+from redis_enterprise_export.construct import (
+    DatabaseExport,
+    DatabaseExportProps,
+    ExportStack,
+    ExportStackProps,
+)
 from redis_enterprise_export.errors import ConfigError
 from redis_enterprise_export.models import (
     AbsLocation,
@@ -58,14 +63,11 @@ def synth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, dict[st
     for name, value in SECRET_VALUES.items():
         monkeypatch.setenv(name, value)
     app = App(outdir=str(tmp_path / "out"))
-    ExportStack(
-        app,
-        STACK,
-        exports=[
-            ExportSpec(name=name, cluster=CLUSTER, database=i + 1, location=location)
-            for i, (name, location) in enumerate(LOCATIONS.items())
-        ],
-    )
+    exports = [
+        ExportSpec(name=name, cluster=CLUSTER, database=i + 1, location=location)
+        for i, (name, location) in enumerate(LOCATIONS.items())
+    ]
+    ExportStack(app, STACK, ExportStackProps(exports=exports))
     app.synth()
     text = (tmp_path / "out" / "stacks" / STACK / "cdk.tf.json").read_text()
     return text, json.loads(text)

@@ -245,7 +245,7 @@ CLUSTER_ERRORS: list[tuple[dict[str, Any], str]] = [
     ({"url": "https://rs:9443/v1"}, "with no user, path or query"),
     ({"url": "https://rs", "tls_verify": "no"}, "tls_verify: got 'no'; expected true or false"),
     ({"url": "https://rs", "password_env": ""}, "password_env: got ''; expected the name"),
-    ({"url": "https://rs", "ca_cert_pem": "junk"}, "ca_cert: got '(not shown)'; expected PEM"),
+    ({"url": "https://rs", "ca_cert_pem": "junk"}, "ca_cert: got a value not shown; expected PEM"),
 ]
 
 

@@ -7,31 +7,22 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import ConfigError
 from .models import (
-    DEFAULT_PASSWORD_ENV,
-    DEFAULT_USERNAME_ENV,
+    INPUT_FIELDS,
     Cluster,
     ExportSpec,
     StateBackend,
     location_from_dict,
 )
 
-CLUSTER_KEYS = {
-    "url",
-    "ca_cert",
-    "tls_verify",
-    "allow_http",
-    "username_env",
-    "password_env",
-    "request_timeout_seconds",
-    "max_concurrent_exports",
-}
-EXPORT_KEYS = {"cluster", "database", "location", "email_notification", "timeout_seconds"}
+# A cluster table has Cluster's own fields, but a CA file's path instead of its text.
+CLUSTER_KEYS = {f.name for f in fields(Cluster)} - {"ca_cert_pem"} | {"ca_cert"}
+EXPORT_KEYS = set(INPUT_FIELDS)
 TOP_KEYS = {"clusters", "exports", "state"}
 STATE_KEYS = {"local": {"backend", "path"}, "pg": {"backend", "schema_name"}}
 
@@ -121,21 +112,10 @@ def _cluster(table: Mapping[str, Any], path: Path) -> Cluster:
     _known_keys(table, CLUSTER_KEYS)
     if "url" not in table:
         raise ConfigError.missing("url", "https://HOST[:PORT] of the cluster's REST API")
-    ca_pem = None
+    kwargs = {key: value for key, value in table.items() if key != "ca_cert"}
     if "ca_cert" in table:
-        ca_pem = _read_ca(table["ca_cert"], path)
-    return Cluster(
-        url=table["url"],
-        ca_cert_pem=ca_pem,
-        tls_verify=table.get("tls_verify", True),
-        allow_http=table.get("allow_http", False),
-        username_env=table.get("username_env", DEFAULT_USERNAME_ENV),
-        password_env=table.get("password_env", DEFAULT_PASSWORD_ENV),
-        request_timeout_seconds=table.get(
-            "request_timeout_seconds", Cluster.request_timeout_seconds
-        ),
-        max_concurrent_exports=table.get("max_concurrent_exports", Cluster.max_concurrent_exports),
-    )
+        kwargs["ca_cert_pem"] = _read_ca(table["ca_cert"], path)
+    return Cluster(**kwargs)
 
 
 def _read_ca(value: Any, path: Path) -> str:
@@ -160,7 +140,7 @@ def _export(name: str, table: Mapping[str, Any], clusters: Mapping[str, Cluster]
         if key not in table:
             raise ConfigError.missing(key, _EXPECTED[key])
     cluster_name = table["cluster"]
-    if cluster_name not in clusters:
+    if not isinstance(cluster_name, str) or cluster_name not in clusters:
         raise ConfigError(
             "cluster", cluster_name, "the name of a [clusters.NAME] table: " + ", ".join(clusters)
         )
@@ -168,14 +148,8 @@ def _export(name: str, table: Mapping[str, Any], clusters: Mapping[str, Cluster]
         location = location_from_dict(table["location"])
     except ConfigError as exc:
         raise exc.within("", "location") from None
-    return ExportSpec(
-        name=name,
-        cluster=clusters[cluster_name],
-        database=table["database"],
-        location=location,
-        email_notification=table.get("email_notification"),
-        timeout_seconds=table.get("timeout_seconds", ExportSpec.timeout_seconds),
-    )
+    given = dict(table) | {"cluster": clusters[cluster_name], "location": location}
+    return ExportSpec(name=name, **given)
 
 
 _EXPECTED = {

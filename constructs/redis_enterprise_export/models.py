@@ -13,11 +13,13 @@ from dataclasses import MISSING, dataclass, fields
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from .errors import ConfigError
+from .errors import HIDDEN, ConfigError
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # Export names become Terraform names, file names and output keys.
 EXPORT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}\Z")
+# The export stack's own variable and output: an export of that name would collide.
+RESERVED_NAMES = frozenset({"run_id", "exports"})
 
 DEFAULT_USERNAME_ENV = "REDIS_ENTERPRISE_USER"
 DEFAULT_PASSWORD_ENV = "REDIS_ENTERPRISE_PASSWORD"  # noqa: S105 (a variable name)
@@ -27,6 +29,18 @@ DEFAULT_REQUEST_TIMEOUT_SECONDS = 30
 # RS's own default for max_simultaneous_backups: beyond it the cluster answers 409.
 DEFAULT_MAX_CONCURRENT_EXPORTS = 4
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
+
+
+CERTIFICATE = re.compile(
+    r"-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+?-----END CERTIFICATE-----"
+)
+
+
+def certificate_blocks(pem: object) -> str:
+    """The CERTIFICATE blocks of PEM text, and nothing else; "" if there are none."""
+    if not isinstance(pem, str):
+        return ""
+    return "".join(block + "\n" for block in CERTIFICATE.findall(pem))
 
 
 def redact_url(url: str) -> str:
@@ -349,10 +363,13 @@ class Cluster:
         for name in ("tls_verify", "allow_http"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(name, getattr(self, name), "true or false")
-        if self.ca_cert_pem is not None and "-----BEGIN CERTIFICATE-----" not in str(
-            self.ca_cert_pem
-        ):
-            raise ConfigError("ca_cert", "(not shown)", "PEM text with a CERTIFICATE block")
+        if self.ca_cert_pem is not None:
+            # Only the certificates: a bundle may also hold a private key, which
+            # must not be copied into the stack.
+            certificates = certificate_blocks(self.ca_cert_pem)
+            if not certificates:
+                raise ConfigError("ca_cert", HIDDEN, "PEM text with a CERTIFICATE block")
+            object.__setattr__(self, "ca_cert_pem", certificates)
         _env_name(self, "username_env", required=True)
         _env_name(self, "password_env", required=True)
         t = self.request_timeout_seconds
@@ -372,18 +389,38 @@ class Cluster:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ExportSpec:
-    """One export: which database of which cluster goes where.
+class ExportInputs:
+    """What one export needs; ``ExportSpec`` and ``DatabaseExportProps`` share these fields.
 
-    ``database`` is a uid (int) or a name, resolved to a uid at apply time.
+    Args:
+        cluster: how to reach the cluster's REST API.
+        database: the database's uid, or its name (resolved to a uid at apply time).
+        location: where the cluster writes the export (one of the ``*Location``s).
+        email_notification: sent as given; if omitted, the request leaves it out
+            and the cluster's default applies.
+        timeout_seconds: how long the helper waits for the export before failing
+            the apply; if omitted, one hour.
     """
 
-    name: str
     cluster: Cluster
     database: int | str
     location: Location
     email_notification: bool | None = None
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+
+    def inputs(self) -> dict[str, Any]:
+        """The shared fields by name, as given."""
+        return {name: getattr(self, name) for name in INPUT_FIELDS}
+
+
+INPUT_FIELDS = tuple(f.name for f in fields(ExportInputs))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExportSpec(ExportInputs):
+    """One export, named: which database of which cluster goes where; validated."""
+
+    name: str
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not EXPORT_NAME.match(self.name):
@@ -391,6 +428,10 @@ class ExportSpec:
                 "name",
                 self.name,
                 "a letter or _ then up to 63 letters, digits, _ or - (a Terraform name)",
+            )
+        if self.name in RESERVED_NAMES:
+            raise ConfigError(
+                "name", self.name, "a name other than " + " and ".join(sorted(RESERVED_NAMES))
             )
         db = self.database
         if isinstance(db, bool) or not (
@@ -430,25 +471,18 @@ class ExportSpec:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        """The secret-free spec the construct hands the helper."""
-        return {
-            "name": self.name,
-            "cluster": self.cluster.to_dict(),
-            "database": self.database,
-            "location": self.location.to_dict(),
-            "email_notification": self.email_notification,
-            "timeout_seconds": self.timeout_seconds,
-        }
+        """The secret-free spec as plain data; ``from_dict`` reads it back."""
+        data = {"name": self.name} | self.inputs()
+        return data | {"cluster": self.cluster.to_dict(), "location": self.location.to_dict()}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ExportSpec:
         return cls(
-            name=data["name"],
-            cluster=Cluster(**data["cluster"]),
-            database=data["database"],
-            location=location_from_dict(data["location"]),
-            email_notification=data.get("email_notification"),
-            timeout_seconds=data.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS),
+            **dict(data)
+            | {
+                "cluster": Cluster(**data["cluster"]),
+                "location": location_from_dict(data["location"]),
+            }
         )
 
 
