@@ -62,6 +62,7 @@ def test_the_export_succeeds_once_despite(
         setattr(sim.cluster.scenario, key, value)
     code, record, output = export(sim, tmp_path, **config)
     assert (code, record["export_status"]) == (0, "succeeded"), output
+    assert sim.cluster.scenario.conflicts == 0  # every 409 was met (faults: the sim fixture)
     assert sim.cluster.exports_started(1) == 1
     assert sim.cluster.databases[1].export is not None
     assert sim.cluster.databases[1].export.done

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -38,16 +39,26 @@ LOCATIONS = {
 }  # fmt: skip
 
 
-def helper_argvs(stop: threading.Event, seen: list[str]) -> None:
-    """Collect the command line of every running helper, read from /proc."""
+def helpers_in(stack: Path) -> dict[int, str]:
+    """The running helpers of this stack (their working directory), by pid, with their argv.
+
+    Only this stack's: other tests on the machine may run helpers at the same time.
+    """
+    found = {}
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            argv = (proc / "cmdline").read_bytes()
+            if b"redis_enterprise_export\0export" in argv and (proc / "cwd").resolve() == stack:
+                found[int(proc.name)] = argv.decode(errors="replace")
+        except OSError:
+            continue
+    return found
+
+
+def helper_argvs(stack: Path, stop: threading.Event, seen: list[str]) -> None:
+    """Collect the command line of every running helper of ``stack``, read from /proc."""
     while not stop.is_set():
-        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-            try:
-                argv = cmdline.read_bytes()
-            except OSError:
-                continue
-            if b"redis_enterprise_export\0export" in argv:
-                seen.append(argv.decode(errors="replace"))
+        seen += helpers_in(stack).values()
         time.sleep(0.02)
 
 
@@ -90,7 +101,9 @@ def test_no_secret_leaks_on_the_success_or_failure_path(
     if path == "failure":
         sim.cluster.scenario.fail_reason = "no-permission"
     stop, argvs = threading.Event(), list[str]()
-    watcher = threading.Thread(target=helper_argvs, args=(stop, argvs), daemon=True)
+    watcher = threading.Thread(
+        target=helper_argvs, args=(project.stack.resolve(), stop, argvs), daemon=True
+    )
     watcher.start()
     result = project.apply("second", check=path == "success")
     stop.set()
@@ -117,15 +130,14 @@ def test_no_secret_leaks_on_the_success_or_failure_path(
     assert all(json.dumps(value)[1:-1] in bodies for value in SECRETS.values())
 
 
-def helper_pids() -> list[int]:
-    pids = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if b"redis_enterprise_export\0export" in cmdline.read_bytes():
-                pids.append(int(cmdline.parent.name))
-        except OSError:
-            continue
-    return pids
+def kill_leftovers(apply: subprocess.Popen[str], stack: Path) -> None:
+    """After a failure midway, no terraform or helper of this test outlives it."""
+    if apply.poll() is None:
+        os.killpg(apply.pid, signal.SIGKILL)
+        apply.communicate()
+    for pid in helpers_in(stack):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _running(pid: int) -> bool:
@@ -161,18 +173,22 @@ def test_ctrl_c_on_terraform_records_interrupted_taints_and_the_next_apply_reexp
         text=True,
         start_new_session=True,  # its own process group, as a terminal gives it
     )
-    deadline = time.monotonic() + 60
-    while sim.cluster.exports_started(1) == 0:
-        assert time.monotonic() < deadline, "the export never started"
-        time.sleep(0.02)
-    pids = helper_pids()  # the helper and the worker it runs the export in
-    assert len(pids) == 2
-    sent = time.monotonic()
-    os.killpg(apply.pid, signal.SIGINT)  # Ctrl-C
-    while any(_running(pid) for pid in pids) and time.monotonic() - sent < 10:
-        time.sleep(0.01)
-    helper_exit_seconds = time.monotonic() - sent
-    output, _ = apply.communicate(timeout=60)
+    stack = project.stack.resolve()
+    try:
+        deadline = time.monotonic() + 60
+        while sim.cluster.exports_started(1) == 0:
+            assert time.monotonic() < deadline, "the export never started"
+            time.sleep(0.02)
+        pids = list(helpers_in(stack))  # the helper and the worker it runs the export in
+        assert len(pids) == 2
+        sent = time.monotonic()
+        os.killpg(apply.pid, signal.SIGINT)  # Ctrl-C
+        while any(_running(pid) for pid in pids) and time.monotonic() - sent < 10:
+            time.sleep(0.01)
+        helper_exit_seconds = time.monotonic() - sent
+        output, _ = apply.communicate(timeout=60)
+    finally:
+        kill_leftovers(apply, stack)
 
     assert helper_exit_seconds < 2.0
     assert apply.returncode != 0, output

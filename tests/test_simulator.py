@@ -55,9 +55,26 @@ def test_a_closing_ellipsis_answers_every_later_request_normally(sim: Simulator)
 
 def test_a_method_without_a_script_is_answered_normally(sim: Simulator) -> None:
     """Scripts are per method: scripting POSTs leaves GETs alone."""
-    sim.cluster.scenario.faults = {"POST": ["503"]}
+    sim.cluster.scenario.faults = {"POST": ["503", "..."]}
     assert get(sim).status_code == 200
-    sim.check_assertions()
+    post = requests.post(
+        f"{sim.url}/v1/bdbs/1/actions/export",
+        json=S3,
+        auth=(ADMIN, PASSWORD),
+        verify=str(sim.ca_path),
+        timeout=10,
+    )
+    assert post.status_code == 503  # the POST still meets its fault
+
+
+def test_a_scripted_fault_never_played_fails_the_check(sim: Simulator) -> None:
+    """A fault the test scripted but no request met means the fault was not tested."""
+    sim.cluster.scenario.faults = {"GET": ["503", "503", "..."], "PUT": ["html"]}
+    assert get(sim).status_code == 503
+    with pytest.raises(AssertionError, match=r"faults\['GET'\]: never played: \['503'\]") as info:
+        sim.check_assertions()
+    assert "faults['PUT']: never played: ['html']" in str(info.value)
+    sim.check_assertions()  # each problem is reported once
 
 
 @pytest.mark.parametrize(
@@ -79,6 +96,7 @@ def test_a_bad_fault_name_is_an_error_not_a_normal_answer(
     assert get(sim).status_code == 500
     with pytest.raises(AssertionError, match=message):
         sim.check_assertions()
+    sim.check_assertions()  # reported once, whatever was left of the script with it
 
 
 @given(script=st.lists(VALID_FAULTS, max_size=8))

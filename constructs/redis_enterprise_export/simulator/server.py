@@ -197,16 +197,23 @@ class Simulator:
         return self
 
     def check_assertions(self) -> None:
-        """Raise AssertionError listing the requests beyond the fault script, if any.
+        """Raise AssertionError if the fault script was not followed exactly.
 
-        As pytest-httpserver's method of that name: the ``sim`` fixture calls it
-        at teardown. Each request is reported once.
+        That is: a request came beyond a ``Scenario.faults`` list (answered 500),
+        or a scripted fault was never played, so the test did not test it. As
+        pytest-httpserver's method of that name; the ``sim`` fixture calls it at
+        teardown. Each problem is reported once.
         """
         problems, self.unexpected[:] = list(self.unexpected), []
+        with self.cluster.lock:
+            for method, queue in self.cluster.scenario.faults.items():
+                unplayed = queue[:-1] if queue[-1:] == ["..."] else list(queue)
+                if unplayed:
+                    problems.append(f"Scenario.faults[{method!r}]: never played: {unplayed}")
+                    del queue[: len(unplayed)]
         if problems:
             raise AssertionError(
-                f"the simulator answered {len(problems)} unplanned request(s) with 500:\n"
-                + "\n".join(problems)
+                "the simulator's fault script was not followed:\n" + "\n".join(problems)
             )
 
     def _listen(self, port: int) -> None:
