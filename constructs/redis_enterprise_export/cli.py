@@ -12,12 +12,13 @@ import importlib
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from .contract import RESULT_ENV, RUN_ID_ENV, SPEC_ENV
 from .errors import ExitCode
 
 # Subcommand name -> the module in ``commands`` whose ``run(args, environ)`` does it.
-COMMANDS = {"export": "export"}
+COMMANDS = {"export": "export", "preflight": "preflight", "status": "status"}
 
 
 def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
@@ -52,7 +53,56 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         default=environ.get(RUN_ID_ENV, ""),
         help=f"recorded in the result (default: ${RUN_ID_ENV})",
     )
+    _day2(commands, environ)
     return parser
+
+
+def _day2(commands: Any, environ: Mapping[str, str]) -> None:
+    from .commands.common import add_config_arguments, duration
+
+    preflight = commands.add_parser(
+        "preflight",
+        help="check that tonight's exports will work, without exporting",
+        description=(
+            "Check every export (or --name) without exporting: the cluster answers and its "
+            "TLS verifies, the credentials work (one request per cluster), the database "
+            "exists, its modules support backup_restore, the user's role may export, the "
+            "location's secrets are set, and max_concurrent_exports fits the cluster. "
+            "A check the API cannot answer says 'not checked' and why."
+        ),
+        epilog="exit codes: 0 every check passed (warnings allowed), 1 a check failed, 2 bad input",
+    )
+    add_config_arguments(preflight, environ)
+    preflight.add_argument("--json", action="store_true", help="print the checks as JSON")
+    status = commands.add_parser(
+        "status",
+        help="each export's state on its cluster and the age of its newest good export",
+        description=(
+            "Show, for every export (or --name), the cluster's export fields and "
+            "last_export_time, and the age of the newest successful export. Reads only."
+        ),
+        epilog="exit codes: 0 fine, 1 with --max-age an export is older, failed or unknown, "
+        "or with --coverage a database has no export; 2 bad input",
+    )
+    add_config_arguments(status, environ)
+    status.add_argument(
+        "--max-age",
+        type=duration,
+        metavar="AGE",
+        help="exit 1 if an export's newest good export is older (26h, 90m, 2d), failed or unknown",
+    )
+    status.add_argument(
+        "--coverage", action="store_true", help="also list databases no export covers (exit 1)"
+    )
+    formats = status.add_mutually_exclusive_group()
+    formats.add_argument("--json", action="store_true", help="print JSON")
+    formats.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    status.add_argument(
+        "--prometheus",
+        type=Path,
+        metavar="FILE",
+        help="also write metrics to FILE in node_exporter's textfile format (atomically)",
+    )
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:

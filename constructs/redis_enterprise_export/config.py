@@ -31,9 +31,11 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class ExportsConfig:
-    """What a config file declares: the exports (each with its cluster) and the state."""
+    """What a config file declares: its clusters by name, the exports (each with its
+    cluster) and the state."""
 
     path: Path
+    clusters: dict[str, Cluster]
     exports: list[ExportSpec]
     state: StateBackend
 
@@ -67,7 +69,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> ExportsConfig:
         for name, table in _tables(exports_table, "exports", where).items()
     ]
     state = _placed(f"{where} [state]", _state, data.get("state", {}))
-    return ExportsConfig(path=path, exports=exports, state=state)
+    return ExportsConfig(path=path, clusters=clusters, exports=exports, state=state)
 
 
 def _placed(where: str, build: Callable[..., T], *args: Any) -> T:
