@@ -18,7 +18,12 @@ from .contract import RESULT_ENV, RUN_ID_ENV, SPEC_ENV
 from .errors import ExitCode
 
 # Subcommand name -> the module in ``commands`` whose ``run(args, environ)`` does it.
-COMMANDS = {"export": "export", "preflight": "preflight", "status": "status"}
+COMMANDS = {
+    "export": "export",
+    "preflight": "preflight",
+    "status": "status",
+    "discover": "discover",
+}
 
 
 def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
@@ -97,6 +102,22 @@ def _day2(commands: Any, environ: Mapping[str, str]) -> None:
     formats = status.add_mutually_exclusive_group()
     formats.add_argument("--json", action="store_true", help="print JSON")
     formats.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    discover = commands.add_parser(
+        "discover",
+        help="resolve database selectors into the lock file beside the config",
+        description=(
+            'Resolve every export that names a selector (databases = "*", or names and '
+            "globs, with exclude) against its cluster, and write what matched to the lock "
+            "file beside the config (exports.lock.json for exports.toml). Synthesis reads "
+            "only that file: commit it, and review its changes like any other."
+        ),
+        epilog="exit codes: 0 written (or up to date), 1 out of date with --check, or a "
+        "cluster could not be read; 2 bad input",
+    )
+    add_config_arguments(discover, environ, names=False)
+    discover.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if the lock is out of date"
+    )
     status.add_argument(
         "--prometheus",
         type=Path,

@@ -16,13 +16,17 @@ CONFIG_ENV = "REDIS_EXPORT_CONFIG"
 OK, CHECK_FAILED, BAD_INPUT = 0, 1, 2
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> None:
+def add_config_arguments(
+    parser: argparse.ArgumentParser, environ: Mapping[str, str], *, names: bool = True
+) -> None:
     parser.add_argument(
         "--config",
         type=Path,
         default=Path(environ.get(CONFIG_ENV) or "exports.toml"),
         help=f"the exports file (default: ${CONFIG_ENV}, else ./exports.toml)",
     )
+    if not names:
+        return
     parser.add_argument(
         "--name",
         action="append",
