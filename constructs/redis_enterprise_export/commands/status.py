@@ -148,7 +148,7 @@ def _progress(value: Any) -> float | None:
 
 
 def _hours(seconds: float) -> str:
-    return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.0f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
 
 
 def _uncovered(config: ExportsConfig, views: Mapping[str, ClusterView]) -> list[Uncovered]:
