@@ -13,7 +13,7 @@ import pytest
 from markdown_it import MarkdownIt
 from prometheus_client.parser import text_string_to_metric_families
 
-from helpers import ADMIN, PASSWORD, S3_SECRET, terraform_env, toml_text
+from helpers import ADMIN, PASSWORD, REPO, S3_SECRET, terraform_env, toml_text
 from redis_enterprise_export.simulator import Simulator
 
 S3 = {
@@ -370,3 +370,13 @@ def test_several_clusters_are_read_at_once(tmp_path: Path) -> None:
     finally:
         for sim in sims.values():
             sim.stop()
+
+
+@pytest.mark.parametrize("command", ["preflight", "status", "discover"])
+def test_help_states_the_exit_codes_the_readme_states(command: str) -> None:
+    """Each day-2 command's --help and the README's Day-2 section say the same exit codes."""
+    code, out, _ = day2(command, "--help")
+    assert code == 0
+    codes = " ".join(out.split()).split("exit codes: ")[1]
+    readme = (REPO / "README.md").read_text().split("## Day-2")[1].split("\n## ")[0]
+    assert f"Exit codes: {codes}." in " ".join(readme.replace("`", "").split())

@@ -86,8 +86,7 @@ def _day2(commands: Any, environ: Mapping[str, str]) -> None:
             "Show, for every export (or --name), the cluster's export fields and "
             "last_export_time, and the age of the newest successful export. Reads only."
         ),
-        epilog="exit codes: 0 fine, 1 with --max-age an export is older, failed or unknown, "
-        "or with --coverage a database has no export; 2 bad input",
+        epilog="exit codes: 0 fine, 1 a --max-age or --coverage check failed, 2 bad input",
     )
     add_config_arguments(status, environ)
     status.add_argument(
@@ -111,8 +110,8 @@ def _day2(commands: Any, environ: Mapping[str, str]) -> None:
             "file beside the config (exports.lock.json for exports.toml). Synthesis reads "
             "only that file: commit it, and review its changes like any other."
         ),
-        epilog="exit codes: 0 written (or up to date), 1 out of date with --check, or a "
-        "cluster could not be read; 2 bad input",
+        epilog="exit codes: 0 written or up to date, 1 out of date (--check) or a cluster "
+        "could not be read, 2 bad input",
     )
     add_config_arguments(discover, environ, names=False)
     discover.add_argument(
