@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from helpers import PostgresServer
+from helpers import ADMIN, PASSWORD, PostgresServer
 from redis_enterprise_export import coordination
-from redis_enterprise_export.coordination import pg_slot, slot_key
+from redis_enterprise_export.client import RsClient
+from redis_enterprise_export.coordination import cluster_turn, pg_slot, slot_key
 from redis_enterprise_export.errors import ExportTimeoutError, LocalSetupError
 from redis_enterprise_export.polling import Deadline, SystemClock
+from redis_enterprise_export.simulator import Simulator
 
 URL = "https://rs.example.com:9443"
 
@@ -109,3 +111,22 @@ def test_an_unreachable_database_is_a_local_setup_error_without_the_password() -
         pass
     assert "cannot reach the PostgreSQL that holds the export slots" in str(info.value)
     assert secret not in str(info.value)
+
+
+def test_cluster_turn_waits_while_the_cluster_runs_its_limit(sim: Simulator) -> None:
+    """Without a shared database, the cluster's own count of running exports is the gate."""
+    sim.cluster.scenario.export_seconds = 1.0
+    body = {"export_location": {"type": "s3", "bucket_name": "b", "access_key_id": "a",
+                                "secret_access_key": "s"}}  # fmt: skip
+    assert sim.cluster.start_export(1, "admin", body).status == 200
+    rs = RsClient(sim.url, auth=(ADMIN, PASSWORD), verify=str(sim.ca_path))
+    clock = SystemClock()
+    waits: list[bool] = []
+    cluster_turn(rs, 2, Deadline(clock, 5), database=3, on_wait=lambda: waits.append(True))
+    assert waits == []  # 1 running, limit 2: go at once
+    cluster_turn(rs, 1, Deadline(clock, 5), database=3, on_wait=lambda: waits.append(True))
+    assert waits == [True]  # 1 running, limit 1: waited for it to finish
+    assert sim.cluster.databases[1].export_status == "succeeded"
+    assert sim.cluster.start_export(1, "admin", body).status == 200
+    with pytest.raises(ExportTimeoutError, match="waiting for the cluster to run fewer exports"):
+        cluster_turn(rs, 1, Deadline(clock, 0.3), database=3)

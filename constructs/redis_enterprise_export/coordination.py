@@ -1,4 +1,4 @@
-"""Export slots shared across runners, held as PostgreSQL session advisory locks.
+"""Export slots shared across runners: PostgreSQL advisory locks, or the cluster's own count.
 
 Per-machine lock files keep one runner from storming a cluster, but pipelines on
 several runners still meet the cluster's limit with 409s. Runners that keep
@@ -9,6 +9,11 @@ connection drops; a release NOTIFYs the waiters, which otherwise look again
 every ``POLL_SECONDS``.
 
 The connection comes from ``$PG_CONN_STR``, or libpq's own ``PG*`` variables.
+
+Where runners share no database, ``cluster_turn`` asks the cluster instead: one
+read of every database's ``export_status`` before the POST, waiting while the
+cluster already runs ``limit`` exports. Two runners can still read the same count
+and post together; the loser meets a 409 and backs off, as without coordination.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ import hashlib
 import random
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any, Protocol
 
 from .errors import ExportTimeoutError, LocalSetupError
-from .polling import Deadline
+from .polling import Deadline, backoff
 
 CONN_ENV = "PG_CONN_STR"
 # How long a waiter sleeps when no release wakes it: a slot freed by a dropped
@@ -87,3 +93,36 @@ def pg_slot(
             wait = max(0.0, min(POLL_SECONDS, deadline.remaining()))
             for _ in connection.notifies(timeout=wait, stop_after=1):
                 pass
+
+
+class ExportCounter(Protocol):
+    def databases(self, fields: str) -> list[dict[str, Any]]: ...
+
+
+def cluster_turn(
+    client: ExportCounter,
+    limit: int,
+    deadline: Deadline,
+    *,
+    database: int,
+    on_wait: Callable[[], None] = lambda: None,
+) -> None:
+    """Return once the cluster runs fewer than ``limit`` exports (by its own count)."""
+    delays = backoff(base_seconds=0.25, cap_seconds=POLL_SECONDS * 2)
+    waited = False
+    while True:
+        rows = client.databases("uid,export_status")
+        running = sum(row.get("export_status") == "exporting" for row in rows)
+        if running < limit:
+            return
+        if deadline.expired():
+            raise ExportTimeoutError(
+                database,
+                deadline.seconds,
+                "waiting for the cluster to run fewer exports",
+                posted=False,
+            )
+        if not waited:
+            waited = True
+            on_wait()
+        deadline.sleep(next(delays))
