@@ -55,7 +55,12 @@ def _export(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     message = _message(outcome)
     if result_file is not None:
         record = Result.from_job(job, outcome, message=message, finished_at=_utc_now(), **known)
-        _write(result_file, record)
+        try:
+            _write(result_file, record)
+        except LocalSetupError as exc:
+            # The export's own outcome stays what it was; an unrecordable success is not one.
+            outcome = outcome or exc
+            message = f"{message}; and {exc}" if outcome is not exc else str(exc)
     if outcome is None:
         return ExitCode.OK
     with suppress(OSError):  # Terraform may be gone, and our stderr with it
