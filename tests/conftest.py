@@ -24,7 +24,10 @@ from redis_enterprise_export.simulator import Simulator
 @pytest.fixture
 def sim(tmp_path: Path) -> Iterator[Simulator]:
     """A fresh simulated cluster: db 1 'orders' with data, db 2 'search' with a module
-    lacking backup_restore; an admin and a viewer user."""
+    lacking backup_restore; an admin and a viewer user.
+
+    Strict: a request beyond a scripted ``Scenario.faults`` list fails the test.
+    """
     with Simulator(tmp_path / "sim") as simulator:
         simulator.cluster.scenario.export_seconds = 0.4
         simulator.cluster.add_user(ADMIN, PASSWORD, "admin")
@@ -34,6 +37,7 @@ def sim(tmp_path: Path) -> Iterator[Simulator]:
             2, "search", modules=[{"module_name": "legacy-index", "capabilities": ["types"]}]
         )
         yield simulator
+        simulator.check_assertions()
 
 
 @pytest.fixture

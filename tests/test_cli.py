@@ -27,6 +27,7 @@ from redis_enterprise_export.simulator import Simulator
 
 
 def test_success_writes_the_result_and_exits_0(sim: Simulator, tmp_path: Path) -> None:
+    """Success: exit 0, one summary line, the result record; the secret goes only in the body."""
     result = tmp_path / "r" / "orders.json"
     code, out, err = run_helper(write_helper_config(sim.url, sim.ca_path, tmp_path), result)
     assert (code, err) == (0, "")
@@ -62,6 +63,7 @@ def test_failures_exit_non_zero_and_still_write_the_result(
     status: str,
     message: str,
 ) -> None:
+    """Each failure has its exit code and one error line, and its result is written, secret-free."""
     for key, value in scenario.items():
         setattr(sim.cluster.scenario, key, value)
     result = tmp_path / "orders.json"
@@ -79,6 +81,7 @@ def test_failures_exit_non_zero_and_still_write_the_result(
 
 
 def test_unreachable_cluster_exits_6_without_a_traceback(tmp_path: Path) -> None:
+    """No cluster at the URL: exit 6 and one line naming it, no traceback."""
     config = tmp_path / "exports.toml"
     config.write_text(
         toml_text(
@@ -109,6 +112,7 @@ def test_unreachable_cluster_exits_6_without_a_traceback(tmp_path: Path) -> None
 def test_a_missing_secret_is_bad_input_exit_2(
     sim: Simulator, tmp_path: Path, env: dict[str, str], message: str
 ) -> None:
+    """An unset secret or password variable is bad input (exit 2), found before any request."""
     code, _, err = run_helper(
         write_helper_config(sim.url, sim.ca_path, tmp_path), tmp_path / "r.json", env
     )
@@ -118,6 +122,7 @@ def test_a_missing_secret_is_bad_input_exit_2(
 
 
 def test_the_insecure_opt_in_warns(sim: Simulator, tmp_path: Path) -> None:
+    """REDIS_ENTERPRISE_INSECURE=true turns verification off, with a warning on the run."""
     code, _, err = run_helper(
         write_helper_config(sim.url, sim.ca_path, tmp_path),
         tmp_path / "r.json",
@@ -132,6 +137,7 @@ def test_the_insecure_opt_in_warns(sim: Simulator, tmp_path: Path) -> None:
 def test_a_signal_records_interrupted_and_exits_promptly(
     sim: Simulator, tmp_path: Path, sig: signal.Signals
 ) -> None:
+    """SIGTERM or SIGINT: exit 130 within 2 s, 'interrupted' recorded, no secret in argv or output."""
     sim.cluster.scenario.export_seconds = 60
     result = tmp_path / "orders.json"
     process = start_helper(write_helper_config(sim.url, sim.ca_path, tmp_path), result)
@@ -158,6 +164,7 @@ def _wait_for(condition: Any, seconds: float = 20) -> None:
 
 
 def test_help_lists_the_exit_codes() -> None:
+    """--help ends with the exit codes, generated from ExitCode."""
     run = subprocess.run(
         [sys.executable, "-m", "redis_enterprise_export", "export", "--help"],
         capture_output=True,
@@ -178,6 +185,7 @@ def test_help_lists_the_exit_codes() -> None:
     ],
 )
 def test_a_missing_spec_is_bad_input_not_a_traceback(argv: list[str], message: str) -> None:
+    """No spec, or an unreadable one, is bad input (exit 2) in one line, not a traceback."""
     run = subprocess.run(
         [sys.executable, "-m", "redis_enterprise_export", "export", *argv],
         capture_output=True,

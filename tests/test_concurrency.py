@@ -52,6 +52,7 @@ def apply_together(project: TerraformProject, checkouts: list[Path], run_id: str
 def test_two_applies_at_once_on_pg_state_export_each_database_once_per_run_id(
     sim: Simulator, export_dir: Path, project: TerraformProject, postgres: PostgresServer
 ) -> None:
+    """Two applies at once on shared pg state both succeed; each export runs once per run_id."""
     sim.cluster.scenario.export_seconds = 1.0
     project.env["PG_CONN_STR"] = postgres.conn_str
     schema = f"exports_{project.root.parent.name.replace('-', '_')}"

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 from syrupy.assertion import SnapshotAssertion
 
 from helpers import REPO, STACK
@@ -81,12 +82,13 @@ def synthesized(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, d
 def test_synthesized_stack_matches_the_snapshot(
     synthesized: tuple[str, dict[str, Any]], snapshot: SnapshotAssertion
 ) -> None:
-    """Any change to what users' Terraform sees shows up here for review."""
+    """The synthesized stack is the reviewed snapshot: any change to it shows up for review."""
     _, stack = synthesized
     assert json.dumps(stack, indent=2, sort_keys=True) == snapshot
 
 
 def test_no_secret_value_is_synthesized(synthesized: tuple[str, dict[str, Any]]) -> None:
+    """Secret values in the environment at synth time never reach the stack."""
     text, _ = synthesized
     leaked = [name for name, value in SECRET_VALUES.items() if value in text]
     assert leaked == []
@@ -95,6 +97,7 @@ def test_no_secret_value_is_synthesized(synthesized: tuple[str, dict[str, Any]])
 def test_no_absolute_path_of_this_machine(
     synthesized: tuple[str, dict[str, Any]], tmp_path: Path
 ) -> None:
+    """The stack holds no path of the machine that synthesized it, so it applies anywhere."""
     text, _ = synthesized
     for path in (str(tmp_path), str(REPO), str(Path.cwd()), str(Path.home())):
         assert path not in text
@@ -103,6 +106,7 @@ def test_no_absolute_path_of_this_machine(
 def test_only_built_in_resources_and_a_relative_local_backend(
     synthesized: tuple[str, dict[str, Any]],
 ) -> None:
+    """Only terraform_data, no provider, and a local backend relative to the stack."""
     _, stack = synthesized
     assert set(stack["resource"]) == {"terraform_data"}
     assert "provider" not in stack
@@ -112,6 +116,7 @@ def test_only_built_in_resources_and_a_relative_local_backend(
 def test_each_export_reruns_on_run_id_and_its_inputs_only(
     synthesized: tuple[str, dict[str, Any]],
 ) -> None:
+    """An export is replaced by run_id and its secret-free inputs, not its CA; no destroy step."""
     _, stack = synthesized
     export = next(v for k, v in stack["resource"]["terraform_data"].items() if "s3_export" in k)
     trigger = export["triggers_replace"]
@@ -126,6 +131,7 @@ def test_each_export_reruns_on_run_id_and_its_inputs_only(
 def test_the_exports_output_maps_each_name_to_its_result(
     synthesized: tuple[str, dict[str, Any]],
 ) -> None:
+    """The exports output has one entry per export, keyed by its name."""
     _, stack = synthesized
     assert sorted(stack["output"]["exports"]["value"]) == sorted(LOCATIONS)
 
@@ -152,6 +158,7 @@ def props(**override: Any) -> DatabaseExportProps:
 def test_fails_on_bad_props_naming_the_construct_and_prop(
     construct_id: str, override: dict[str, Any], message: str
 ) -> None:
+    """A bad prop raises ConfigError naming the construct id, the prop and the value."""
     stack = TerraformStack(App(), "s")
     with pytest.raises(ConfigError) as info:
         DatabaseExport(stack, construct_id, props(**override))
@@ -159,6 +166,7 @@ def test_fails_on_bad_props_naming_the_construct_and_prop(
 
 
 def test_fails_when_two_exports_in_a_stack_share_an_id() -> None:
+    """Two exports with one id in a stack are refused, even in different scopes."""
     stack = TerraformStack(App(), "s")
     from redis_enterprise_export.cdk import Construct
 
@@ -168,6 +176,7 @@ def test_fails_when_two_exports_in_a_stack_share_an_id() -> None:
 
 
 def test_the_helper_never_imports_the_cdk_framework() -> None:
+    """The helper's modules load without cdktf, jsii or constructs."""
     code = (
         "import sys, redis_enterprise_export.cli, redis_enterprise_export.export, "
         "redis_enterprise_export.client; "
@@ -175,3 +184,26 @@ def test_the_helper_never_imports_the_cdk_framework() -> None:
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stdout.strip() == "[]"
+
+
+def test_the_readme_python_example_synthesizes_its_export(tmp_path: Path) -> None:
+    """The README's Python API example runs as printed and synthesizes the export it shows."""
+    readme = (REPO / "README.md").read_text()
+    example = readme.split("## Python API")[1].split("```python\n")[1].split("```")[0]
+    trustme.CA().cert_pem.write_to_path(str(tmp_path / "ca.pem"))  # its open("ca.pem")
+    run = subprocess.run(
+        [sys.executable, "-c", example],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    stack = json.loads((tmp_path / "cdktf.out" / "stacks" / "backups" / "cdk.tf.json").read_text())
+    resources = stack["resource"]["terraform_data"].values()
+    export = next(r for r in resources if r["//"]["metadata"]["path"] == "backups/orders/export")
+    assert export["input"]["database"] == "orders"
+    assert export["input"]["location"]["secret_access_key_env"] == "S3_SECRET"
+    assert "ca_cert_sha256" in export["input"]["cluster"]
+    assert export["triggers_replace"]["rerun"] == "${var.run_id}"

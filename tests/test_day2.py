@@ -355,7 +355,7 @@ def test_several_clusters_are_read_at_once(tmp_path: Path) -> None:
             sim = Simulator(tmp_path / name).start()
             sim.cluster.add_user(ADMIN, PASSWORD, "admin")
             sim.cluster.add_database(1, f"db-{name}")
-            sim.cluster.scenario.faults = {"GET": ["slow:1.0"]}
+            sim.cluster.scenario.faults = {"GET": ["slow:1.0", "..."]}
             sims[name] = sim
         path = tmp_path / "exports.toml"
         path.write_text(toml_text({

@@ -43,6 +43,7 @@ def applied(sim: Simulator, export_dir: Path, project: TerraformProject) -> Terr
 def test_apply_exports_once_and_records_the_outcome_in_state(
     applied: TerraformProject, sim: Simulator
 ) -> None:
+    """One apply starts one export and keeps its outcome in the exports output, in state."""
     outputs = applied.outputs()["orders"]
     assert outputs["export_status"] == "succeeded"
     assert outputs["export_progress"] == 100
@@ -56,16 +57,19 @@ def test_apply_exports_once_and_records_the_outcome_in_state(
 
 
 def test_init_downloads_nothing(applied: TerraformProject) -> None:
+    """terraform init fetches no provider: the stack uses built-in resources only."""
     assert not (applied.stack / ".terraform" / "providers").exists()
 
 
 def test_unchanged_inputs_plan_no_changes(applied: TerraformProject, sim: Simulator) -> None:
+    """Same inputs and run_id: plan shows no changes, and apply exports nothing."""
     assert applied.plan_changes("run-1") == 0
     applied.apply("run-1")
     assert sim.cluster.exports_started(1) == 1
 
 
 def test_a_new_run_id_exports_again_exactly_once(applied: TerraformProject, sim: Simulator) -> None:
+    """A new run_id exports again exactly once, and the output records that run_id."""
     assert applied.plan_changes("run-2") == 2
     applied.apply("run-2")
     assert sim.cluster.exports_started(1) == 2
@@ -75,6 +79,7 @@ def test_a_new_run_id_exports_again_exactly_once(applied: TerraformProject, sim:
 def test_changed_export_inputs_export_again(
     applied: TerraformProject, sim: Simulator, export_dir: Path
 ) -> None:
+    """A changed export input (email_notification) exports again, with the new body."""
     applied.synth(tables(sim, export_dir, email_notification=True))
     applied.apply("run-1")
     assert sim.cluster.exports_started(1) == 2
@@ -84,7 +89,7 @@ def test_changed_export_inputs_export_again(
 def test_a_second_checkout_sharing_the_state_plans_no_changes(
     applied: TerraformProject, tmp_path: Path
 ) -> None:
-    """Another CI runner: same config and state, but none of the helper's local files."""
+    """A runner with the state but none of the helper's files plans no changes, same outputs."""
     other = tmp_path / "other-checkout"
     other.mkdir()
     shutil.copy(applied.stack / "cdk.tf.json", other)
@@ -96,6 +101,7 @@ def test_a_second_checkout_sharing_the_state_plans_no_changes(
 
 
 def test_destroy_never_calls_the_cluster(applied: TerraformProject, sim: Simulator) -> None:
+    """terraform destroy sends no request to the cluster."""
     requests_before = len(sim.cluster.log)
     applied.terraform("destroy", "-auto-approve", "-no-color", "-var=run_id=run-1")
     assert len(sim.cluster.log) == requests_before
@@ -104,6 +110,7 @@ def test_destroy_never_calls_the_cluster(applied: TerraformProject, sim: Simulat
 def test_the_exported_rdb_restores_into_a_fresh_redis(
     applied: TerraformProject, sim: Simulator, tmp_path: Path
 ) -> None:
+    """The export's file is a gzipped RDB that restores every key and value."""
     files = sim.cluster.databases[1].files
     assert len(files) == 1
     rdb = tmp_path / "restored.rdb"
@@ -116,6 +123,7 @@ def test_the_exported_rdb_restores_into_a_fresh_redis(
 
 
 def test_409_then_success(sim: Simulator, export_dir: Path, project: TerraformProject) -> None:
+    """409s are retried and counted in the output; the export starts once."""
     sim.cluster.scenario.conflicts = 2
     project.synth(tables(sim, export_dir))
     project.init()
@@ -154,6 +162,7 @@ def test_a_refused_export_fails_the_apply_with_what_to_do(
     env: dict[str, str],
     expected: str,
 ) -> None:
+    """A refusal fails the apply with the cause and the fix, starts nothing, shows no password."""
     project.env |= env
     project.synth(tables(sim, export_dir, database=database))
     project.init()
@@ -167,6 +176,7 @@ def test_a_refused_export_fails_the_apply_with_what_to_do(
 def test_a_failed_export_taints_and_the_next_apply_exports_again(
     sim: Simulator, export_dir: Path, project: TerraformProject
 ) -> None:
+    """A failed export fails the apply and taints the resource; the next apply exports again."""
     sim.cluster.scenario.fail_reason = "no-permission"
     project.synth(tables(sim, export_dir))
     project.init()

@@ -67,6 +67,7 @@ def leak_places(project: TerraformProject, outputs: str) -> dict[str, str]:
 def test_no_secret_leaks_on_the_success_or_failure_path(
     sim: Simulator, project: TerraformProject, path: str
 ) -> None:
+    """No secret is in the stack, state, output, results, argv or URLs; each is in the body."""
     sim.cluster.scenario.export_seconds = 1.0
     for uid, name in enumerate(LOCATIONS, start=10):  # one database each: no waiting
         sim.cluster.add_database(uid, f"db-{name}")
@@ -137,6 +138,7 @@ def _running(pid: int) -> bool:
 def test_ctrl_c_on_terraform_records_interrupted_taints_and_the_next_apply_reexports(
     sim: Simulator, export_dir: Path, project: TerraformProject
 ) -> None:
+    """Ctrl-C: 'interrupted' recorded, helper gone in 2 s, resource tainted, next apply exports."""
     sim.cluster.scenario.export_seconds = 3.0
     tables: dict[str, Any] = {
         "clusters": {"sim": {"url": sim.url, "ca_cert": str(sim.ca_path)}},

@@ -64,6 +64,9 @@ class Scenario:
     # Transport faults per method, taken one per request in order: "" (none),
     # "503", "reset" (connection reset, request not processed), "drop" (processed,
     # then the connection reset: the answer is lost), "slow:<seconds>", "html".
+    # The list is the whole plan for its method: a request beyond it is answered
+    # 500 and fails Simulator.check_assertions(), unless the list ends with "...",
+    # which answers every later request normally. Methods not listed are normal.
     faults: dict[str, list[str]] = field(default_factory=dict)
 
 
@@ -192,9 +195,36 @@ class SimCluster:
         return known[1]
 
     def next_fault(self, method: str) -> str:
+        """The scripted fault for the next ``method`` request: "" for none.
+
+        Raises ValueError for a request the script did not plan (it ran out with
+        no closing "...") and for an unknown fault name, so that a test's typo
+        fails the test instead of quietly answering normally.
+        """
         with self.lock:
             queue = self.scenario.faults.get(method)
-            return queue.pop(0) if queue else ""
+            if queue is None:
+                return ""
+            if not queue:
+                raise ValueError(
+                    f"Scenario.faults[{method!r}] ran out; end it with '...' "
+                    "if later requests should be answered normally"
+                )
+            if queue[0] == "...":
+                if len(queue) > 1:
+                    raise ValueError(f"Scenario.faults[{method!r}]: '...' must end the list")
+                return ""
+            fault = queue.pop(0)
+            try:
+                slow = fault.startswith("slow:") and 0 <= float(fault[5:]) <= 60  # not nan
+            except ValueError:
+                slow = False
+            if slow or fault in ("", "503", "reset", "drop", "html"):
+                return fault
+            raise ValueError(
+                f"Scenario.faults[{method!r}]: unknown fault {fault!r}; expected one of "
+                "'', '503', 'reset', 'drop', 'html', 'slow:<seconds up to 60>', '...'"
+            )
 
     def error(self, status: int, code: str, text: str) -> Reply:
         return Reply(status, {"error_code": code, self.scenario.error_text_field: text})

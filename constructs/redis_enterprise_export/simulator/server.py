@@ -47,13 +47,21 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         user, role = self._auth()
         body = self._body()
-        fault = cluster.next_fault(method)
+        try:
+            fault = cluster.next_fault(method)
+        except ValueError as exc:
+            # Off the script: answered 500, as pytest-httpserver answers a request
+            # it has no handler for, and kept for check_assertions() to raise.
+            self.server.unexpected.append(f"{method} {url.path}: {exc}")
+            fault = "unexpected"
         if fault == "reset":
             self._reset()  # before any work: the request never got through
             return
         if fault.startswith("slow:"):
             time.sleep(float(fault.removeprefix("slow:")))
-        if fault == "503":
+        if fault == "unexpected":
+            reply = cluster.error(500, "unexpected_request", "not in the test's fault script")
+        elif fault == "503":
             reply = cluster.error(503, "node_unavailable", "node is not responding")
         elif fault == "html":
             reply = Reply(502, "<html><body><h1>502 Bad Gateway</h1></body></html>")
@@ -137,6 +145,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     cluster: SimCluster
+    unexpected: list[str]  # requests off the fault script, shared across outages
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -168,9 +177,15 @@ class Simulator:
         self.port = port
         self.cluster = SimCluster()
         self.ca_path = root / "ca.pem"
+        # Requests the scenario's fault script did not plan for; see check_assertions().
+        self.unexpected: list[str] = []
         self._redis: list[RedisServer] = []
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._outage: threading.Timer | None = None
+        self._stopped = False
+        # Guards the listener: an outage's timer starts it again on its own thread.
+        self._lock = threading.Lock()
         self._tls: ssl.SSLContext
 
     @property
@@ -187,28 +202,60 @@ class Simulator:
         self._listen(self.port)
         return self
 
+    def check_assertions(self) -> None:
+        """Raise AssertionError listing the requests beyond the fault script, if any.
+
+        As pytest-httpserver's method of that name: the ``sim`` fixture calls it
+        at teardown. Each request is reported once.
+        """
+        problems, self.unexpected[:] = list(self.unexpected), []
+        if problems:
+            raise AssertionError(
+                f"the simulator answered {len(problems)} unplanned request(s) with 500:\n"
+                + "\n".join(problems)
+            )
+
     def _listen(self, port: int) -> None:
-        server = _Server(("127.0.0.1", port), _Handler)
-        server.cluster = self.cluster
-        server.socket = self._tls.wrap_socket(server.socket, server_side=True)
-        self._server = server
-        # A short poll interval makes stop() quick; tests start and stop one per case.
-        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
+        with self._lock:
+            if self._stopped:
+                return  # an outage ending after stop(): stay down
+            server = _Server(("127.0.0.1", port), _Handler)
+            server.cluster = self.cluster
+            server.unexpected = self.unexpected
+            server.socket = self._tls.wrap_socket(server.socket, server_side=True)
+            self._server = server
+            # A short poll interval makes stop() quick; tests start and stop one per case.
+            self._thread = threading.Thread(
+                target=server.serve_forever, args=(0.05,), name="simulator-https", daemon=True
+            )
+            self._thread.start()
 
     def _close(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server.drop_connections()
+        """Stop listening and cut open connections; the address stays for url."""
+        with self._lock:
+            server, thread, self._thread = self._server, self._thread, None
+            if server is None or thread is None:
+                return  # never started, or already closed by an outage
+            server.shutdown()
+            thread.join()
+            server.server_close()
+            server.drop_connections()
 
     def outage(self, seconds: float) -> None:
         """Refuse connections for ``seconds`` (the port closed), then serve again."""
         port = int(self._server.server_address[1]) if self._server else self.port
+        self._cancel_outage()
         self._close()
         timer = threading.Timer(seconds, self._listen, (port,))
-        timer.daemon = True
+        timer.name, timer.daemon = "simulator-outage", True
+        self._outage = timer
         timer.start()
+
+    def _cancel_outage(self) -> None:
+        timer, self._outage = self._outage, None
+        if timer is not None:
+            timer.cancel()
+            timer.join()  # it may be listening again right now: let it finish
 
     def add_database(
         self,
@@ -227,6 +274,10 @@ class Simulator:
         return redis
 
     def stop(self) -> None:
+        """Stop serving, with every thread it started joined, and stop the redis-servers."""
+        with self._lock:
+            self._stopped = True
+        self._cancel_outage()
         self.cluster.close()
         self._close()
         for redis in self._redis:

@@ -1,0 +1,36 @@
+"""Shared test helpers, one module per concern; every name is re-exported here.
+
+``toml``: writing exports.toml. ``terraform``: a real-Terraform project.
+``helper_process``: the helper run as Terraform runs it. ``postgres``: a real
+PostgreSQL server. ``clock``: the fake clock. ``common``: users, paths, data.
+"""
+
+from .clock import FakeClock
+from .common import ADMIN, ORDERS, PASSWORD, REPO, STACK, VENV_BIN, VIEWER
+from .helper_process import S3_SECRET, run_helper, start_helper, write_helper_config
+from .postgres import PostgresServer, free_port
+from .terraform import Result, TerraformProject, run_main, terraform_env
+from .toml import toml_text, toml_value
+
+__all__ = [
+    "ADMIN",
+    "ORDERS",
+    "PASSWORD",
+    "REPO",
+    "S3_SECRET",
+    "STACK",
+    "VENV_BIN",
+    "VIEWER",
+    "FakeClock",
+    "PostgresServer",
+    "Result",
+    "TerraformProject",
+    "free_port",
+    "run_helper",
+    "run_main",
+    "start_helper",
+    "terraform_env",
+    "toml_text",
+    "toml_value",
+    "write_helper_config",
+]

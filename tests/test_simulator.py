@@ -1,0 +1,234 @@
+"""The simulator itself: a strict script of faults, its documented quirks, its limits.
+
+Other tests trust the simulator as their witness; these pin down what it does.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from hypothesis import given
+from hypothesis import strategies as st
+
+from helpers import ADMIN, PASSWORD, FakeClock
+from redis_enterprise_export.simulator import SimCluster, Simulator
+
+S3 = {"export_location": {"type": "s3", "bucket_name": "b", "access_key_id": "a",
+                          "secret_access_key": "s"}}  # fmt: skip
+FIXED = ("", "503", "reset", "drop", "html", "...")
+VALID_FAULTS = st.sampled_from([*FIXED[:-1], "slow:0", "slow:1.5"])
+
+
+def get(sim: Simulator, path: str = "/v1/bdbs/1") -> requests.Response:
+    return requests.get(
+        f"{sim.url}{path}", auth=(ADMIN, PASSWORD), verify=str(sim.ca_path), timeout=10
+    )
+
+
+# A strict script: a request it did not plan for fails the test --------------
+
+
+def test_a_request_beyond_the_scripted_faults_is_answered_500_and_fails_the_check(
+    sim: Simulator,
+) -> None:
+    """Without a closing "...", the script is the whole plan: one more request is an error."""
+    sim.cluster.scenario.faults = {"GET": ["503"]}
+    assert [get(sim).status_code for _ in range(2)] == [503, 500]
+    with pytest.raises(AssertionError, match=r"GET /v1/bdbs/1: .*Scenario\.faults\['GET'\]"):
+        sim.check_assertions()
+    sim.check_assertions()  # each unexpected request is reported once
+
+
+def test_a_closing_ellipsis_answers_every_later_request_normally(sim: Simulator) -> None:
+    """A closing "..." means: from here on, no faults."""
+    sim.cluster.scenario.faults = {"GET": ["503", "..."]}
+    assert [get(sim).status_code for _ in range(4)] == [503, 200, 200, 200]
+    sim.check_assertions()
+
+
+def test_a_method_without_a_script_is_answered_normally(sim: Simulator) -> None:
+    """Scripts are per method: scripting POSTs leaves GETs alone."""
+    sim.cluster.scenario.faults = {"POST": ["503"]}
+    assert get(sim).status_code == 200
+    sim.check_assertions()
+
+
+@pytest.mark.parametrize(
+    ("script", "message"),
+    [
+        (["timeout"], "unknown fault 'timeout'"),
+        (["slow:soon"], "unknown fault 'slow:soon'"),
+        (["slow:nan"], "unknown fault 'slow:nan'"),
+        (["slow:-1"], "unknown fault 'slow:-1'"),
+        (["slow:1e9"], "unknown fault 'slow:1e9'"),
+        (["...", "503"], "'...' must end the list"),
+    ],
+)
+def test_a_bad_fault_name_is_an_error_not_a_normal_answer(
+    sim: Simulator, script: list[str], message: str
+) -> None:
+    """A typo in a script must not quietly turn a fault test into a happy-path test."""
+    sim.cluster.scenario.faults = {"GET": script}
+    assert get(sim).status_code == 500
+    with pytest.raises(AssertionError, match=message):
+        sim.check_assertions()
+
+
+@given(script=st.lists(VALID_FAULTS, max_size=8))
+def test_a_script_is_played_in_order_then_runs_out(script: list[str]) -> None:
+    """Each request takes the next fault; after the last, the next request is refused."""
+    cluster = SimCluster()
+    cluster.scenario.faults = {"PUT": list(script)}
+    assert [cluster.next_fault("PUT") for _ in script] == script
+    with pytest.raises(ValueError, match=r"ran out"):
+        cluster.next_fault("PUT")
+
+
+@given(script=st.lists(VALID_FAULTS, max_size=8), extra=st.integers(0, 20))
+def test_a_script_with_an_ellipsis_never_runs_out(script: list[str], extra: int) -> None:
+    """After the script, a closing "..." answers any number of requests with no fault."""
+    cluster = SimCluster()
+    cluster.scenario.faults = {"GET": [*script, "..."]}
+    played = [cluster.next_fault("GET") for _ in range(len(script) + extra)]
+    assert played == script + [""] * extra
+
+
+@given(name=st.text(max_size=12).filter(lambda n: n not in FIXED and not n.startswith("slow:")))
+def test_any_other_fault_name_is_refused(name: str) -> None:
+    """Only the documented names and slow:<seconds> are faults; any other text is an error."""
+    cluster = SimCluster()
+    cluster.scenario.faults = {"GET": [name, "..."]}
+    with pytest.raises(ValueError, match="unknown fault"):
+        cluster.next_fault("GET")
+
+
+@given(seconds=st.floats(0, 60))
+def test_slow_takes_any_reasonable_number_of_seconds(seconds: float) -> None:
+    """slow:<seconds> is a fault for any finite, non-negative number up to a minute."""
+    cluster = SimCluster()
+    cluster.scenario.faults = {"POST": [f"slow:{seconds}"]}
+    assert cluster.next_fault("POST") == f"slow:{seconds}"
+
+
+def test_stopping_joins_the_server_and_cancels_a_pending_outage(tmp_path: Path) -> None:
+    """stop() leaves no thread behind, and a pending outage does not serve again after it."""
+    before = set(threading.enumerate())
+    sim = Simulator(tmp_path / "sim").start()
+    port = int(sim.url.rsplit(":", 1)[1])
+    sim.outage(0.3)
+    sim.stop()
+    assert set(threading.enumerate()) - before == set()
+    time.sleep(0.6)  # past the outage's end: an uncancelled timer would listen again
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port)):
+        pass
+
+
+# The documented quirks, reproduced on purpose ---------------------------------
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def cluster(clock: FakeClock) -> Iterator[SimCluster]:
+    """A socket-free cluster on a fake clock: database 1, exports of 20 s."""
+    model = SimCluster(clock=clock.now)
+    model.add_database(1, "orders")
+    model.scenario.export_seconds = 20.0
+    yield model
+    model.close()
+
+
+def status(cluster: SimCluster, *fields: str) -> Any:
+    return cluster.get_database(1, list(fields or ["export_status"])).body
+
+
+def test_the_status_is_empty_on_a_fresh_database_and_after_a_reset(
+    cluster: SimCluster, clock: FakeClock
+) -> None:
+    """The status "" means no export to report: before the first one, and after a reset."""
+    assert status(cluster) == {"export_status": ""}
+    assert cluster.start_export(1, "admin", S3).status == 200
+    clock.sleep(20.0)
+    assert status(cluster) == {"export_status": "succeeded"}
+    assert cluster.reset_export_status(1, "admin").status == 200
+    assert status(cluster) == {"export_status": ""}
+
+
+def test_the_status_stays_stale_for_the_scripted_reads_after_each_action(
+    cluster: SimCluster, clock: FakeClock
+) -> None:
+    """After a reset or an accepted POST, the next stale_reads reads show the state before it."""
+    cluster.start_export(1, "admin", S3)
+    clock.sleep(20.0)
+    cluster.scenario.stale_reads = 2
+    cluster.reset_export_status(1, "admin")
+    assert [status(cluster)["export_status"] for _ in range(3)] == ["succeeded"] * 2 + [""]
+    cluster.start_export(1, "admin", S3)
+    assert [status(cluster)["export_status"] for _ in range(3)] == ["", "", "exporting"]
+
+
+def test_progress_as_a_string_carries_the_same_value(cluster: SimCluster, clock: FakeClock) -> None:
+    """progress_as_string changes the JSON type only: "25" a quarter of the way, "100" at the end."""
+    cluster.scenario.progress_as_string = True
+    cluster.start_export(1, "admin", S3)
+    clock.sleep(5.0)
+    assert status(cluster, "export_progress") == {"export_progress": "25"}
+    clock.sleep(15.0)
+    assert status(cluster, "export_status", "export_progress") == {
+        "export_status": "succeeded",
+        "export_progress": "100",
+    }
+
+
+@pytest.mark.parametrize(
+    ("text_field", "other"), [("description", "message"), ("message", "description")]
+)
+def test_error_text_comes_in_description_or_message(
+    sim: Simulator, text_field: str, other: str
+) -> None:
+    """Newer clusters put the error text in description, older ones in message: never both."""
+    sim.cluster.scenario.error_text_field = text_field
+    answer = get(sim, "/v1/bdbs/99")
+    assert answer.status_code == 404
+    assert answer.json() == {"error_code": "db_not_exist", text_field: "database 99 does not exist"}
+    assert other not in answer.json()
+
+
+# Limits and timing ------------------------------------------------------------
+
+
+def test_the_simulator_answers_409_beyond_its_export_limit(sim: Simulator) -> None:
+    """Like max_simultaneous_backups: one export more than the limit is refused as busy."""
+    sim.cluster.scenario.export_seconds = 30
+    sim.cluster.scenario.max_concurrent_exports = 1
+    sim.cluster.add_database(3, "third")
+    assert sim.cluster.start_export(1, "admin", S3).status == 200
+    assert sim.cluster.start_export(3, "admin", S3).status == 409
+
+
+def test_the_simulated_export_time_grows_with_the_data_size() -> None:
+    """export_bytes_per_second adds data_bytes / rate to each export's time."""
+    clock = FakeClock()
+    cluster = SimCluster(clock=clock.now)
+    cluster.scenario.export_seconds = 1.0
+    cluster.scenario.export_bytes_per_second = 1_000_000
+    small, large = cluster.add_database(1, "small"), cluster.add_database(2, "large")
+    small.data_bytes, large.data_bytes = 0, 3_000_000
+    for uid in (1, 2):
+        assert cluster.start_export(uid, "admin", S3).status == 200
+    clock.sleep(2.0)
+    statuses = [cluster.get_database(uid, ["export_status"]).body for uid in (1, 2)]
+    assert statuses == [{"export_status": "succeeded"}, {"export_status": "exporting"}]
+    clock.sleep(2.1)
+    assert cluster.get_database(2, ["export_status"]).body == {"export_status": "succeeded"}
+    cluster.close()
