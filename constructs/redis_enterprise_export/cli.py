@@ -12,12 +12,18 @@ import importlib
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from .contract import RESULT_ENV, RUN_ID_ENV, SPEC_ENV
 from .errors import ExitCode
 
 # Subcommand name -> the module in ``commands`` whose ``run(args, environ)`` does it.
-COMMANDS = {"export": "export"}
+COMMANDS = {
+    "export": "export",
+    "preflight": "preflight",
+    "status": "status",
+    "discover": "discover",
+}
 
 
 def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
@@ -52,7 +58,71 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         default=environ.get(RUN_ID_ENV, ""),
         help=f"recorded in the result (default: ${RUN_ID_ENV})",
     )
+    _day2(commands, environ)
     return parser
+
+
+def _day2(commands: Any, environ: Mapping[str, str]) -> None:
+    from .commands.common import add_config_arguments, duration
+
+    preflight = commands.add_parser(
+        "preflight",
+        help="check that tonight's exports will work, without exporting",
+        description=(
+            "Check every export (or --name) without exporting: the cluster answers and its "
+            "TLS verifies, the credentials work (one request per cluster), the database "
+            "exists, its modules support backup_restore, the user's role may export, the "
+            "location's secrets are set, and max_concurrent_exports fits the cluster. "
+            "A check the API cannot answer says 'not checked' and why."
+        ),
+        epilog="exit codes: 0 every check passed (warnings allowed), 1 a check failed, 2 bad input",
+    )
+    add_config_arguments(preflight, environ)
+    preflight.add_argument("--json", action="store_true", help="print the checks as JSON")
+    status = commands.add_parser(
+        "status",
+        help="each export's state on its cluster and the age of its newest good export",
+        description=(
+            "Show, for every export (or --name), the cluster's export fields and "
+            "last_export_time, and the age of the newest successful export. Reads only."
+        ),
+        epilog="exit codes: 0 fine, 1 a --max-age or --coverage check failed, 2 bad input",
+    )
+    add_config_arguments(status, environ)
+    status.add_argument(
+        "--max-age",
+        type=duration,
+        metavar="AGE",
+        help="exit 1 if an export's newest good export is older (26h, 90m, 2d), failed or unknown",
+    )
+    status.add_argument(
+        "--coverage", action="store_true", help="also list databases no export covers (exit 1)"
+    )
+    formats = status.add_mutually_exclusive_group()
+    formats.add_argument("--json", action="store_true", help="print JSON")
+    formats.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    discover = commands.add_parser(
+        "discover",
+        help="resolve database selectors into the lock file beside the config",
+        description=(
+            'Resolve every export that names a selector (databases = "*", or names and '
+            "globs, with exclude) against its cluster, and write what matched to the lock "
+            "file beside the config (exports.lock.json for exports.toml). Synthesis reads "
+            "only that file: commit it, and review its changes like any other."
+        ),
+        epilog="exit codes: 0 written or up to date, 1 out of date (--check) or a cluster "
+        "could not be read, 2 bad input",
+    )
+    add_config_arguments(discover, environ, names=False)
+    discover.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if the lock is out of date"
+    )
+    status.add_argument(
+        "--prometheus",
+        type=Path,
+        metavar="FILE",
+        help="also write metrics to FILE in node_exporter's textfile format (atomically)",
+    )
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:

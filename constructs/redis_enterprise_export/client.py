@@ -185,6 +185,44 @@ class RsClient:
             permission="reset_bdb_current_export_status",
         )
 
+    # Day-2 reads (preflight, status, discover) ------------------------------
+
+    def databases(self, fields: str) -> list[dict[str, Any]]:
+        """Every database, with only ``fields`` (comma-separated)."""
+        path = "/v1/bdbs"
+        data = self._call("GET", path, params={"fields": fields}, permission="view_bdb_info")
+        if not isinstance(data, list) or not all(isinstance(db, dict) for db in data):
+            raise ProtocolError(f"GET {path} answered {type(data).__name__}, not a list of objects")
+        return data
+
+    def module_capabilities(self) -> dict[str, frozenset[str]]:
+        """Each module's name and its capabilities (``backup_restore`` among them)."""
+        path = "/v1/modules"
+        data = self._call("GET", path, permission="view_cluster_modules")
+        if not isinstance(data, list):
+            raise ProtocolError(f"GET {path} answered {type(data).__name__}, not a list")
+        return {
+            str(m.get("module_name")): frozenset(str(c) for c in m.get("capabilities") or [])
+            for m in data
+            if isinstance(m, dict) and isinstance(m.get("capabilities") or [], list)
+        }
+
+    def cluster_policy(self) -> dict[str, Any]:
+        """The cluster's policy settings (``max_simultaneous_backups`` among them)."""
+        path = "/v1/cluster/policy"
+        data = self._call("GET", path, permission="view_cluster_info")
+        if not isinstance(data, dict):
+            raise ProtocolError(f"GET {path} answered {type(data).__name__}, not an object")
+        return data
+
+    def users(self) -> list[dict[str, Any]]:
+        """The cluster's users with their roles; needs view_all_users_info."""
+        path = "/v1/users"
+        data = self._call("GET", path, permission="view_all_users_info")
+        if not isinstance(data, list):
+            raise ProtocolError(f"GET {path} answered {type(data).__name__}, not a list")
+        return [user for user in data if isinstance(user, dict)]
+
     # Transport --------------------------------------------------------------
 
     def _call(self, method: str, path: str, *, permission: str, **kwargs: Any) -> Any:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .discovery import Lock, Selector, lock_path, parse_selector
 from .errors import ConfigError
 from .models import (
     INPUT_FIELDS,
@@ -22,7 +23,7 @@ from .models import (
 
 # A cluster table has Cluster's own fields, but a CA file's path instead of its text.
 CLUSTER_KEYS = {f.name for f in fields(Cluster)} - {"ca_cert_pem"} | {"ca_cert"}
-EXPORT_KEYS = set(INPUT_FIELDS)
+EXPORT_KEYS = set(INPUT_FIELDS) | {"databases", "exclude"}
 TOP_KEYS = {"clusters", "exports", "state"}
 STATE_KEYS = {"local": {"backend", "path"}, "pg": {"backend", "schema_name"}}
 
@@ -31,15 +32,23 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class ExportsConfig:
-    """What a config file declares: the exports (each with its cluster) and the state."""
+    """What a config file declares: its clusters by name, the exports (each with its
+    cluster) and the state."""
 
     path: Path
+    clusters: dict[str, Cluster]
     exports: list[ExportSpec]
     state: StateBackend
+    # Exports over several databases; in ``exports`` once resolved by the lock file.
+    selectors: list[Selector]
 
 
-def load_config(path: Path) -> ExportsConfig:
-    """Read and validate ``path``; raises ConfigError naming the file, table and key."""
+def load_config(path: Path, *, resolve: bool = True) -> ExportsConfig:
+    """Read and validate ``path``; raises ConfigError naming the file, table and key.
+
+    With ``resolve`` (synthesis), each selector becomes its exports as the lock
+    file beside ``path`` recorded them; without (``discover``), selectors stay as they are.
+    """
     where = str(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -49,10 +58,10 @@ def load_config(path: Path) -> ExportsConfig:
         raise ConfigError("file", where, f"a readable UTF-8 TOML file ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("syntax", str(exc), "valid TOML", where=where) from None
-    return parse_config(data, path)
+    return parse_config(data, path, resolve=resolve)
 
 
-def parse_config(data: Mapping[str, Any], path: Path) -> ExportsConfig:
+def parse_config(data: Mapping[str, Any], path: Path, *, resolve: bool = True) -> ExportsConfig:
     """Validate already-parsed TOML ``data``; ``path`` is for messages and relative paths."""
     where = str(path)
     _known_keys(data, TOP_KEYS, where)
@@ -62,12 +71,44 @@ def parse_config(data: Mapping[str, Any], path: Path) -> ExportsConfig:
         name: _placed(f"{where} [clusters.{name}]", _cluster, table, path)
         for name, table in _tables(clusters_table, "clusters", where).items()
     }
-    exports = [
-        _placed(f"{where} [exports.{name}]", _export, name, table, clusters)
-        for name, table in _tables(exports_table, "exports", where).items()
-    ]
+    exports: list[ExportSpec] = []
+    selectors: list[Selector] = []
+    for name, table in _tables(exports_table, "exports", where).items():
+        if "databases" in table:
+            selectors.append(_placed(f"{where} [exports.{name}]", _selector, name, table, clusters))
+        else:
+            exports.append(_placed(f"{where} [exports.{name}]", _export, name, table, clusters))
     state = _placed(f"{where} [state]", _state, data.get("state", {}))
-    return ExportsConfig(path=path, exports=exports, state=state)
+    if resolve and selectors:
+        lock = Lock.read(lock_path(path)) or Lock({})
+        for selector in selectors:
+            found = _placed(f"{where} [exports.{selector.name}]", lock.matches, selector, path)
+            exports += selector.expand(found)
+        _unique_names(exports, where)
+        selectors = []
+    return ExportsConfig(path=path, clusters=clusters, exports=exports, state=state,
+                         selectors=selectors)  # fmt: skip
+
+
+def _selector(name: str, table: Mapping[str, Any], clusters: Mapping[str, Cluster]) -> Selector:
+    include, exclude = parse_selector(table)
+    single = {k: v for k, v in table.items() if k not in ("databases", "exclude")}
+    # Validated as an export of a stand-in database; expansion names the real ones.
+    template = _export(name, single | {"database": 1}, clusters)
+    return Selector(name, table["cluster"], include, exclude, template)
+
+
+def _unique_names(exports: list[ExportSpec], where: str) -> None:
+    seen: set[str] = set()
+    for spec in exports:
+        if spec.name in seen:
+            raise ConfigError(
+                "name",
+                spec.name,
+                "a name no other export has (a selector's exports are named <export>-<database>)",
+                where=where,
+            )
+        seen.add(spec.name)
 
 
 def _placed(where: str, build: Callable[..., T], *args: Any) -> T:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import traceback
 from collections.abc import Mapping
 from contextlib import ExitStack, suppress
@@ -17,9 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from redis_enterprise_export.contract import INSECURE_ENV, SPEC_ENV, Result, unpack_spec
+from redis_enterprise_export.contract import SPEC_ENV, Result, unpack_spec
 from redis_enterprise_export.errors import ConfigError, ExitCode, ExportError, LocalSetupError
-from redis_enterprise_export.models import Cluster, ExportSpec, resolve_env
+from redis_enterprise_export.models import ExportSpec
 from redis_enterprise_export.supervise import signals_raise, supervised
 
 if TYPE_CHECKING:
@@ -122,22 +121,13 @@ def _load_spec(args: argparse.Namespace, environ: Mapping[str, str]) -> ExportSp
 
 def _make_job(spec: ExportSpec, environ: Mapping[str, str], cleanup: ExitStack) -> ExportJob:
     # Imported here, not at the top, so --help and input errors stay instant.
-    from redis_enterprise_export.client import RsClient
+    from redis_enterprise_export.connect import connect
     from redis_enterprise_export.export import ExportJob
     from redis_enterprise_export.polling import Deadline, SystemClock
     from redis_enterprise_export.slots import export_slot, slots_dir
 
     cluster = spec.cluster
-    user = resolve_env("username_env", cluster.username_env, environ)
-    password = resolve_env("password_env", cluster.password_env, environ)
-    verify = _verify(cluster, environ, cleanup)
-    client = RsClient(
-        cluster.url,
-        auth=(user, password),
-        verify=verify,
-        timeout_seconds=cluster.request_timeout_seconds,
-    )
-    cleanup.callback(client.close)
+    client = connect(cluster, environ, cleanup)
 
     def report(line: str) -> None:
         _say(f"[{spec.name}] {line}")
@@ -166,30 +156,6 @@ def _make_job(spec: ExportSpec, environ: Mapping[str, str], cleanup: ExitStack) 
 def _say(line: str) -> None:
     with suppress(OSError):  # a closed stdout must not stop the export
         print(line, flush=True)
-
-
-def _verify(cluster: Cluster, environ: Mapping[str, str], cleanup: ExitStack) -> bool | str:
-    insecure = environ.get(INSECURE_ENV, "").lower() in ("1", "true", "yes")
-    if insecure or not cluster.tls_verify:
-        why = f"{INSECURE_ENV}=true" if insecure else "tls_verify = false"
-        print(
-            f"warning: TLS verification of {cluster.url} is OFF ({why}): anyone on the path "
-            "can read the cluster password and the location secrets",
-            file=sys.stderr,
-        )
-        import urllib3  # here, not at the top: the helper loads it with requests anyway
-
-        # urllib3 would repeat that warning on every request.
-        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-        return False
-    if cluster.ca_cert_pem is None:
-        return True
-    # requests wants a path; the PEM travels with the stack so it stays relocatable.
-    ca = tempfile.NamedTemporaryFile("w", prefix="rs-ca-", suffix=".pem", delete=False)  # noqa: SIM115
-    with ca:
-        ca.write(cluster.ca_cert_pem)
-    cleanup.callback(Path(ca.name).unlink, missing_ok=True)
-    return ca.name
 
 
 def _utc_now() -> str:

@@ -25,6 +25,13 @@ from .redis_server import RedisServer
 # Roles that hold start_bdb_export and reset_bdb_current_export_status.
 EXPORT_ROLES = frozenset({"admin", "cluster_member", "db_member"})
 ROLES = EXPORT_ROLES | {"db_viewer", "cluster_viewer", "user_manager", "none"}
+# view_cluster_info (GET /v1/cluster/policy) and view_all_users_info (GET /v1/users).
+# UNCONFIRMED: the docs list these permissions' roles only in part; these are the
+# roles whose descriptions say they view the cluster, or users.
+CLUSTER_VIEW_ROLES = frozenset({"admin", "cluster_member", "cluster_viewer"})
+USER_VIEW_ROLES = frozenset({"admin", "user_manager"})
+# RS's default max_simultaneous_backups, reported when the scenario sets no limit.
+DEFAULT_MAX_SIMULTANEOUS_BACKUPS = 4
 FAILURE_REASONS = ("no-permission", "wrong-file-path", "general-error")
 
 # Required fields per documented location type (backup_location.md).
@@ -297,6 +304,36 @@ class SimCluster:
             self._go_stale(db)
             db.export_status, db.export_progress, db.export_failure_reason = "", 0.0, ""
         return Reply(200, None)
+
+    def list_modules(self) -> Reply:
+        """GET /v1/modules: every module a database loads, with its capabilities."""
+        with self.lock:
+            modules: dict[str, list[str]] = {}
+            for db in self.databases.values():
+                for module in db.modules:
+                    modules.setdefault(module["module_name"], list(module.get("capabilities", [])))
+        rows = [
+            {"uid": str(uid), "module_name": name, "capabilities": capabilities}
+            for uid, (name, capabilities) in enumerate(sorted(modules.items()), start=1)
+        ]
+        return Reply(200, rows)
+
+    def cluster_policy(self, role: str) -> Reply:
+        """GET /v1/cluster/policy: only the field the exports care about."""
+        if role not in CLUSTER_VIEW_ROLES:
+            return self.error(403, "insufficient_permissions", "user lacks view_cluster_info")
+        limit = self.scenario.max_concurrent_exports
+        return Reply(200, {"max_simultaneous_backups": limit or DEFAULT_MAX_SIMULTANEOUS_BACKUPS})
+
+    def list_users(self, role: str) -> Reply:
+        """GET /v1/users: each user's email and management role."""
+        if role not in USER_VIEW_ROLES:
+            return self.error(403, "insufficient_permissions", "user lacks view_all_users_info")
+        rows = [
+            {"uid": uid, "email": email, "role": user_role}
+            for uid, (email, (_, user_role)) in enumerate(sorted(self.users.items()), start=1)
+        ]
+        return Reply(200, rows)
 
     def close(self) -> None:
         """Cancel pending export timers; the redis-servers are about to stop."""

@@ -113,6 +113,12 @@ class _Handler(BaseHTTPRequestHandler):
             return cluster.error(400, "invalid_json", "the body is not JSON")
         if method == "GET" and path == "/v1/bdbs":
             return cluster.list_databases(fields)
+        if method == "GET" and path == "/v1/modules":
+            return cluster.list_modules()
+        if method == "GET" and path == "/v1/cluster/policy":
+            return cluster.cluster_policy(role)
+        if method == "GET" and path == "/v1/users":
+            return cluster.list_users(role)
         if method == "GET" and (m := BDB.match(path)):
             return cluster.get_database(int(m[1]), fields)
         if method == "POST" and (m := EXPORT.match(path)):

@@ -1,0 +1,66 @@
+"""``discover``: resolve each selector against its cluster into the lock file.
+
+The only command that turns ``databases = "*"`` into databases; synthesis reads
+the lock it writes, so plans stay offline and reproducible. ``--check`` writes
+nothing and exits 1 when the lock is out of date: a CI step that opens the PR.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+
+from redis_enterprise_export.commands.common import CHECK_FAILED, OK, bad_input
+from redis_enterprise_export.config import load_config
+from redis_enterprise_export.discovery import Lock, Match, Selector, lock_path
+from redis_enterprise_export.errors import ConfigError
+from redis_enterprise_export.inventory import read_clusters
+
+
+def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    try:
+        config = load_config(args.config, resolve=False)
+        old = Lock.read(lock_path(args.config))
+    except ConfigError as exc:
+        return bad_input(exc)
+    wanted = {s.cluster: config.clusters[s.cluster] for s in config.selectors}
+    views = read_clusters(wanted, environ, preflight=False)
+    unread = [view for view in views.values() if not view.databases.ok]
+    for view in unread:
+        print(f"error: cluster {view.name}: {view.databases.error}")
+    if unread:
+        return CHECK_FAILED
+    found: dict[str, tuple[Selector, list[Match]]] = {
+        s.name: (s, s.select(views[s.cluster].databases.value)) for s in config.selectors
+    }
+    new = Lock.of(found)
+    changes = _changes(old, found, args)
+    path = lock_path(args.config)
+    if args.check:
+        if old is None or old.text() != new.text():
+            print(f"{path.name} is out of date; run discover and commit it:")
+            print("\n".join(changes) or "  (selectors changed)")
+            return CHECK_FAILED
+        print(f"{path.name} is up to date")
+        return OK
+    new.write(path)
+    print(f"wrote {path}")
+    print("\n".join(changes) or "  no change")
+    return OK
+
+
+def _changes(
+    old: Lock | None, found: Mapping[str, tuple[Selector, list[Match]]], args: argparse.Namespace
+) -> list[str]:
+    lines = []
+    for name, (selector, matches) in sorted(found.items()):
+        try:
+            before = set(old.matches(selector, args.config)) if old else set()
+        except ConfigError:
+            before = set()
+        now = set(matches)
+        for match in sorted(now - before, key=lambda m: m.uid):
+            lines.append(f"  + {name}: {match.name} (uid {match.uid})")
+        for match in sorted(before - now, key=lambda m: m.uid):
+            lines.append(f"  - {name}: {match.name} (uid {match.uid})")
+    return lines

@@ -1,0 +1,174 @@
+"""Selectors of databases, and the lock file that fixes what they matched.
+
+An export may name ``databases = "*"`` (or names and globs, with ``exclude``)
+instead of one ``database``. Like AWS CDK's context lookups, synthesis never
+asks the cluster: ``discover`` writes what each selector matches into a lock
+file beside the config, reviewed and committed like any change, and synthesis
+reads only that file. So a new database becomes a new export through a PR.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .models import ExportSpec
+
+LOCK_VERSION = 1
+LOCK_NOTE = (
+    "Written by `python -m redis_enterprise_export discover`: what each selector matched. "
+    "Review and commit it; synthesis reads only this file."
+)
+
+
+def lock_path(config: Path) -> Path:
+    """``exports.toml`` -> ``exports.lock.json``, beside it."""
+    return config.with_name(config.stem + ".lock.json")
+
+
+@dataclass(frozen=True)
+class Match:
+    """A database a selector matched."""
+
+    uid: int
+    name: str
+
+
+@dataclass(frozen=True)
+class Selector:
+    """An export over every database whose name matches ``include`` and not ``exclude``."""
+
+    name: str
+    cluster: str
+    include: tuple[str, ...]
+    exclude: tuple[str, ...]
+    template: ExportSpec  # the export's other fields; name and database are replaced
+
+    def key(self) -> dict[str, Any]:
+        """What the lock records of the selector itself, to see that it is unchanged."""
+        return {
+            "cluster": self.cluster,
+            "databases": list(self.include),
+            "exclude": list(self.exclude),
+        }
+
+    def select(self, databases: Sequence[Mapping[str, Any]]) -> list[Match]:
+        """The databases (rows with uid and name) this selector matches, by uid."""
+        matches = [
+            Match(row["uid"], row["name"])
+            for row in databases
+            if isinstance(row.get("uid"), int)
+            and isinstance(row.get("name"), str)
+            and any(fnmatchcase(row["name"], pattern) for pattern in self.include)
+            and not any(fnmatchcase(row["name"], pattern) for pattern in self.exclude)
+        ]
+        return sorted(matches, key=lambda m: m.uid)
+
+    def expand(self, matches: Sequence[Match]) -> list[ExportSpec]:
+        """One export per match, named ``<export>-<database>``, its database by uid."""
+        return [
+            replace(self.template, name=f"{self.name}-{_slug(m.name)}", database=m.uid)
+            for m in matches
+        ]
+
+
+def _slug(name: str) -> str:
+    """A database name as the tail of an export name (letters, digits, _ and -)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name)
+
+
+def parse_selector(table: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The ``databases`` and ``exclude`` patterns of an export table; raises ConfigError."""
+    if "database" in table:
+        raise ConfigError("databases", table["databases"], "either database or databases, not both")
+    return _patterns(table, "databases", required=True), _patterns(table, "exclude")
+
+
+def _patterns(table: Mapping[str, Any], key: str, *, required: bool = False) -> tuple[str, ...]:
+    value = table.get(key, [] if not required else None)
+    if isinstance(value, str):
+        value = [value]
+    if (
+        not isinstance(value, list)
+        or (required and not value)
+        or not all(isinstance(p, str) and p for p in value)
+    ):
+        raise ConfigError(key, value, '"*", or a list of database names and globs')
+    return tuple(value)
+
+
+@dataclass(frozen=True)
+class Lock:
+    """The lock file: per selector, what it was and what it matched."""
+
+    entries: Mapping[str, Mapping[str, Any]]
+
+    @classmethod
+    def read(cls, path: Path) -> Lock | None:
+        """The lock at ``path``, or None if there is none; raises ConfigError if unreadable."""
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                "file", str(path), f"a lock file written by discover ({exc})"
+            ) from None
+        entries = data.get("selectors") if isinstance(data, dict) else None
+        if data.get("version") != LOCK_VERSION or not isinstance(entries, dict):
+            raise ConfigError(
+                "file", str(path), f"a version {LOCK_VERSION} lock file; run discover"
+            )
+        return cls(entries)
+
+    def matches(self, selector: Selector, config: Path) -> list[Match]:
+        """What ``selector`` matched when discover last ran; raises ConfigError if the
+        lock has no entry for it, or one for a different selector."""
+        entry = self.entries.get(selector.name)
+        if (
+            not isinstance(entry, Mapping)
+            or {k: entry.get(k) for k in selector.key()} != selector.key()
+        ):
+            raise stale(selector, config)
+        try:
+            return [Match(int(m["uid"]), str(m["name"])) for m in entry["matches"]]
+        except (KeyError, TypeError, ValueError):
+            raise stale(selector, config) from None
+
+    @classmethod
+    def of(cls, found: Mapping[str, tuple[Selector, list[Match]]]) -> Lock:
+        return cls(
+            {
+                name: selector.key() | {"matches": [{"uid": m.uid, "name": m.name} for m in found]}
+                for name, (selector, found) in sorted(found.items())
+            }
+        )
+
+    def text(self) -> str:
+        data = {"note": LOCK_NOTE, "version": LOCK_VERSION, "selectors": dict(self.entries)}
+        return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+    def write(self, path: Path) -> None:
+        """Atomically, so a reader never sees half a lock."""
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(self.text())
+        os.replace(tmp, path)
+
+
+def stale(selector: Selector, config: Path) -> ConfigError:
+    """The error for a selector the lock file does not (or no longer) resolve."""
+    return ConfigError(
+        "databases",
+        list(selector.include),
+        f"an up-to-date entry in {lock_path(config).name}",
+        hint=f"run: python -m redis_enterprise_export discover --config {config}",
+    )

@@ -1,0 +1,108 @@
+"""What the day-2 commands read from each configured cluster: few calls, concurrent
+across clusters, one at a time per cluster, and never a second try after a 401."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from .connect import connect
+from .errors import ApiError, ExportError
+from .models import Cluster, ExportSpec
+
+DATABASE_FIELDS = (
+    "uid,name,status,export_status,export_progress,export_failure_reason,"
+    "last_export_time,module_list"
+)
+
+T = TypeVar("T")
+
+
+@dataclass
+class Reading:
+    """One call's answer, or the error that stood in its way."""
+
+    value: Any = None
+    error: ExportError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class ClusterView:
+    """What one cluster showed. ``databases`` is read first; a failure there (an
+    unreachable cluster, refused credentials) means nothing else was asked."""
+
+    name: str
+    cluster: Cluster
+    databases: Reading = field(default_factory=Reading)
+    modules: Reading = field(default_factory=Reading)
+    policy: Reading = field(default_factory=Reading)
+    users: Reading = field(default_factory=Reading)
+    user: str = ""
+
+    def database(self, wanted: int | str) -> list[dict[str, Any]]:
+        """The databases ``wanted`` (a uid or a name) names: none, one, or (names) several."""
+        rows: list[dict[str, Any]] = self.databases.value or []
+        key = "uid" if isinstance(wanted, int) else "name"
+        return [row for row in rows if row.get(key) == wanted]
+
+    def covered_by(self, exports: list[ExportSpec]) -> list[dict[str, Any]]:
+        """This cluster's databases that none of ``exports`` names."""
+        mine = [spec.database for spec in exports if spec.cluster == self.cluster]
+        return [
+            row
+            for row in self.databases.value or []
+            if row.get("uid") not in mine and row.get("name") not in mine
+        ]
+
+
+def view_for(views: Mapping[str, ClusterView], spec: ExportSpec) -> ClusterView:
+    """The view of the cluster ``spec`` exports from."""
+    return next(view for view in views.values() if view.cluster is spec.cluster)
+
+
+def read_clusters(
+    clusters: Mapping[str, Cluster], environ: Mapping[str, str], *, preflight: bool
+) -> dict[str, ClusterView]:
+    """Read every cluster at once; ``preflight`` adds modules, policy and users."""
+    with ThreadPoolExecutor(max_workers=max(len(clusters), 1)) as pool:
+        futures = {
+            name: pool.submit(_read, name, cluster, environ, preflight)
+            for name, cluster in clusters.items()
+        }
+        return {name: future.result() for name, future in futures.items()}
+
+
+def _read(name: str, cluster: Cluster, environ: Mapping[str, str], preflight: bool) -> ClusterView:
+    view = ClusterView(name, cluster, user=environ.get(cluster.username_env, ""))
+    with ExitStack() as cleanup:
+        try:
+            client = connect(cluster, environ, cleanup)
+        except ExportError as exc:
+            view.databases = Reading(error=exc)
+            return view
+        view.databases = _ask(lambda: client.databases(DATABASE_FIELDS))
+        if not view.databases.ok or not preflight:
+            return view
+        view.modules = _ask(client.module_capabilities)
+        view.policy = _ask(client.cluster_policy)
+        view.users = _ask(client.users)
+    return view
+
+
+def _ask(call: Callable[[], T]) -> Reading:
+    try:
+        return Reading(value=call())
+    except ExportError as exc:
+        return Reading(error=exc)
+
+
+def refused(reading: Reading, status: int) -> bool:
+    """Whether ``reading`` failed with HTTP ``status``."""
+    return isinstance(reading.error, ApiError) and reading.error.http_status == status

@@ -1,0 +1,132 @@
+"""Export slots across runners: PostgreSQL session advisory locks, on a real server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from helpers import ADMIN, PASSWORD, PostgresServer
+from redis_enterprise_export import coordination
+from redis_enterprise_export.client import RsClient
+from redis_enterprise_export.coordination import cluster_turn, pg_slot, slot_key
+from redis_enterprise_export.errors import ExportTimeoutError, LocalSetupError
+from redis_enterprise_export.polling import Deadline, SystemClock
+from redis_enterprise_export.simulator import Simulator
+
+URL = "https://rs.example.com:9443"
+
+
+def env(postgres: PostgresServer) -> dict[str, str]:
+    return {"PG_CONN_STR": postgres.conn_str}
+
+
+def test_at_most_limit_slots_are_held_across_connections(postgres: PostgresServer) -> None:
+    """Each holder has its own connection, as runners do; a third waits and times out."""
+    deadline = Deadline(SystemClock(), 1.0)
+    with (
+        pg_slot(URL, 2, deadline, database=1, environ=env(postgres)) as a,
+        pg_slot(URL, 2, deadline, database=2, environ=env(postgres)) as b,
+    ):
+        assert {a, b} == {0, 1}
+        with (
+            pytest.raises(ExportTimeoutError, match="'waiting for an export slot'"),
+            pg_slot(URL, 2, deadline, database=3, environ=env(postgres)),
+        ):
+            pass
+
+
+def test_other_clusters_have_their_own_slots(postgres: PostgresServer) -> None:
+    """Keys derive from the cluster URL: one cluster's full slots do not block another's."""
+    deadline = Deadline(SystemClock(), 1.0)
+    with (
+        pg_slot(URL, 1, deadline, database=1, environ=env(postgres)),
+        pg_slot("https://other:9443", 1, deadline, database=1, environ=env(postgres)) as slot,
+    ):
+        assert slot == 0
+    assert slot_key(URL, 0) != slot_key("https://other:9443", 0)
+
+
+def test_a_release_wakes_a_waiter_without_polling(
+    postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With polling made too slow to matter, the waiter still gets the slot: the NOTIFY woke it."""
+    monkeypatch.setattr(coordination, "POLL_SECONDS", 60.0)
+    held, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with pg_slot(URL, 1, Deadline(SystemClock(), 10), database=1, environ=env(postgres)):
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    held.wait(10)
+    threading.Timer(0.3, release.set).start()
+    waits: list[bool] = []
+    with pg_slot(URL, 1, Deadline(SystemClock(), 20), database=2, environ=env(postgres),
+                 on_wait=lambda: waits.append(True)) as slot:  # fmt: skip
+        assert slot == 0
+    thread.join()
+    assert waits == [True]
+
+
+def test_a_killed_holder_frees_its_slot(postgres: PostgresServer, tmp_path: Path) -> None:
+    """A runner that dies holding a slot frees it when its connection drops."""
+    code = (
+        "import time\n"
+        "from redis_enterprise_export.coordination import pg_slot\n"
+        "from redis_enterprise_export.polling import Deadline, SystemClock\n"
+        f"with pg_slot({URL!r}, 1, Deadline(SystemClock(), 30), database=1,\n"
+        f"             environ={{'PG_CONN_STR': {postgres.conn_str!r}}}):\n"
+        "    print('held', flush=True); time.sleep(60)\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None
+    assert holder.stdout.readline() == "held\n"
+    with (
+        pytest.raises(ExportTimeoutError),
+        pg_slot(URL, 1, Deadline(SystemClock(), 0.5), database=2, environ=env(postgres)),
+    ):
+        pass
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.communicate()
+    with pg_slot(URL, 1, Deadline(SystemClock(), 10), database=2, environ=env(postgres)) as slot:
+        assert slot == 0
+
+
+def test_an_unreachable_database_is_a_local_setup_error_without_the_password() -> None:
+    """No PostgreSQL: one line naming where it looked, never the password in the string."""
+    secret = "pg-Secret-77"
+    with (
+        pytest.raises(LocalSetupError) as info,
+        pg_slot(URL, 1, Deadline(SystemClock(), 1), database=1,
+                environ={"PG_CONN_STR": f"postgresql://u:{secret}@127.0.0.1:9/db?connect_timeout=2"}),
+    ):  # fmt: skip
+        pass
+    assert "cannot reach the PostgreSQL that holds the export slots" in str(info.value)
+    assert secret not in str(info.value)
+
+
+def test_cluster_turn_waits_while_the_cluster_runs_its_limit(sim: Simulator) -> None:
+    """Without a shared database, the cluster's own count of running exports is the gate."""
+    sim.cluster.scenario.export_seconds = 1.0
+    body = {"export_location": {"type": "s3", "bucket_name": "b", "access_key_id": "a",
+                                "secret_access_key": "s"}}  # fmt: skip
+    assert sim.cluster.start_export(1, "admin", body).status == 200
+    rs = RsClient(sim.url, auth=(ADMIN, PASSWORD), verify=str(sim.ca_path))
+    clock = SystemClock()
+    waits: list[bool] = []
+    cluster_turn(rs, 2, Deadline(clock, 5), database=3, on_wait=lambda: waits.append(True))
+    assert waits == []  # 1 running, limit 2: go at once
+    cluster_turn(rs, 1, Deadline(clock, 5), database=3, on_wait=lambda: waits.append(True))
+    assert waits == [True]  # 1 running, limit 1: waited for it to finish
+    assert sim.cluster.databases[1].export_status == "succeeded"
+    assert sim.cluster.start_export(1, "admin", body).status == 200
+    with pytest.raises(ExportTimeoutError, match="waiting for the cluster to run fewer exports"):
+        cluster_turn(rs, 1, Deadline(clock, 0.3), database=3)

@@ -1,0 +1,382 @@
+"""Day-2 commands against the simulator: preflight checks, status and its age, coverage."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from markdown_it import MarkdownIt
+from prometheus_client.parser import text_string_to_metric_families
+
+from helpers import ADMIN, PASSWORD, REPO, S3_SECRET, terraform_env, toml_text
+from redis_enterprise_export.simulator import Simulator
+
+S3 = {
+    "type": "s3",
+    "bucket_name": "b",
+    "access_key_id": "AKIA",
+    "secret_access_key_env": "S3_SECRET",
+}
+
+
+def config(
+    tmp_path: Path, sims: dict[str, Simulator], exports: dict[str, dict[str, Any]], **cluster: Any
+) -> Path:
+    """A config over ``sims`` (cluster name -> simulator) with ``exports``."""
+    path = tmp_path / "exports.toml"
+    path.write_text(toml_text({
+        "clusters": {name: {"url": sim.url, "ca_cert": str(sim.ca_path)} | cluster
+                     for name, sim in sims.items()},
+        "exports": {name: {"cluster": "sim", "location": S3} | table
+                    for name, table in exports.items()},
+    }))  # fmt: skip
+    return path
+
+
+def day2(*argv: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    run = subprocess.run(
+        [sys.executable, "-m", "redis_enterprise_export", *argv],
+        env=terraform_env(S3_SECRET=S3_SECRET) | (env or {}),
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert "Traceback" not in run.stdout + run.stderr
+    assert PASSWORD not in run.stdout + run.stderr
+    assert S3_SECRET not in run.stdout + run.stderr
+    return run.returncode, run.stdout, run.stderr
+
+
+def checks(out: str) -> dict[tuple[str, str], dict[str, str]]:
+    rows = json.loads(out)
+    return {(row["export"], row["check"]): row for row in rows}
+
+
+# preflight -------------------------------------------------------------------
+
+
+def test_preflight_passes_every_check_of_a_sound_export(sim: Simulator, tmp_path: Path) -> None:
+    """A reachable cluster, good credentials, an existing database: every check passes."""
+    code, out, _ = day2(
+        "preflight",
+        "--json",
+        "--config",
+        str(config(tmp_path, {"sim": sim}, {"orders": {"database": "orders"}})),
+    )
+    found = checks(out)
+    assert code == 0, out
+    mine = {check: row["outcome"] for (export, check), row in found.items() if export == "orders"}
+    assert mine == {
+        "secrets set": "pass",
+        "cluster reachable, TLS verified": "pass",
+        "credentials accepted": "pass",
+        "database exists": "pass",
+        "modules support backup_restore": "pass",
+        "role may export": "pass",
+        "cluster export limit": "pass",
+    }
+    assert found[("orders", "database exists")]["detail"] == "'orders' is uid 1"
+
+
+def test_preflight_warns_of_a_database_no_export_covers(sim: Simulator, tmp_path: Path) -> None:
+    """The simulator's second database ('search') has no export: a warning, not a failure."""
+    code, out, _ = day2(
+        "preflight", "--config", str(config(tmp_path, {"sim": sim}, {"orders": {"database": 1}}))
+    )
+    assert code == 0
+    assert "! *: coverage of sim: database 'search' (uid 2) has no export" in out
+
+
+def test_preflight_asks_once_with_wrong_credentials(sim: Simulator, tmp_path: Path) -> None:
+    """RS locks a user out after 5 failed logins: one 401 per cluster, however many exports."""
+    path = config(tmp_path, {"sim": sim}, {"a": {"database": 1}, "b": {"database": 2}})
+    code, out, _ = day2(
+        "preflight", "--config", str(path), env={"REDIS_ENTERPRISE_PASSWORD": "wrong"}
+    )
+    assert code == 1
+    assert "✘ a: credentials accepted: GET /v1/bdbs answered 401" in out
+    assert "✘ b: credentials accepted" in out
+    assert sim.cluster.failed_logins == 1
+    assert [r.status for r in sim.cluster.log] == [401]
+
+
+@pytest.mark.parametrize(
+    ("export", "check", "detail"),
+    [
+        (
+            {"database": "nope"},
+            "database exists",
+            "no database 'nope'; the cluster has orders, search",
+        ),
+        (
+            {"database": "search"},
+            "modules support backup_restore",
+            "module legacy-index lacks backup_restore: RS refuses the export (406)",
+        ),
+    ],
+    ids=["missing database", "module without backup_restore"],
+)
+def test_preflight_fails_a_check_with_what_to_do(
+    sim: Simulator, tmp_path: Path, export: dict[str, Any], check: str, detail: str
+) -> None:
+    """Each failing check is a ✘ line saying what is wrong, and the exit code is 1."""
+    code, out, _ = day2("preflight", "--config", str(config(tmp_path, {"sim": sim}, {"x": export})))
+    assert code == 1
+    assert f"✘ x: {check}: {detail}" in out
+
+
+def test_preflight_names_unset_secrets_without_values(sim: Simulator, tmp_path: Path) -> None:
+    """A location secret's variable is checked by name; its absence fails, nothing is printed."""
+    code, out, _ = day2(
+        "preflight",
+        "--config",
+        str(config(tmp_path, {"sim": sim}, {"x": {"database": 1}})),
+        env={"S3_SECRET": ""},
+    )
+    assert code == 1
+    assert "✘ x: secrets set: set S3_SECRET in the pipeline's environment" in out
+
+
+def test_preflight_fails_a_role_that_cannot_export(sim: Simulator, tmp_path: Path) -> None:
+    """user_manager may list users but not export: the role check fails and says which roles can."""
+    sim.cluster.add_user("um@example.com", PASSWORD, "user_manager")
+    code, out, _ = day2(
+        "preflight",
+        "--config",
+        str(config(tmp_path, {"sim": sim}, {"x": {"database": 1}})),
+        env={"REDIS_ENTERPRISE_USER": "um@example.com"},
+    )
+    assert code == 1
+    assert (
+        "✘ x: role may export: um@example.com is user_manager, which lacks start_bdb_export"
+    ) in out
+
+
+def test_preflight_says_not_checked_where_the_api_cannot_tell(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """A db_viewer cannot list users or read the policy: those checks say why, and do not fail."""
+    sim.cluster.add_user("dbv@example.com", PASSWORD, "db_viewer")
+    code, out, _ = day2(
+        "preflight",
+        "--json",
+        "--config",
+        str(config(tmp_path, {"sim": sim}, {"x": {"database": 1}})),
+        env={"REDIS_ENTERPRISE_USER": "dbv@example.com"},
+    )
+    found = checks(out)
+    assert found[("x", "role may export")]["outcome"] == "not checked"
+    assert "view_all_users_info" in found[("x", "role may export")]["detail"]
+    assert found[("x", "cluster export limit")]["outcome"] == "not checked"
+    assert code == 0
+
+
+def test_preflight_warns_when_the_slots_exceed_the_cluster_limit(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """max_concurrent_exports above the cluster's max_simultaneous_backups: a warning naming both."""
+    sim.cluster.scenario.max_concurrent_exports = 2
+    path = config(tmp_path, {"sim": sim}, {"x": {"database": 1}}, max_concurrent_exports=4)
+    code, out, _ = day2("preflight", "--config", str(path))
+    assert code == 0
+    assert (
+        "! x: cluster export limit: the cluster runs 2 backups at once and this config "
+        "allows max_concurrent_exports = 4"
+    ) in out
+
+
+def test_preflight_fails_reach_on_a_wrong_ca(sim: Simulator, tmp_path: Path) -> None:
+    """A CA that does not verify the cluster fails the reach check, with no request made."""
+    other = Simulator(tmp_path / "other").start()
+    other.stop()
+    path = tmp_path / "exports.toml"
+    path.write_text(toml_text({
+        "clusters": {"sim": {"url": sim.url, "ca_cert": str(other.ca_path)}},
+        "exports": {"x": {"cluster": "sim", "database": 1, "location": S3}},
+    }))  # fmt: skip
+    code, out, _ = day2("preflight", "--config", str(path))
+    assert code == 1
+    assert "✘ x: cluster reachable, TLS verified: TLS verification of" in out
+    assert sim.cluster.log == []
+
+
+# status ----------------------------------------------------------------------
+
+
+def _stamp(hours_ago: float) -> str:
+    return (datetime.now(UTC) - timedelta(hours=hours_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_status_shows_each_export_and_the_age_of_its_newest_good_export(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """The cluster's fields and last_export_time, with the age computed from it."""
+    db = sim.cluster.databases[1]
+    db.export_status, db.export_progress, db.last_export_time = "succeeded", 100.0, _stamp(2)
+    code, out, _ = day2(
+        "status",
+        "--json",
+        "--max-age",
+        "26h",
+        "--config",
+        str(config(tmp_path, {"sim": sim}, {"orders": {"database": "orders"}})),
+    )
+    row = json.loads(out)["exports"][0]
+    assert code == 0
+    assert (row["export_status"], row["database_uid"], row["problem"]) == ("succeeded", 1, "")
+    assert 2 * 3600 - 60 <= row["age_seconds"] <= 2 * 3600 + 60
+
+
+@pytest.mark.parametrize(
+    ("status", "hours", "problem"),
+    [
+        ("succeeded", 30, "newest good export is 30.0 h old (limit 26.0 h)"),
+        ("failed", 1, "the last export failed (no-permission)"),
+        ("", None, "no successful export on record"),
+    ],
+    ids=["too old", "failed", "never"],
+)
+def test_status_max_age_fails_an_old_failed_or_missing_export(
+    sim: Simulator, tmp_path: Path, status: str, hours: float | None, problem: str
+) -> None:
+    """--max-age is a monitoring check: exit 1 and the reason when an export is not fresh."""
+    db = sim.cluster.databases[1]
+    db.export_status = status
+    db.export_failure_reason = "no-permission" if status == "failed" else ""
+    db.last_export_time = _stamp(hours) if hours is not None else None
+    path = config(tmp_path, {"sim": sim}, {"orders": {"database": 1}})
+    code, out, _ = day2("status", "--max-age", "26h", "--config", str(path))
+    assert code == 1
+    assert problem in out
+
+
+def test_status_max_age_fails_an_unreachable_cluster(tmp_path: Path) -> None:
+    """An export whose cluster cannot be read is unknown, and unknown is not fresh."""
+    path = tmp_path / "exports.toml"
+    path.write_text(toml_text({
+        "clusters": {"sim": {"url": "https://127.0.0.1:9", "request_timeout_seconds": 2}},
+        "exports": {"x": {"cluster": "sim", "database": 1, "location": S3}},
+    }))  # fmt: skip
+    code, out, _ = day2("status", "--max-age", "1d", "--config", str(path))
+    assert code == 1
+    assert "unknown" in out
+    assert "cluster not read: GET /v1/bdbs: could not reach https://127.0.0.1:9" in out
+
+
+def test_status_coverage_lists_databases_no_export_covers(sim: Simulator, tmp_path: Path) -> None:
+    """A new database without an export shows up the next morning, and fails the check."""
+    sim.cluster.add_database(7, "payments")
+    code, out, _ = day2(
+        "status",
+        "--coverage",
+        "--config",
+        str(config(tmp_path, {"sim": sim}, {"orders": {"database": 1}})),
+    )
+    assert code == 1
+    assert "Databases no export covers:\n- sim: search (uid 2)\n- sim: payments (uid 7)" in out
+
+
+def test_status_prometheus_file_parses_with_prometheus_client(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """The textfile metrics parse with prometheus_client's own parser, labelled per export."""
+    db = sim.cluster.databases[1]
+    db.export_status, db.last_export_time = "succeeded", "2026-11-27T01:02:03Z"
+    metrics = tmp_path / "textfile" / "redis_exports.prom"
+    metrics.parent.mkdir()
+    path = config(tmp_path, {"sim": sim}, {"orders": {"database": "orders"}})
+    code, _, _ = day2("status", "--coverage", "--prometheus", str(metrics), "--config", str(path))
+    assert code == 1  # 'search' is not covered
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(metrics.read_text())
+        for s in family.samples
+    }
+    labels = (("cluster", "sim"), ("database", "orders"), ("export", "orders"))
+    expected = datetime(2026, 11, 27, 1, 2, 3, tzinfo=UTC).timestamp()
+    assert samples[("redis_export_last_success_timestamp_seconds", labels)] == expected
+    assert samples[("redis_export_status", (*labels, ("redis_export_status", "succeeded")))] == 1
+    assert samples[("redis_export_status", (*labels, ("redis_export_status", "failed")))] == 0
+    covered = samples[
+        ("redis_export_database_covered", (("cluster", "sim"), ("database", "search")))
+    ]
+    assert covered == 0
+    assert list(metrics.parent.iterdir()) == [metrics]  # written atomically, no temp file left
+
+
+def test_status_markdown_renders_as_a_table(sim: Simulator, tmp_path: Path) -> None:
+    """--markdown is a table a Markdown renderer (markdown-it, GFM tables) turns into <table>."""
+    code, out, _ = day2(
+        "status",
+        "--markdown",
+        "--config",
+        str(config(tmp_path, {"sim": sim}, {"orders": {"database": 1}})),
+    )
+    html = MarkdownIt("commonmark").enable("table").render(out)
+    assert code == 0
+    assert html.count("<table>") == 1
+    assert "<th>export</th>" in html
+    assert "<td>orders</td>" in html
+
+
+def test_day2_commands_make_no_change_on_the_cluster(sim: Simulator, tmp_path: Path) -> None:
+    """preflight and status only read: every request they make is a GET."""
+    path = config(tmp_path, {"sim": sim}, {"orders": {"database": 1}})
+    day2("preflight", "--config", str(path))
+    day2("status", "--coverage", "--config", str(path))
+    assert {r.method for r in sim.cluster.log} == {"GET"}
+
+
+def test_a_bad_config_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """Day-2 commands read the same file, with the same one-line errors."""
+    path = tmp_path / "exports.toml"
+    path.write_text(
+        "[clusters.a]\nurl = 'https://x'\n[exports.b]\ncluster = 'zz'\ndatabase = 1\n"
+        "location = { type = 'mount_point', path = '/m' }\n"
+    )
+    for command in ("preflight", "status"):
+        code, _, err = day2(command, "--config", str(path))
+        assert code == 2
+        assert (
+            err
+            == f"error: {path} [exports.b]: cluster: got 'zz'; expected the name of a [clusters.NAME] table: a\n"
+        )
+
+
+def test_several_clusters_are_read_at_once(tmp_path: Path) -> None:
+    """Three clusters that each take 1 s to answer are asked at once, not one after another:
+    their answers go out within a second of each other."""
+    sims: dict[str, Simulator] = {}
+    try:
+        for name in ("a", "b", "c"):
+            sim = Simulator(tmp_path / name).start()
+            sim.cluster.add_user(ADMIN, PASSWORD, "admin")
+            sim.cluster.add_database(1, f"db-{name}")
+            sim.cluster.scenario.faults = {"GET": ["slow:1.0", "..."]}
+            sims[name] = sim
+        path = tmp_path / "exports.toml"
+        path.write_text(toml_text({
+            "clusters": {n: {"url": s.url, "ca_cert": str(s.ca_path)} for n, s in sims.items()},
+            "exports": {n: {"cluster": n, "database": 1, "location": S3} for n in sims},
+        }))  # fmt: skip
+        code, out, _ = day2("status", "--json", "--config", str(path))
+        assert code == 0, out
+        assert [r["export_status"] for r in json.loads(out)["exports"]] == ["none"] * 3
+        answered = sorted(sim.cluster.log[0].at for sim in sims.values())
+        assert answered[-1] - answered[0] < 1.0  # one after another: 1 s apart at least
+    finally:
+        for sim in sims.values():
+            sim.stop()
+
+
+@pytest.mark.parametrize("command", ["preflight", "status", "discover"])
+def test_help_states_the_exit_codes_the_readme_states(command: str) -> None:
+    """Each day-2 command's --help and the README's Day-2 section say the same exit codes."""
+    code, out, _ = day2(command, "--help")
+    assert code == 0
+    codes = " ".join(out.split()).split("exit codes: ")[1]
+    readme = (REPO / "README.md").read_text().split("## Day-2")[1].split("\n## ")[0]
+    assert f"Exit codes: {codes}." in " ".join(readme.replace("`", "").split())

@@ -1,0 +1,178 @@
+"""Selectors and the lock file: synthesis is offline and reproducible, discovery is a reviewed change."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers import S3_SECRET, TerraformProject, run_main, terraform_env, toml_text
+from redis_enterprise_export.config import load_config
+from redis_enterprise_export.discovery import Match, lock_path
+from redis_enterprise_export.errors import ConfigError
+from redis_enterprise_export.simulator import Simulator
+
+
+def selector_config(path: Path, sim: Simulator, export_dir: Path, **selector: Any) -> Path:
+    path.write_text(toml_text({
+        "clusters": {"sim": {"url": sim.url, "ca_cert": str(sim.ca_path)}},
+        "exports": {"nightly": {"cluster": "sim", "databases": "*", "timeout_seconds": 60,
+                                "location": {"type": "mount_point", "path": str(export_dir)}}
+                    | selector},
+    }))  # fmt: skip
+    return path
+
+
+def cli(*argv: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    run = subprocess.run(
+        [sys.executable, "-m", "redis_enterprise_export", *argv],
+        env=terraform_env(S3_SECRET=S3_SECRET) | (env or {}),
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert "Traceback" not in run.stdout + run.stderr
+    return run.returncode, run.stdout, run.stderr
+
+
+def test_a_selector_without_a_lock_entry_is_one_line_that_says_to_run_discover(
+    sim: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """Synthesis never asks the cluster: an unresolved selector stops it, with the fix."""
+    path = selector_config(tmp_path / "exports.toml", sim, export_dir)
+    run = run_main(path, tmp_path)
+    assert run.returncode == 2
+    assert run.stderr == (
+        f"error: {path} [exports.nightly]: databases: got ['*']; expected an up-to-date entry "
+        f"in exports.lock.json (run: python -m redis_enterprise_export discover --config {path})\n"
+    )
+    assert sim.cluster.log == []
+
+
+def test_discover_writes_what_each_selector_matched(
+    sim: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """Names and globs include, exclude removes; each match becomes <export>-<database> by uid."""
+    sim.cluster.add_database(3, "orders-eu")
+    sim.cluster.add_database(4, "orders.tmp")
+    path = selector_config(
+        tmp_path / "exports.toml",
+        sim,
+        export_dir,
+        databases=["orders*", "search"],
+        exclude=["*tmp"],
+    )
+    code, out, _ = cli("discover", "--config", str(path))
+    assert code == 0, out
+    lock = json.loads(lock_path(path).read_text())
+    assert lock["selectors"]["nightly"]["matches"] == [
+        {"uid": 1, "name": "orders"},
+        {"uid": 2, "name": "search"},
+        {"uid": 3, "name": "orders-eu"},
+    ]
+    specs = load_config(path).exports
+    assert [(s.name, s.database) for s in specs] == [
+        ("nightly-orders", 1),
+        ("nightly-search", 2),
+        ("nightly-orders-eu", 3),
+    ]
+    assert {r.method for r in sim.cluster.log} == {"GET"}
+
+
+def test_a_changed_selector_makes_its_lock_entry_stale(
+    sim: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """The lock records the selector too: editing it without discover is caught at synthesis."""
+    path = selector_config(tmp_path / "exports.toml", sim, export_dir)
+    assert cli("discover", "--config", str(path))[0] == 0
+    selector_config(path, sim, export_dir, exclude=["search"])
+    with pytest.raises(ConfigError, match=r"expected an up-to-date entry in exports\.lock\.json"):
+        load_config(path)
+
+
+def test_selector_names_must_not_collide(sim: Simulator, tmp_path: Path, export_dir: Path) -> None:
+    """Two databases whose names differ only in characters an export name cannot hold collide."""
+    sim.cluster.add_database(3, "a.b")
+    sim.cluster.add_database(4, "a:b")
+    path = selector_config(tmp_path / "exports.toml", sim, export_dir, databases=["a?b"])
+    assert cli("discover", "--config", str(path))[0] == 0
+    with pytest.raises(
+        ConfigError, match="name: got 'nightly-a_b'; expected a name no other export has"
+    ):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("selector", "message"),
+    [
+        ({"databases": []}, 'databases: got []; expected "*", or a list of database names'),
+        ({"databases": 3}, "databases: got 3"),
+        ({"exclude": [""]}, "exclude: got ['']"),
+        ({"database": 1}, "databases: got '*'; expected either database or databases, not both"),
+    ],
+)
+def test_fails_on_a_bad_selector_naming_the_key(
+    sim: Simulator, tmp_path: Path, export_dir: Path, selector: dict[str, Any], message: str
+) -> None:
+    """A malformed selector is the usual one-line error, placed at its export's table."""
+    path = selector_config(tmp_path / "exports.toml", sim, export_dir, **selector)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, resolve=False)
+    assert str(info.value).startswith(f"{path} [exports.nightly]: {message}")
+
+
+def test_discover_check_exits_1_when_the_lock_is_out_of_date(
+    sim: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """--check writes nothing and names what changed: the step that opens a PR."""
+    path = selector_config(tmp_path / "exports.toml", sim, export_dir)
+    assert cli("discover", "--check", "--config", str(path))[0] == 1  # no lock yet
+    assert cli("discover", "--config", str(path))[0] == 0
+    assert cli("discover", "--check", "--config", str(path))[:2] == (
+        0,
+        "exports.lock.json is up to date\n",
+    )
+    before = lock_path(path).read_text()
+    sim.cluster.add_database(9, "payments")
+    code, out, _ = cli("discover", "--check", "--config", str(path))
+    assert code == 1
+    assert "  + nightly: payments (uid 9)" in out
+    assert lock_path(path).read_text() == before
+
+
+def test_a_match_is_a_plain_value() -> None:
+    """Matches compare by uid and name, so the change list is a set difference."""
+    assert {Match(1, "a")} - {Match(1, "a")} == set()
+
+
+@pytest.mark.e2e
+def test_discover_synth_apply_status_then_a_new_database_is_one_new_export(
+    sim: Simulator, export_dir: Path, project: TerraformProject
+) -> None:
+    """The whole loop: discover, synth, apply, status --max-age, a new database, discover
+    --check fails, discover, and the plan adds exactly the new database's export."""
+    sim.cluster.databases[2].modules = []  # the fixture's 'search' lacks backup_restore
+    path = selector_config(project.config, sim, export_dir)
+    assert cli("discover", "--config", str(path))[0] == 0
+    run = run_main(path, project.root, project.env)
+    assert run.returncode == 0, run.stderr
+    project.init()
+    project.apply("night-1")
+    assert sorted(project.outputs()) == ["nightly-orders", "nightly-search"]
+    code, out, _ = cli("status", "--max-age", "1h", "--config", str(path))
+    assert code == 0, out
+
+    sim.add_database(5, "payments", data={"p:1": "x"})
+    assert cli("discover", "--check", "--config", str(path))[0] == 1
+    assert cli("discover", "--config", str(path))[0] == 0
+    run = run_main(path, project.root, project.env)
+    assert run.returncode == 0, run.stderr
+    project.terraform("plan", "-no-color", "-var=run_id=night-1", "-out=plan.bin")
+    plan = json.loads(project.terraform("show", "-json", "plan.bin").stdout)
+    changed = {c["address"]: c["change"]["actions"] for c in plan["resource_changes"]
+               if c["change"]["actions"] != ["no-op"]}  # fmt: skip
+    names = sorted(address.split(".")[1].rsplit("_", 1)[0] for address in changed)
+    assert names == ["nightly-payments_export", "nightly-payments_result"], changed
+    assert all(actions == ["create"] for actions in changed.values())
