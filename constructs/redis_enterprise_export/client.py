@@ -309,16 +309,13 @@ class RsClient:
         Returns the ``action_uid`` of the export if the answer carries one
         (undocumented: RS documents the 200 as status only), else None.
         """
+        path = f"/v1/bdbs/{uid}/actions/export"
         response = self._send(
-            "POST",
-            f"/v1/bdbs/{uid}/actions/export",
-            permission="start_bdb_export",
-            secrets=_strings(body),
-            json=body,
+            "POST", path, permission="start_bdb_export", secrets=_strings(body), json=body
         )
         with response:
             try:
-                raw = self._read(response, "POST", response.request.path_url or "")
+                raw = self._read(response, "POST", path)
             except ExportError:
                 return None  # the status line was the answer: the export is accepted
         return _action_uid(raw)
@@ -494,11 +491,14 @@ def transport_error(
         return TransportError(
             f"{where}: the proxy for {base_url} failed ({reason})", maybe_sent=False
         )
-    inner = _innermost(exc)
-    if isinstance(exc, rx.Timeout) or isinstance(inner, ReadTimeoutError | TimeoutError):
+    if isinstance(exc, rx.ConnectTimeout):
         return TransportError(
-            f"{where}: no answer from {base_url} within {timeout_seconds:g} s",
-            maybe_sent=_maybe_sent(exc),
+            f"{where}: could not reach {base_url} (no connection within the connect timeout)",
+            maybe_sent=False,
+        )
+    if isinstance(exc, rx.Timeout) or isinstance(_innermost(exc), ReadTimeoutError):
+        return TransportError(
+            f"{where}: no answer from {base_url} within {timeout_seconds:g} s", maybe_sent=True
         )
     if isinstance(exc, rx.ConnectionError):
         return TransportError(
