@@ -18,7 +18,7 @@ from urllib3.util.retry import Retry
 
 from helpers import ADMIN, PASSWORD
 from redis_enterprise_export.client import RsClient
-from redis_enterprise_export.errors import ConfigError, LocalSetupError, TlsError
+from redis_enterprise_export.errors import ConfigError, LocalSetupError, TlsError, TransportError
 from redis_enterprise_export.simulator import Simulator
 
 PROXY_VARS = (
@@ -242,3 +242,17 @@ def test_no_proxy_bypasses_the_proxy(
     rs = RsClient(sim.url, auth=(ADMIN, PASSWORD), verify=str(sim.ca_path))
     assert rs.export_state(1).uid == 1
     assert proxy.targets == []
+
+
+def test_an_unreachable_proxy_is_a_transport_error_that_sent_nothing(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A proxy that refuses connections: TransportError, maybe_sent False, its credentials not shown."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxyuser:Proxy-Secret-3a@127.0.0.1:9")
+    rs = RsClient(sim.url, auth=(ADMIN, PASSWORD), verify=str(sim.ca_path), retry=Retry(0))
+    with pytest.raises(TransportError) as info:
+        rs.export_state(1)
+    assert info.value.maybe_sent is False
+    assert "Proxy-Secret-3a" not in str(info.value)
+    assert "\n" not in str(info.value)
+    assert sim.cluster.log == []
