@@ -528,10 +528,11 @@ def _innermost(exc: BaseException) -> BaseException:
     inner = exc
     for _ in range(10):
         reason = getattr(inner, "reason", None)
+        nested = [a for a in inner.args if isinstance(a, BaseException)]
         if isinstance(reason, BaseException):
             inner = reason
-        elif inner.args and isinstance(inner.args[0], BaseException):
-            inner = inner.args[0]
+        elif nested:
+            inner = nested[0]
         else:
             break
     return inner
@@ -539,8 +540,9 @@ def _innermost(exc: BaseException) -> BaseException:
 
 def _reason(exc: BaseException) -> str:
     inner = _innermost(exc)
-    text = str(getattr(inner, "reason", None) or inner) or type(inner).__name__
-    return _one_line(text.split(": ", 1)[-1], 200)
+    # An SSL verification error says why in verify_message; its reason is only a code.
+    text = getattr(inner, "verify_message", None) or getattr(inner, "reason", None) or inner
+    return _one_line(str(text).split(": ", 1)[-1] or type(inner).__name__, 200)
 
 
 def _maybe_sent(exc: BaseException) -> bool:
