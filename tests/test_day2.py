@@ -199,7 +199,7 @@ def test_preflight_fails_reach_on_a_wrong_ca(sim: Simulator, tmp_path: Path) -> 
     }))  # fmt: skip
     code, out, _ = day2("preflight", "--config", str(path))
     assert code == 1
-    assert "✘ x: cluster reachable, TLS verified: TLS verification of" in out
+    assert "✘ x: cluster reachable, TLS verified: GET /v1/bdbs: TLS verification of" in out
     assert sim.cluster.log == []
 
 

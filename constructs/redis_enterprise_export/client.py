@@ -1,18 +1,52 @@
-"""The RS REST API client: one session, a timeout on every call, retries set here only."""
+"""The RS REST API client: one session, a timeout on every call, retries set here only.
+
+It never follows a redirect. Whatever the server or the network does, a call
+returns a checked value or raises one of the package's errors: one line, with
+no password or location secret in it.
+"""
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import json
+import math
+import os
+import re
+import ssl
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
+import truststore
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    NewConnectionError,
+    ReadTimeoutError,
+)
+from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.util.retry import Retry
 
-from .errors import ApiError, ClusterBusyError, ProtocolError, TlsError, TransportError
+from .errors import (
+    HIDDEN,
+    ApiError,
+    ClusterBusyError,
+    ConfigError,
+    ExportError,
+    LocalSetupError,
+    ProtocolError,
+    ServerError,
+    TlsError,
+    TransportError,
+)
 
 CONNECT_TIMEOUT_SECONDS = 5.0
+# A status read is a few hundred bytes, the database list at most a few hundred
+# KB; an answer far larger is not the RS API, and is not read into memory.
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
 
 EXPORT_FIELDS = (
     "uid,name,status,export_status,export_progress,export_failure_reason,last_export_time"
@@ -20,6 +54,16 @@ EXPORT_FIELDS = (
 # Documented values, plus "" (seen on a real never-exported database) and
 # "idle" (what the docs say export_reset_status returns to).
 EXPORT_STATUSES = frozenset({"", "idle", "exporting", "succeeded", "failed"})
+# Safe to send twice: reading state, and the status reset (a no-op the second time).
+IDEMPOTENT_METHODS = frozenset({"GET", "PUT"})
+TRANSIENT_STATUSES = (
+    500,  # RS: an internal error while a node is busy (a failover, a restart); reads may repeat
+    502,  # a proxy in front of the cluster lost its upstream for a moment
+    503,  # RS: node not responding or not yet a cluster member; transient
+    504,  # a proxy gave up waiting; the next try usually lands
+)
+# The CA bundle variables requests itself reads, in its order.
+CA_BUNDLE_ENV = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 
 
 def transport_retry() -> Retry:
@@ -39,22 +83,21 @@ def transport_retry() -> Retry:
         read=2,
         status=3,
         other=0,  # a TLS verification failure will fail the same way again
-        allowed_methods=frozenset({"GET", "PUT"}),
-        status_forcelist=(
-            502,  # a proxy in front of the cluster lost its upstream for a moment
-            503,  # RS: node not responding or not yet a cluster member; transient
-            504,  # a proxy gave up waiting; the next try usually lands
-        ),
+        redirect=0,  # never followed (allow_redirects=False); a 3xx is an error
+        allowed_methods=IDEMPOTENT_METHODS,
+        status_forcelist=TRANSIENT_STATUSES,
         backoff_factor=0.5,
         backoff_max=8.0,
         respect_retry_after_header=True,
+        # A server asking for an hour must not hold the helper past its deadline.
+        retry_after_max=8,
         raise_on_status=False,
     )
 
 
 @dataclass(frozen=True)
 class ExportState:
-    """The export fields of a database, parsed leniently as RS sends them."""
+    """The export fields of a database, checked: a known status, finite progress in 0..100."""
 
     uid: int
     name: str
@@ -67,40 +110,109 @@ class ExportState:
     def parse(cls, data: Any, path: str) -> ExportState:
         if not isinstance(data, dict):
             raise ProtocolError(f"GET {path} answered {type(data).__name__}, not a database object")
-        status = data.get("export_status") or ""
+        status = _as_text(data.get("export_status"), "export_status", path)
         if status not in EXPORT_STATUSES:
             raise ProtocolError(
-                f"GET {path}: unknown export_status {status!r}; this helper knows "
+                f"GET {path}: unknown export_status {_shown(status)}; this helper knows "
                 f"{', '.join(sorted(s for s in EXPORT_STATUSES if s))} and empty"
             )
         return cls(
-            uid=_as_int(data.get("uid"), "uid", path),
-            name=str(data.get("name") or ""),
+            uid=_as_uid(data.get("uid"), "uid", path),
+            name=_as_text(data.get("name"), "name", path),
             export_status=status,
             export_progress=_as_progress(data.get("export_progress"), path),
-            export_failure_reason=str(data.get("export_failure_reason") or ""),
-            last_export_time=str(data.get("last_export_time") or ""),
+            export_failure_reason=_as_text(
+                data.get("export_failure_reason"), "export_failure_reason", path
+            ),
+            last_export_time=_as_text(data.get("last_export_time"), "last_export_time", path),
         )
 
 
-def _as_int(value: Any, key: str, path: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ProtocolError(f"GET {path}: {key} {value!r} is not an integer")
-    try:
-        return int(value)
-    except ValueError:
-        raise ProtocolError(f"GET {path}: {key} {value!r} is not an integer") from None
+def _as_text(value: Any, key: str, path: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ProtocolError(f"GET {path}: {key} {_shown(value)} is not a string")
+    return value
+
+
+def _as_uid(value: Any, key: str, path: str) -> int:
+    # RS sends uids as JSON integers; a string of digits is read too. Never a
+    # bool (True == 1), a float, "1_0" or " 1": int() would take those.
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,18}", value):
+        value = int(value)
+    if type(value) is not int or value <= 0:
+        raise ProtocolError(f"GET {path}: {key} {_shown(value)} is not a database uid")
+    return value
 
 
 def _as_progress(value: Any, path: str) -> float:
     # RS sends progress as a number or as a string ("100"); both are percent.
-    if value in (None, ""):
+    if value is None or value == "":
         return 0.0
-    try:
-        progress = float(value)
-    except (TypeError, ValueError):
-        raise ProtocolError(f"GET {path}: export_progress {value!r} is not a number") from None
+    progress = math.nan
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
+        # OverflowError: an int beyond a float's range.
+        with contextlib.suppress(ValueError, OverflowError):
+            progress = float(value)
+    if not math.isfinite(progress):
+        raise ProtocolError(
+            f"GET {path}: export_progress {_shown(value)} is not a number (a finite percentage)"
+        )
+    # Progress only paces the polling; a value a little out of range is clamped.
     return min(max(progress, 0.0), 100.0)
+
+
+class _Utf8BasicAuth(requests.auth.AuthBase):
+    """HTTP Basic auth sent as UTF-8 (requests encodes str credentials as latin-1)."""
+
+    def __init__(self, user: str, password: str) -> None:
+        # surrogateescape gives back the bytes of an environment variable that was
+        # not UTF-8, exactly as they were set.
+        try:
+            user_bytes = user.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            raise ConfigError(
+                "username", user, "text that can be sent as UTF-8 (it holds a lone surrogate)"
+            ) from None
+        try:
+            password_bytes = password.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            # The codec's message would show the character and its position.
+            raise ConfigError(
+                "password", HIDDEN, "text that can be sent as UTF-8 (it holds a lone surrogate)"
+            ) from None
+        self._header = "Basic " + base64.b64encode(user_bytes + b":" + password_bytes).decode()
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = self._header
+        return request
+
+
+class _TrustStoreAdapter(HTTPAdapter):
+    """Verifies certificates against the operating system's trust store, also through a proxy."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        # Set before HTTPAdapter.__init__, which builds the pool manager.
+        self._context = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        super().__init__(**kwargs)
+
+    def init_poolmanager(
+        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
+    ) -> None:
+        pool_kwargs.setdefault("ssl_context", self._context)
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        proxy_kwargs.setdefault("ssl_context", self._context)
+        return super().proxy_manager_for(proxy, **proxy_kwargs)
+
+    def cert_verify(self, conn: Any, url: str, verify: bool | str, cert: Any) -> None:
+        super().cert_verify(conn, url, verify, cert)  # type: ignore[no-untyped-call]
+        if verify is True:
+            # requests would load certifi's bundle into the context as well.
+            conn.ca_certs = None
+            conn.ca_cert_dir = None
 
 
 class RsClient:
@@ -108,9 +220,18 @@ class RsClient:
 
     Args:
         base_url: ``https://host:9443``, no trailing slash.
-        auth: user and password for HTTP Basic auth.
-        verify: True (system CAs), a CA bundle path, or False (no TLS checks).
+        auth: user and password for HTTP Basic auth (sent as UTF-8).
+        verify: what verifies the cluster's certificate. A CA bundle path (the
+            cluster's ``ca_cert``) is the only trust then: REQUESTS_CA_BUNDLE and
+            the system store are not consulted. False: no TLS checks. True: the
+            file in $REQUESTS_CA_BUNDLE (else $CURL_CA_BUNDLE) if set, as for any
+            requests program; otherwise the operating system's trust store
+            (``truststore``; on Linux OpenSSL's default paths, which
+            $SSL_CERT_FILE and $SSL_CERT_DIR override). Never certifi's bundle.
         timeout_seconds: the read timeout of every request (connects get at most 5 s).
+
+    Proxies come from the environment (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY,
+    NO_PROXY), as for curl. Redirects are never followed.
     """
 
     def __init__(
@@ -125,17 +246,26 @@ class RsClient:
         self.base_url = base_url
         self.user = auth[0]
         self.timeout = (min(CONNECT_TIMEOUT_SECONDS, timeout_seconds), timeout_seconds)
+        self.verify = _resolve_verify(verify)
+        # Never part of a message, even when the server echoes them.
+        self._secrets = [auth[1]]
         self.session = requests.Session()
-        self.session.auth = auth
-        self.session.verify = verify
+        self.session.auth = _Utf8BasicAuth(*auth)
+        self.session.verify = self.verify
         self.session.headers.update(
             {"Accept": "application/json", "User-Agent": "redis-enterprise-export/0.1"}
         )
-        # No environment proxies or .netrc: the cluster's address is what config says.
-        self.session.trust_env = False
-        adapter = HTTPAdapter(max_retries=retry if retry is not None else transport_retry())
-        self.session.mount("https://", adapter)
-        self.session.mount("http://", adapter)
+        # trust_env stays on, for the proxy variables; .netrc is not read because
+        # auth is set, and REQUESTS_CA_BUNDLE cannot override ``verify`` because
+        # every request passes it explicitly (see _send).
+        retries = retry if retry is not None else transport_retry()
+        https = (
+            _TrustStoreAdapter(max_retries=retries)
+            if self.verify is True
+            else HTTPAdapter(max_retries=retries)
+        )
+        self.session.mount("https://", https)
+        self.session.mount("http://", HTTPAdapter(max_retries=retries))
 
     def close(self) -> None:
         self.session.close()
@@ -144,53 +274,68 @@ class RsClient:
 
     def export_state(self, uid: int) -> ExportState:
         path = f"/v1/bdbs/{uid}"
-        data = self._call("GET", path, params={"fields": EXPORT_FIELDS}, permission="view_bdb_info")
-        return ExportState.parse(data, path)
+        data = self._get(path, {"fields": EXPORT_FIELDS})
+        state = ExportState.parse(data, path)
+        if state.uid != uid:
+            raise ProtocolError(f"GET {path} answered the database with uid {state.uid}")
+        return state
 
     def find_database(self, name: str) -> int:
         """The uid of the database called ``name``."""
         path = "/v1/bdbs"
-        data = self._call("GET", path, params={"fields": "uid,name"}, permission="view_bdb_info")
+        data = self._get(path, {"fields": "uid,name"})
         if not isinstance(data, list):
             raise ProtocolError(f"GET {path} answered {type(data).__name__}, not a list")
-        uids = [
-            _as_int(db.get("uid"), "uid", path)
-            for db in data
-            if isinstance(db, dict) and db.get("name") == name
-        ]
+        rows = [db for db in data if isinstance(db, dict)]
+        uids = [_as_uid(db.get("uid"), "uid", path) for db in rows if db.get("name") == name]
         if len(uids) != 1:
-            names = sorted(str(db.get("name")) for db in data if isinstance(db, dict))
+            names = sorted(_one_line(str(db.get("name")), 40) for db in rows)
+            shown = ", ".join(names[:20]) + (
+                f" and {len(names) - 20} more" if len(names) > 20 else ""
+            )
             found = "no" if not uids else f"{len(uids)}"
             raise ApiError(
                 404,
                 "GET",
                 path,
                 description=f"{found} database named {name!r}",
-                hint=f"the cluster has: {', '.join(names) or 'no databases'}",
+                hint=f"the cluster has: {shown or 'no databases'}",
             )
         return uids[0]
 
-    def start_export(self, uid: int, body: dict[str, Any]) -> None:
-        """POST the export; returns when the cluster accepted it (200)."""
-        self._call(
-            "POST", f"/v1/bdbs/{uid}/actions/export", json=body, permission="start_bdb_export"
+    def start_export(self, uid: int, body: dict[str, Any]) -> str | None:
+        """POST the export; returns when the cluster accepted it (2xx).
+
+        Returns the ``action_uid`` of the export if the answer carries one
+        (undocumented: RS documents the 200 as status only), else None.
+        """
+        path = f"/v1/bdbs/{uid}/actions/export"
+        response = self._send(
+            "POST", path, permission="start_bdb_export", secrets=_strings(body), json=body
         )
+        with response:
+            try:
+                raw = self._read(response, "POST", path)
+            except ExportError:
+                return None  # the status line was the answer: the export is accepted
+        return _action_uid(raw)
 
     def reset_export_status(self, uid: int) -> None:
         """Clear a finished export's status, so the next one cannot be mistaken for it."""
-        self._call(
+        response = self._send(
             "PUT",
             f"/v1/bdbs/{uid}/actions/export_reset_status",
-            json={},
             permission="reset_bdb_current_export_status",
+            json={},
         )
+        response.close()  # a 2xx is the answer; its body says nothing more
 
     # Day-2 reads (preflight, status, discover) ------------------------------
 
     def databases(self, fields: str) -> list[dict[str, Any]]:
         """Every database, with only ``fields`` (comma-separated)."""
         path = "/v1/bdbs"
-        data = self._call("GET", path, params={"fields": fields}, permission="view_bdb_info")
+        data = self._get(path, {"fields": fields})
         if not isinstance(data, list) or not all(isinstance(db, dict) for db in data):
             raise ProtocolError(f"GET {path} answered {type(data).__name__}, not a list of objects")
         return data
@@ -198,7 +343,7 @@ class RsClient:
     def module_capabilities(self) -> dict[str, frozenset[str]]:
         """Each module's name and its capabilities (``backup_restore`` among them)."""
         path = "/v1/modules"
-        data = self._call("GET", path, permission="view_cluster_modules")
+        data = self._get(path, permission="view_cluster_modules")
         if not isinstance(data, list):
             raise ProtocolError(f"GET {path} answered {type(data).__name__}, not a list")
         return {
@@ -210,7 +355,7 @@ class RsClient:
     def cluster_policy(self) -> dict[str, Any]:
         """The cluster's policy settings (``max_simultaneous_backups`` among them)."""
         path = "/v1/cluster/policy"
-        data = self._call("GET", path, permission="view_cluster_info")
+        data = self._get(path, permission="view_cluster_info")
         if not isinstance(data, dict):
             raise ProtocolError(f"GET {path} answered {type(data).__name__}, not an object")
         return data
@@ -218,59 +363,116 @@ class RsClient:
     def users(self) -> list[dict[str, Any]]:
         """The cluster's users with their roles; needs view_all_users_info."""
         path = "/v1/users"
-        data = self._call("GET", path, permission="view_all_users_info")
+        data = self._get(path, permission="view_all_users_info")
         if not isinstance(data, list):
             raise ProtocolError(f"GET {path} answered {type(data).__name__}, not a list")
         return [user for user in data if isinstance(user, dict)]
 
     # Transport --------------------------------------------------------------
 
-    def _call(self, method: str, path: str, *, permission: str, **kwargs: Any) -> Any:
-        url = self.base_url + path
-        try:
-            response = self.session.request(method, url, timeout=self.timeout, **kwargs)
-        except requests.exceptions.SSLError as exc:
-            raise TlsError(
-                f"TLS verification of {self.base_url} failed ({_reason(exc)}). Set ca_cert to "
-                "the cluster's CA file (the proxy certificate's issuer)"
-            ) from None
-        except requests.exceptions.ConnectionError as exc:
-            raise TransportError(
-                f"{method} {path}: could not reach {self.base_url} ({_reason(exc)})",
-                maybe_sent=_maybe_sent(exc),
-            ) from None
-        except requests.exceptions.Timeout as exc:
-            raise TransportError(
-                f"{method} {path}: no answer from {self.base_url} within {self.timeout[1]:g} s",
-                maybe_sent=_maybe_sent(exc),
-            ) from None
-        if response.status_code >= 400:
-            raise self._error(response, method, path, permission)
-        if not response.content:
+    def _get(
+        self, path: str, params: dict[str, str] | None = None, *, permission: str = "view_bdb_info"
+    ) -> Any:
+        response = self._send("GET", path, permission=permission, params=params)
+        with response:
+            raw = self._read(response, "GET", path)
+        if not raw:
             return None
         try:
-            return response.json()
-        except ValueError:
+            return json.loads(raw, parse_constant=_refuse_constant)
+        except (ValueError, RecursionError) as exc:
             kind = response.headers.get("Content-Type", "no content type")
-            excerpt = response.text[:80].replace("\n", " ")
+            if isinstance(exc, RecursionError):
+                why = "nested too deeply"
+            elif isinstance(exc, _NotJsonConstantError):
+                why = f"holds {exc}, which JSON does not allow"
+            else:
+                why = _shown(_scrub(raw[:80].decode("utf-8", "replace"), self._secrets))
             raise ProtocolError(
-                f"{method} {path} answered {response.status_code} with a body that is not JSON "
-                f"({kind}): {excerpt!r}"
+                f"GET {path} answered {response.status_code} with a body that is not JSON "
+                f"({_one_line(kind, 60)}): {why}"
             ) from None
 
-    def _error(
-        self, response: requests.Response, method: str, path: str, permission: str
-    ) -> ApiError:
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        permission: str,
+        secrets: Iterable[str] = (),
+        **kwargs: Any,
+    ) -> requests.Response:
+        """Send one request; return its 2xx response (open: the caller reads and closes it)."""
         try:
-            body = response.json()
-        except ValueError:
+            response = self.session.request(
+                method,
+                self.base_url + path,
+                timeout=self.timeout,
+                verify=self.verify,
+                allow_redirects=False,
+                stream=True,  # the status first; the body is read within a size limit
+                **kwargs,
+            )
+        except (OSError, Urllib3Error) as exc:  # requests' exceptions are OSErrors
+            raise transport_error(exc, method, path, self.base_url, self.timeout[1]) from None
+        if 200 <= response.status_code < 300:
+            return response
+        with response:
+            raise self._refusal(response, method, path, permission, [*self._secrets, *secrets])
+
+    def _read(self, response: requests.Response, method: str, path: str) -> bytes:
+        """The body of ``response``, at most MAX_ANSWER_BYTES of it."""
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in response.iter_content(65536):
+                size += len(chunk)
+                if size > MAX_ANSWER_BYTES:
+                    raise ProtocolError(
+                        f"{method} {path}: the answer is larger than "
+                        f"{MAX_ANSWER_BYTES // 2**20} MiB, which is not the RS API"
+                    )
+                chunks.append(chunk)
+        except (OSError, Urllib3Error) as exc:
+            raise transport_error(exc, method, path, self.base_url, self.timeout[1]) from None
+        return b"".join(chunks)
+
+    def _refusal(
+        self,
+        response: requests.Response,
+        method: str,
+        path: str,
+        permission: str,
+        secrets: list[str],
+    ) -> ExportError:
+        status = response.status_code
+        if 300 <= status < 400:
+            location = _redacted_url(response.headers.get("Location", ""))
+            return ProtocolError(
+                f"{method} {path} answered {status}, a redirect to {location!r}: the helper "
+                "never follows one (it would carry the credentials and the request elsewhere); "
+                "set url to the cluster's API address itself"
+            )
+        if status < 200:
+            return ProtocolError(f"{method} {path} answered {status}, not a final HTTP status")
+        try:
+            body = json.loads(self._read(response, method, path))
+        except (ExportError, ValueError, RecursionError):
             body = {}
         if not isinstance(body, dict):
             body = {}
-        code = str(body.get("error_code") or "")
+        code = _scrub(_one_line(str(body.get("error_code") or ""), 60), secrets)
         # The OpenAPI schema says "description"; older request pages say "message".
         text = str(body.get("description") or body.get("message") or "")
-        status = response.status_code
+        text = _scrub(_one_line(text, 300), secrets)
+        if method in IDEMPOTENT_METHODS and status in TRANSIENT_STATUSES:
+            detail = ": ".join(part for part in (code, text) if part)
+            return ServerError(
+                f"{method} {path} answered {status}"
+                + (f" ({detail})" if detail else "")
+                + ": trouble on the cluster or on a proxy in front of it",
+                maybe_sent=True,
+            )
         hint = _HINTS.get(status, "").format(user=self.user, permission=permission)
         cls = ClusterBusyError if status == 409 else ApiError
         return cls(status, method, path, error_code=code, description=text, hint=hint)
@@ -290,19 +492,163 @@ _HINTS = {
 }
 
 
-def _reason(exc: Exception) -> str:
+def _resolve_verify(verify: bool | str) -> bool | str:
+    """``verify`` with True resolved as the class docstring says: a bundle path, or True."""
+    source = "ca_cert"
+    if verify is True:
+        for name in CA_BUNDLE_ENV:
+            if os.environ.get(name):
+                verify, source = os.environ[name], f"${name}"
+                break
+    if isinstance(verify, str) and not os.path.exists(verify):
+        raise LocalSetupError(f"{source} names the CA bundle {verify}, which does not exist")
+    return verify
+
+
+def transport_error(
+    exc: BaseException, method: str, path: str, base_url: str, timeout_seconds: float
+) -> ExportError:
+    """The package's error for what requests or urllib3 raised while talking to ``base_url``."""
+    where = f"{method} {path}"
+    reason = _reason(exc)
+    rx = requests.exceptions
+    if isinstance(exc, rx.SSLError):
+        return TlsError(
+            f"{where}: TLS verification of {base_url} failed ({reason}). Set ca_cert to "
+            "the cluster's CA file (the proxy certificate's issuer)"
+        )
+    if isinstance(exc, rx.InvalidURL | rx.InvalidSchema | rx.MissingSchema):
+        if "proxy" in reason.lower():
+            return ConfigError(
+                "proxy (from $HTTPS_PROXY, $HTTP_PROXY or $ALL_PROXY)", HIDDEN,
+                "a proxy URL requests can use", hint=reason,
+            )  # fmt: skip
+        return ConfigError(
+            "url", _redacted_url(base_url), "an http(s) URL of the cluster's API", hint=reason
+        )
+    if isinstance(exc, rx.ProxyError):
+        # urllib3 says ProxyError only before it reached the proxy: nothing was sent.
+        return TransportError(
+            f"{where}: the proxy for {base_url} failed ({reason})", maybe_sent=False
+        )
+    if isinstance(exc, rx.ConnectTimeout):
+        return TransportError(
+            f"{where}: could not reach {base_url} (no connection within the connect timeout)",
+            maybe_sent=False,
+        )
+    if isinstance(exc, rx.Timeout) or isinstance(_innermost(exc), ReadTimeoutError):
+        return TransportError(
+            f"{where}: no answer from {base_url} within {timeout_seconds:g} s", maybe_sent=True
+        )
+    if isinstance(exc, rx.ConnectionError):
+        return TransportError(
+            f"{where}: could not reach {base_url} ({reason})", maybe_sent=_maybe_sent(exc)
+        )
+    if isinstance(exc, rx.ChunkedEncodingError):
+        return TransportError(
+            f"{where}: the answer from {base_url} broke off ({reason})", maybe_sent=True
+        )
+    if isinstance(exc, rx.ContentDecodingError):
+        return ProtocolError(f"{where}: the answer's body does not match its encoding ({reason})")
+    if isinstance(exc, rx.TooManyRedirects):
+        return ProtocolError(f"{where}: {base_url} answered with redirects ({reason})")
+    if isinstance(exc, rx.RetryError):
+        return ServerError(f"{where}: {base_url} kept answering errors ({reason})", maybe_sent=True)
+    if isinstance(exc, rx.InvalidHeader):
+        return ProtocolError(f"{where}: {base_url} answered a malformed header ({reason})")
+    # Anything else may have happened after the request left.
+    return TransportError(
+        f"{where}: talking to {base_url} failed ({type(exc).__name__}: {reason})",
+        maybe_sent=True,
+    )
+
+
+def _innermost(exc: BaseException) -> BaseException:
     # requests nests urllib3's reason several levels deep; the innermost is the useful one.
-    inner: BaseException = exc
-    while inner.args and isinstance(inner.args[0], BaseException):
-        inner = inner.args[0]
-    reason = getattr(inner, "reason", None) or inner
-    return str(reason).split(": ", 1)[-1][:200]
+    inner = exc
+    for _ in range(10):
+        reason = getattr(inner, "reason", None)
+        nested = [a for a in inner.args if isinstance(a, BaseException)]
+        if isinstance(reason, BaseException):
+            inner = reason
+        elif nested:
+            inner = nested[0]
+        else:
+            break
+    return inner
 
 
-def _maybe_sent(exc: Exception) -> bool:
+def _reason(exc: BaseException) -> str:
+    inner = _innermost(exc)
+    # An SSL verification error says why in verify_message; its reason is only a code.
+    text = getattr(inner, "verify_message", None) or getattr(inner, "reason", None) or inner
+    return _one_line(str(text).split(": ", 1)[-1] or type(inner).__name__, 200)
+
+
+def _maybe_sent(exc: BaseException) -> bool:
     """Whether the request may have reached the cluster (anything but a failed connect)."""
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return False
     # requests wraps urllib3's MaxRetryError, whose reason says what failed.
     reason = getattr(exc.args[0] if exc.args else None, "reason", None)
     return not isinstance(reason, NewConnectionError | ConnectTimeoutError)
+
+
+class _NotJsonConstantError(ValueError):
+    pass
+
+
+def _refuse_constant(token: str) -> Any:
+    # Python's json reads NaN, Infinity and -Infinity; JSON has no such tokens.
+    raise _NotJsonConstantError(token)
+
+
+def _action_uid(raw: bytes) -> str | None:
+    """A plausible ``action_uid`` from the POST's answer, or None."""
+    try:
+        data = json.loads(raw, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        return None
+    value = data.get("action_uid") if isinstance(data, dict) else None
+    if type(value) is int:
+        value = str(value)
+    if isinstance(value, str) and re.fullmatch(r"[\w.:-]{1,128}", value, re.ASCII):
+        return value
+    return None
+
+
+def _strings(value: Any) -> list[str]:
+    """The string leaves of a request body: the values a message must never echo."""
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+def _scrub(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        if len(secret) >= 4:  # shorter ones would blank out ordinary words
+            text = text.replace(secret, "***")
+    return text
+
+
+def _one_line(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _shown(value: Any) -> str:
+    """A server's value for a message: its repr, on one line and bounded."""
+    return _one_line(repr(value), 80)
+
+
+def _redacted_url(url: str) -> str:
+    """``url`` without user and password, bounded: safe to show."""
+    try:
+        parts = urlsplit(url)
+        if parts.username is not None or parts.password is not None:
+            url = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+    except ValueError:
+        return "(an unreadable URL)"
+    return _one_line(url, 200)

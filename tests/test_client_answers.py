@@ -1,0 +1,525 @@
+"""What the client makes of hostile or broken server answers: a package error, never a crash.
+
+Every server here is real (pytest-httpserver, or a raw socket for bytes werkzeug
+will not send); each test checks what the servers received.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pytest_httpserver import HTTPServer
+from urllib3.util.retry import Retry
+
+from redis_enterprise_export.client import EXPORT_STATUSES, RsClient, transport_retry
+from redis_enterprise_export.errors import (
+    ApiError,
+    ConfigError,
+    ExportError,
+    ProtocolError,
+    ServerError,
+    TransportError,
+)
+
+SECRET = "s3-Secret-In-The-Body-4d2"
+PASSWORD = "Cluster-Pass-In-Auth-8e1"
+BODY = {
+    "export_location": {
+        "type": "s3",
+        "bucket_name": "b",
+        "access_key_id": "AKIA",
+        "secret_access_key": SECRET,
+    }
+}
+EXPORT = "/v1/bdbs/1/actions/export"
+
+
+def client(server: HTTPServer, retry: Retry | None = None) -> RsClient:
+    return RsClient(
+        server.url_for("").rstrip("/"),
+        auth=("u", PASSWORD),
+        retry=retry if retry is not None else Retry(0),
+        timeout_seconds=5,
+    )
+
+
+def quick_retry() -> Retry:
+    """The real transport policy, minus its waits."""
+    return transport_retry().new(backoff_factor=0)
+
+
+@pytest.fixture
+def second() -> Iterator[HTTPServer]:
+    """Another server, where a redirect would lead."""
+    server = HTTPServer()
+    server.start()
+    yield server
+    server.clear()
+    server.stop()
+
+
+# Redirects are never followed ------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_of_the_post_is_an_error_and_the_body_goes_nowhere(
+    httpserver: HTTPServer, second: HTTPServer, status: int
+) -> None:
+    """A 3xx is a ProtocolError naming its Location; the other server receives nothing."""
+    target = second.url_for(EXPORT)
+    httpserver.expect_request(EXPORT, method="POST").respond_with_data(
+        "", status=status, headers={"Location": target}
+    )
+    second.expect_request(EXPORT).respond_with_data("", status=200)
+    with pytest.raises(ProtocolError) as info:
+        client(httpserver).start_export(1, BODY)
+    assert f"answered {status}" in str(info.value)
+    assert target in str(info.value)
+    assert second.log == []
+    assert len(httpserver.log) == 1
+    httpserver.check_assertions()
+
+
+def test_a_redirect_of_a_read_is_an_error_too(httpserver: HTTPServer, second: HTTPServer) -> None:
+    """GETs are not followed either: the status read never goes to another server."""
+    httpserver.expect_request("/v1/bdbs/1").respond_with_data(
+        "", status=302, headers={"Location": second.url_for("/v1/bdbs/1")}
+    )
+    with pytest.raises(ProtocolError, match="redirect"):
+        client(httpserver, quick_retry()).export_state(1)
+    assert second.log == []
+
+
+def test_a_redirect_location_is_shown_without_its_credentials(httpserver: HTTPServer) -> None:
+    """userinfo in a Location header never reaches the message."""
+    httpserver.expect_request(EXPORT).respond_with_data(
+        "", status=307, headers={"Location": "https://bob:hunter2-pw@evil.example:8443/x?y=1"}
+    )
+    with pytest.raises(ProtocolError) as info:
+        client(httpserver).start_export(1, BODY)
+    assert "hunter2-pw" not in str(info.value)
+    assert "bob" not in str(info.value)
+    assert "evil.example:8443/x" in str(info.value)
+
+
+# Broken bodies and transports: one of the package's errors, one line ----------
+
+
+def assert_one_line(exc: BaseException) -> None:
+    assert "\n" not in str(exc)
+    assert "Traceback" not in str(exc)
+    assert PASSWORD not in str(exc)
+    assert SECRET not in str(exc)
+
+
+def test_a_gzip_body_that_is_not_gzip_is_a_protocol_error(httpserver: HTTPServer) -> None:
+    """Content-Encoding: gzip over garbage is the server's fault: ProtocolError."""
+    httpserver.expect_request("/v1/bdbs/1").respond_with_data(
+        b"this is not gzip at all", headers={"Content-Encoding": "gzip"}
+    )
+    with pytest.raises(ProtocolError, match="GET /v1/bdbs/1") as info:
+        client(httpserver).export_state(1)
+    assert_one_line(info.value)
+
+
+def test_deeply_nested_json_is_a_protocol_error(httpserver: HTTPServer) -> None:
+    """JSON nested beyond Python's recursion limit is refused, not a RecursionError."""
+    httpserver.expect_request("/v1/bdbs/1").respond_with_data(
+        "[" * 200_000 + "]" * 200_000, content_type="application/json"
+    )
+    with pytest.raises(ProtocolError, match="not JSON") as info:
+        client(httpserver).export_state(1)
+    assert_one_line(info.value)
+
+
+def test_an_invalid_retry_after_header_is_a_protocol_error(httpserver: HTTPServer) -> None:
+    """A Retry-After that is neither seconds nor a date is the server's fault, not a crash."""
+    httpserver.expect_request("/v1/bdbs/1").respond_with_data(
+        "", status=503, headers={"Retry-After": "whenever you like"}
+    )
+    with pytest.raises(ExportError) as info:
+        client(httpserver, quick_retry()).export_state(1)
+    assert isinstance(info.value, ProtocolError | TransportError)
+    assert_one_line(info.value)
+
+
+def test_a_huge_retry_after_is_capped_so_a_read_cannot_hang(httpserver: HTTPServer) -> None:
+    """Retry-After: 3600 on a 503 waits at most the retry policy's cap, not an hour."""
+    httpserver.expect_ordered_request("/v1/bdbs/1").respond_with_data(
+        "", status=503, headers={"Retry-After": "3600"}
+    )
+    httpserver.expect_ordered_request("/v1/bdbs/1").respond_with_json({"uid": 1})
+    rs = client(httpserver, quick_retry())
+    done: list[int] = []
+    thread = threading.Thread(target=lambda: done.append(rs.export_state(1).uid), daemon=True)
+    thread.start()
+    thread.join(timeout=60)  # generous: only proves there is no hour-long wait
+    assert done == [1]
+    httpserver.check_assertions()
+
+
+class RawServer:
+    """Answers every connection with the same bytes, then closes it."""
+
+    def __init__(self, answer: bytes) -> None:
+        self.answer = answer
+        self.requests: list[bytes] = []
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                self.requests.append(data)
+                conn.sendall(self.answer)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def raw_server(request: pytest.FixtureRequest) -> Iterator[RawServer]:
+    server = RawServer(request.param)
+    yield server
+    server.close()
+
+
+BROKEN_CHUNKS = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"zz\r\n{}\r\n0\r\n\r\n"
+)
+SHORT_BODY = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{}"
+
+
+@pytest.mark.parametrize("raw_server", [BROKEN_CHUNKS, SHORT_BODY], indirect=True)
+def test_a_body_cut_off_mid_way_is_a_transport_error_that_may_have_been_sent(
+    raw_server: RawServer,
+) -> None:
+    """A broken chunk or a short body on a read: TransportError, maybe_sent, so it is asked again."""
+    rs = RsClient(raw_server.url, auth=("u", PASSWORD), retry=Retry(0), timeout_seconds=5)
+    with pytest.raises(TransportError) as info:
+        rs.export_state(1)
+    assert info.value.maybe_sent is True
+    assert_one_line(info.value)
+    assert len(raw_server.requests) == 1
+
+
+@pytest.mark.parametrize("raw_server", [BROKEN_CHUNKS, SHORT_BODY], indirect=True)
+def test_a_post_answered_200_with_a_broken_body_was_accepted(raw_server: RawServer) -> None:
+    """The status line is the answer to the POST: a broken body after a 200 does not undo it."""
+    rs = RsClient(raw_server.url, auth=("u", PASSWORD), retry=Retry(0), timeout_seconds=5)
+    assert rs.start_export(1, BODY) is None
+    assert len(raw_server.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://", "ftp://127.0.0.1:9443", "127.0.0.1:9443", "https://exa mple.com:99999"],
+)
+def test_an_unusable_url_is_a_config_error_and_nothing_is_sent(url: str) -> None:
+    """requests' InvalidURL, InvalidSchema and MissingSchema become one line naming the url."""
+    with pytest.raises(ConfigError) as info:
+        RsClient(url, auth=("u", PASSWORD), retry=Retry(0)).export_state(1)
+    assert "url" in str(info.value)
+    assert_one_line(info.value)
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind", "maybe_sent"),
+    [
+        (requests.exceptions.TooManyRedirects("too many"), ProtocolError, True),
+        (requests.exceptions.ChunkedEncodingError("broken"), TransportError, True),
+        (requests.exceptions.ContentDecodingError("bad gzip"), ProtocolError, True),
+        (requests.exceptions.RetryError("too many 500 error responses"), ServerError, True),
+        (requests.exceptions.InvalidHeader("bad header"), ProtocolError, True),
+        (requests.exceptions.ConnectTimeout("no connect"), TransportError, False),
+        (requests.exceptions.ReadTimeout("no answer"), TransportError, True),
+        (requests.exceptions.RequestException("anything else"), TransportError, True),
+        (ConnectionResetError(104, "Connection reset by peer"), TransportError, True),
+        (OSError("Could not find a suitable TLS CA certificate bundle"), TransportError, True),
+    ],
+)
+def test_every_requests_exception_becomes_a_package_error(
+    exc: Exception, kind: type[ExportError], maybe_sent: bool
+) -> None:
+    """The mapping from what requests raises to the package's errors, for the cases no server provokes."""
+    from redis_enterprise_export.client import transport_error
+
+    error = transport_error(exc, "GET", "/v1/bdbs/1", "https://127.0.0.1:9443", 30.0)
+    assert type(error) is kind or (kind is TransportError and isinstance(error, TransportError))
+    if isinstance(error, TransportError):
+        assert error.maybe_sent is maybe_sent
+    assert str(error).startswith("GET /v1/bdbs/1")
+    assert_one_line(error)
+
+
+# Hostile numbers ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "progress_text",
+    [
+        "NaN",
+        "Infinity",
+        "-Infinity",
+        '"NaN"',
+        '"nan"',
+        '"inf"',
+        '"-inf"',
+        '"Infinity"',
+        "1e999",
+        "1" + "0" * 400,
+    ],
+)
+def test_a_non_finite_progress_is_a_protocol_error(
+    httpserver: HTTPServer, progress_text: str
+) -> None:
+    """export_progress of NaN or ±Infinity (as JSON tokens or strings), or too big for a float, is refused."""
+    httpserver.expect_request("/v1/bdbs/1").respond_with_data(
+        '{"uid": 1, "export_status": "exporting", "export_progress": ' + progress_text + "}",
+        content_type="application/json",
+    )
+    with pytest.raises(ProtocolError) as info:
+        client(httpserver).export_state(1)
+    assert "GET /v1/bdbs/1" in str(info.value)
+    assert_one_line(info.value)
+
+
+@pytest.mark.parametrize("value", [True, [50], {"p": 1}])
+def test_a_progress_of_another_type_is_a_protocol_error(httpserver: HTTPServer, value: Any) -> None:
+    """Booleans, lists and objects are not percentages."""
+    httpserver.expect_request("/v1/bdbs/1").respond_with_json(
+        {"uid": 1, "export_status": "exporting", "export_progress": value}
+    )
+    with pytest.raises(ProtocolError, match="export_progress"):
+        client(httpserver).export_state(1)
+
+
+@pytest.mark.parametrize("uid", [2, "2", 0, -1, 1.0, True, "1_0", " 1x"])
+def test_a_database_with_another_uid_is_a_protocol_error(httpserver: HTTPServer, uid: Any) -> None:
+    """GET /v1/bdbs/1 must describe database 1: another uid is never taken for it."""
+    httpserver.expect_request("/v1/bdbs/1").respond_with_json({"uid": uid, "export_status": ""})
+    with pytest.raises(ProtocolError, match="uid"):
+        client(httpserver).export_state(1)
+
+
+@pytest.mark.parametrize("status", [["succeeded"], {"a": 1}, 7, False])
+def test_an_export_status_of_another_type_is_a_protocol_error(
+    httpserver: HTTPServer, status: Any
+) -> None:
+    """A list or number where the status word belongs is refused (lists once crashed the set lookup)."""
+    httpserver.expect_request("/v1/bdbs/1").respond_with_json({"uid": 1, "export_status": status})
+    with pytest.raises(ProtocolError, match="export_status"):
+        client(httpserver).export_state(1)
+
+
+# Transient server errors while following an export ---------------------------
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_a_transient_5xx_on_a_read_is_retried(httpserver: HTTPServer, status: int) -> None:
+    """transport_retry() retries 500, 502, 503 and 504 on GET."""
+    httpserver.expect_ordered_request("/v1/bdbs/1").respond_with_data("", status=status)
+    httpserver.expect_ordered_request("/v1/bdbs/1").respond_with_json({"uid": 1})
+    assert client(httpserver, quick_retry()).export_state(1).uid == 1
+    httpserver.check_assertions()
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_a_5xx_on_a_read_after_the_retries_is_a_server_error(
+    httpserver: HTTPServer, status: int
+) -> None:
+    """When the retries are spent, a 5xx on GET is a ServerError (a TransportError the job rides out)."""
+    httpserver.expect_request("/v1/bdbs/1").respond_with_json(
+        {"error_code": "node_unavailable", "description": "node is not responding"}, status=status
+    )
+    with pytest.raises(ServerError) as info:
+        client(httpserver, quick_retry()).export_state(1)
+    assert info.value.maybe_sent is True
+    assert f"answered {status}" in str(info.value)
+    assert "node is not responding" in str(info.value)
+    assert len(httpserver.log) == 1 + quick_retry().status  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_a_5xx_on_the_post_is_an_api_error_and_not_retried(
+    httpserver: HTTPServer, status: int
+) -> None:
+    """The POST is never retried blindly: one request, and a 5xx stays an ApiError."""
+    httpserver.expect_request(EXPORT, method="POST").respond_with_data("", status=status)
+    with pytest.raises(ApiError) as info:
+        client(httpserver, quick_retry()).start_export(1, BODY)
+    assert info.value.http_status == status
+    assert len(httpserver.log) == 1
+
+
+def test_a_server_that_echoes_secrets_does_not_get_them_into_the_message(
+    httpserver: HTTPServer,
+) -> None:
+    """Error text from the server is shown without the password or the body's values."""
+    httpserver.expect_request(EXPORT, method="POST").respond_with_json(
+        {"error_code": "bad", "description": f"bad key {SECRET} for user u:{PASSWORD}"}, status=400
+    )
+    with pytest.raises(ApiError) as info:
+        client(httpserver).start_export(1, BODY)
+    assert_one_line(info.value)
+    assert "bad key" in str(info.value)
+
+
+def test_a_multiline_error_description_is_shown_on_one_line(httpserver: HTTPServer) -> None:
+    """Server text with newlines, or very long, becomes one bounded line."""
+    httpserver.expect_request("/v1/bdbs/1").respond_with_json(
+        {"error_code": "x", "description": "line one\nline two\n" + "y" * 5000}, status=404
+    )
+    with pytest.raises(ApiError) as info:
+        client(httpserver).export_state(1)
+    assert_one_line(info.value)
+    assert len(str(info.value)) < 1000
+
+
+# The POST's answer ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ("OK", "text/plain"),
+        ("<html>accepted</html>", "text/html"),
+        ("", "application/json"),
+        ("[1,", "application/json"),
+    ],
+)
+def test_a_2xx_to_the_post_is_accepted_whatever_its_body(
+    httpserver: HTTPServer, body: str, content_type: str
+) -> None:
+    """RS documents the 200 as status only: a body that is not JSON is no error once the export started."""
+    httpserver.expect_request(EXPORT, method="POST").respond_with_data(
+        body, content_type=content_type
+    )
+    assert client(httpserver).start_export(1, BODY) is None
+    assert len(httpserver.log) == 1
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ({"action_uid": "a1b2-c3d4"}, "a1b2-c3d4"),
+        ({"action_uid": 17}, "17"),
+        ({"action_uid": ""}, None),
+        ({"action_uid": ["x"]}, None),
+        ({"action_uid": "x" * 1000}, None),
+        ({"task_id": "t-1"}, None),
+        ([{"action_uid": "a"}], None),
+    ],
+)
+def test_the_post_returns_the_action_uid_when_the_cluster_sends_one(
+    httpserver: HTTPServer, answer: Any, expected: str | None
+) -> None:
+    """start_export returns a plausible action_uid from a JSON 2xx body, else None."""
+    httpserver.expect_request(EXPORT, method="POST").respond_with_json(answer)
+    assert client(httpserver).start_export(1, BODY) == expected
+
+
+# Any JSON answer: a valid value or a package error ---------------------------
+
+JSON_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=10**300, max_value=10**320)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=20)
+    | st.sampled_from(["NaN", "inf", "-Infinity", "100", "50.5", "1e999", "", "1"])
+)
+JSON_VALUES = st.recursive(
+    JSON_SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+PLAUSIBLE_DB = st.fixed_dictionaries(
+    {},
+    optional={
+        "uid": st.sampled_from([1, "1", 2, 0, -1, True, None, 1.5]) | JSON_VALUES,
+        "name": st.sampled_from(["orders", "other", ""]) | JSON_VALUES,
+        "export_status": st.sampled_from([*sorted(EXPORT_STATUSES), "paused", None]) | JSON_VALUES,
+        "export_progress": JSON_SCALARS,
+        "export_failure_reason": JSON_VALUES,
+        "last_export_time": JSON_VALUES,
+    },
+)
+ANSWERS = JSON_VALUES | PLAUSIBLE_DB | st.lists(PLAUSIBLE_DB, max_size=4)
+
+
+def serve_json(server: HTTPServer, path: str, value: Any) -> None:
+    server.clear()
+    # allow_nan: the NaN and Infinity tokens Python's json reads (and emits) by default.
+    server.expect_request(path).respond_with_data(
+        json.dumps(value, allow_nan=True), content_type="application/json"
+    )
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(answer=ANSWERS)
+def test_any_json_answer_to_the_status_read_is_a_valid_state_or_a_package_error(
+    httpserver: HTTPServer, answer: Any
+) -> None:
+    """export_state returns finite progress in 0..100 and a known status, or raises a package error."""
+    serve_json(httpserver, "/v1/bdbs/1", answer)
+    try:
+        state = client(httpserver).export_state(1)
+    except (ProtocolError, TransportError, ApiError) as exc:
+        assert_one_line(exc)
+    else:
+        assert state.uid == 1
+        assert math.isfinite(state.export_progress)
+        assert 0 <= state.export_progress <= 100
+        assert state.export_status in EXPORT_STATUSES
+        assert all(
+            isinstance(s, str)
+            for s in (state.name, state.export_failure_reason, state.last_export_time)
+        )
+    httpserver.check_assertions()
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(answer=ANSWERS)
+def test_any_json_answer_to_the_database_list_is_a_uid_or_a_package_error(
+    httpserver: HTTPServer, answer: Any
+) -> None:
+    """find_database returns a positive int uid, or raises a package error."""
+    serve_json(httpserver, "/v1/bdbs", answer)
+    try:
+        uid = client(httpserver).find_database("orders")
+    except (ProtocolError, TransportError, ApiError) as exc:
+        assert_one_line(exc)
+    else:
+        assert type(uid) is int
+        assert uid > 0
+    httpserver.check_assertions()
