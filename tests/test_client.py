@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from pytest_httpserver import HTTPServer
 from urllib3.util.retry import Retry
 from werkzeug import Request, Response
 
-from helpers import ADMIN, PASSWORD, VIEWER
+from helpers import ADMIN, PASSWORD, VIEWER, FakeClock
 from redis_enterprise_export.client import RsClient
 from redis_enterprise_export.errors import (
     ApiError,
@@ -22,6 +23,19 @@ from redis_enterprise_export.errors import (
 from redis_enterprise_export.simulator import Simulator
 
 BODY = {"export_location": {"type": "mount_point", "path": "/tmp"}}
+
+
+@pytest.fixture(autouse=True)
+def _strict_server(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A scripted server's surprises fail the test: an unmatched request, a handler error."""
+    if "httpserver" not in request.fixturenames:
+        yield
+        return
+    # Asked for before the test, so it is torn down after this check.
+    server: HTTPServer = request.getfixturevalue("httpserver")
+    yield
+    assert server.log, "the test never reached the scripted server"
+    server.check_assertions()
 
 
 def client(sim: Simulator, user: str = ADMIN, password: str = PASSWORD) -> RsClient:
@@ -45,11 +59,16 @@ def test_reads_only_the_export_fields(sim: Simulator) -> None:
 
 
 def test_progress_sent_as_a_string_is_parsed(sim: Simulator, export_dir: Path) -> None:
+    """RS sends export_progress as "25" at times: it is read as the number 25."""
+    clock = FakeClock()
+    sim.cluster.clock = clock.now
     sim.cluster.scenario.progress_as_string = True
     sim.cluster.scenario.export_seconds = 30
     rs = client(sim)
     rs.start_export(1, {"export_location": {"type": "mount_point", "path": str(export_dir)}})
-    assert isinstance(rs.export_state(1).export_progress, float)
+    clock.sleep(7.5)
+    assert rs.export_state(1).export_progress == 25.0
+    assert sim.cluster.log[-1].body["export_progress"] == "25"
 
 
 @pytest.mark.parametrize("text_field", ["description", "message"])
