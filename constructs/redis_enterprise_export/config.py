@@ -11,12 +11,12 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .backends import StateBackend, parse_state
 from .errors import ConfigError
 from .models import (
     INPUT_FIELDS,
     Cluster,
     ExportSpec,
-    StateBackend,
     location_from_dict,
 )
 
@@ -24,7 +24,6 @@ from .models import (
 CLUSTER_KEYS = {f.name for f in fields(Cluster)} - {"ca_cert_pem"} | {"ca_cert"}
 EXPORT_KEYS = set(INPUT_FIELDS)
 TOP_KEYS = {"clusters", "exports", "state"}
-STATE_KEYS = {"local": {"backend", "path"}, "pg": {"backend", "schema_name"}}
 
 T = TypeVar("T")
 
@@ -66,7 +65,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> ExportsConfig:
         _placed(f"{where} [exports.{name}]", _export, name, table, clusters)
         for name, table in _tables(exports_table, "exports", where).items()
     ]
-    state = _placed(f"{where} [state]", _state, data.get("state", {}))
+    state = _placed(f"{where} [state]", parse_state, data.get("state", {}))
     return ExportsConfig(path=path, exports=exports, state=state)
 
 
@@ -98,14 +97,6 @@ def _tables(data: Mapping[str, Any], kind: str, where: str) -> dict[str, Mapping
         if not isinstance(table, Mapping):
             raise ConfigError(f"{kind}.{name}", table, f"a [{kind}.{name}] table").within(where)
     return dict(data)
-
-
-def _state(table: Any) -> StateBackend:
-    if not isinstance(table, Mapping):
-        raise ConfigError("state", table, "a [state] table")
-    backend = table.get("backend", "local")
-    _known_keys(table, STATE_KEYS.get(backend, {"backend"}))
-    return StateBackend(**table)
 
 
 def _cluster(table: Mapping[str, Any], path: Path) -> Cluster:
