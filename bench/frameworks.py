@@ -68,41 +68,49 @@ def node_version(node: str) -> str:
     return run.stdout.strip()
 
 
+def wheel_version(python: Path) -> str:
+    code = "import redis_enterprise_export.cdk as c; print(c.wheel_node())"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JSII_")}
+    run = subprocess.run(
+        [str(python), "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    return node_version(run.stdout.strip())
+
+
 def table(exports: int, repeats: int) -> str:
+    """The measurements as Markdown; runs alternate between the combinations, so load
+    from anything else on the machine falls on all of them alike."""
     system = shutil.which("node")
-    rows = [
-        f"Synthesis of {exports} exports (`python main.py`, Node start included), median of "
-        f"{repeats} runs, wall seconds. Command: `python -m bench.frameworks --write`.",
-        "",
-        "| framework | Node | median | runs |",
-        "|---|---|---|---|",
-    ]
+    combos: list[tuple[str, Path, str, str | None]] = []
+    missing = []
     for framework, python in PYTHONS.items():
         if not python.exists():
-            rows.append(f"| {framework} | - | not installed ({python}) | |")
+            missing.append(f"| {framework} | - | not installed ({python}) | | |")
             continue
-        nodes: list[tuple[str, str | None]] = [("wheel", None)]
+        combos.append((framework, python, f"wheel {wheel_version(python)}", None))
         if system is not None:
-            nodes.append((f"system {node_version(system)}", system))
-        for label, node in nodes:
-            walls = measure_synth(python, node, exports, repeats)
-            shown = label
-            if node is None:
-                wheel = subprocess.run(
-                    [
-                        str(python),
-                        "-c",
-                        "import redis_enterprise_export.cdk as c; print(c.wheel_node())",
-                    ],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                    env={k: v for k, v in os.environ.items() if not k.startswith("JSII_")},
-                ).stdout.strip()
-                shown = f"wheel {node_version(wheel)}"
-            runs = ", ".join(f"{w:.2f}" for w in walls)
-            rows.append(f"| {framework} | {shown} | {statistics.median(walls):.2f} s | {runs} |")
-    return "\n".join(rows) + "\n"
+            combos.append((framework, python, f"system {node_version(system)}", system))
+    walls: dict[int, list[float]] = {i: [] for i in range(len(combos))}
+    load_before = os.getloadavg()[0]
+    for _ in range(repeats):
+        for i, (_, python, _, node) in enumerate(combos):
+            walls[i] += measure_synth(python, node, exports, 1)
+    rows = [
+        f"Synthesis of {exports} exports (`python main.py`, Node start included), median of "
+        f"{repeats} runs taken in turn, wall seconds. Command: "
+        "`python -m bench.frameworks --write`. "
+        f"{os.cpu_count()} cores, load average {load_before:.1f} before and "
+        f"{os.getloadavg()[0]:.1f} after: other work on the machine shows as spread; "
+        "the minimum is the least disturbed run.",
+        "",
+        "| framework | Node | median | min | runs |",
+        "|---|---|---|---|---|",
+    ]
+    for i, (framework, _, label, _) in enumerate(combos):
+        runs = ", ".join(f"{w:.2f}" for w in walls[i])
+        median, least = statistics.median(walls[i]), min(walls[i])
+        rows.append(f"| {framework} | {label} | {median:.2f} s | {least:.2f} s | {runs} |")
+    return "\n".join(rows + missing) + "\n"
 
 
 def write_section(text: str) -> None:
