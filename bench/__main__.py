@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import frameworks
 from redis_enterprise_export.simulator import Simulator
 
 REPO = Path(__file__).resolve().parents[1]
@@ -502,7 +503,7 @@ def main() -> int:
         chart(fleets, plan, out / "timeline.png")
         text = report(plan, command, single, fleets, synth, start, time.monotonic() - began)
         shutil.rmtree(work, ignore_errors=True)
-    (out / "RESULTS.md").write_text(text)
+    (out / "RESULTS.md").write_text(text + frameworks.kept_section(out / "RESULTS.md"))
     print(text)
     return 0
 

@@ -124,6 +124,15 @@ def write_section(text: str) -> None:
     RESULTS.write_text(current)
 
 
+def kept_section(path: Path) -> str:
+    """The framework section of ``path`` (with a blank line before it), or "" if it has none:
+    ``./dev bench`` rewrites RESULTS.md and keeps this section as it was."""
+    text = path.read_text() if path.exists() else ""
+    if BEGIN not in text or END not in text:
+        return ""
+    return "\n" + BEGIN + text.split(BEGIN, 1)[1].split(END, 1)[0] + END + "\n"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.frameworks", description=__doc__.splitlines()[0]
