@@ -13,6 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from . import frameworks
 from .report import chart, report
 from .scenarios import (
     FULL,
@@ -52,7 +53,7 @@ def main() -> int:
         chart(fleets, plan, out / "timeline.png")
         text = report(plan, command, single, fleets, synth, start, time.monotonic() - began)
         shutil.rmtree(work, ignore_errors=True)
-    (out / "RESULTS.md").write_text(text)
+    (out / "RESULTS.md").write_text(text + frameworks.kept_section(out / "RESULTS.md"))
     print(text)
     return 0
 

@@ -54,7 +54,6 @@ def environment(slots: Path) -> dict[str, str]:
         "TF_INPUT": "0",
         "TF_IN_AUTOMATION": "1",
         "TF_CLI_CONFIG_FILE": str(REPO / "tools" / "terraform.rc"),
-        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
         "REDIS_ENTERPRISE_USER": "bench@example.com",
         "REDIS_ENTERPRISE_PASSWORD": PASSWORD,
         "S3_SECRET": "bench-s3-secret",

@@ -257,8 +257,8 @@ BAD_CONFIGS: list[tuple[str, str]] = [
         ": clusters.prod: got 'https://rs'; expected a [clusters.prod] table",
     ),
     (
-        config_text() + "\n[state]\nbackend = 's3'\n",
-        " [state]: backend: got 's3'; expected one of local, pg",
+        config_text() + "\n[state]\nbackend = 'swift'\n",
+        " [state]: backend: got 'swift'; expected one of local, pg, s3, gcs, azurerm, http, consul, kubernetes",
     ),
     (
         config_text() + "\n[state]\nbackend = 'pg'\npath = 'x'\n",

@@ -11,13 +11,13 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .backends import StateBackend, parse_state
 from .discovery import Lock, Selector, lock_path, parse_selector
 from .errors import ConfigError
 from .models import (
     INPUT_FIELDS,
     Cluster,
     ExportSpec,
-    StateBackend,
     location_from_dict,
 )
 
@@ -25,7 +25,6 @@ from .models import (
 CLUSTER_KEYS = {f.name for f in fields(Cluster)} - {"ca_cert_pem"} | {"ca_cert"}
 EXPORT_KEYS = set(INPUT_FIELDS) | {"databases", "exclude"}
 TOP_KEYS = {"clusters", "exports", "state"}
-STATE_KEYS = {"local": {"backend", "path"}, "pg": {"backend", "schema_name"}}
 
 T = TypeVar("T")
 
@@ -78,7 +77,7 @@ def parse_config(data: Mapping[str, Any], path: Path, *, resolve: bool = True) -
             selectors.append(_placed(f"{where} [exports.{name}]", _selector, name, table, clusters))
         else:
             exports.append(_placed(f"{where} [exports.{name}]", _export, name, table, clusters))
-    state = _placed(f"{where} [state]", _state, data.get("state", {}))
+    state = _placed(f"{where} [state]", parse_state, data.get("state", {}))
     if resolve and selectors:
         lock = Lock.read(lock_path(path)) or Lock({})
         for selector in selectors:
@@ -139,14 +138,6 @@ def _tables(data: Mapping[str, Any], kind: str, where: str) -> dict[str, Mapping
         if not isinstance(table, Mapping):
             raise ConfigError(f"{kind}.{name}", table, f"a [{kind}.{name}] table").within(where)
     return dict(data)
-
-
-def _state(table: Any) -> StateBackend:
-    if not isinstance(table, Mapping):
-        raise ConfigError("state", table, "a [state] table")
-    backend = table.get("backend", "local")
-    _known_keys(table, STATE_KEYS.get(backend, {"backend"}))
-    return StateBackend(**table)
 
 
 def _cluster(table: Mapping[str, Any], path: Path) -> Cluster:

@@ -22,11 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from weakref import WeakKeyDictionary
 
+from .backends import StateBackend, declare_backend
 from .cdk import (
     Construct,
-    LocalBackend,
     LocalExecProvisioner,
-    PgBackend,
     TerraformOutput,
     TerraformResource,
     TerraformStack,
@@ -45,7 +44,7 @@ from .contract import (
     result_path,
 )
 from .errors import ConfigError
-from .models import ExportInputs, ExportSpec, StateBackend
+from .models import ExportInputs, ExportSpec
 
 
 def literal(value: Any) -> Any:
@@ -244,14 +243,7 @@ class ExportStack(TerraformStack):
 
     def __init__(self, scope: Construct, id: str, props: ExportStackProps) -> None:
         super().__init__(scope, id)
-        state = props.state
-        if state.backend == "pg":
-            PgBackend(self, conn_str="-", schema_name=literal(state.schema_name))
-            # Unset, Terraform reads $PG_CONN_STR: its password stays out of the stack.
-            self.add_override("terraform.backend.pg.conn_str", None)
-        else:
-            # Relative keeps the synthesized folder relocatable; cdktf's default is absolute.
-            LocalBackend(self, path=literal(state.path))
+        declare_backend(self, props.state)
         self.add_override("terraform.required_version", ">= 1.4")
         run_id = TerraformVariable(
             self,

@@ -484,27 +484,3 @@ class ExportSpec(ExportInputs):
                 "location": location_from_dict(data["location"]),
             }
         )
-
-
-STATE_BACKENDS = ("local", "pg")
-
-
-@dataclass(frozen=True, kw_only=True)
-class StateBackend:
-    """Where Terraform keeps the stack's state.
-
-    ``local``: the file ``path``, relative to the stack's folder. ``pg``: the
-    built-in PostgreSQL backend, in ``schema_name``; the connection string (it
-    holds a password) comes from ``$PG_CONN_STR``, which Terraform reads itself.
-    Either way Terraform locks the state, so concurrent pipelines take turns.
-    """
-
-    backend: str = "local"
-    path: str = "terraform.tfstate"
-    schema_name: str = "redis_enterprise_exports"
-
-    def __post_init__(self) -> None:
-        if self.backend not in STATE_BACKENDS:
-            raise ConfigError("backend", self.backend, "one of " + ", ".join(STATE_BACKENDS))
-        _text(self, "path")
-        _text(self, "schema_name")

@@ -28,7 +28,6 @@ def terraform_env(**extra: str) -> dict[str, str]:
         TF_INPUT="0",
         TF_IN_AUTOMATION="1",
         TF_CLI_CONFIG_FILE=str(REPO / "tools" / "terraform.rc"),
-        JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20",
         REDIS_ENTERPRISE_USER=ADMIN,
         REDIS_ENTERPRISE_PASSWORD=PASSWORD,
     )

@@ -1,0 +1,243 @@
+"""State where platform teams keep it: S3 (against moto's real S3 API) and any built-in backend by name."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from hypothesis import given
+from hypothesis import strategies as st
+
+from helpers import VENV_BIN, TerraformProject, free_port, run_main, terraform_env, toml_text
+from redis_enterprise_export.backends import (
+    PARTIAL_BACKENDS,
+    S3_CREDENTIAL_KEYS,
+    StateBackend,
+    backend_block,
+    parse_state,
+)
+from redis_enterprise_export.errors import ConfigError
+from redis_enterprise_export.simulator import Simulator
+from test_concurrency import apply_together, checkout
+
+AWS_KEY_ID = "AKIAMOTOTESTKEY"
+AWS_SECRET = "aws-Secret-Key-0b5e"
+BUCKET = "team-tfstate"
+
+
+class MotoServer:
+    """moto's S3 API as a real HTTP server on 127.0.0.1, started from the venv."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = directory / "moto.log"
+        with self.log.open("w") as log:
+            self.process = subprocess.Popen(
+                [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(f"{self.url}/moto-api/", timeout=1)
+                break
+            except requests.ConnectionError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise RuntimeError(
+                        f"moto_server did not start: {self.log.read_text()}"
+                    ) from None
+                time.sleep(0.1)
+
+    def client(self) -> Any:
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.url,
+            region_name="eu-west-1",
+            aws_access_key_id=AWS_KEY_ID,
+            aws_secret_access_key=AWS_SECRET,
+        )
+
+    def create_bucket(self, name: str) -> None:
+        self.client().create_bucket(
+            Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+        )
+
+    def objects(self, bucket: str) -> dict[str, bytes]:
+        """Every object in ``bucket``, by key."""
+        s3 = self.client()
+        listing = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
+        return {
+            o["Key"]: s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read() for o in listing
+        }
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def moto(tmp_path: Path) -> Iterator[MotoServer]:
+    server = MotoServer(tmp_path)
+    server.create_bucket(BUCKET)
+    yield server
+    server.stop()
+
+
+def s3_state(moto: MotoServer, key: str = "team-a/exports.tfstate") -> str:
+    return (
+        f'[state]\nbackend = "s3"\nbucket = "{BUCKET}"\nkey = "{key}"\n'
+        f'region = "eu-west-1"\nendpoint = "{moto.url}"\n'
+    )
+
+
+def aws_env(project: TerraformProject) -> None:
+    project.env |= {"AWS_ACCESS_KEY_ID": AWS_KEY_ID, "AWS_SECRET_ACCESS_KEY": AWS_SECRET}
+
+
+def sim_config(sim: Simulator, export_dir: Path) -> dict[str, dict[str, dict[str, Any]]]:
+    location = {"type": "mount_point", "path": str(export_dir)}
+    return {
+        "clusters": {"sim": {"url": sim.url, "ca_cert": str(sim.ca_path)}},
+        "exports": {
+            "orders": {"cluster": "sim", "database": 1, "location": location},
+            "orders_again": {"cluster": "sim", "database": "orders", "location": location},
+        },
+    }
+
+
+@pytest.mark.e2e
+def test_s3_state_lives_in_the_bucket_and_no_credential_reaches_the_stack_or_state(
+    sim: Simulator, export_dir: Path, project: TerraformProject, moto: MotoServer
+) -> None:
+    """With backend s3, init works offline, the apply's state and lock go to the bucket, and the AWS secret is nowhere we write."""
+    aws_env(project)
+    project.synth(sim_config(sim, export_dir), extra=s3_state(moto))
+    project.init()
+    project.apply("r1")
+    objects = moto.objects(BUCKET)
+    state = json.loads(objects["team-a/exports.tfstate"])
+    assert state["outputs"]["exports"]["value"]["orders"]["export_status"] == "succeeded"
+    assert not (project.stack / "terraform.tfstate").exists()
+    assert "team-a/exports.tfstate.tflock" not in objects  # released after the apply
+    assert project.plan_changes("r1") == 0
+    written = [project.stack / "cdk.tf.json", *project.stack.glob(".terraform/**/*")]
+    for path in [p for p in written if p.is_file()]:
+        assert AWS_SECRET not in path.read_text(errors="replace"), path
+        assert AWS_KEY_ID not in path.read_text(errors="replace"), path
+    for body in objects.values():
+        assert AWS_SECRET.encode() not in body
+
+
+@pytest.mark.e2e
+def test_two_applies_at_once_on_s3_state_export_each_database_once_per_run_id(
+    sim: Simulator, export_dir: Path, project: TerraformProject, moto: MotoServer
+) -> None:
+    """Two pipelines applying together on one S3 state: S3's lock file makes one wait, one export per run_id."""
+    sim.cluster.scenario.export_seconds = 1.0
+    aws_env(project)
+    project.synth(sim_config(sim, export_dir), extra=s3_state(moto))
+    first, second = checkout(project, "runner-a"), checkout(project, "runner-b")
+    for run_id, expected in (("r1", 2), ("r2", 4)):
+        results = apply_together(project, [first, second], run_id)
+        assert [r.code for r in results] == [0, 0], [r.stderr for r in results]
+        assert sim.cluster.exports_started(1) == expected
+    assert any("Acquiring state lock" in r.stdout for r in results)
+
+
+@pytest.mark.parametrize("backend", PARTIAL_BACKENDS)
+def test_other_backends_are_declared_by_name_and_configured_at_init(
+    tmp_path: Path, backend: str
+) -> None:
+    """gcs, azurerm, http, consul, kubernetes synthesize an empty block that terraform validates; settings come from -backend-config."""
+    config = tmp_path / "exports.toml"
+    tables: dict[str, dict[str, dict[str, Any]]] = {
+        "clusters": {"a": {"url": "https://rs.example.com:9443"}},
+        "exports": {
+            "x": {"cluster": "a", "database": 1, "location": {"type": "mount_point", "path": "/b"}}
+        },
+    }
+    config.write_text(toml_text(tables) + f'[state]\nbackend = "{backend}"\n')
+    run = run_main(config, tmp_path)
+    assert run.returncode == 0, run.stderr
+    stack = tmp_path / "cdktf.out" / "stacks" / "exports"
+    assert json.loads((stack / "cdk.tf.json").read_text())["terraform"]["backend"] == {backend: {}}
+    project = TerraformProject(tmp_path, terraform_env())
+    project.terraform("init", "-backend=false", "-no-color")
+    project.terraform("validate", "-no-color")
+
+
+def test_s3_endpoint_block_is_what_terraform_1_11_expects_for_a_compatible_store() -> None:
+    """An endpoint becomes endpoints.s3 with path style, lock file and every AWS-only check skipped."""
+    block = backend_block(
+        StateBackend(backend="s3", bucket="b-1", key="k", endpoint="https://minio.example:9000")
+    )
+    assert block == {
+        "bucket": "b-1",
+        "key": "k",
+        "use_lockfile": True,
+        "endpoints": {"s3": "https://minio.example:9000"},
+        "use_path_style": True,
+        "skip_credentials_validation": True,
+        "skip_requesting_account_id": True,
+        "skip_metadata_api_check": True,
+        "skip_region_validation": True,
+    }
+    plain = backend_block(StateBackend(backend="s3", bucket="b-1", region="eu-west-1"))
+    assert plain == {
+        "bucket": "b-1",
+        "key": "redis-enterprise-export/terraform.tfstate",
+        "use_lockfile": True,
+        "region": "eu-west-1",
+    }
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"backend": "s3"}, "bucket: got ''; expected an S3 bucket name"),
+        ({"backend": "s3", "bucket": "B"}, "bucket: got 'B'; expected an S3 bucket name"),
+        ({"backend": "s3", "bucket": "bkt", "key": "/a"}, "key: got '/a'; expected an object key"),
+        ({"backend": "s3", "bucket": "bkt", "endpoint": "ftp://x"}, "endpoint: got 'ftp://x'"),
+        ({"backend": "s3", "bucket": "bkt", "use_path_style": "yes"}, "use_path_style: got 'yes'"),
+        (
+            {"backend": "s3", "bucket": "bkt", "dynamodb_table": "t"},
+            "dynamodb_table: got an unknown key",
+        ),
+        (
+            {"backend": "gcs", "bucket": "bkt"},
+            "bucket: got a value not shown; expected only 'backend' for gcs: pass its settings to terraform init -backend-config=bucket=",
+        ),
+    ],
+)
+def test_fails_with_one_line_naming_the_state_key(table: dict[str, Any], message: str) -> None:
+    """A wrong [state] value is one ConfigError naming the key, the value and what is allowed."""
+    with pytest.raises(ConfigError) as info:
+        parse_state(table)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+@given(
+    key=st.sampled_from(sorted(S3_CREDENTIAL_KEYS | {"profile"})),
+    secret=st.text(min_size=4, max_size=40).filter(str.strip),
+)
+def test_s3_credentials_in_the_config_are_refused_without_echoing_them(
+    key: str, secret: str
+) -> None:
+    """A credential key in [state] is refused, pointing at AWS's own variables, and its value is never shown."""
+    with pytest.raises(ConfigError) as info:
+        parse_state({"backend": "s3", "bucket": "bkt", key: secret})
+    text = str(info.value)
+    assert text.startswith(f"{key}: got a value not shown; expected no credential here")
+    assert "AWS_ACCESS_KEY_ID" in text
+    assert secret not in text.removeprefix(f"{key}: ")
