@@ -8,7 +8,9 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
+from helpers import S3_SECRET, run_helper, write_helper_config
 from redis_enterprise_export.contract import Result
+from redis_enterprise_export.simulator import Simulator
 from redis_enterprise_export.summary import HEADER, append_summary, summary_row
 
 SUCCEEDED = Result(
@@ -95,3 +97,17 @@ def test_a_row_is_one_line_of_six_cells_and_never_shows_a_url_password(
     assert row.count("|") == 7
     assert f"{user}:***@host.example" in row
     assert f":{password}@" not in row
+
+
+def test_the_helper_appends_its_row_to_the_github_step_summary(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """With $GITHUB_STEP_SUMMARY set, each helper adds its export's row to the job page."""
+    page = tmp_path / "summary.md"
+    config = write_helper_config(sim.url, sim.ca_path, tmp_path)
+    code, _, _ = run_helper(config, tmp_path / "r.json", {"GITHUB_STEP_SUMMARY": str(page)})
+    assert code == 0
+    lines = page.read_text().splitlines()
+    assert lines[0] == "| export | database | status | duration | destination | reason |"
+    assert lines[2].startswith("| orders | orders (uid 1) | succeeded | ")
+    assert S3_SECRET not in page.read_text()

@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .contract import RESULT_ENV, RUN_ID_ENV, SPEC_ENV
+from ._version import __version__
+from .contract import RESULT_ENV, RUN_ID_ENV, SPEC_ENV, SUMMARY_ENV
 from .errors import ExitCode
 
 # Subcommand name -> the module in ``commands`` whose ``run(args, environ)`` does it.
@@ -31,6 +32,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         prog="python -m redis_enterprise_export",
         description="Export a Redis Enterprise Software database and wait for it to finish.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     export = commands.add_parser(
         "export",
@@ -52,6 +54,13 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         type=Path,
         default=environ.get(RESULT_ENV),
         help=f"write the result JSON here (default: ${RESULT_ENV}; none if unset)",
+    )
+    export.add_argument(
+        "--summary",
+        type=Path,
+        default=environ.get(SUMMARY_ENV),
+        metavar="FILE",
+        help=f"append a Markdown row to FILE for the CI job page (default: ${SUMMARY_ENV})",
     )
     export.add_argument(
         "--run-id",

@@ -30,6 +30,7 @@ from urllib3.exceptions import (
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.util.retry import Retry
 
+from ._version import __version__
 from .errors import (
     HIDDEN,
     ApiError,
@@ -253,7 +254,7 @@ class RsClient:
         self.session.auth = _Utf8BasicAuth(*auth)
         self.session.verify = self.verify
         self.session.headers.update(
-            {"Accept": "application/json", "User-Agent": "redis-enterprise-export/0.1"}
+            {"Accept": "application/json", "User-Agent": f"redis-enterprise-export/{__version__}"}
         )
         # trust_env stays on, for the proxy variables; .netrc is not read because
         # auth is set, and REQUESTS_CA_BUNDLE cannot override ``verify`` because

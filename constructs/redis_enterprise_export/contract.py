@@ -35,6 +35,7 @@ CA_PART_CHARS = 96 * 1024
 
 # What a person may set around the helper.
 INSECURE_ENV = "REDIS_ENTERPRISE_INSECURE"
+SUMMARY_ENV = "GITHUB_STEP_SUMMARY"  # GitHub Actions' job summary file
 SLOTS_ENV = "REDIS_EXPORT_SLOTS_DIR"
 
 # Result files, relative to the stack's folder (Terraform's working directory).

@@ -48,19 +48,20 @@ def _export(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         # A local file or directory the helper needs is unusable; strerror and the
         # file name say which, and neither holds a secret.
         outcome = LocalSetupError(f"{exc.strerror or type(exc).__name__}: {exc.filename or ''}")
-    except (
-        Exception
-    ) as exc:  # a bug: still record it, but never print its text (it may hold a secret)
+    except Exception as exc:
+        # A bug: still recorded, but its text is never printed (it may hold a secret).
         outcome = exc
     message = _message(outcome)
-    if result_file is not None:
-        record = Result.from_job(job, outcome, message=message, finished_at=_utc_now(), **known)
-        try:
+    record = Result.from_job(job, outcome, message=message, finished_at=_utc_now(), **known)
+    try:
+        if result_file is not None:
             _write(result_file, record)
-        except LocalSetupError as exc:
-            # The export's own outcome stays what it was; an unrecordable success is not one.
-            outcome = outcome or exc
-            message = f"{message}; and {exc}" if outcome is not exc else str(exc)
+        if args.summary is not None:
+            _summarize(args.summary, record)
+    except LocalSetupError as exc:
+        # The export's own outcome stays what it was; an unrecordable success is not one.
+        outcome = outcome or exc
+        message = f"{message}; and {exc}" if outcome is not exc else str(exc)
     if outcome is None:
         return ExitCode.OK
     with suppress(OSError):  # Terraform may be gone, and our stderr with it
@@ -85,6 +86,15 @@ def _write(path: Path, record: Result) -> None:
         record.write(path)
     except OSError as exc:
         raise LocalSetupError(f"cannot write the result file {path}: {exc.strerror}") from None
+
+
+def _summarize(path: Path, record: Result) -> None:
+    from redis_enterprise_export.summary import append_summary
+
+    try:
+        append_summary(path, record)
+    except OSError as exc:
+        raise LocalSetupError(f"cannot append to the summary {path}: {exc.strerror}") from None
 
 
 def _load_spec(args: argparse.Namespace, environ: Mapping[str, str]) -> ExportSpec:
