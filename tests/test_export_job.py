@@ -35,7 +35,8 @@ class ClusterApi:
     def __init__(self, cluster: SimCluster) -> None:
         self.cluster = cluster
         self.lose_post_responses = 0
-        self.refuse_reads = 0
+        self.refuse_reads = 0  # refused before the POST
+        self.refuse_reads_after_post = 0
         self.calls: list[str] = []
 
     def _check(self, reply: Reply, method: str, path: str) -> Any:
@@ -48,7 +49,10 @@ class ClusterApi:
 
     def export_state(self, uid: int) -> ExportState:
         self.calls.append("GET")
-        if self.refuse_reads:
+        if self.refuse_reads_after_post and "POST" in self.calls:
+            self.refuse_reads_after_post -= 1
+            raise TransportError("connection refused", maybe_sent=False)
+        if self.refuse_reads and "POST" not in self.calls:
             self.refuse_reads -= 1
             raise TransportError("connection refused", maybe_sent=False)
         body = self._check(self.cluster.get_database(uid, None), "GET", f"/v1/bdbs/{uid}")
@@ -153,8 +157,11 @@ def test_a_previous_failure_is_cleared_before_posting(
     with pytest.raises(ExportFailedError):
         make_job(api, clock)[0].run()
     cluster.scenario.fail_reason = None
+    first_run = len(api.calls)
     assert make_job(api, clock)[0].run().export_status == "succeeded"
-    assert api.calls.count("PUT") >= 1
+    second = api.calls[first_run:]
+    assert "PUT" not in api.calls[:first_run]
+    assert second.index("PUT") < second.index("POST")
 
 
 def test_409_is_retried_with_backoff_until_accepted(cluster: SimCluster, clock: FakeClock) -> None:
@@ -238,9 +245,13 @@ def test_connection_trouble_while_polling_is_ridden_out(
     cluster: SimCluster, clock: FakeClock
 ) -> None:
     api = ClusterApi(cluster)
-    api.refuse_reads = 4
+    api.refuse_reads, api.refuse_reads_after_post = 2, 4
     job, _ = make_job(api, clock)
     assert job.run().export_status == "succeeded"
+    assert (api.refuse_reads, api.refuse_reads_after_post) == (0, 0)
+    served = sum(r.method == "GET" for r in cluster.log)
+    assert api.calls.count("GET") == served + 6
+    assert api.calls.count("POST") == 1
 
 
 def test_a_database_name_is_resolved_to_its_uid(cluster: SimCluster, clock: FakeClock) -> None:

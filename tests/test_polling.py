@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from helpers import FakeClock
 from redis_enterprise_export.polling import (
@@ -109,3 +113,25 @@ def test_deadline_never_sleeps_past_its_end() -> None:
     deadline.sleep(3.0)
     assert clock.sleeps == [3.0, 2.0]
     assert deadline.expired()
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(allow_nan=True, allow_infinity=True),
+            st.floats(allow_nan=True, allow_infinity=True),
+            st.booleans(),
+        ),
+        max_size=8,
+    )
+)
+def test_the_delay_is_always_a_real_pause_whatever_the_samples(
+    raw: list[tuple[float, float, bool]],
+) -> None:
+    """NaN or infinite progress or times never drive the delay to 0 or to NaN: it stays
+    within floor and ceiling (58 reads in 2.5 s once came from a NaN progress)."""
+    policy = PollPolicy()
+    delay = policy.next_delay([Sample(at, progress, running) for at, progress, running in raw])
+    assert math.isfinite(delay)
+    assert policy.floor_seconds <= delay <= policy.ceiling_seconds

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -11,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from helpers import FakeClock, start_helper, toml_text
-from redis_enterprise_export.errors import ExportTimeoutError
+from redis_enterprise_export.errors import ExportTimeoutError, LocalSetupError
 from redis_enterprise_export.polling import Deadline
-from redis_enterprise_export.simulator import SimCluster, Simulator
-from redis_enterprise_export.slots import export_slot
+from redis_enterprise_export.simulator import Simulator
+from redis_enterprise_export.slots import database_lock, export_slot, slots_dir
 
 URL = "https://rs.example.com:9443"
 
@@ -62,7 +64,7 @@ def test_a_killed_holder_frees_its_slot(tmp_path: Path) -> None:
     """flock dies with its process: a SIGKILLed helper never keeps a slot."""
     code = (
         "import sys, time; from pathlib import Path\n"
-        "from redis_enterprise_export.slots import export_slot\n"
+        "from redis_enterprise_export.slots import database_lock, export_slot, slots_dir\n"
         "from redis_enterprise_export.polling import Deadline, SystemClock\n"
         f"with export_slot(Path({str(tmp_path)!r}), {URL!r}, 1, Deadline(SystemClock(), 5), database=1):\n"
         "    print('held', flush=True); time.sleep(60)\n"
@@ -77,16 +79,6 @@ def test_a_killed_holder_frees_its_slot(tmp_path: Path) -> None:
     holder.communicate()
     with export_slot(tmp_path, URL, 1, Deadline(FakeClock(), 1), database=2) as slot:
         assert slot == 0
-
-
-def test_the_simulator_answers_409_beyond_its_export_limit(sim: Simulator) -> None:
-    sim.cluster.scenario.export_seconds = 30
-    sim.cluster.scenario.max_concurrent_exports = 1
-    body = {"export_location": {"type": "s3", "bucket_name": "b", "access_key_id": "a",
-                                "secret_access_key": "s"}}  # fmt: skip
-    sim.cluster.add_database(3, "third")
-    assert sim.cluster.start_export(1, "admin", body).status == 200
-    assert sim.cluster.start_export(3, "admin", body).status == 409
 
 
 def run_fleet(sim: Simulator, tmp_path: Path, slots: int) -> list[int]:
@@ -165,20 +157,79 @@ def test_waiting_for_a_slot_is_reported(sim: Simulator, tmp_path: Path) -> None:
     assert sum(f"waiting for one of 1 export slots of {sim.url}" in out for out in outputs) == 1
 
 
-def test_the_simulated_export_time_grows_with_the_data_size() -> None:
+# The lock directory is private ----------------------------------------------
+
+
+def test_the_default_lock_directory_is_private_to_the_user(tmp_path: Path) -> None:
+    """Created mode 0700 under $XDG_RUNTIME_DIR, where systemd gives each user a tmpfs."""
+    directory = slots_dir({"XDG_RUNTIME_DIR": str(tmp_path)})
+    assert directory == tmp_path / "redis-enterprise-export"
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+
+
+@pytest.mark.parametrize(
+    ("plant", "message"),
+    [
+        ("symlink", "is a symbolic link"),
+        ("file", "is not a directory"),
+        ("group-writable", "is writable by others (mode 777)"),
+    ],
+)
+def test_an_unsafe_lock_directory_is_refused_with_what_to_do(
+    tmp_path: Path, plant: str, message: str
+) -> None:
+    """A link, a file or a shared directory planted where the locks go: one clear error,
+    and nothing is created where a link points."""
+    target, where = tmp_path / "elsewhere", tmp_path / "locks"
+    target.mkdir()
+    if plant == "symlink":
+        where.symlink_to(target)
+    elif plant == "file":
+        where.write_text("")
+    else:
+        where.mkdir()
+        where.chmod(0o777)
+    with pytest.raises(LocalSetupError, match=re.escape(message)) as info:
+        slots_dir({"REDIS_EXPORT_SLOTS_DIR": str(where)})
+    assert "set REDIS_EXPORT_SLOTS_DIR to a directory of your own" in str(info.value)
+    assert list(target.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a directory away")
+def test_a_lock_directory_owned_by_another_user_is_refused(tmp_path: Path) -> None:
+    """Another user's directory could hold our locks forever: refused, naming the owner."""
+    where = tmp_path / "locks"
+    where.mkdir(mode=0o700)
+    os.chown(where, 65534, 65534)  # nobody
+    with pytest.raises(LocalSetupError, match="belongs to uid 65534"):
+        slots_dir({"REDIS_EXPORT_SLOTS_DIR": str(where)})
+
+
+def test_a_lock_file_that_is_a_link_is_never_followed(tmp_path: Path) -> None:
+    """A link planted in place of a slot file: opening it fails, the target stays untouched."""
+    deadline = Deadline(FakeClock(), 1)
+    with export_slot(tmp_path, URL, 1, deadline, database=1):
+        pass  # creates the cluster's folder
+    folder = next(p for p in tmp_path.iterdir() if p.is_dir())
+    (folder / "slot-0").unlink()
+    victim = tmp_path / "victim"
+    (folder / "slot-0").symlink_to(victim)
+    with (
+        pytest.raises(LocalSetupError, match="cannot open the lock file"),
+        export_slot(tmp_path, URL, 1, deadline, database=2),
+    ):
+        pass
+    assert not victim.exists()
+
+
+def test_one_database_is_exported_by_one_helper_at_a_time(tmp_path: Path) -> None:
+    """The database lock: a second export of the same database waits, another database does not."""
     clock = FakeClock()
-    cluster = SimCluster(clock=clock.now)
-    cluster.scenario.export_seconds = 1.0
-    cluster.scenario.export_bytes_per_second = 1_000_000
-    small, large = cluster.add_database(1, "small"), cluster.add_database(2, "large")
-    small.data_bytes, large.data_bytes = 0, 3_000_000
-    body = {"export_location": {"type": "s3", "bucket_name": "b", "access_key_id": "a",
-                                "secret_access_key": "s"}}  # fmt: skip
-    for uid in (1, 2):
-        assert cluster.start_export(uid, "admin", body).status == 200
-    clock.sleep(2.0)
-    statuses = [cluster.get_database(uid, ["export_status"]).body for uid in (1, 2)]
-    assert statuses == [{"export_status": "succeeded"}, {"export_status": "exporting"}]
-    clock.sleep(2.1)
-    assert cluster.get_database(2, ["export_status"]).body == {"export_status": "succeeded"}
-    cluster.close()
+    with database_lock(tmp_path, URL, 1, Deadline(clock, 5)):
+        with database_lock(tmp_path, URL, 2, Deadline(clock, 5)):
+            pass
+        with (
+            pytest.raises(ExportTimeoutError, match="waiting for this machine's other export"),
+            database_lock(tmp_path, URL, 1, Deadline(clock, 1)),
+        ):
+            pass

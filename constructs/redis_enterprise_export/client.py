@@ -50,7 +50,8 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 MAX_ANSWER_BYTES = 16 * 1024 * 1024
 
 EXPORT_FIELDS = (
-    "uid,name,status,export_status,export_progress,export_failure_reason,last_export_time"
+    "uid,name,status,export_status,export_progress,export_failure_reason,last_export_time,"
+    "action_uid"
 )
 # Documented values, plus "" (seen on a real never-exported database) and
 # "idle" (what the docs say export_reset_status returns to).
@@ -106,6 +107,8 @@ class ExportState:
     export_progress: float
     export_failure_reason: str
     last_export_time: str
+    # The action the database runs now (a documented bdb field); "" when none is shown.
+    action_uid: str = ""
 
     @classmethod
     def parse(cls, data: Any, path: str) -> ExportState:
@@ -126,7 +129,15 @@ class ExportState:
                 data.get("export_failure_reason"), "export_failure_reason", path
             ),
             last_export_time=_as_text(data.get("last_export_time"), "last_export_time", path),
+            action_uid=_as_action(data.get("action_uid"), path),
         )
+
+
+def _as_action(value: Any, path: str) -> str:
+    # Documented as a string; an integer uid is read as its digits.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return _one_line(_as_text(value, "action_uid", path), 80)
 
 
 def _as_text(value: Any, key: str, path: str) -> str:

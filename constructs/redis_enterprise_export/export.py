@@ -1,10 +1,19 @@
 """One export, start to finish: settle the database, POST, follow it to the end.
 
-RS keeps ``export_status`` at ``succeeded`` or ``failed`` from the previous export
-until someone resets it, and right after a POST it may still show that value or
-``""``. So the job first waits out any export already running, resets a finished
-status and sees it cleared, and only then POSTs: from there on, the first
-``succeeded`` or ``failed`` it reads is its own export's.
+The guarantee: a run reports only its own export's outcome. RS keeps
+``export_status`` at ``succeeded`` or ``failed`` from the previous export until
+someone resets it, and right after a POST it may still show that value or
+``""``. So the job first waits out any export already running, resets a
+finished status and sees it cleared, and only then POSTs: from there on, the
+first ``succeeded`` or ``failed`` it reads is its own export's.
+
+Two exports of one database must not interleave, or one run could follow the
+other's export. On one machine the database's lock (``slots.database_lock``,
+held around the whole job) keeps them apart. Across machines nothing can, so
+the job watches for signs that the database is no longer running its export:
+a status cleared under it, progress going backwards, ``exporting`` after a final
+status, an action uid that is not its own. Then it stops with
+``OutcomeUnknownError`` rather than guess.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from .errors import (
     ClusterBusyError,
     ExportFailedError,
     ExportTimeoutError,
+    OutcomeUnknownError,
     TlsError,
     TransportError,
 )
@@ -26,6 +36,7 @@ from .models import ExportSpec
 from .polling import Clock, Deadline, PollPolicy, Sample, backoff
 
 FINISHED = frozenset({"succeeded", "failed"})
+CLEARED = frozenset({"", "idle"})
 # After a POST whose answer was lost, how long to look for the export before
 # concluding the cluster never got it.
 LOST_POST_GRACE_SECONDS = 15.0
@@ -48,6 +59,41 @@ class ExportApi(Protocol):
 
 
 @dataclass
+class OwnExport:
+    """What a run has seen of its own export since its POST."""
+
+    action_uid: str = ""  # from the POST's answer, else the first running read
+    running: bool = False  # seen exporting since the POST
+    progress: float = 0.0  # the highest export_progress seen
+    finished_seen: bool = False  # a final status seen while looking for a lost POST
+    maybe_posted: bool = False  # a POST's answer was lost: it may have started
+
+    def lost_track(self, state: ExportState) -> str:
+        """Why ``state`` cannot be this run's export, or "" if it can."""
+        status = state.export_status
+        if status == "exporting":
+            if self.finished_seen:
+                return "the database was exporting again after a final status"
+            if self.action_uid and state.action_uid and state.action_uid != self.action_uid:
+                return (
+                    f"the running action is {state.action_uid!r}, not this run's "
+                    f"{self.action_uid!r}"
+                )
+            if self.running and state.export_progress < self.progress:
+                return (
+                    f"export_progress went back from {self.progress:g}% to "
+                    f"{state.export_progress:g}%"
+                )
+            self.running = True
+            self.action_uid = self.action_uid or state.action_uid
+            self.progress = max(self.progress, state.export_progress)
+            return ""
+        if status in CLEARED and self.running:
+            return "export_status was cleared while it ran (another client reset it)"
+        return ""
+
+
+@dataclass
 class ExportJob:
     """Runs one export of ``spec`` through ``client``; progress goes to ``report``."""
 
@@ -67,6 +113,8 @@ class ExportJob:
     status_reads: int = 0
     # When each phase began, on ``clock``: started, slot, accepted, finished.
     marks: dict[str, float] = field(default_factory=dict)
+    # What this run knows of its own export, to tell it from another client's.
+    ours: OwnExport = field(default_factory=OwnExport)
 
     def run(self) -> ExportState:
         """Export and return the final state; raises if it fails or runs out of time."""
@@ -111,11 +159,13 @@ class ExportJob:
     def _check(self, uid: int, deadline: Deadline) -> None:
         if deadline.expired():
             status = self.state.export_status if self.state else "not read"
-            raise ExportTimeoutError(uid, self.spec.timeout_seconds, status)
+            posted = "accepted" in self.marks or self.ours.maybe_posted
+            raise ExportTimeoutError(uid, self.spec.timeout_seconds, status, posted=posted)
 
     def _settle(self, uid: int, deadline: Deadline) -> None:
         """Wait for a running export to end and clear a finished one's status."""
         samples: list[Sample] = []
+        resets = 0
         while True:
             self._check(uid, deadline)
             state = self._read(uid, deadline)
@@ -134,8 +184,12 @@ class ExportJob:
                     self.conflicts += 1
                 except TransportError as exc:
                     self.report(f"{exc}; trying the reset again")
-                # RS may serve the old status for a moment after the reset.
-                deadline.sleep(self.policy.floor_seconds)
+                resets += 1
+                # RS may serve the old status for a moment after the reset; a status
+                # that outlives many resets must not be asked about ever faster.
+                if resets == 3:
+                    self.report(f"the export status of database {uid} survives its reset")
+                deadline.sleep(min(self.policy.floor_seconds * 2 ** (resets - 1), 5.0))
             else:
                 return
 
@@ -146,7 +200,7 @@ class ExportJob:
         while True:
             self._check(uid, deadline)
             try:
-                self.client.start_export(uid, body)
+                self.ours.action_uid = self.client.start_export(uid, body) or ""
             except ClusterBusyError:
                 self.conflicts += 1
                 if maybe_started:
@@ -164,7 +218,7 @@ class ExportJob:
                     deadline.sleep(delay)
                     continue
                 # The cluster may have accepted the POST: look before posting again.
-                maybe_started = True
+                maybe_started = self.ours.maybe_posted = True
                 self.report(f"{exc}; checking whether the export started")
                 if self._has_started(uid, deadline):
                     return
@@ -176,7 +230,9 @@ class ExportJob:
         """Whether the status leaves the cleared state within the grace period."""
         until = self.clock.now() + LOST_POST_GRACE_SECONDS
         while True:
-            if self._read(uid, deadline).export_status in FINISHED | {"exporting"}:
+            status = self._read(uid, deadline).export_status
+            if status in FINISHED | {"exporting"}:
+                self.ours.finished_seen = status in FINISHED
                 self.report(f"export of database {uid} is running")
                 return True
             if self.clock.now() >= until or deadline.expired():
@@ -188,6 +244,14 @@ class ExportJob:
         shown = -1.0
         while True:
             state = self._read(uid, deadline)
+            lost = self.ours.lost_track(state)
+            if lost:
+                raise OutcomeUnknownError(
+                    f"lost track of this run's export of database {uid}: {lost}. Another "
+                    "client exported the same database meanwhile, so the outcome of this "
+                    "run's export is unknown; check the cluster's event log, and let one "
+                    "pipeline export each database"
+                )
             if state.export_status == "succeeded":
                 self.report(f"export of database {uid} succeeded")
                 return state

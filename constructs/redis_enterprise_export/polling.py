@@ -7,6 +7,7 @@ fails. Time comes from an injected ``Clock`` so tests run instantly.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -81,6 +82,8 @@ class PollPolicy:
             delay = remaining + self.margin_seconds
         else:
             delay = remaining * self.lead
+        if not math.isfinite(delay):  # a NaN would pass min/max and poll without pause
+            delay = self.ceiling_seconds
         return min(max(delay, self.floor_seconds), self.ceiling_seconds)
 
 
@@ -92,13 +95,17 @@ def estimate_remaining(samples: Sequence[Sample], window: int = 4) -> float | No
     flat progress gives None, so a long stall at one value backs off instead of
     polling at the floor.
     """
-    running = [s for s in samples if s.exporting][-window:]
+    running = [
+        s for s in samples if s.exporting and math.isfinite(s.progress) and math.isfinite(s.at)
+    ][-window:]
     if len(running) < 2:
         return None
     first, last = running[0], running[-1]
     if last.progress <= first.progress or last.at <= first.at:
         return None
     rate = (last.progress - first.progress) / (last.at - first.at)
+    if not math.isfinite(rate) or rate <= 0:
+        return None
     return max(100.0 - last.progress, 0.0) / rate
 
 

@@ -1,11 +1,17 @@
-"""Per-cluster export slots shared by the helpers Terraform runs side by side.
+"""Locks the helpers on one machine share: a lock per database, and per-cluster export slots.
 
 RS runs only a few exports at once (``max_simultaneous_backups``, 4 by default)
 and answers 409 to the rest. Without coordination a fleet of helpers storms the
 cluster with POSTs that each back off blindly. Instead, a helper holds one of N
-lock files per cluster for its whole export; the others wait their turn on the
-machine, without a request. ``flock`` locks vanish with their process, even on
-SIGKILL, so a crashed helper never keeps a slot.
+lock files per cluster for its whole export; the others wait their turn,
+without a request. Before that it holds its database's lock, from the first
+status read to the last, so two exports of one database on this machine never
+interleave and neither can take the other's outcome for its own.
+
+``flock`` locks vanish with their process, even on SIGKILL, so a crashed helper
+never keeps one. The locks live in a private directory of the user running the
+helper (``slots_dir``): another local user can neither plant links there nor
+hold its locks.
 """
 
 from __future__ import annotations
@@ -14,26 +20,116 @@ import fcntl
 import hashlib
 import os
 import random
+import stat
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from .contract import SLOTS_ENV
-from .errors import ExportTimeoutError
+from .errors import ExportTimeoutError, LocalSetupError
 from .polling import Deadline
+
+# How often a waiting helper looks for a free lock: local and cheap, and short
+# against a handover that otherwise idles a cluster slot.
+WAIT_SECONDS = 0.05
 
 
 def slots_dir(environ: Mapping[str, str]) -> Path:
-    """Per user, so every stack this user runs on this machine shares a cluster's slots."""
+    """This user's private lock directory, created if needed and checked.
+
+    ``$REDIS_EXPORT_SLOTS_DIR`` if set; else ``$XDG_RUNTIME_DIR/redis-enterprise-export``
+    (a per-user tmpfs on systemd machines); else a ``-<uid>`` directory in the
+    system's temporary directory. Raises LocalSetupError if it is not safe to use.
+    """
     if environ.get(SLOTS_ENV):
-        return Path(environ[SLOTS_ENV])
-    return Path(tempfile.gettempdir()) / f"redis-enterprise-export-{os.getuid()}" / "slots"
+        path = Path(environ[SLOTS_ENV])
+    elif environ.get("XDG_RUNTIME_DIR"):
+        path = Path(environ["XDG_RUNTIME_DIR"]) / "redis-enterprise-export"
+    else:
+        path = Path(tempfile.gettempdir()) / f"redis-enterprise-export-{os.getuid()}"
+    return private_dir(path)
 
 
-# How often a waiting helper looks for a free slot: local and cheap, and short
-# against a handover that otherwise idles a cluster slot.
-WAIT_SECONDS = 0.05
+def private_dir(path: Path) -> Path:
+    """``path`` as a directory only this user can use: made with mode 0700 if missing,
+    else checked with ``lstat`` (a real directory, ours, not writable by others)."""
+    try:
+        with suppress(FileExistsError):  # a file in the way: lstat below says so
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = path.lstat()
+    except OSError as exc:
+        raise LocalSetupError(
+            f"cannot use {path} for export locks ({exc.strerror}); set {SLOTS_ENV} to a "
+            "directory of your own"
+        ) from None
+    problem = ""
+    if stat.S_ISLNK(info.st_mode):
+        problem = "is a symbolic link"
+    elif not stat.S_ISDIR(info.st_mode):
+        problem = "is not a directory"
+    elif info.st_uid != os.getuid():
+        problem = f"belongs to uid {info.st_uid}, not to this user ({os.getuid()})"
+    elif info.st_mode & 0o022:
+        problem = f"is writable by others (mode {stat.S_IMODE(info.st_mode):o})"
+    if problem:
+        raise LocalSetupError(
+            f"the export lock directory {path} {problem}: another user could hold or redirect "
+            f"its locks. Remove it, or set {SLOTS_ENV} to a directory of your own (mode 0700)"
+        )
+    return path
+
+
+def _cluster_dir(directory: Path, cluster_url: str) -> Path:
+    key = hashlib.sha256(cluster_url.encode()).hexdigest()[:16]
+    return private_dir(directory / key)
+
+
+def _open_lock(path: Path) -> int:
+    """The lock file's descriptor; never through a symbolic link."""
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise LocalSetupError(f"cannot open the lock file {path} ({exc.strerror})") from None
+
+
+def _try_lock(path: Path) -> int | None:
+    """The descriptor holding ``path``'s lock, or None if another process holds it."""
+    fd = _open_lock(path)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+@contextmanager
+def database_lock(
+    directory: Path,
+    cluster_url: str,
+    database: int,
+    deadline: Deadline,
+    *,
+    on_wait: Callable[[], None] = lambda: None,
+) -> Iterator[None]:
+    """Hold the lock of one database of one cluster for the block."""
+    path = _cluster_dir(directory, cluster_url) / f"database-{database}.lock"
+    waited = False
+    while (fd := _try_lock(path)) is None:
+        if deadline.expired():
+            raise ExportTimeoutError(
+                database, deadline.seconds, "waiting for this machine's other export of it",
+                posted=False,
+            )  # fmt: skip
+        if not waited:
+            waited = True
+            on_wait()
+        deadline.sleep(WAIT_SECONDS)
+    try:
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 @contextmanager
@@ -53,17 +149,12 @@ def export_slot(
     if limit <= 0:
         yield None
         return
-    key = hashlib.sha256(cluster_url.encode()).hexdigest()[:16]
-    folder = directory / key
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = _cluster_dir(directory, cluster_url)
     waited = False
     while True:
         for number in random.sample(range(limit), limit):
-            fd = os.open(folder / f"slot-{number}", os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
+            fd = _try_lock(folder / f"slot-{number}")
+            if fd is None:
                 continue
             try:
                 yield number
@@ -71,7 +162,9 @@ def export_slot(
                 os.close(fd)  # releases the lock
             return
         if deadline.expired():
-            raise ExportTimeoutError(database, deadline.seconds, "waiting for an export slot")
+            raise ExportTimeoutError(
+                database, deadline.seconds, "waiting for an export slot", posted=False
+            )
         if not waited:
             waited = True
             on_wait()

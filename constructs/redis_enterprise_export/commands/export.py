@@ -10,8 +10,8 @@ import argparse
 import json
 import sys
 import traceback
-from collections.abc import Mapping
-from contextlib import ExitStack, suppress
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -134,7 +134,7 @@ def _make_job(spec: ExportSpec, environ: Mapping[str, str], cleanup: ExitStack) 
     from redis_enterprise_export.connect import connect
     from redis_enterprise_export.export import ExportJob
     from redis_enterprise_export.polling import Deadline, SystemClock
-    from redis_enterprise_export.slots import export_slot, slots_dir
+    from redis_enterprise_export.slots import database_lock, export_slot, slots_dir
 
     cluster = spec.cluster
     client = connect(cluster, environ, cleanup)
@@ -142,16 +142,22 @@ def _make_job(spec: ExportSpec, environ: Mapping[str, str], cleanup: ExitStack) 
     def report(line: str) -> None:
         _say(f"[{spec.name}] {line}")
 
-    def gate(uid: int, deadline: Deadline) -> Any:
-        limit = cluster.max_concurrent_exports
-        return export_slot(
-            slots_dir(environ),
-            cluster.url,
-            limit,
-            deadline,
-            database=uid,
-            on_wait=lambda: report(f"waiting for one of {limit} export slots of {cluster.url}"),
-        )
+    directory = slots_dir(environ)
+    limit = cluster.max_concurrent_exports
+
+    def waiting(what: str) -> Callable[[], None]:
+        return lambda: report(f"waiting for {what}")
+
+    @contextmanager
+    def gate(uid: int, deadline: Deadline) -> Iterator[None]:
+        # The database first: a helper waiting for it holds no cluster slot.
+        other = waiting(f"this machine's other export of database {uid} to end")
+        slot = waiting(f"one of {limit} export slots of {cluster.url}")
+        with (
+            database_lock(directory, cluster.url, uid, deadline, on_wait=other),
+            export_slot(directory, cluster.url, limit, deadline, database=uid, on_wait=slot),
+        ):
+            yield
 
     return ExportJob(
         spec=spec,

@@ -14,6 +14,7 @@ import os
 import shutil
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -59,6 +60,8 @@ class Scenario:
     conflicts: int = 0  # answer 409 to this many POSTs first
     stale_reads: int = 0  # after an accepted POST or reset, reads show the old state this often
     fail_reason: str | None = None  # fail exports midway with this reason
+    # With fail_reason: fail only this many exports from now on (None: every one).
+    fail_exports: int | None = None
     progress_as_string: bool = False
     error_text_field: str = "description"  # or "message", as older clusters send
     # Transport faults per method, taken one per request in order: "" (none),
@@ -115,6 +118,10 @@ class Database:
         }
         if self.last_export_time is not None:
             data["last_export_time"] = self.last_export_time
+        # Documented as "UID of the action currently running"; that an export shows
+        # here while it runs is UNCONFIRMED. Helpers must work with and without it.
+        if self.export_status == "exporting" and self.export is not None:
+            data["action_uid"] = self.export.action_uid
         return data
 
 
@@ -126,6 +133,7 @@ class Export:
     fail_reason: str | None
     done: bool = False
     finished_at: float | None = None  # wall clock, for measuring detection latency
+    action_uid: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 @dataclass
@@ -279,7 +287,7 @@ class SimCluster:
                 location=body["export_location"],
                 started=self.clock(),
                 seconds=self._export_seconds(db),
-                fail_reason=self.scenario.fail_reason,
+                fail_reason=self._next_fail_reason(),
             )
             db.export_status, db.export_progress, db.export_failure_reason = "exporting", 0.0, ""
             # Finish on time even if nobody reads: exports hold the database busy.
@@ -288,6 +296,15 @@ class SimCluster:
             timer.start()
             self._timers.append(timer)
         return Reply(200, None)
+
+    def _next_fail_reason(self) -> str | None:
+        """The reason the export being started will fail with, if it is to fail."""
+        if self.scenario.fail_exports is None:
+            return self.scenario.fail_reason
+        if self.scenario.fail_exports <= 0:
+            return None
+        self.scenario.fail_exports -= 1
+        return self.scenario.fail_reason
 
     def reset_export_status(self, uid: int, role: str) -> Reply:
         if role not in EXPORT_ROLES:
