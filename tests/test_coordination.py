@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ADMIN, PASSWORD, PostgresServer
+from helpers import ADMIN, PASSWORD, PostgresServer, start_helper, toml_text
 from redis_enterprise_export import coordination
 from redis_enterprise_export.client import RsClient
 from redis_enterprise_export.coordination import cluster_turn, pg_slot, slot_key
@@ -130,3 +130,53 @@ def test_cluster_turn_waits_while_the_cluster_runs_its_limit(sim: Simulator) -> 
     assert sim.cluster.start_export(1, "admin", body).status == 200
     with pytest.raises(ExportTimeoutError, match="waiting for the cluster to run fewer exports"):
         cluster_turn(rs, 1, Deadline(clock, 0.3), database=3)
+
+
+def three_runners(
+    sim: Simulator, tmp_path: Path, coordination: str, env: dict[str, str]
+) -> list[int]:
+    """Three helpers, each with its own lock directory as on three runners, exporting three
+    databases of a cluster that runs one export at once; their exit codes."""
+    sim.cluster.scenario.export_seconds = 0.5
+    sim.cluster.scenario.max_concurrent_exports = 1
+    for uid in (11, 12, 13):
+        sim.cluster.add_database(uid, f"db{uid}")
+    location = {"type": "s3", "bucket_name": "b", "access_key_id": "a",
+                "secret_access_key_env": "S3_SECRET"}  # fmt: skip
+    cluster = {"url": sim.url, "ca_cert": str(sim.ca_path), "max_concurrent_exports": 1,
+               "coordination": coordination}  # fmt: skip
+    runs = []
+    for uid in (11, 12, 13):
+        config = tmp_path / f"runner-{uid}" / "exports.toml"
+        config.parent.mkdir()
+        config.write_text(toml_text({
+            "clusters": {"sim": cluster},
+            "exports": {"x": {"cluster": "sim", "database": uid, "location": location}},
+        }))  # fmt: skip
+        slots = {"REDIS_EXPORT_SLOTS_DIR": str(config.parent / "slots")}
+        runs.append(start_helper(config, config.parent / "r.json", slots | env, name="x"))
+    for run in runs:
+        run.communicate(timeout=120)
+    return [run.returncode for run in runs]
+
+
+def test_runners_share_slots_through_postgres_and_never_exceed_the_limit(
+    sim: Simulator, tmp_path: Path, postgres: PostgresServer
+) -> None:
+    """Separate lock directories, one PostgreSQL: every POST is accepted the first time."""
+    assert three_runners(sim, tmp_path, "postgres", env(postgres)) == [0, 0, 0]
+    assert [r.status for r in sim.cluster.log if r.method == "POST"] == [200] * 3
+
+
+def test_runners_without_coordination_meet_409s(sim: Simulator, tmp_path: Path) -> None:
+    """The control case: separate lock directories and nothing shared, so the cluster
+    refuses the POSTs beyond its limit."""
+    assert three_runners(sim, tmp_path, "local", {}) == [0, 0, 0]
+    assert any(r.status == 409 for r in sim.cluster.log if r.method == "POST")
+
+
+def test_runners_asking_the_cluster_first_all_finish(sim: Simulator, tmp_path: Path) -> None:
+    """Without a shared database, each helper waits while the cluster runs its limit;
+    racing helpers may still meet a 409 and back off, and all three finish."""
+    assert three_runners(sim, tmp_path, "cluster", {}) == [0, 0, 0]
+    assert sim.cluster.exports_started() == 3

@@ -29,6 +29,7 @@ DEFAULT_REQUEST_TIMEOUT_SECONDS = 30
 # RS's own default for max_simultaneous_backups: beyond it the cluster answers 409.
 DEFAULT_MAX_CONCURRENT_EXPORTS = 4
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
+COORDINATIONS = ("local", "postgres", "cluster")
 
 
 CERTIFICATE = re.compile(
@@ -344,6 +345,9 @@ class Cluster:
     request_timeout_seconds: float = DEFAULT_REQUEST_TIMEOUT_SECONDS
     # Exports of this cluster that this machine's helpers run at once; 0: no limit.
     max_concurrent_exports: int = DEFAULT_MAX_CONCURRENT_EXPORTS
+    # Who shares those slots: "local" (helpers on this machine), "postgres" (every
+    # runner reaching $PG_CONN_STR), or "cluster" (ask the cluster's count first).
+    coordination: str = "local"
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url) if isinstance(self.url, str) else None
@@ -381,6 +385,10 @@ class Cluster:
         if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= 512:
             raise ConfigError(
                 "max_concurrent_exports", n, "a whole number from 0 (no limit) to 512"
+            )
+        if self.coordination not in COORDINATIONS:
+            raise ConfigError(
+                "coordination", self.coordination, "one of " + ", ".join(COORDINATIONS)
             )
         object.__setattr__(self, "url", self.url.rstrip("/"))
 

@@ -132,6 +132,7 @@ def _load_spec(args: argparse.Namespace, environ: Mapping[str, str]) -> ExportSp
 def _make_job(spec: ExportSpec, environ: Mapping[str, str], cleanup: ExitStack) -> ExportJob:
     # Imported here, not at the top, so --help and input errors stay instant.
     from redis_enterprise_export.connect import connect
+    from redis_enterprise_export.coordination import cluster_turn, pg_slot
     from redis_enterprise_export.export import ExportJob
     from redis_enterprise_export.polling import Deadline, SystemClock
     from redis_enterprise_export.slots import database_lock, export_slot, slots_dir
@@ -153,10 +154,16 @@ def _make_job(spec: ExportSpec, environ: Mapping[str, str], cleanup: ExitStack) 
         # The database first: a helper waiting for it holds no cluster slot.
         other = waiting(f"this machine's other export of database {uid} to end")
         slot = waiting(f"one of {limit} export slots of {cluster.url}")
-        with (
-            database_lock(directory, cluster.url, uid, deadline, on_wait=other),
-            export_slot(directory, cluster.url, limit, deadline, database=uid, on_wait=slot),
-        ):
+        if cluster.coordination == "postgres" and limit > 0:
+            slots: Any = pg_slot(
+                cluster.url, limit, deadline, database=uid, environ=environ, on_wait=slot
+            )
+        else:
+            slots = export_slot(directory, cluster.url, limit, deadline, database=uid, on_wait=slot)
+        with database_lock(directory, cluster.url, uid, deadline, on_wait=other), slots:
+            if cluster.coordination == "cluster" and limit > 0:
+                busy = waiting(f"{cluster.url} to run fewer than {limit} exports")
+                cluster_turn(client, limit, deadline, database=uid, on_wait=busy)
             yield
 
     return ExportJob(
