@@ -135,11 +135,11 @@ BAD_CONFIGS: list[tuple[str, str]] = [
     ),
     (
         config_text() + "\n[clusters.x]\nurl = 'https://x'\nvrify = false\n",
-        " [clusters.x]: vrify: got an unknown key; expected one of allow_http, ca_cert, max_concurrent_exports, password_env, request_timeout_seconds, tls_verify, url, username_env",
+        " [clusters.x]: vrify: got an unknown key; expected one of allow_http, ca_cert, coordination, max_concurrent_exports, password_env, request_timeout_seconds, tls_verify, url, username_env",
     ),
     (
         config_text() + "\n[clusters.x]\nurl = 'https://x'\ntls_verfy = false\n",
-        " [clusters.x]: tls_verfy: got an unknown key; expected one of allow_http, ca_cert, max_concurrent_exports, password_env, request_timeout_seconds, tls_verify, url, username_env (did you mean 'tls_verify'?)",
+        " [clusters.x]: tls_verfy: got an unknown key; expected one of allow_http, ca_cert, coordination, max_concurrent_exports, password_env, request_timeout_seconds, tls_verify, url, username_env (did you mean 'tls_verify'?)",
     ),
     (with_cluster(url=None), " [clusters.prod]: url: got nothing; expected https://HOST[:PORT]"),
     (with_cluster(url=""), " [clusters.prod]: url: got ''; expected https://HOST[:PORT]"),
