@@ -12,10 +12,8 @@ from typing import Any
 import pytest
 
 from helpers import FakeClock
-from redis_enterprise_export.client import ExportState
+from redis_enterprise_export.client import ExportState, refusal
 from redis_enterprise_export.errors import (
-    ApiError,
-    ClusterBusyError,
     ExportFailedError,
     ExportTimeoutError,
     TransportError,
@@ -41,10 +39,11 @@ class ClusterApi:
 
     def _check(self, reply: Reply, method: str, path: str) -> Any:
         self.cluster.log.append(Request(method, path, "", "admin", reply.status))
-        if reply.status == 409:
-            raise ClusterBusyError(409, method, path)
         if reply.status >= 400:
-            raise ApiError(reply.status, method, path, description=str(reply.body))
+            # The client's own mapping, so this fake cannot drift from the real one.
+            raise refusal(
+                reply.status, reply.body, method, path, user="admin", permission="a permission"
+            )
         return reply.body
 
     def export_state(self, uid: int) -> ExportState:

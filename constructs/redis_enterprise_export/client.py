@@ -471,23 +471,41 @@ class RsClient:
             body = json.loads(self._read(response, method, path))
         except (ExportError, ValueError, RecursionError):
             body = {}
-        if not isinstance(body, dict):
-            body = {}
-        code = _scrub(_one_line(str(body.get("error_code") or ""), 60), secrets)
-        # The OpenAPI schema says "description"; older request pages say "message".
-        text = str(body.get("description") or body.get("message") or "")
-        text = _scrub(_one_line(text, 300), secrets)
-        if method in IDEMPOTENT_METHODS and status in TRANSIENT_STATUSES:
-            detail = ": ".join(part for part in (code, text) if part)
-            return ServerError(
-                f"{method} {path} answered {status}"
-                + (f" ({detail})" if detail else "")
-                + ": trouble on the cluster or on a proxy in front of it",
-                maybe_sent=True,
-            )
-        hint = _HINTS.get(status, "").format(user=self.user, permission=permission)
-        cls = ClusterBusyError if status == 409 else ApiError
-        return cls(status, method, path, error_code=code, description=text, hint=hint)
+        return refusal(
+            status, body, method, path, user=self.user, permission=permission, secrets=secrets
+        )
+
+
+def refusal(
+    status: int,
+    body: Any,
+    method: str,
+    path: str,
+    *,
+    user: str,
+    permission: str,
+    secrets: Iterable[str] = (),
+) -> ExportError:
+    """The error for an error status and its JSON body: the one mapping of RS's
+    answers to the error tree (tests' fake cluster API uses it too)."""
+    if not isinstance(body, dict):
+        body = {}
+    secrets = list(secrets)
+    code = _scrub(_one_line(str(body.get("error_code") or ""), 60), secrets)
+    # The OpenAPI schema says "description"; older request pages say "message".
+    text = str(body.get("description") or body.get("message") or "")
+    text = _scrub(_one_line(text, 300), secrets)
+    if method in IDEMPOTENT_METHODS and status in TRANSIENT_STATUSES:
+        detail = ": ".join(part for part in (code, text) if part)
+        return ServerError(
+            f"{method} {path} answered {status}"
+            + (f" ({detail})" if detail else "")
+            + ": trouble on the cluster or on a proxy in front of it",
+            maybe_sent=True,
+        )
+    hint = _HINTS.get(status, "").format(user=user, permission=permission)
+    cls = ClusterBusyError if status == 409 else ApiError
+    return cls(status, method, path, error_code=code, description=text, hint=hint)
 
 
 _HINTS = {
