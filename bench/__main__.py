@@ -13,7 +13,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import frameworks
 from .report import chart, report
 from .scenarios import (
     FULL,
@@ -25,6 +24,7 @@ from .scenarios import (
     start_times,
     synth_times,
 )
+from .sections import kept_sections
 
 
 def main() -> int:
@@ -53,7 +53,7 @@ def main() -> int:
         chart(fleets, plan, out / "timeline.png")
         text = report(plan, command, single, fleets, synth, start, time.monotonic() - began)
         shutil.rmtree(work, ignore_errors=True)
-    (out / "RESULTS.md").write_text(text + frameworks.kept_section(out / "RESULTS.md"))
+    (out / "RESULTS.md").write_text(text + kept_sections(out / "RESULTS.md"))
     print(text)
     return 0
 

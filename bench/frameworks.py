@@ -18,9 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.sections import write_section
+
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "RESULTS.md"
-BEGIN, END = "<!-- frameworks: python -m bench.frameworks --write -->", "<!-- /frameworks -->"
 PYTHONS = {
     "cdktf 0.21": Path(sys.executable),
     "cdktn 0.24": REPO / ".venv-cdktn" / "bin" / "python",
@@ -113,26 +113,6 @@ def table(exports: int, repeats: int) -> str:
     return "\n".join(rows + missing) + "\n"
 
 
-def write_section(text: str) -> None:
-    section = f"{BEGIN}\n## Synthesis by framework and Node\n\n{text}{END}\n"
-    current = RESULTS.read_text()
-    if BEGIN in current and END in current:
-        head, rest = current.split(BEGIN, 1)
-        current = head + section + rest.split(END, 1)[1].lstrip("\n")
-    else:
-        current = current.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(current)
-
-
-def kept_section(path: Path) -> str:
-    """The framework section of ``path`` (with a blank line before it), or "" if it has none:
-    ``./dev bench`` rewrites RESULTS.md and keeps this section as it was."""
-    text = path.read_text() if path.exists() else ""
-    if BEGIN not in text or END not in text:
-        return ""
-    return "\n" + BEGIN + text.split(BEGIN, 1)[1].split(END, 1)[0] + END + "\n"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.frameworks", description=__doc__.splitlines()[0]
@@ -144,7 +124,7 @@ def main() -> int:
     text = table(args.exports, args.repeats)
     print(text)
     if args.write:
-        write_section(text)
+        write_section("frameworks", "Synthesis by framework and Node", text)
     return 0
 
 
