@@ -14,11 +14,12 @@ from helpers import (
     ORDERS,
     PASSWORD,
     VIEWER,
+    FakeClock,
     PostgresServer,
     TerraformProject,
     terraform_env,
 )
-from redis_enterprise_export.simulator import Simulator
+from redis_enterprise_export.simulator import SimCluster, Simulator
 
 
 @pytest.fixture
@@ -38,6 +39,22 @@ def sim(tmp_path: Path) -> Iterator[Simulator]:
         )
         yield simulator
         simulator.check_assertions()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """Monotonic time that moves only when someone sleeps."""
+    return FakeClock()
+
+
+@pytest.fixture
+def cluster(clock: FakeClock) -> SimCluster:
+    """The simulator's cluster model alone (no HTTP), on the fake clock: database 1
+    'orders', exports of 20 s."""
+    model = SimCluster(clock=clock.now)
+    model.add_database(1, "orders")
+    model.scenario.export_seconds = 20.0
+    return model
 
 
 @pytest.fixture

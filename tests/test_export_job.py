@@ -75,19 +75,6 @@ class ClusterApi:
         self._check(self.cluster.reset_export_status(uid, "admin"), "PUT", path)
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def cluster(clock: FakeClock) -> SimCluster:
-    model = SimCluster(clock=clock.now)
-    model.add_database(1, "orders")
-    model.scenario.export_seconds = 20.0
-    return model
-
-
 def spec(timeout: float = 600, database: int | str = 1) -> ExportSpec:
     return ExportSpec(
         name="orders",

@@ -82,19 +82,6 @@ def job(api: ClusterApi, clock: FakeClock) -> ExportJob:
     return ExportJob(spec=spec, client=api, environ={"S3": "x"}, clock=clock, report=lambda _: None)
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def cluster(clock: FakeClock) -> SimCluster:
-    model = SimCluster(clock=clock.now)
-    model.add_database(1, "orders")
-    model.scenario.export_seconds = 20.0
-    return model
-
-
 @pytest.mark.parametrize("at", [2, 3, 4])
 def test_another_clients_export_after_ours_failed_is_never_followed_as_ours(
     cluster: SimCluster, clock: FakeClock, at: int

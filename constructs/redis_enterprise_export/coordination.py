@@ -24,8 +24,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Protocol
 
-from .errors import ExportTimeoutError, LocalSetupError
-from .polling import Deadline, backoff
+from .errors import LocalSetupError
+from .polling import Deadline, Turn, backoff
 
 CONN_ENV = "PG_CONN_STR"
 # How long a waiter sleeps when no release wakes it: a slot freed by a dropped
@@ -71,7 +71,7 @@ def pg_slot(
     with connection:
         # Listen before trying: a release between a failed try and LISTEN is not lost.
         connection.execute(f"LISTEN {channel(cluster_url)}")
-        waited = False
+        turn = Turn(deadline, database, "an export slot", on_wait)
         while True:
             for number in random.sample(range(limit), limit):
                 key = slot_key(cluster_url, number)
@@ -83,13 +83,7 @@ def pg_slot(
                         connection.execute("SELECT pg_advisory_unlock(%s)", (key,))
                         connection.execute(f"NOTIFY {channel(cluster_url)}")
                     return
-            if deadline.expired():
-                raise ExportTimeoutError(
-                    database, deadline.seconds, "waiting for an export slot", posted=False
-                )
-            if not waited:
-                waited = True
-                on_wait()
+            turn.not_yet()
             wait = max(0.0, min(POLL_SECONDS, deadline.remaining()))
             for _ in connection.notifies(timeout=wait, stop_after=1):
                 pass
@@ -109,20 +103,11 @@ def cluster_turn(
 ) -> None:
     """Return once the cluster runs fewer than ``limit`` exports (by its own count)."""
     delays = backoff(base_seconds=0.25, cap_seconds=POLL_SECONDS * 2)
-    waited = False
+    turn = Turn(deadline, database, "the cluster to run fewer exports", on_wait)
     while True:
         rows = client.databases("uid,export_status")
         running = sum(row.get("export_status") == "exporting" for row in rows)
         if running < limit:
             return
-        if deadline.expired():
-            raise ExportTimeoutError(
-                database,
-                deadline.seconds,
-                "waiting for the cluster to run fewer exports",
-                posted=False,
-            )
-        if not waited:
-            waited = True
-            on_wait()
+        turn.not_yet()
         deadline.sleep(next(delays))

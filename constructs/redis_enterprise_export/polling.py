@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from .errors import ExportTimeoutError
+
 
 class Clock(Protocol):
     """Monotonic time and sleep; the real one is ``SystemClock``."""
@@ -146,3 +148,25 @@ class Deadline:
     def sleep(self, seconds: float) -> None:
         """Sleep ``seconds``, but never past the deadline."""
         self.clock.sleep(max(0.0, min(seconds, self.remaining())))
+
+
+@dataclass
+class Turn:
+    """Waiting for something shared (a lock, a slot, the cluster's room): times out
+    at the deadline, and says it is waiting once."""
+
+    deadline: Deadline
+    database: int
+    what: str  # what is waited for, in the timeout's message
+    on_wait: Callable[[], None]
+    waited: bool = False
+
+    def not_yet(self) -> None:
+        """Called each time the thing is not free yet; raises once the deadline passed."""
+        if self.deadline.expired():
+            raise ExportTimeoutError(
+                self.database, self.deadline.seconds, f"waiting for {self.what}", posted=False
+            )
+        if not self.waited:
+            self.waited = True
+            self.on_wait()

@@ -27,8 +27,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from .contract import SLOTS_ENV
-from .errors import ExportTimeoutError, LocalSetupError
-from .polling import Deadline
+from .errors import LocalSetupError
+from .polling import Deadline, Turn
 
 # How often a waiting helper looks for a free lock: local and cheap, and short
 # against a handover that otherwise idles a cluster slot.
@@ -115,16 +115,9 @@ def database_lock(
 ) -> Iterator[None]:
     """Hold the lock of one database of one cluster for the block."""
     path = _cluster_dir(directory, cluster_url) / f"database-{database}.lock"
-    waited = False
+    turn = Turn(deadline, database, "this machine's other export of it", on_wait)
     while (fd := _try_lock(path)) is None:
-        if deadline.expired():
-            raise ExportTimeoutError(
-                database, deadline.seconds, "waiting for this machine's other export of it",
-                posted=False,
-            )  # fmt: skip
-        if not waited:
-            waited = True
-            on_wait()
+        turn.not_yet()
         deadline.sleep(WAIT_SECONDS)
     try:
         yield
@@ -150,7 +143,7 @@ def export_slot(
         yield None
         return
     folder = _cluster_dir(directory, cluster_url)
-    waited = False
+    turn = Turn(deadline, database, "an export slot", on_wait)
     while True:
         for number in random.sample(range(limit), limit):
             fd = _try_lock(folder / f"slot-{number}")
@@ -161,11 +154,5 @@ def export_slot(
             finally:
                 os.close(fd)  # releases the lock
             return
-        if deadline.expired():
-            raise ExportTimeoutError(
-                database, deadline.seconds, "waiting for an export slot", posted=False
-            )
-        if not waited:
-            waited = True
-            on_wait()
+        turn.not_yet()
         deadline.sleep(WAIT_SECONDS)
