@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pytest_httpserver import HTTPServer
 
 from helpers import (
     ADMIN,
@@ -39,6 +40,19 @@ def sim(tmp_path: Path) -> Iterator[Simulator]:
         )
         yield simulator
         simulator.check_assertions()
+
+
+@pytest.fixture(autouse=True)
+def _strict_httpserver(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test's scripted pytest-httpserver surprises fail it: a request no handler
+    matched, an error in a handler, an ordered request never made."""
+    if "httpserver" not in request.fixturenames:
+        yield
+        return
+    # Asked for before the test, so it is torn down after this check.
+    server: HTTPServer = request.getfixturevalue("httpserver")
+    yield
+    server.check_assertions()
 
 
 @pytest.fixture

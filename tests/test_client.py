@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,19 +22,6 @@ from redis_enterprise_export.errors import (
 from redis_enterprise_export.simulator import Simulator
 
 BODY = {"export_location": {"type": "mount_point", "path": "/tmp"}}
-
-
-@pytest.fixture(autouse=True)
-def _strict_server(request: pytest.FixtureRequest) -> Iterator[None]:
-    """A scripted server's surprises fail the test: an unmatched request, a handler error."""
-    if "httpserver" not in request.fixturenames:
-        yield
-        return
-    # Asked for before the test, so it is torn down after this check.
-    server: HTTPServer = request.getfixturevalue("httpserver")
-    yield
-    assert server.log, "the test never reached the scripted server"
-    server.check_assertions()
 
 
 def client(sim: Simulator, user: str = ADMIN, password: str = PASSWORD) -> RsClient:
