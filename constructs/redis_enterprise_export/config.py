@@ -168,6 +168,10 @@ def _read_ca(value: Any, path: Path) -> str:
 
 def _export(name: str, table: Mapping[str, Any], clusters: Mapping[str, Cluster]) -> ExportSpec:
     _known_keys(table, EXPORT_KEYS)
+    if "exclude" in table:
+        raise ConfigError(
+            "exclude", table["exclude"], "no exclude without databases (it narrows a selector)"
+        )
     for key in ("cluster", "database", "location"):
         if key not in table:
             raise ConfigError.missing(key, _EXPECTED[key])
