@@ -157,9 +157,13 @@ def test_fails_when_a_secret_variable_is_unset_and_names_only_the_variable() -> 
     )
 
 
-def test_redact_url_hides_only_the_password() -> None:
-    assert redact_url("ftp://u:pw@h:21/p/") == "ftp://u:***@h:21/p/"
-    assert redact_url("ftp://u@h/p/") == "ftp://u@h/p/"
+def test_redact_url_hides_the_whole_userinfo() -> None:
+    """User and password both go, up to the authority's last "@", even where urlsplit fails."""
+    assert redact_url("ftp://u:pw@h:21/p/") == "ftp://***@h:21/p/"
+    assert redact_url("ftp://u@h/p/") == "ftp://***@h/p/"
+    assert redact_url("ftp://user@example.com:pw@host/p@x/") == "ftp://***@host/p@x/"
+    assert redact_url("https://admin:pw@[x") == "https://***@[x"
+    assert redact_url("ftp://h/p/") == "ftp://h/p/"
 
 
 LOCATION_ERRORS: list[tuple[dict[str, Any], str]] = [
@@ -185,7 +189,7 @@ LOCATION_ERRORS: list[tuple[dict[str, Any], str]] = [
     ),
     (
         {"type": "s3", "bucket_name": "b", "access_key_id": "a", "secret_access_key_env": "1BAD"},
-        "secret_access_key_env: got '1BAD'; expected the name of an environment variable",
+        "secret_access_key_env: got <a value not shown, 4 characters>; expected the name of an environment variable",
     ),
     (
         {
@@ -204,12 +208,12 @@ LOCATION_ERRORS: list[tuple[dict[str, Any], str]] = [
     ),
     (
         {"type": "url", "url": "ftp://u:LEAK@h/x/"},
-        "url: got 'ftp://u:***@h/x/'; expected a URL without a password",
+        "url: got 'ftp://***@h/x/'; expected a URL without a password",
     ),
     ({"type": "url", "url": "ftp://h/x/", "password_env": "P"}, "expected a URL with a user name"),
     (
         {"type": "sftp", "sftp_url": "ftp://u@h/"},
-        "sftp_url: got 'ftp://u@h/'; expected a sftp:// URL",
+        "sftp_url: got 'ftp://***@h/'; expected a sftp:// URL",
     ),
     (
         {"type": "sftp", "sftp_url": "sftp://u@h/", "key": "LEAK"},
@@ -241,10 +245,13 @@ def test_fails_on_bad_location(data: dict[str, Any], message: str) -> None:
 CLUSTER_ERRORS: list[tuple[dict[str, Any], str]] = [
     ({"url": "http://rs:8080"}, "url: got 'http://rs:8080'; expected an https:// URL (plain http"),
     ({"url": "rs.example.com"}, "url: got 'rs.example.com'; expected https://HOST[:PORT]"),
-    ({"url": "https://u:LEAK@rs:9443"}, "url: got 'https://u:***@rs:9443'; expected https://HOST"),
+    ({"url": "https://u:LEAK@rs:9443"}, "url: got 'https://***@rs:9443'; expected https://HOST"),
     ({"url": "https://rs:9443/v1"}, "with no user, path or query"),
     ({"url": "https://rs", "tls_verify": "no"}, "tls_verify: got 'no'; expected true or false"),
-    ({"url": "https://rs", "password_env": ""}, "password_env: got ''; expected the name"),
+    (
+        {"url": "https://rs", "password_env": ""},
+        "password_env: got <a value not shown, 0 characters>; expected the name",
+    ),
     ({"url": "https://rs", "ca_cert_pem": "junk"}, "ca_cert: got a value not shown; expected PEM"),
 ]
 

@@ -156,8 +156,10 @@ def _read_ca(value: Any, path: Path) -> str:
         raise ConfigError("ca_cert", value, "the path of a PEM CA file")
     ca_path = (path.parent / value).resolve()
     try:
-        text = ca_path.read_text(encoding="ascii")
-    except (OSError, UnicodeDecodeError):
+        # Comments in bundles may be UTF-8 (certifi's names issuers); only the
+        # base64 CERTIFICATE blocks are kept, so other bytes need not decode.
+        text = ca_path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
         raise ConfigError(
             "ca_cert", value, f"a readable PEM file (relative to {path.name})"
         ) from None
@@ -168,6 +170,10 @@ def _read_ca(value: Any, path: Path) -> str:
 
 def _export(name: str, table: Mapping[str, Any], clusters: Mapping[str, Cluster]) -> ExportSpec:
     _known_keys(table, EXPORT_KEYS)
+    if "exclude" in table:
+        raise ConfigError(
+            "exclude", table["exclude"], "no exclude without databases (it narrows a selector)"
+        )
     for key in ("cluster", "database", "location"):
         if key not in table:
             raise ConfigError.missing(key, _EXPECTED[key])

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, ClassVar
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import SplitResult, quote, unquote, urlsplit, urlunsplit
 
 from .errors import HIDDEN, ConfigError
 
@@ -44,14 +44,41 @@ def certificate_blocks(pem: object) -> str:
     return "".join(block + "\n" for block in CERTIFICATE.findall(pem))
 
 
+# scheme://userinfo@ : userinfo is everything up to the authority's last "@".
+_USERINFO = re.compile(r"\A([^:/?#]*://)([^/?#]*)@")
+
+
 def redact_url(url: str) -> str:
-    """Return ``url`` with any password in it replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = netloc[0].split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+    """Return ``url`` with its userinfo (user and password) replaced by ``***``.
+
+    Works on any text, also text that ``urlsplit`` rejects.
+    """
+    return _USERINFO.sub(r"\1***@", url, count=1)
+
+
+def split_url(key: str, url: str, expected: str) -> SplitResult:
+    """``urlsplit`` plus the port check, as a ConfigError naming ``key``, userinfo hidden."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError on a bad port)
+    except ValueError as exc:
+        raise ConfigError(key, redact_url(url), f"{expected} ({exc})") from None
+    return parts
+
+
+def _shown(value: object) -> object:
+    """A value for a message: a non-name given where a name belongs may be a secret."""
+    if isinstance(value, str):
+        return _Hidden(f"a value not shown, {len(value)} characters")
+    return _Hidden(f"a value not shown, of type {type(value).__name__}")
+
+
+class _Hidden:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"<{self.text}>"
 
 
 def _text(obj: object, name: str) -> None:
@@ -70,7 +97,10 @@ def _env_name(obj: object, name: str, *, required: bool) -> None:
     if value is None and not required:
         return
     if not isinstance(value, str) or not ENV_NAME.match(value):
-        raise ConfigError(name, value, "the name of an environment variable (letters, digits, _)")
+        # A pasted secret is the likeliest wrong value here: never print it.
+        raise ConfigError(
+            name, _shown(value), "the name of an environment variable (letters, digits, _)"
+        )
 
 
 def resolve_env(name: str, env_name: str, environ: Mapping[str, str]) -> str:
@@ -132,8 +162,8 @@ class _UrlLocation(Location):
     def _check_url(self) -> None:
         _text(self, self.url_field)
         url = self._url()
-        parts = urlsplit(url)
         allowed = " or ".join(f"{s}://" for s in self.schemes)
+        parts = split_url(self.url_field, url, f"a {allowed} URL with a host")
         if parts.scheme not in self.schemes or not parts.hostname:
             raise ConfigError(self.url_field, redact_url(url), f"a {allowed} URL with a host")
         if parts.password is not None:
@@ -146,7 +176,7 @@ class _UrlLocation(Location):
         if self.password_env is not None and not parts.username:
             raise ConfigError(
                 self.url_field,
-                url,
+                redact_url(url),
                 "a URL with a user name when password_env is set",
                 hint=f"write it as {self.schemes[0]}://USER@{parts.netloc}{parts.path}",
             )
@@ -157,7 +187,10 @@ class _UrlLocation(Location):
         password = body.pop("password", None)
         if password is not None:
             parts = urlsplit(self._url())
-            netloc = f"{parts.username}:{quote(password, safe='')}@{parts.netloc.split('@', 1)[1]}"
+            # The user may itself hold "@" (user@example.com): the host follows the last one.
+            user, host = parts.netloc.rsplit("@", 1)
+            user = quote(unquote(user), safe="")
+            netloc = f"{user}:{quote(password, safe='')}@{host}"
             body[self.url_field] = urlunsplit(parts._replace(netloc=netloc))
         return body
 
@@ -302,7 +335,7 @@ def location_from_dict(data: Mapping[str, Any]) -> Location:
     if not isinstance(data, Mapping):
         raise ConfigError("location", data, "a table with a type and its fields")
     kind = data.get("type")
-    if kind not in LOCATION_TYPES:
+    if not isinstance(kind, str) or kind not in LOCATION_TYPES:
         if kind is None:
             raise ConfigError.missing("type", "one of " + ", ".join(LOCATION_TYPES))
         raise ConfigError("type", kind, "one of " + ", ".join(LOCATION_TYPES))
@@ -350,13 +383,16 @@ class Cluster:
     coordination: str = "local"
 
     def __post_init__(self) -> None:
-        parts = urlsplit(self.url) if isinstance(self.url, str) else None
-        if parts is None or parts.scheme not in ("https", "http") or not parts.hostname:
-            raise ConfigError("url", self.url, "https://HOST[:PORT] of the cluster's REST API")
-        if parts.scheme == "http" and not self.allow_http:
+        expected = "https://HOST[:PORT] of the cluster's REST API"
+        if not isinstance(self.url, str):
+            raise ConfigError("url", self.url, expected)
+        parts = split_url("url", self.url, expected)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ConfigError("url", redact_url(self.url), expected)
+        if parts.scheme == "http" and self.allow_http is not True:
             raise ConfigError(
                 "url",
-                self.url,
+                redact_url(self.url),
                 "an https:// URL",
                 hint="plain http sends the password in clear; set allow_http = true to accept that",
             )
