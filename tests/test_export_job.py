@@ -220,7 +220,7 @@ def test_a_lost_post_response_is_followed_not_posted_again(
     assert job.run().export_status == "succeeded"
     assert cluster.exports_started(1) == 1
     assert api.calls.count("POST") == 1
-    assert any("checking whether the export started" in line for line in lines)
+    assert sum("checking whether the export started" in line for line in lines) == 1
 
 
 def test_a_lost_post_response_with_stale_reads_still_starts_only_one(
