@@ -29,6 +29,7 @@ def client(sim: Simulator, user: str = ADMIN, password: str = PASSWORD) -> RsCli
 
 
 def test_sends_the_documented_request(sim: Simulator, export_dir: Path) -> None:
+    """start_export POSTs the given body unchanged and starts exactly one export."""
     rs = client(sim)
     rs.start_export(1, {"export_location": {"type": "mount_point", "path": str(export_dir)}})
     assert sim.cluster.exports_started(1) == 1
@@ -59,6 +60,7 @@ def test_progress_sent_as_a_string_is_parsed(sim: Simulator, export_dir: Path) -
 
 @pytest.mark.parametrize("text_field", ["description", "message"])
 def test_error_text_comes_from_description_or_message(sim: Simulator, text_field: str) -> None:
+    """An error's text is taken from description or message, with the status and a plain hint."""
     sim.cluster.scenario.error_text_field = text_field
     with pytest.raises(ApiError) as info:
         client(sim).start_export(99, BODY)
@@ -68,17 +70,20 @@ def test_error_text_comes_from_description_or_message(sim: Simulator, text_field
 
 
 def test_409_is_a_busy_error(sim: Simulator) -> None:
+    """A 409 on start_export raises ClusterBusyError."""
     sim.cluster.scenario.conflicts = 1
     with pytest.raises(ClusterBusyError):
         client(sim).start_export(1, BODY)
 
 
 def test_406_says_a_module_lacks_backup_restore(sim: Simulator) -> None:
+    """A 406 says a module of the database lacks the backup_restore capability."""
     with pytest.raises(ApiError, match="lacks the backup_restore capability"):
         client(sim).start_export(2, BODY)
 
 
 def test_403_names_the_missing_permission(sim: Simulator) -> None:
+    """A 403 names the user and the permission it lacks."""
     with pytest.raises(ApiError) as info:
         client(sim, user=VIEWER).start_export(1, BODY)
     assert info.value.http_status == 403
@@ -86,17 +91,20 @@ def test_403_names_the_missing_permission(sim: Simulator) -> None:
 
 
 def test_401_is_not_retried_so_the_user_is_not_locked_out(sim: Simulator) -> None:
+    """A 401 is not retried, says why, and costs exactly one failed login."""
     with pytest.raises(ApiError, match="Not retried: RS locks a user out"):
         client(sim, password="wrong").export_state(1)
     assert sim.cluster.failed_logins == 1
 
 
 def test_400_explains_what_the_cluster_rejected(sim: Simulator) -> None:
+    """A 400 carries the cluster's words on what it rejected."""
     with pytest.raises(ApiError, match=r"export_location\.access_key_id is required"):
         client(sim).start_export(1, {"export_location": {"type": "s3"}})
 
 
 def test_a_wrong_ca_fails_clearly_with_no_fallback(sim: Simulator, tmp_path: Path) -> None:
+    """A wrong CA fails TLS verification naming the URL, and no request gets through."""
     other = Simulator(tmp_path / "other")
     other.start()
     other.stop()
@@ -109,6 +117,7 @@ def test_a_wrong_ca_fails_clearly_with_no_fallback(sim: Simulator, tmp_path: Pat
 
 
 def test_connection_refused_says_where_and_that_nothing_was_sent() -> None:
+    """A refused connection names the URL and records that nothing was sent."""
     rs = RsClient("https://127.0.0.1:9", auth=("u", "p"), retry=Retry(0))
     with pytest.raises(TransportError, match=r"could not reach https://127\.0\.0\.1:9") as info:
         rs.export_state(1)
@@ -123,6 +132,7 @@ def http_client(server: HTTPServer) -> RsClient:
 
 
 def test_an_html_error_page_is_a_clear_protocol_error(httpserver: HTTPServer) -> None:
+    """An HTML answer is a ProtocolError quoting its content type and start."""
     httpserver.expect_request("/v1/bdbs/1").respond_with_data(
         "<html><body>Bad Gateway</body></html>", content_type="text/html"
     )
@@ -131,18 +141,21 @@ def test_an_html_error_page_is_a_clear_protocol_error(httpserver: HTTPServer) ->
 
 
 def test_an_unknown_export_status_is_a_clear_protocol_error(httpserver: HTTPServer) -> None:
+    """An export_status outside the documented ones is a ProtocolError naming it."""
     httpserver.expect_request("/v1/bdbs/1").respond_with_json({"uid": 1, "export_status": "paused"})
     with pytest.raises(ProtocolError, match="unknown export_status 'paused'"):
         http_client(httpserver).export_state(1)
 
 
 def test_missing_fields_read_as_a_never_exported_database(httpserver: HTTPServer) -> None:
+    """A database object without export fields reads as never exported: '', 0, ''."""
     httpserver.expect_request("/v1/bdbs/1").respond_with_json({"uid": 1})
     state = http_client(httpserver).export_state(1)
     assert (state.export_status, state.export_progress, state.export_failure_reason) == ("", 0, "")
 
 
 def test_a_non_numeric_progress_is_a_clear_protocol_error(httpserver: HTTPServer) -> None:
+    """An export_progress that is not a number is a ProtocolError naming the value."""
     httpserver.expect_request("/v1/bdbs/1").respond_with_json(
         {"uid": 1, "export_status": "exporting", "export_progress": "half"}
     )
@@ -151,12 +164,14 @@ def test_a_non_numeric_progress_is_a_clear_protocol_error(httpserver: HTTPServer
 
 
 def test_a_list_where_an_object_belongs_is_a_clear_protocol_error(httpserver: HTTPServer) -> None:
+    """A JSON list where a database object belongs is a ProtocolError."""
     httpserver.expect_request("/v1/bdbs/1").respond_with_json([1, 2])
     with pytest.raises(ProtocolError, match="answered list, not a database object"):
         http_client(httpserver).export_state(1)
 
 
 def test_503_on_a_read_is_retried(httpserver: HTTPServer) -> None:
+    """A 503 on a read is retried, and the next answer is the one returned."""
     httpserver.expect_ordered_request("/v1/bdbs/1").respond_with_data("", status=503)
     httpserver.expect_ordered_request("/v1/bdbs/1").respond_with_json({"uid": 1})
     rs = RsClient(
@@ -169,6 +184,7 @@ def test_503_on_a_read_is_retried(httpserver: HTTPServer) -> None:
 
 
 def test_headers_and_auth_are_as_documented(httpserver: HTTPServer) -> None:
+    """One POST with JSON Accept and Content-Type, Basic auth and the body as JSON."""
     seen: list[Request] = []
 
     def handler(request: Request) -> Response:
@@ -179,6 +195,7 @@ def test_headers_and_auth_are_as_documented(httpserver: HTTPServer) -> None:
         handler
     )
     http_client(httpserver).start_export(1, BODY)
+    assert len(seen) == 1
     request = seen[0]
     assert request.headers["Accept"] == "application/json"
     assert request.headers["Content-Type"] == "application/json"

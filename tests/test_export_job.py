@@ -108,6 +108,7 @@ def make_job(api: ClusterApi, clock: FakeClock, **kwargs: Any) -> tuple[ExportJo
 def test_success_reports_the_final_state_after_the_export_really_finished(
     cluster: SimCluster, clock: FakeClock
 ) -> None:
+    """Success is reported only once the export is done, just after it finished, started once."""
     api = ClusterApi(cluster)
     job, lines = make_job(api, clock)
     state = job.run()
@@ -138,6 +139,7 @@ def test_previous_result_is_never_taken_for_this_one_even_when_status_is_stale(
 def test_a_previous_failure_is_cleared_before_posting(
     cluster: SimCluster, clock: FakeClock
 ) -> None:
+    """A previous failed export is cleared with a PUT before the next POST, and only then."""
     cluster.scenario.fail_reason = "no-permission"
     api = ClusterApi(cluster)
     with pytest.raises(ExportFailedError):
@@ -151,6 +153,7 @@ def test_a_previous_failure_is_cleared_before_posting(
 
 
 def test_409_is_retried_with_backoff_until_accepted(cluster: SimCluster, clock: FakeClock) -> None:
+    """A 409 is retried with backoff until the cluster accepts, and only one export starts."""
     cluster.scenario.conflicts = 3
     api = ClusterApi(cluster)
     job, lines = make_job(api, clock)
@@ -164,6 +167,7 @@ def test_409_is_retried_with_backoff_until_accepted(cluster: SimCluster, clock: 
 def test_409_until_the_deadline_times_out_with_the_seconds_in_the_message(
     cluster: SimCluster, clock: FakeClock
 ) -> None:
+    """409s until the deadline time out exactly at it, naming the timeout in seconds."""
     cluster.scenario.conflicts = 10_000
     job, _ = make_job(ClusterApi(cluster), clock, spec=spec(timeout=30))
     with pytest.raises(ExportTimeoutError, match="did not finish within 30 s"):
@@ -175,6 +179,7 @@ def test_409_until_the_deadline_times_out_with_the_seconds_in_the_message(
 def test_a_failed_export_raises_with_its_documented_reason(
     cluster: SimCluster, clock: FakeClock, reason: str
 ) -> None:
+    """A failed export raises naming the cluster's failure reason, and the state says failed."""
     cluster.scenario.fail_reason = reason
     job, _ = make_job(ClusterApi(cluster), clock)
     with pytest.raises(ExportFailedError, match=f"export_failure_reason '{reason}'"):
@@ -184,6 +189,7 @@ def test_a_failed_export_raises_with_its_documented_reason(
 
 
 def test_a_stuck_export_times_out(cluster: SimCluster, clock: FakeClock) -> None:
+    """An export that never finishes times out at its deadline, naming the last status."""
     cluster.scenario.export_seconds = 10_000
     job, _ = make_job(ClusterApi(cluster), clock, spec=spec(timeout=120))
     with pytest.raises(ExportTimeoutError, match="last export_status 'exporting'"):
@@ -194,13 +200,14 @@ def test_a_stuck_export_times_out(cluster: SimCluster, clock: FakeClock) -> None
 def test_a_lost_post_response_is_followed_not_posted_again(
     cluster: SimCluster, clock: FakeClock
 ) -> None:
+    """A POST whose answer is lost is checked on and followed, not POSTed again."""
     api = ClusterApi(cluster)
     api.lose_post_responses = 1
     job, lines = make_job(api, clock)
     assert job.run().export_status == "succeeded"
     assert cluster.exports_started(1) == 1
     assert api.calls.count("POST") == 1
-    assert any("checking whether the export started" in line for line in lines)
+    assert sum("checking whether the export started" in line for line in lines) == 1
 
 
 def test_a_lost_post_response_with_stale_reads_still_starts_only_one(
@@ -219,6 +226,7 @@ def test_a_lost_post_response_with_stale_reads_still_starts_only_one(
 def test_an_export_already_running_is_waited_for_then_ours_runs(
     cluster: SimCluster, clock: FakeClock
 ) -> None:
+    """An export already running is reported and waited for, then ours starts once."""
     cluster.start_export(1, "admin", {"export_location": {"type": "mount_point", "path": "/x"}})
     job, lines = make_job(ClusterApi(cluster), clock)
     assert job.run().export_status == "succeeded"
@@ -230,6 +238,7 @@ def test_an_export_already_running_is_waited_for_then_ours_runs(
 def test_connection_trouble_while_polling_is_ridden_out(
     cluster: SimCluster, clock: FakeClock
 ) -> None:
+    """Refused reads while polling are retried until answered; the export is POSTed once."""
     api = ClusterApi(cluster)
     api.refuse_reads, api.refuse_reads_after_post = 2, 4
     job, _ = make_job(api, clock)
@@ -241,6 +250,7 @@ def test_connection_trouble_while_polling_is_ridden_out(
 
 
 def test_a_database_name_is_resolved_to_its_uid(cluster: SimCluster, clock: FakeClock) -> None:
+    """A database given by name is resolved to its uid, and the first line says so."""
     job, lines = make_job(ClusterApi(cluster), clock, spec=spec(database="orders"))
     job.run()
     assert job.uid == 1
@@ -248,6 +258,7 @@ def test_a_database_name_is_resolved_to_its_uid(cluster: SimCluster, clock: Fake
 
 
 def test_a_missing_secret_fails_before_any_request(cluster: SimCluster, clock: FakeClock) -> None:
+    """An unset secret fails the job before any request reaches the cluster."""
     api = ClusterApi(cluster)
     job = ExportJob(spec=spec(), client=api, environ={}, clock=clock, report=print)
     with pytest.raises(ValueError, match="secret_access_key_env: got 'S3_SECRET'"):

@@ -126,6 +126,7 @@ def test_config_form_round_trips_and_holds_no_secret(location: Location, _: obje
 
 
 def test_email_notification_is_sent_only_when_set() -> None:
+    """email_notification is left out of the request unless set, and an explicit false is sent."""
     loc = MountPointLocation(path="/mnt")
     plain = ExportSpec(name="x", cluster=cluster(), database=1, location=loc)
     told = ExportSpec(
@@ -136,6 +137,7 @@ def test_email_notification_is_sent_only_when_set() -> None:
 
 
 def test_spec_round_trips_through_its_dict() -> None:
+    """An export spec read back from its to_dict equals the original."""
     spec = ExportSpec(
         name="orders",
         cluster=cluster(),
@@ -148,6 +150,7 @@ def test_spec_round_trips_through_its_dict() -> None:
 
 
 def test_fails_when_a_secret_variable_is_unset_and_names_only_the_variable() -> None:
+    """An unset secret variable fails with a message naming the variable, not a value."""
     loc = S3Location(bucket_name="b", access_key_id="a", secret_access_key_env="S3_SECRET")
     with pytest.raises(ConfigError) as info:
         loc.api_object({})
@@ -258,6 +261,7 @@ CLUSTER_ERRORS: list[tuple[dict[str, Any], str]] = [
 
 @pytest.mark.parametrize(("kwargs", "message"), CLUSTER_ERRORS)
 def test_fails_on_bad_cluster(kwargs: dict[str, Any], message: str) -> None:
+    """A bad cluster setting is refused with a message naming it, and no secret is shown."""
     with pytest.raises(ConfigError) as info:
         Cluster(**kwargs)
     assert message in str(info.value)
@@ -265,6 +269,7 @@ def test_fails_on_bad_cluster(kwargs: dict[str, Any], message: str) -> None:
 
 
 def test_plain_http_is_accepted_only_with_the_opt_in() -> None:
+    """A plain http URL is accepted with allow_http (refused without: see CLUSTER_ERRORS)."""
     assert Cluster(url="http://rs:8080", allow_http=True).url == "http://rs:8080"
 
 
@@ -282,6 +287,7 @@ SPEC_ERRORS: list[tuple[dict[str, Any], str]] = [
 
 @pytest.mark.parametrize(("override", "message"), SPEC_ERRORS)
 def test_fails_on_bad_export(override: dict[str, Any], message: str) -> None:
+    """A bad export setting is refused with a message naming the field and the value."""
     kwargs: dict[str, Any] = {
         "name": "orders",
         "cluster": cluster(),

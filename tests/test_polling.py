@@ -19,6 +19,7 @@ from redis_enterprise_export.polling import (
 
 
 def test_without_progress_the_delay_grows_from_initial_to_the_ceiling() -> None:
+    """With no progress the delay starts at initial, multiplies each read, and stops at the ceiling."""
     policy = PollPolicy(initial_seconds=0.5, multiplier=2, ceiling_seconds=10)
     samples: list[Sample] = []
     delays = []
@@ -29,6 +30,7 @@ def test_without_progress_the_delay_grows_from_initial_to_the_ceiling() -> None:
 
 
 def test_remaining_time_comes_from_the_progress_rate() -> None:
+    """Remaining time is the percent left divided by the observed progress rate."""
     samples = [Sample(10.0, 10.0), Sample(20.0, 30.0)]  # 2 %/s, 70 % left
     assert estimate_remaining(samples) == pytest.approx(35.0)
 
@@ -40,11 +42,13 @@ def test_the_rate_follows_the_recent_window_not_a_slow_start() -> None:
 
 
 def test_reads_before_the_export_started_do_not_count_towards_the_rate() -> None:
+    """Reads taken before the export started are left out of the rate."""
     samples = [Sample(0, 80.0, exporting=False), Sample(1, 0), Sample(2, 10)]
     assert estimate_remaining(samples) == pytest.approx(9.0)
 
 
 def test_no_estimate_from_flat_or_single_progress() -> None:
+    """One read, or progress that does not rise within the window, gives no estimate."""
     assert estimate_remaining([Sample(1.0, 5.0)]) is None
     assert estimate_remaining([Sample(1.0, 5.0), Sample(2.0, 5.0)]) is None
     assert estimate_remaining([Sample(1.0, 0.0), Sample(2.0, 0.0)]) is None
@@ -52,12 +56,14 @@ def test_no_estimate_from_flat_or_single_progress() -> None:
 
 
 def test_a_finish_within_the_ceiling_is_polled_just_after_it() -> None:
+    """A finish due within the ceiling is polled just after it, never below the floor."""
     policy = PollPolicy(floor_seconds=0.1, ceiling_seconds=10, margin_seconds=0.05)
     assert policy.next_delay([Sample(0, 10), Sample(10, 90)]) == pytest.approx(1.30)
     assert policy.next_delay([Sample(0, 1), Sample(1, 99.99)]) == 0.1
 
 
 def test_a_far_finish_is_estimated_again_at_most_a_ceiling_later() -> None:
+    """A finish further off than the ceiling is read again after exactly the ceiling."""
     policy = PollPolicy(ceiling_seconds=10, lead=0.9)
     assert policy.next_delay([Sample(0, 1), Sample(1, 2)]) == 10.0
     assert policy.next_delay([Sample(0, 0), Sample(10, 50)]) == 10.0
@@ -95,11 +101,13 @@ def test_steady_export_is_detected_quickly_with_few_requests(duration: float) ->
 
 
 def test_fails_when_policy_bounds_are_inverted() -> None:
+    """A poll policy whose floor exceeds its initial delay is refused, naming the bound."""
     with pytest.raises(ValueError, match="floor_seconds <= initial_seconds"):
         PollPolicy(floor_seconds=5, initial_seconds=1)
 
 
 def test_backoff_is_fully_jittered_and_capped() -> None:
+    """Backoff doubles up to its cap and is fully jittered down to zero."""
     top = iter(backoff(base_seconds=1, cap_seconds=8, rand=lambda: 1.0))
     assert [next(top) for _ in range(6)] == [1, 2, 4, 8, 8, 8]
     bottom = iter(backoff(rand=lambda: 0.0))
@@ -107,6 +115,7 @@ def test_backoff_is_fully_jittered_and_capped() -> None:
 
 
 def test_deadline_never_sleeps_past_its_end() -> None:
+    """A deadline's sleep is cut short at its end, and then it has expired."""
     clock = FakeClock()
     deadline = Deadline(clock, 5.0)
     deadline.sleep(3.0)

@@ -22,6 +22,7 @@ URL = "https://rs.example.com:9443"
 
 
 def test_at_most_limit_slots_are_held_at_once(tmp_path: Path) -> None:
+    """With all slots held, another waiter times out at the deadline; held slots are distinct."""
     clock = FakeClock()
     deadline = Deadline(clock, 5)
     with (
@@ -38,6 +39,7 @@ def test_at_most_limit_slots_are_held_at_once(tmp_path: Path) -> None:
 
 
 def test_a_released_slot_is_taken_again(tmp_path: Path) -> None:
+    """A slot released on leaving its block is taken again by the next export."""
     deadline = Deadline(FakeClock(), 5)
     with export_slot(tmp_path, URL, 1, deadline, database=1):
         pass
@@ -46,6 +48,7 @@ def test_a_released_slot_is_taken_again(tmp_path: Path) -> None:
 
 
 def test_other_clusters_have_their_own_slots(tmp_path: Path) -> None:
+    """Slots are counted per cluster: a full cluster does not block another's."""
     deadline = Deadline(FakeClock(), 5)
     with (
         export_slot(tmp_path, URL, 1, deadline, database=1),
@@ -55,6 +58,7 @@ def test_other_clusters_have_their_own_slots(tmp_path: Path) -> None:
 
 
 def test_no_limit_means_no_slot(tmp_path: Path) -> None:
+    """A limit of 0 takes no slot and creates no lock file."""
     with export_slot(tmp_path, URL, 0, Deadline(FakeClock(), 5), database=1) as slot:
         assert slot is None
     assert list(tmp_path.iterdir()) == []
@@ -126,6 +130,7 @@ def test_without_slots_the_same_fleet_meets_409s(sim: Simulator, tmp_path: Path)
 
 
 def test_waiting_for_a_slot_is_reported(sim: Simulator, tmp_path: Path) -> None:
+    """Of two runs sharing one slot, exactly one reports that it waits for a slot."""
     sim.cluster.scenario.export_seconds = 0.5
     config = tmp_path / "exports.toml"
     config.write_text(
