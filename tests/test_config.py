@@ -41,6 +41,7 @@ def config_text(cluster: dict[str, Any] | None = None, export: dict[str, Any] | 
 
 
 def test_a_good_config_loads_every_field(tmp_path: Path) -> None:
+    """A config using every key loads into the models with each value where it belongs."""
     (tmp_path / "ca.pem").write_text(CA)
     path = write(
         tmp_path,
@@ -79,12 +80,14 @@ def test_a_good_config_loads_every_field(tmp_path: Path) -> None:
 
 
 def test_state_in_postgres_takes_its_connection_from_the_environment(tmp_path: Path) -> None:
+    """A pg [state] table names only its schema: the connection string never appears in config."""
     text = config_text() + '\n[state]\nbackend = "pg"\nschema_name = "team_a"\n'
     state = load_config(write(tmp_path, text)).state
     assert (state.backend, state.schema_name) == ("pg", "team_a")
 
 
 def test_defaults_are_the_documented_ones(tmp_path: Path) -> None:
+    """Keys left out take the defaults the README documents."""
     spec = load_config(write(tmp_path, config_text())).exports[0]
     assert spec.cluster.username_env == "REDIS_ENTERPRISE_USER"
     assert spec.cluster.password_env == "REDIS_ENTERPRISE_PASSWORD"
@@ -280,6 +283,7 @@ BAD_CONFIGS: list[tuple[str, str]] = [
 def test_fails_with_one_line_naming_file_table_and_key(
     tmp_path: Path, text: str, message: str
 ) -> None:
+    """Each malformed config is one ConfigError line naming file, table and key; no secret shown."""
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as info:
         load_config(path)
@@ -293,6 +297,7 @@ def test_fails_with_one_line_naming_file_table_and_key(
 def test_main_prints_the_one_line_and_synthesizes_nothing(
     tmp_path: Path, text: str, message: str
 ) -> None:
+    """Through main.py the same mistake is one stderr line, exit 2, and no cdktf.out."""
     path = write(tmp_path, text)
     run = run_main(path, tmp_path)
     assert run.returncode == 2
@@ -303,6 +308,7 @@ def test_main_prints_the_one_line_and_synthesizes_nothing(
 
 
 def test_a_missing_file_names_the_path(tmp_path: Path) -> None:
+    """A config file that does not exist is named in the error."""
     with pytest.raises(
         ConfigError, match=r"file: got '.*nope\.toml'; expected an existing TOML file"
     ):
