@@ -311,3 +311,22 @@ def test_any_toml_value_in_any_key_loads_or_is_one_config_error_line(
         event("config error")
         return
     event("loaded")
+
+
+@pytest.mark.parametrize("field", ["database", "location.path"])
+def test_a_nul_character_is_one_line_not_a_failed_apply(tmp_path: Path, field: str) -> None:
+    """An environment value cannot hold NUL: refused at synthesis, naming the key, value hidden."""
+    export: dict[str, Any] = {"cluster": "c", "database": "orders",
+                              "location": {"type": "mount_point", "path": "/m"}}  # fmt: skip
+    if field == "database":
+        export["database"] = "ord\x00ers"
+    else:
+        export["location"]["path"] = "/m\x00x"
+    path = tmp_path / "exports.toml"
+    path.write_text(toml_text({"clusters": {"c": {"url": "https://rs:9443"}},
+                               "exports": {"e": export}}))  # fmt: skip
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == (
+        f"{path} [exports.e]: {field}: got a value not shown; expected text without NUL characters"
+    )

@@ -8,7 +8,7 @@ at apply time, when it builds the request body.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, ClassVar
 from urllib.parse import SplitResult, quote, unquote, urlsplit, urlunsplit
@@ -79,6 +79,15 @@ class _Hidden:
 
     def __repr__(self) -> str:
         return f"<{self.text}>"
+
+
+def _strings(data: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, str]]:
+    """Every string in ``data``, with its dotted key."""
+    for key, value in data.items():
+        if isinstance(value, str):
+            yield prefix + key, value
+        elif isinstance(value, Mapping):
+            yield from _strings(value, f"{prefix}{key}.")
 
 
 def _text(obj: object, name: str) -> None:
@@ -497,6 +506,10 @@ class ExportSpec(ExportInputs):
             raise ConfigError("location", self.location, "one of the *Location classes")
         if not isinstance(self.cluster, Cluster):
             raise ConfigError("cluster", self.cluster, "a Cluster")
+        # The spec reaches the helper as an environment value, which cannot hold NUL.
+        for key, value in _strings(self.to_dict()):
+            if "\x00" in value:
+                raise ConfigError(key, HIDDEN, "text without NUL characters")
 
     def request_body(self, environ: Mapping[str, str]) -> dict[str, Any]:
         """The documented POST body, with the location's secrets resolved."""
