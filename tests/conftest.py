@@ -6,9 +6,9 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from pytest_httpserver import HTTPServer
 
 from helpers import (
     ADMIN,
@@ -21,6 +21,9 @@ from helpers import (
     terraform_env,
 )
 from redis_enterprise_export.simulator import SimCluster, Simulator
+
+if TYPE_CHECKING:  # the CDK Terrain venv runs these fixtures without pytest-httpserver
+    from pytest_httpserver import HTTPServer
 
 
 @pytest.fixture
