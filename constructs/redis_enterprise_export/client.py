@@ -179,26 +179,24 @@ class _Utf8BasicAuth(requests.auth.AuthBase):
     """HTTP Basic auth sent as UTF-8 (requests encodes str credentials as latin-1)."""
 
     def __init__(self, user: str, password: str) -> None:
-        # surrogateescape gives back the bytes of an environment variable that was
-        # not UTF-8, exactly as they were set.
-        try:
-            user_bytes = user.encode("utf-8", "surrogateescape")
-        except UnicodeEncodeError:
-            raise ConfigError(
-                "username", user, "text that can be sent as UTF-8 (it holds a lone surrogate)"
-            ) from None
-        try:
-            password_bytes = password.encode("utf-8", "surrogateescape")
-        except UnicodeEncodeError:
-            # The codec's message would show the character and its position.
-            raise ConfigError(
-                "password", HIDDEN, "text that can be sent as UTF-8 (it holds a lone surrogate)"
-            ) from None
-        self._header = "Basic " + base64.b64encode(user_bytes + b":" + password_bytes).decode()
+        # The password is never shown: the codec's message would name a character of it.
+        pair = _utf8(user, "username", user) + b":" + _utf8(password, "password", HIDDEN)
+        self._header = "Basic " + base64.b64encode(pair).decode()
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         request.headers["Authorization"] = self._header
         return request
+
+
+def _utf8(text: str, key: str, shown: Any) -> bytes:
+    # surrogateescape gives back the bytes of an environment variable that was
+    # not UTF-8, exactly as they were set.
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raise ConfigError(
+            key, shown, "text that can be sent as UTF-8 (it holds a lone surrogate)"
+        ) from None
 
 
 class _TrustStoreAdapter(HTTPAdapter):

@@ -52,7 +52,7 @@ class ClusterView:
         key = "uid" if isinstance(wanted, int) else "name"
         return [row for row in rows if row.get(key) == wanted]
 
-    def covered_by(self, exports: list[ExportSpec]) -> list[dict[str, Any]]:
+    def uncovered_by(self, exports: list[ExportSpec]) -> list[dict[str, Any]]:
         """This cluster's databases that none of ``exports`` names."""
         mine = [spec.database for spec in exports if spec.cluster == self.cluster]
         return [

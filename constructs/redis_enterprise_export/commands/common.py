@@ -7,9 +7,12 @@ import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from redis_enterprise_export.config import ExportsConfig, load_config
 from redis_enterprise_export.errors import ConfigError
+
+if TYPE_CHECKING:
+    from redis_enterprise_export.config import ExportsConfig
 
 CONFIG_ENV = "REDIS_EXPORT_CONFIG"
 # Day-2 commands: 0 all is well, 1 a check failed, 2 bad input.
@@ -37,6 +40,10 @@ def add_config_arguments(
 
 def load(args: argparse.Namespace) -> ExportsConfig:
     """The config, its exports narrowed to ``--name``; raises ConfigError."""
+    # Here, not at the top: cli builds every parser, the export helper's too, which
+    # starts once per export and never reads TOML.
+    from redis_enterprise_export.config import load_config
+
     config = load_config(args.config)
     if args.name:
         names = [spec.name for spec in config.exports]

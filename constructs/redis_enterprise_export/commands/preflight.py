@@ -44,7 +44,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         c for spec in config.exports for c in check_export(spec, view_for(views, spec), environ)
     ]
     for view in views.values():
-        for row in view.covered_by(config.exports):
+        for row in view.uncovered_by(config.exports):
             checks.append(
                 Check(
                     "*",

@@ -129,14 +129,19 @@ def _status(
     return ExportStatus(**base, problem=problem)
 
 
-def _age(last: str, now: datetime) -> float | None:
+def _when(last: str) -> datetime | None:
+    """``last_export_time`` as an aware time, or None if it is not ISO 8601."""
     try:
         when = datetime.fromisoformat(last)
     except ValueError:
         return None
-    if when.tzinfo is None:  # RS writes UTC (UNCONFIRMED for last_export_time)
-        when = when.replace(tzinfo=UTC)
-    return max((now - when).total_seconds(), 0.0)
+    # RS writes UTC (UNCONFIRMED for last_export_time).
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _age(last: str, now: datetime) -> float | None:
+    when = _when(last)
+    return None if when is None else max((now - when).total_seconds(), 0.0)
 
 
 def _progress(value: Any) -> float | None:
@@ -155,7 +160,7 @@ def _uncovered(config: ExportsConfig, views: Mapping[str, ClusterView]) -> list[
     return [
         Uncovered(view.name, row.get("uid"), str(row.get("name") or ""))
         for view in views.values()
-        for row in view.covered_by(config.exports)
+        for row in view.uncovered_by(config.exports)
     ]
 
 
@@ -236,10 +241,9 @@ def write_prometheus(
     for row in rows:
         key = (row.cluster, row.database, row.export)
         status.labels(*key).state(row.export_status if row.export_status in STATES else "unknown")
-        if row.age_seconds is not None:
-            stamp = datetime.fromisoformat(row.last_export_time)
-            stamp = stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
-            last.labels(*key).set(stamp.timestamp())
+        when = _when(row.last_export_time) if row.age_seconds is not None else None
+        if when is not None:
+            last.labels(*key).set(when.timestamp())
         if row.export_progress is not None:
             progress.labels(*key).set(row.export_progress)
     if views is not None:
@@ -250,7 +254,7 @@ def write_prometheus(
             registry=registry,
         )
         for view in views.values():
-            missing = {id(row) for row in view.covered_by(config.exports)}
+            missing = {id(row) for row in view.uncovered_by(config.exports)}
             for row in view.databases.value or []:
                 covered.labels(view.name, str(row.get("name"))).set(0 if id(row) in missing else 1)
     write_to_textfile(str(path), registry)
