@@ -10,15 +10,18 @@ from typing import Any
 
 import pytest
 import trustme
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from syrupy.assertion import SnapshotAssertion
 
 from helpers import REPO, STACK
-from redis_enterprise_export.cdk import App, TerraformStack
+from redis_enterprise_export.cdk import App, Construct, TerraformResource, TerraformStack
 from redis_enterprise_export.construct import (
     DatabaseExport,
     DatabaseExportProps,
     ExportStack,
     ExportStackProps,
+    unique_id,
 )
 from redis_enterprise_export.errors import ConfigError
 from redis_enterprise_export.models import (
@@ -168,8 +171,6 @@ def test_fails_on_bad_props_naming_the_construct_and_prop(
 def test_fails_when_two_exports_in_a_stack_share_an_id() -> None:
     """Two exports with one id in a stack are refused, even in different scopes."""
     stack = TerraformStack(App(), "s")
-    from redis_enterprise_export.cdk import Construct
-
     DatabaseExport(stack, "orders", props())
     with pytest.raises(ConfigError, match="id: got 'orders'; expected an id no other"):
         DatabaseExport(Construct(stack, "team-b"), "orders", props())
@@ -207,3 +208,45 @@ def test_the_readme_python_example_synthesizes_its_export(tmp_path: Path) -> Non
     assert export["input"]["location"]["secret_access_key_env"] == "S3_SECRET"
     assert "ca_cert_sha256" in export["input"]["cluster"]
     assert export["triggers_replace"]["rerun"] == "${var.run_id}"
+
+
+# Construct ids: anything without "/" (the path separator); "Default" and
+# "Resource" are the ids cdktf treats specially.
+CONSTRUCT_IDS = st.one_of(
+    st.sampled_from(["Default", "Resource", "orders", "ord", "team-b", "a.b"]),
+    st.text(st.characters(exclude_characters="/", exclude_categories=["Cs"]), min_size=1),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(path=st.lists(CONSTRUCT_IDS, min_size=1, max_size=4).filter(lambda p: set(p) != {"Default"}))
+def test_resource_addresses_are_the_ones_cdktf_gives_its_own_resources(path: list[str]) -> None:
+    """The logical ids computed on the Python side equal cdktf's for the same
+    construct path, so state written by earlier versions keeps its addresses."""
+    stack = TerraformStack(App(), "s")
+    scope: Construct = stack
+    for part in path[:-1]:
+        scope = Construct(scope, part)
+    resource = TerraformResource(scope, path[-1], terraform_resource_type="terraform_data")
+    # The ids as the construct tree keeps them (it rewrites some characters).
+    ids = resource.node.path.split("/")[1:]
+    assert unique_id(ids) == stack.get_logical_id(resource)
+
+
+def test_an_export_inside_another_construct_is_addressed_by_its_whole_path(
+    tmp_path: Path,
+) -> None:
+    """An export in a nested scope gets cdktf's address for that path, and its
+    result reads that export's id."""
+    app = App(outdir=str(tmp_path))
+    stack = TerraformStack(app, "s")
+    export = DatabaseExport(Construct(stack, "team-b"), "orders", props())
+    app.synth()
+    tf = json.loads((tmp_path / "stacks" / "s" / "cdk.tf.json").read_text())
+    resources = tf["resource"]["terraform_data"]
+    export_id = unique_id(["team-b", "orders", "export"])
+    result_id = unique_id(["team-b", "orders", "result"])
+    assert sorted(resources) == sorted([export_id, result_id])
+    assert resources[export_id]["//"]["metadata"]["path"] == "s/team-b/orders/export"
+    assert resources[result_id]["triggers_replace"] == f"${{terraform_data.{export_id}.id}}"
+    assert export.result == f"${{jsondecode(terraform_data.{result_id}.output)}}"

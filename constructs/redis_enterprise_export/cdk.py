@@ -110,6 +110,7 @@ if TYPE_CHECKING:
         LocalExecProvisioner,
         PgBackend,
         TerraformBackend,
+        TerraformElement,
         TerraformOutput,
         TerraformResource,
         TerraformStack,
@@ -124,6 +125,7 @@ else:
     PgBackend = _framework.PgBackend
     LocalExecProvisioner = _framework.LocalExecProvisioner
     TerraformBackend = _framework.TerraformBackend
+    TerraformElement = _framework.TerraformElement
     TerraformOutput = _framework.TerraformOutput
     TerraformResource = _framework.TerraformResource
     TerraformStack = _framework.TerraformStack
@@ -138,6 +140,7 @@ __all__ = [
     "LocalExecProvisioner",
     "PgBackend",
     "TerraformBackend",
+    "TerraformElement",
     "TerraformOutput",
     "TerraformResource",
     "TerraformStack",
