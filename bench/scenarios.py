@@ -45,6 +45,16 @@ class Plan:
     synth_sizes: tuple[int, ...]
     start_repeats: int
 
+    @property
+    def ideal(self) -> float:
+        """The fleet's wall time if the cluster ran ``cluster_limit`` exports at every moment."""
+        return self.fleet_size * self.fleet_seconds / self.cluster_limit
+
+    def shares(self) -> list[list[int]]:
+        """The fleet's database uids, one list per runner: 34, 33 and 33 of 100."""
+        uids = range(1, self.fleet_size + 1)
+        return [list(uids[r :: self.runners]) for r in range(self.runners)]
+
 
 FULL = Plan(60.0, (0.4, 2.1, 3.8), 100, 2.0, 4, 3, (1, 100, 500), 10)
 SMOKE = Plan(3.0, (0.4,), 8, 0.5, 2, 3, (1, 10), 3)
@@ -288,7 +298,7 @@ def across_runners(plan: Plan, work: Path) -> dict[str, Fleet]:
     longest apply (the stacks are initialized first, so the applies start together)."""
     results = {}
     uids = list(range(1, plan.fleet_size + 1))
-    shares = [uids[r :: plan.runners] for r in range(plan.runners)]  # 34, 33, 33
+    shares = plan.shares()
     # Not under ``work``: PostgreSQL runs as its own user when the bench runs as root.
     with postgres(Path(tempfile.mkdtemp(prefix="redis-export-bench-pg-"))) as conn_str:
         for i, (variant, coordination) in enumerate(ACROSS.items()):
