@@ -274,8 +274,7 @@ def fleet(plan: Plan, work: Path, env: dict[str, str]) -> dict[str, Fleet]:
             else:
                 stack = baseline_stack(root / "baseline", sim, uids, BASELINES[tool])
             wall = apply(stack, env, ours)
-            bars = our_bars(stack, uids) if ours else baseline_bars(sim, uids)
-            results[tool] = Fleet.measured(sim, wall, bars)
+            results[tool] = Fleet.measured(sim, wall, bars(stack, sim, uids, ours))
         finally:
             sim.stop()
     return results
@@ -297,7 +296,6 @@ def across_runners(plan: Plan, work: Path) -> dict[str, Fleet]:
     one cluster. One variant at a time, each on a fresh cluster; wall time is the
     longest apply (the stacks are initialized first, so the applies start together)."""
     results = {}
-    uids = list(range(1, plan.fleet_size + 1))
     shares = plan.shares()
     # Not under ``work``: PostgreSQL runs as its own user when the bench runs as root.
     with postgres(Path(tempfile.mkdtemp(prefix="redis-export-bench-pg-"))) as conn_str:
@@ -307,6 +305,7 @@ def across_runners(plan: Plan, work: Path) -> dict[str, Fleet]:
                 root / "sim", plan.fleet_size, plan.fleet_seconds, plan.cluster_limit
             )
             try:
+                ours = coordination is not None
                 applies: dict[str, tuple[Any, ...]] = {}
                 stacks = []
                 for r, share in enumerate(shares):
@@ -318,16 +317,15 @@ def across_runners(plan: Plan, work: Path) -> dict[str, Fleet]:
                     else:
                         stack = our_stack(folder, sim, share, plan.cluster_limit, env, coordination)
                     init(stack, env)
-                    applies[folder.name] = (apply, stack, env, coordination is not None, True)
+                    applies[folder.name] = (apply, stack, env, ours, True)
                     stacks.append(stack)
                 wall = max(in_parallel(applies).values())
-                if coordination is None:
-                    bars = baseline_bars(sim, uids)
-                else:
-                    bars = [
-                        b for st, sh in zip(stacks, shares, strict=True) for b in our_bars(st, sh)
-                    ]
-                results[variant] = Fleet.measured(sim, wall, bars)
+                phases = [
+                    bar
+                    for stack, share in zip(stacks, shares, strict=True)
+                    for bar in bars(stack, sim, share, ours)
+                ]
+                results[variant] = Fleet.measured(sim, wall, phases)
             finally:
                 sim.stop()
     return results
@@ -348,6 +346,11 @@ def postgres(directory: Path) -> Iterator[str]:
     finally:
         server.stop()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def bars(stack: Path, sim: Simulator, uids: list[int], ours: bool) -> list[Bar]:
+    """Each export's phases, by our helpers' account or, for a baseline, the cluster's."""
+    return our_bars(stack, uids) if ours else baseline_bars(sim, uids)
 
 
 def our_bars(stack: Path, uids: list[int]) -> list[Bar]:
