@@ -58,6 +58,15 @@ def across_met(plan: Plan, result: Fleet) -> bool:
     return result.wall <= ACROSS_RATIO * plan.ideal and result.conflicts <= ACROSS_CONFLICTS
 
 
+def export_span(result: Fleet) -> float:
+    """From the first export accepted to the last seen done: the wall time less
+    Terraform's plan and the wait for the first POST, and the apply's tail."""
+    return max(bar[3] for bar in result.bars) - min(bar[2] for bar in result.bars)
+
+
+SMOKE_NOTE = "A smoke run: the targets are set for the full run."
+
+
 def targets(
     plan: Plan,
     single: dict[str, Single],
@@ -90,7 +99,7 @@ def targets(
         (f"synth of {largest}", "<= 5 s", f"{synth[largest]:.2f} s", synth[largest] <= 5),
         ("helper start", "<= 0.2 s", f"{helper:.3f} s", helper <= 0.2),
     ]  # fmt: skip
-    note = [] if plan == FULL else ["A smoke run: the targets are set for the full run.", ""]
+    note = [] if plan == FULL else [SMOKE_NOTE, ""]
     return [
         "## Targets",
         "",
@@ -119,15 +128,17 @@ def across_runners(plan: Plan, results: dict[str, Fleet]) -> list[str]:
         f"{ideal:g} s. Status GETs include `cluster`'s reads of every database's status.",
         "",
         f"Target (issue 11): <= {ACROSS_RATIO:g} x ideal ({ACROSS_RATIO * ideal:g} s) with "
-        f"<= {ACROSS_CONFLICTS} x 409.",
+        f"<= {ACROSS_CONFLICTS} x 409." + ("" if plan == FULL else f" {SMOKE_NOTE}"),
+        "The exports' span runs from the first export accepted to the last one seen done.",
         "",
-        "| variant | wall time | / ideal | 409 answers | POSTs | status GETs | target met |",
-        "|---|---|---|---|---|---|---|",
+        "| variant | wall time | / ideal | exports' span | 409 answers | POSTs | status GETs "
+        "| target met |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for variant, f in results.items():
         lines.append(
-            f"| {variant} | {f.wall:.1f} s | {f.wall / ideal:.2f} | {f.conflicts} | {f.posts} "
-            f"| {f.gets} | {'yes' if across_met(plan, f) else 'NO'} |"
+            f"| {variant} | {f.wall:.1f} s | {f.wall / ideal:.2f} | {export_span(f):.1f} s "
+            f"| {f.conflicts} | {f.posts} | {f.gets} | {'yes' if across_met(plan, f) else 'NO'} |"
         )
     return lines
 
