@@ -18,6 +18,7 @@ from .scenarios import (
     FULL,
     REPO,
     SMOKE,
+    across_runners,
     environment,
     fleet,
     single_export,
@@ -47,11 +48,13 @@ def main() -> int:
         single = single_export(plan, work, env)
         print(f"fleet of {plan.fleet_size} ...", flush=True)
         fleets = fleet(plan, work, env)
+        print(f"the fleet across {plan.runners} runners ...", flush=True)
+        across = across_runners(plan, work)
         print("synthesis and start-up ...", flush=True)
         synth = synth_times(plan, work, env)
         start = start_times(plan, env)
         chart(fleets, plan, out / "timeline.png")
-        text = report(plan, command, single, fleets, synth, start, time.monotonic() - began)
+        text = report(plan, command, single, fleets, across, synth, start, time.monotonic() - began)
         shutil.rmtree(work, ignore_errors=True)
     (out / "RESULTS.md").write_text(text + kept_sections(out / "RESULTS.md"))
     print(text)

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,12 +41,23 @@ class Plan:
     fleet_size: int
     fleet_seconds: float
     cluster_limit: int  # the simulated cluster's simultaneous exports
+    runners: int  # the fleet across runners: this many stacks, each its own slot directory
     synth_sizes: tuple[int, ...]
     start_repeats: int
 
+    @property
+    def ideal(self) -> float:
+        """The fleet's wall time if the cluster ran ``cluster_limit`` exports at every moment."""
+        return self.fleet_size * self.fleet_seconds / self.cluster_limit
 
-FULL = Plan(60.0, (0.4, 2.1, 3.8), 100, 2.0, 4, (1, 100, 500), 10)
-SMOKE = Plan(3.0, (0.4,), 8, 0.5, 2, (1, 10), 3)
+    def shares(self) -> list[list[int]]:
+        """The fleet's database uids, one list per runner: 34, 33 and 33 of 100."""
+        uids = range(1, self.fleet_size + 1)
+        return [list(uids[r :: self.runners]) for r in range(self.runners)]
+
+
+FULL = Plan(60.0, (0.4, 2.1, 3.8), 100, 2.0, 4, 3, (1, 100, 500), 10)
+SMOKE = Plan(3.0, (0.4,), 8, 0.5, 2, 3, (1, 10), 3)
 
 
 def environment(slots: Path) -> dict[str, str]:
@@ -75,12 +89,13 @@ def export_name(uid: int) -> str:
     return f"db{uid}"
 
 
-def toml_config(sim: Simulator, uids: list[int], limit: int) -> str:
+def toml_config(sim: Simulator, uids: list[int], limit: int, coordination: str = "local") -> str:
     lines = [
         "[clusters.sim]",
         f'url = "{sim.url}"',
         f'ca_cert = "{sim.ca_path}"',
         f"max_concurrent_exports = {limit}",
+        f'coordination = "{coordination}"',
         "",
     ]
     for uid in uids:
@@ -95,10 +110,17 @@ def toml_config(sim: Simulator, uids: list[int], limit: int) -> str:
     return "\n".join(lines)
 
 
-def our_stack(work: Path, sim: Simulator, uids: list[int], limit: int, env: dict[str, str]) -> Path:
+def our_stack(
+    work: Path,
+    sim: Simulator,
+    uids: list[int],
+    limit: int,
+    env: dict[str, str],
+    coordination: str = "local",
+) -> Path:
     work.mkdir(parents=True)
     config = work / "exports.toml"
-    config.write_text(toml_config(sim, uids, limit))
+    config.write_text(toml_config(sim, uids, limit, coordination))
     run([sys.executable, str(REPO / "main.py")], work, env | {"REDIS_EXPORT_CONFIG": str(config)})
     return work / "cdktf.out" / "stacks" / "exports"
 
@@ -138,8 +160,14 @@ def run(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
     return time.monotonic() - started
 
 
-def apply(stack: Path, env: dict[str, str], ours: bool) -> float:
-    run(["terraform", "init", "-input=false"], stack, env)
+def init(stack: Path, env: dict[str, str]) -> float:
+    return run(["terraform", "init", "-input=false"], stack, env)
+
+
+def apply(stack: Path, env: dict[str, str], ours: bool, initialized: bool = False) -> float:
+    """``terraform apply`` (``init`` first, unless done); the apply's wall seconds."""
+    if not initialized:
+        init(stack, env)
     extra = ["-var=run_id=bench"] if ours else []
     return run(["terraform", "apply", "-auto-approve", "-input=false", *extra], stack, env)
 
@@ -214,9 +242,22 @@ Bar = tuple[float, float, float, float]
 @dataclass
 class Fleet:
     wall: float
-    conflicts: int
+    conflicts: int  # 409 answers
+    posts: int
     gets: int
     bars: list[Bar]
+
+    @classmethod
+    def measured(cls, sim: Simulator, wall: float, bars: list[Bar]) -> Fleet:
+        """The requests the cluster saw, counted from its log."""
+        posts = [r for r in sim.cluster.log if r.method == "POST"]
+        return cls(
+            wall=wall,
+            conflicts=sum(r.status == 409 for r in posts),
+            posts=len(posts),
+            gets=sum(r.method == "GET" for r in sim.cluster.log),
+            bars=bars,
+        )
 
 
 def fleet(plan: Plan, work: Path, env: dict[str, str]) -> dict[str, Fleet]:
@@ -233,17 +274,83 @@ def fleet(plan: Plan, work: Path, env: dict[str, str]) -> dict[str, Fleet]:
             else:
                 stack = baseline_stack(root / "baseline", sim, uids, BASELINES[tool])
             wall = apply(stack, env, ours)
-            posts = [r for r in sim.cluster.log if r.method == "POST"]
-            bars = our_bars(stack, uids) if ours else baseline_bars(sim, uids)
-            results[tool] = Fleet(
-                wall=wall,
-                conflicts=sum(r.status == 409 for r in posts),
-                gets=sum(r.method == "GET" for r in sim.cluster.log),
-                bars=bars,
-            )
+            results[tool] = Fleet.measured(sim, wall, bars(stack, sim, uids, ours))
         finally:
             sim.stop()
     return results
+
+
+# The fleet across runners, variant by variant: the clusters' ``coordination``, or
+# None for B2 (each runner on its own, retrying a 409 after 1 s).
+ACROSS: dict[str, str | None] = {
+    "slots per machine (local)": "local",
+    "postgres": "postgres",
+    "cluster": "cluster",
+    TOOLS[2]: None,
+}
+
+
+def across_runners(plan: Plan, work: Path) -> dict[str, Fleet]:
+    """The fleet split over ``plan.runners`` stacks applied at once, as on as many CI
+    runners: each with its own databases, Terraform folder and slot directory, all on
+    one cluster. One variant at a time, each on a fresh cluster; wall time is the
+    longest apply (the stacks are initialized first, so the applies start together)."""
+    results = {}
+    shares = plan.shares()
+    # Not under ``work``: PostgreSQL runs as its own user when the bench runs as root.
+    with postgres(Path(tempfile.mkdtemp(prefix="redis-export-bench-pg-"))) as conn_str:
+        for i, (variant, coordination) in enumerate(ACROSS.items()):
+            root = work / f"across-{i}"
+            sim = start_simulator(
+                root / "sim", plan.fleet_size, plan.fleet_seconds, plan.cluster_limit
+            )
+            try:
+                ours = coordination is not None
+                applies: dict[str, tuple[Any, ...]] = {}
+                stacks = []
+                for r, share in enumerate(shares):
+                    folder = root / f"runner-{r}"
+                    # Only the postgres variant reads PG_CONN_STR.
+                    env = environment(folder / "slots") | {"PG_CONN_STR": conn_str}
+                    if coordination is None:
+                        stack = baseline_stack(folder, sim, share, BASELINES[variant])
+                    else:
+                        stack = our_stack(folder, sim, share, plan.cluster_limit, env, coordination)
+                    init(stack, env)
+                    applies[folder.name] = (apply, stack, env, ours, True)
+                    stacks.append(stack)
+                wall = max(in_parallel(applies).values())
+                phases = [
+                    bar
+                    for stack, share in zip(stacks, shares, strict=True)
+                    for bar in bars(stack, sim, share, ours)
+                ]
+                results[variant] = Fleet.measured(sim, wall, phases)
+            finally:
+                sim.stop()
+    return results
+
+
+@contextmanager
+def postgres(directory: Path) -> Iterator[str]:
+    """The tests' real PostgreSQL server (tests/helpers/postgres.py) in ``directory``,
+    for the runners to share; yields its connection string."""
+    sys.path.insert(0, str(REPO / "tests"))
+    try:
+        from helpers.postgres import PostgresServer
+    finally:
+        sys.path.remove(str(REPO / "tests"))
+    server = PostgresServer(directory)
+    try:
+        yield server.conn_str
+    finally:
+        server.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def bars(stack: Path, sim: Simulator, uids: list[int], ours: bool) -> list[Bar]:
+    """Each export's phases, by our helpers' account or, for a baseline, the cluster's."""
+    return our_bars(stack, uids) if ours else baseline_bars(sim, uids)
 
 
 def our_bars(stack: Path, uids: list[int]) -> list[Bar]:
