@@ -1,0 +1,148 @@
+"""Scale scenario: one stack of 2000 exports, synthesized and planned from fresh.
+
+Two layouts side by side: this project's (two ``terraform_data`` per export, the
+result captured per export) and the one-resource-per-export layout it did not
+choose (one stack-wide result resource), to put a figure on that choice.
+``python -m bench.scale --write`` puts the table into bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.scenarios import REPO, environment, toml_config
+from bench.sections import write_section
+from redis_enterprise_export.simulator import Simulator
+
+TARGET_SECONDS = 5.0
+REPEATS = 3
+
+
+@dataclass(frozen=True)
+class Measure:
+    wall: float  # median seconds
+    peak_mb: float  # the largest peak resident set of the runs (process and children)
+
+
+def measured(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Run ``argv`` to the end: wall seconds and peak resident MB (as ``time -v`` reports)."""
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        assert proc.stderr is not None
+        sys.exit(f"{' '.join(argv[:2])} failed in {cwd}:\n{proc.stderr.read()[-3000:]}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def repeated(argv: list[str], cwd: Path, env: dict[str, str]) -> Measure:
+    runs = [measured(argv, cwd, env) for _ in range(REPEATS)]
+    return Measure(statistics.median(w for w, _ in runs), max(m for _, m in runs))
+
+
+def one_result_resource(stack: dict[str, Any]) -> dict[str, Any]:
+    """``stack`` with each export's result resource replaced by one for the whole stack."""
+    resources = stack["resource"]["terraform_data"]
+    results = {key: r for key, r in resources.items() if "provisioner" not in r}
+    exports = {r["input"]["name"]: key for key, r in resources.items() if "provisioner" in r}
+    reads = ", ".join(
+        f'{name} = terraform_data.{key}.id == "" ? "" : try(file(".results/{name}.json"), "")'
+        for name, key in exports.items()
+    )
+    ids = ", ".join(f"{name} = terraform_data.{key}.id" for name, key in exports.items())
+    kept = {key: r for key, r in resources.items() if key not in results}
+    kept["results"] = {
+        "input": "${{" + reads + "}}",
+        "triggers_replace": "${{" + ids + "}}",
+        "lifecycle": {"ignore_changes": ["input"]},
+    }
+    return stack | {
+        "resource": {"terraform_data": kept},
+        "output": {"exports": {"value": "${terraform_data.results.output}"}},
+    }
+
+
+def scale(work: Path, env: dict[str, str], size: int) -> dict[str, dict[str, Measure]]:
+    sim = Simulator(work / "sim").start()  # only for its URL and CA file
+    try:
+        config = work / "exports.toml"
+        config.write_text(toml_config(sim, list(range(1, size + 1)), 4))
+    finally:
+        sim.stop()
+    synth_env = env | {"REDIS_EXPORT_CONFIG": str(config)}
+    synth = repeated([sys.executable, str(REPO / "main.py")], work, synth_env)
+    ours = work / "cdktf.out" / "stacks" / "exports"
+    other = work / "one-result-resource"
+    other.mkdir()
+    stack = json.loads((ours / "cdk.tf.json").read_text())
+    (other / "cdk.tf.json").write_text(json.dumps(one_result_resource(stack)))
+    plans = {}
+    for name, folder in {"ours": ours, "other": other}.items():
+        subprocess.run(
+            ["terraform", "init", "-input=false"], cwd=folder, env=env, check=True,
+            capture_output=True,
+        )  # fmt: skip
+        plans[name] = repeated(
+            ["terraform", "plan", "-input=false", "-lock=false", "-var=run_id=bench"],
+            folder,
+            env,
+        )
+    return {
+        "ours": {"synth": synth, "plan": plans["ours"]},
+        "other": {"plan": plans["other"]},
+    }
+
+
+def table(size: int, figures: dict[str, dict[str, Measure]]) -> str:
+    synth, plan, other = figures["ours"]["synth"], figures["ours"]["plan"], figures["other"]["plan"]
+
+    def met(m: Measure) -> str:
+        return "yes" if m.wall <= TARGET_SECONDS else "NO"
+
+    return (
+        f"One stack of {size} exports, median of {REPEATS} runs, peak resident memory of the "
+        "process and its children (Node for synthesis). Command: `python -m bench.scale "
+        "--write`.\n\n"
+        "| step | resources | target | wall | peak memory | met |\n|---|---|---|---|---|---|\n"
+        f"| `python main.py` (synthesis) | {2 * size} | <= {TARGET_SECONDS:g} s | "
+        f"{synth.wall:.2f} s | {synth.peak_mb:.0f} MB | {met(synth)} |\n"
+        f"| fresh `terraform plan` | {2 * size} | <= {TARGET_SECONDS:g} s | "
+        f"{plan.wall:.2f} s | {plan.peak_mb:.0f} MB | {met(plan)} |\n"
+        f"| fresh `terraform plan`, one result resource for the stack (not chosen) | "
+        f"{size + 1} | | {other.wall:.2f} s | {other.peak_mb:.0f} MB | |\n"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.scale", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--exports", type=int, default=2000)
+    parser.add_argument("--write", action="store_true", help="put the table into bench/RESULTS.md")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="redis-export-scale-") as tmp:
+        work = Path(tmp)
+        figures = scale(work, environment(work / "slots"), args.exports)
+    text = table(args.exports, figures)
+    print(text)
+    if args.write:
+        write_section("scale", f"Scale: {args.exports} exports in one stack", text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
