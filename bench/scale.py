@@ -76,6 +76,14 @@ def one_result_resource(stack: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def bare(size: int) -> dict[str, Any]:
+    """``size`` ``terraform_data`` resources with nothing in them: Terraform's own floor."""
+    return {
+        "variable": {"run_id": {"default": ""}},
+        "resource": {"terraform_data": {f"r{i}": {"input": "x"} for i in range(size)}},
+    }
+
+
 def scale(work: Path, env: dict[str, str], size: int) -> dict[str, dict[str, Measure]]:
     sim = Simulator(work / "sim").start()  # only for its URL and CA file
     try:
@@ -86,12 +94,15 @@ def scale(work: Path, env: dict[str, str], size: int) -> dict[str, dict[str, Mea
     synth_env = env | {"REDIS_EXPORT_CONFIG": str(config)}
     synth = repeated([sys.executable, str(REPO / "main.py")], work, synth_env)
     ours = work / "cdktf.out" / "stacks" / "exports"
-    other = work / "one-result-resource"
-    other.mkdir()
     stack = json.loads((ours / "cdk.tf.json").read_text())
-    (other / "cdk.tf.json").write_text(json.dumps(one_result_resource(stack)))
+    layouts = {"other": one_result_resource(stack), "floor": bare(2 * size)}
+    folders = {"ours": ours}
+    for name, layout in layouts.items():
+        folders[name] = work / name
+        folders[name].mkdir()
+        (folders[name] / "cdk.tf.json").write_text(json.dumps(layout))
     plans = {}
-    for name, folder in {"ours": ours, "other": other}.items():
+    for name, folder in folders.items():
         subprocess.run(
             ["terraform", "init", "-input=false"], cwd=folder, env=env, check=True,
             capture_output=True,
@@ -104,11 +115,13 @@ def scale(work: Path, env: dict[str, str], size: int) -> dict[str, dict[str, Mea
     return {
         "ours": {"synth": synth, "plan": plans["ours"]},
         "other": {"plan": plans["other"]},
+        "floor": {"plan": plans["floor"]},
     }
 
 
 def table(size: int, figures: dict[str, dict[str, Measure]]) -> str:
-    synth, plan, other = figures["ours"]["synth"], figures["ours"]["plan"], figures["other"]["plan"]
+    synth, plan = figures["ours"]["synth"], figures["ours"]["plan"]
+    other, floor = figures["other"]["plan"], figures["floor"]["plan"]
 
     def met(m: Measure) -> str:
         return "yes" if m.wall <= TARGET_SECONDS else "NO"
@@ -124,6 +137,8 @@ def table(size: int, figures: dict[str, dict[str, Measure]]) -> str:
         f"{plan.wall:.2f} s | {plan.peak_mb:.0f} MB | {met(plan)} |\n"
         f"| fresh `terraform plan`, one result resource for the stack (not chosen) | "
         f"{size + 1} | | {other.wall:.2f} s | {other.peak_mb:.0f} MB | |\n"
+        f"| fresh `terraform plan`, empty `terraform_data` (Terraform's floor) | {2 * size} | | "
+        f"{floor.wall:.2f} s | {floor.peak_mb:.0f} MB | |\n"
     )
 
 
