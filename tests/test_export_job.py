@@ -7,6 +7,7 @@ client raises, so each case runs in milliseconds and its timing is exact.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from redis_enterprise_export.errors import (
 )
 from redis_enterprise_export.export import ExportJob
 from redis_enterprise_export.models import Cluster, ExportSpec, S3Location
-from redis_enterprise_export.polling import PollPolicy
+from redis_enterprise_export.polling import Deadline, PollPolicy
 from redis_enterprise_export.simulator import SimCluster
 from redis_enterprise_export.simulator.cluster import Reply, Request
 
@@ -264,3 +265,51 @@ def test_a_missing_secret_fails_before_any_request(cluster: SimCluster, clock: F
     with pytest.raises(ValueError, match="secret_access_key_env: got 'S3_SECRET'"):
         job.run()
     assert api.calls == []
+
+
+OTHER = {"export_location": {"type": "mount_point", "path": "/x"}}
+
+
+def test_the_slot_is_taken_only_once_the_database_is_settled(
+    cluster: SimCluster, clock: FakeClock
+) -> None:
+    """Another client's export is waited out without a slot; the slot holder's first
+    request is its POST, so a slot goes from one export's end straight to the next POST."""
+    cluster.start_export(1, "admin", OTHER)
+    api = ClusterApi(cluster)
+    entered: list[tuple[float, int]] = []
+
+    @contextmanager
+    def slot(_uid: int, _deadline: Deadline) -> Iterator[None]:
+        entered.append((clock.now(), len(api.calls)))
+        yield
+
+    job, _ = make_job(api, clock, slot=slot)
+    assert job.run().export_status == "succeeded"
+    [(at, calls_before)] = entered
+    assert at >= 20.0  # the other export (20 s) had ended
+    assert api.calls[calls_before] == "POST"
+    assert "PUT" in api.calls[:calls_before]  # its final status was cleared first
+    assert job.marks["slot"] == at
+
+
+def test_another_clients_export_met_after_the_slot_is_settled_again(
+    cluster: SimCluster, clock: FakeClock
+) -> None:
+    """Another client starts an export of the database while this run waits for its
+    slot, and reads lag: the 409 sends the run back to settling, so the other export's
+    stale 'succeeded' is never taken for this run's."""
+    api = ClusterApi(cluster)
+
+    @contextmanager
+    def slot(_uid: int, _deadline: Deadline) -> Iterator[None]:
+        cluster.start_export(1, "admin", OTHER)  # 20 s, from 0
+        cluster.scenario.stale_reads = 1
+        yield
+
+    job, _ = make_job(api, clock, slot=slot)
+    assert job.run().export_status == "succeeded"
+    assert job.conflicts >= 1
+    assert cluster.exports_started(1) == 1  # the log holds the job's POSTs only
+    assert clock.now() >= 40.0  # this run's own 20 s, after the other's
+    assert api.calls.index("PUT") > api.calls.index("POST")

@@ -100,6 +100,19 @@ def test_steady_export_is_detected_quickly_with_few_requests(duration: float) ->
     assert reads <= duration / policy.ceiling_seconds + 6
 
 
+def test_a_steady_2_s_export_is_seen_done_within_25_ms_of_its_end() -> None:
+    """The default margin: a fleet's short exports are seen done (and their slot handed
+    on) at most 25 ms after they end, after one read to start the estimate."""
+    clock = FakeClock()
+    policy = PollPolicy()
+    samples: list[Sample] = []
+    while (progress := min(100.0 * clock.now() / 2.0, 100.0)) < 100.0:
+        samples.append(Sample(clock.now(), progress))
+        clock.sleep(policy.next_delay(samples))
+    assert 0 <= clock.now() - 2.0 <= 0.025
+    assert len(samples) == 2
+
+
 def test_fails_when_policy_bounds_are_inverted() -> None:
     """A poll policy whose floor exceeds its initial delay is refused, naming the bound."""
     with pytest.raises(ValueError, match="floor_seconds <= initial_seconds"):

@@ -250,3 +250,14 @@ def test_the_simulated_export_time_grows_with_the_data_size() -> None:
     clock.sleep(2.1)
     assert cluster.get_database(2, ["export_status"]).body == {"export_status": "succeeded"}
     cluster.close()
+
+
+def test_answers_leave_without_waiting_for_an_ack(sim: Simulator) -> None:
+    """The head and the body of an answer go out in two writes; with Nagle's algorithm
+    on, the body waited for the client's delayed ACK (40 ms on Linux), which a real
+    cluster does not add to every status read. The simulator's sockets turn it off."""
+    with requests.Session() as session:
+        session.get(f"{sim.url}/v1/bdbs/1", auth=(ADMIN, PASSWORD), verify=str(sim.ca_path))
+        assert sim._server is not None
+        [connection] = sim._server.connections  # kept alive for the session
+        assert connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)

@@ -16,7 +16,15 @@ from helpers import FakeClock, start_helper, toml_text
 from redis_enterprise_export.errors import ExportTimeoutError, LocalSetupError
 from redis_enterprise_export.polling import Deadline
 from redis_enterprise_export.simulator import Simulator
-from redis_enterprise_export.slots import database_lock, export_slot, slots_dir
+from redis_enterprise_export.slots import (
+    HEAD_WAIT_SECONDS,
+    WAIT_SECONDS,
+    _cluster_dir,
+    _try_lock,
+    database_lock,
+    export_slot,
+    slots_dir,
+)
 
 URL = "https://rs.example.com:9443"
 
@@ -238,3 +246,63 @@ def test_one_database_is_exported_by_one_helper_at_a_time(tmp_path: Path) -> Non
             database_lock(tmp_path, URL, 1, Deadline(clock, 1)),
         ):
             pass
+
+
+def _next_in_line(directory: Path) -> int | None:
+    """The place in line's lock, if no waiter holds it."""
+    return _try_lock(_cluster_dir(directory, URL) / "next-in-line")
+
+
+def test_the_first_waiter_in_line_looks_often_and_gives_its_place_up(tmp_path: Path) -> None:
+    """Alone in line, a waiter looks for a slot every HEAD_WAIT_SECONDS; its place is
+    free again once it times out."""
+    clock = FakeClock()
+    with export_slot(tmp_path, URL, 1, Deadline(clock, 5), database=1):
+        with (
+            pytest.raises(ExportTimeoutError),
+            export_slot(tmp_path, URL, 1, Deadline(clock, 1), database=2),
+        ):
+            pass
+        assert set(clock.sleeps[:-1]) == {HEAD_WAIT_SECONDS}
+        place = _next_in_line(tmp_path)
+        assert place is not None
+        os.close(place)
+
+
+def test_a_waiter_behind_another_looks_seldom(tmp_path: Path) -> None:
+    """With the place in line taken, a waiter looks only every WAIT_SECONDS."""
+    clock = FakeClock()
+    with export_slot(tmp_path, URL, 1, Deadline(clock, 5), database=1):
+        place = _next_in_line(tmp_path)
+        assert place is not None
+        try:
+            with (
+                pytest.raises(ExportTimeoutError),
+                export_slot(tmp_path, URL, 1, Deadline(clock, 1), database=2),
+            ):
+                pass
+        finally:
+            os.close(place)
+    assert set(clock.sleeps[:-1]) == {WAIT_SECONDS}
+
+
+def test_the_first_in_line_moves_the_line_on_when_it_gets_a_slot(tmp_path: Path) -> None:
+    """A waiter that gets its slot gives up its place in line before its export runs,
+    so the next waiter looks often while this export runs."""
+    clock = FakeClock()
+    held = export_slot(tmp_path, URL, 1, Deadline(clock, 5), database=1)
+    held.__enter__()
+
+    class Releasing(FakeClock):
+        def sleep(self, seconds: float) -> None:
+            super().sleep(seconds)
+            if len(self.sleeps) == 3:
+                held.__exit__(None, None, None)
+
+    waiter_clock = Releasing()
+    with export_slot(tmp_path, URL, 1, Deadline(waiter_clock, 5), database=2) as number:
+        assert number == 0
+        place = _next_in_line(tmp_path)
+        assert place is not None
+        os.close(place)
+    assert waiter_clock.sleeps == [HEAD_WAIT_SECONDS] * 3

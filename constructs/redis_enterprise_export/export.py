@@ -104,8 +104,12 @@ class ExportJob:
     report: Callable[[str], None]
     policy: PollPolicy = field(default_factory=PollPolicy)
     retry_delays: Callable[[], Iterator[float]] = backoff
-    # Held from before the first request to the end: the per-cluster export slot.
+    # Held from before the first request to the end: the database's lock.
     gate: Callable[[int, Deadline], AbstractContextManager[object]] = no_gate
+    # Held from the POST to the end: one of the cluster's export slots. Taken only
+    # once the database is settled, so the slot goes from one export's end
+    # straight to the next one's POST.
+    slot: Callable[[int, Deadline], AbstractContextManager[object]] = no_gate
     # What the job knows so far; the CLI reads these to write the result.
     uid: int | None = None
     state: ExportState | None = None
@@ -124,13 +128,14 @@ class ExportJob:
         body = self.spec.request_body(self.environ)
         uid = self.uid = self._resolve()
         with self.gate(uid, deadline):
-            self.marks["slot"] = self.clock.now()
             self._settle(uid, deadline)
-            self._start(uid, body, deadline)
-            self.marks["accepted"] = self.clock.now()
-            state = self._follow(uid, deadline)
-            self.marks["finished"] = self.clock.now()
-            return state
+            with self.slot(uid, deadline):
+                self.marks["slot"] = self.clock.now()
+                self._start(uid, body, deadline)
+                self.marks["accepted"] = self.clock.now()
+                state = self._follow(uid, deadline)
+                self.marks["finished"] = self.clock.now()
+                return state
 
     def _resolve(self) -> int:
         db = self.spec.database
@@ -211,6 +216,10 @@ class ExportJob:
                 delay = next(delays)
                 self.report(f"database {uid} is busy (409); retrying in {delay:.1f} s")
                 deadline.sleep(delay)
+                # The status was settled before the slot was taken; a 409 may be
+                # another client's export of this database, whose final status must
+                # be waited out and cleared again before this run posts.
+                self._settle(uid, deadline)
             except TransportError as exc:
                 if not exc.maybe_sent:
                     delay = next(delays)

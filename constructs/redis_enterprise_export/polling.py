@@ -60,7 +60,10 @@ class PollPolicy:
     floor_seconds: float = 0.1
     ceiling_seconds: float = 10.0
     lead: float = 0.9
-    margin_seconds: float = 0.05
+    # Each helper's detection is the next one's wait for a slot. Two reads of a steady
+    # export predict its end within a few ms, so a poll this close after it is
+    # rarely early (an early one costs a floor's wait).
+    margin_seconds: float = 0.02
     window: int = 4
 
     def __post_init__(self) -> None:

@@ -4,8 +4,10 @@ RS runs only a few exports at once (``max_simultaneous_backups``, 4 by default)
 and answers 409 to the rest. Without coordination a fleet of helpers storms the
 cluster with POSTs that each back off blindly. Instead, a helper holds one of N
 lock files per cluster for its whole export; the others wait their turn,
-without a request. Before that it holds its database's lock, from the first
-status read to the last, so two exports of one database on this machine never
+without a request: the first waiter in line (another lock) looks for a freed slot
+every few milliseconds, the rest seldom, so a slot passes on at once at little
+cost. Before all that a helper holds its database's lock, from the first status
+read to the last, so two exports of one database on this machine never
 interleave and neither can take the other's outcome for its own.
 
 ``flock`` locks vanish with their process, even on SIGKILL, so a crashed helper
@@ -33,6 +35,10 @@ from .polling import Deadline, Turn
 # How often a waiting helper looks for a free lock: local and cheap, and short
 # against a handover that otherwise idles a cluster slot.
 WAIT_SECONDS = 0.05
+# How often the first waiter in line looks for a free slot: a freed slot idles
+# until someone looks. Only that one waiter looks this often, so a fleet of waiters
+# costs one process's polling, not one per waiter.
+HEAD_WAIT_SECONDS = 0.005
 
 
 def slots_dir(environ: Mapping[str, str]) -> Path:
@@ -144,15 +150,26 @@ def export_slot(
         return
     folder = _cluster_dir(directory, cluster_url)
     turn = Turn(deadline, database, "an export slot", on_wait)
-    while True:
-        for number in random.sample(range(limit), limit):
-            fd = _try_lock(folder / f"slot-{number}")
-            if fd is None:
-                continue
-            try:
-                yield number
-            finally:
-                os.close(fd)  # releases the lock
-            return
-        turn.not_yet()
-        deadline.sleep(WAIT_SECONDS)
+    # First in line: a lock of its own, so it dies with a killed waiter too.
+    head: int | None = None
+    try:
+        while True:
+            for number in random.sample(range(limit), limit):
+                fd = _try_lock(folder / f"slot-{number}")
+                if fd is None:
+                    continue
+                if head is not None:
+                    os.close(head)  # the next waiter moves up, before this export runs
+                    head = None
+                try:
+                    yield number
+                finally:
+                    os.close(fd)  # releases the lock
+                return
+            turn.not_yet()
+            if head is None:
+                head = _try_lock(folder / "next-in-line")
+            deadline.sleep(WAIT_SECONDS if head is None else HEAD_WAIT_SECONDS)
+    finally:
+        if head is not None:
+            os.close(head)

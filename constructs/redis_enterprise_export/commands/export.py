@@ -11,7 +11,7 @@ import json
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -149,18 +149,21 @@ def _make_job(spec: ExportSpec, environ: Mapping[str, str], cleanup: ExitStack) 
     def waiting(what: str) -> Callable[[], None]:
         return lambda: report(f"waiting for {what}")
 
-    @contextmanager
-    def gate(uid: int, deadline: Deadline) -> Iterator[None]:
-        # The database first: a helper waiting for it holds no cluster slot.
+    def gate(uid: int, deadline: Deadline) -> AbstractContextManager[None]:
+        # The database first: a helper waiting for it, or settling it, holds no slot.
         other = waiting(f"this machine's other export of database {uid} to end")
-        slot = waiting(f"one of {limit} export slots of {cluster.url}")
+        return database_lock(directory, cluster.url, uid, deadline, on_wait=other)
+
+    @contextmanager
+    def slot(uid: int, deadline: Deadline) -> Iterator[None]:
+        wait = waiting(f"one of {limit} export slots of {cluster.url}")
         if cluster.coordination == "postgres" and limit > 0:
             slots: Any = pg_slot(
-                cluster.url, limit, deadline, database=uid, environ=environ, on_wait=slot
+                cluster.url, limit, deadline, database=uid, environ=environ, on_wait=wait
             )
         else:
-            slots = export_slot(directory, cluster.url, limit, deadline, database=uid, on_wait=slot)
-        with database_lock(directory, cluster.url, uid, deadline, on_wait=other), slots:
+            slots = export_slot(directory, cluster.url, limit, deadline, database=uid, on_wait=wait)
+        with slots:
             if cluster.coordination == "cluster" and limit > 0:
                 busy = waiting(f"{cluster.url} to run fewer than {limit} exports")
                 cluster_turn(client, limit, deadline, database=uid, on_wait=busy)
@@ -173,6 +176,7 @@ def _make_job(spec: ExportSpec, environ: Mapping[str, str], cleanup: ExitStack) 
         clock=SystemClock(),
         report=report,
         gate=gate,
+        slot=slot,
     )
 
 
