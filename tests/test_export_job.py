@@ -313,3 +313,28 @@ def test_another_clients_export_met_after_the_slot_is_settled_again(
     assert cluster.exports_started(1) == 1  # the log holds the job's POSTs only
     assert clock.now() >= 40.0  # this run's own 20 s, after the other's
     assert api.calls.index("PUT") > api.calls.index("POST")
+
+
+def test_the_cluster_is_asked_for_its_turn_before_every_post(
+    cluster: SimCluster, clock: FakeClock
+) -> None:
+    """With the cluster's count as coordination, a POST refused with 409 is not
+    retried blindly: the count is waited for again before the next POST."""
+    api = ClusterApi(cluster)
+    cluster.scenario.max_concurrent_exports = 1
+    cluster.add_database(2, "other")
+    cluster.start_export(2, "admin", OTHER)  # 20 s, from 0: the cluster is full
+    admitted: list[int] = []
+
+    def admit(_uid: int, _deadline: Deadline) -> None:
+        admitted.append(len(api.calls))
+        if len(admitted) == 1:
+            return  # the first look says "room", wrongly: another runner won the race
+        clock.sleep(max(0.0, 20.0 - clock.now()))  # until the other export ends
+
+    job, _ = make_job(api, clock, admit=admit)
+    assert job.run().export_status == "succeeded"
+    assert job.conflicts == 1
+    assert len(admitted) == 2
+    assert api.calls[admitted[1] - 1 :].count("POST") == 1  # the one POST after the wait
+    assert clock.now() >= 20.0

@@ -46,6 +46,10 @@ def no_gate(_uid: int, _deadline: Deadline) -> AbstractContextManager[object]:
     return nullcontext()
 
 
+def always(_uid: int, _deadline: Deadline) -> None:
+    return None
+
+
 class ExportApi(Protocol):
     """The calls the job makes; ``client.RsClient`` is the real one."""
 
@@ -110,6 +114,9 @@ class ExportJob:
     # once the database is settled, so the slot goes from one export's end
     # straight to the next one's POST.
     slot: Callable[[int, Deadline], AbstractContextManager[object]] = no_gate
+    # Waited for right before every POST, the first and each after a 409: the
+    # cluster's own count of running exports, when that is the coordination.
+    admit: Callable[[int, Deadline], None] = always
     # What the job knows so far; the CLI reads these to write the result.
     uid: int | None = None
     state: ExportState | None = None
@@ -204,6 +211,7 @@ class ExportJob:
         maybe_started = False
         while True:
             self._check(uid, deadline)
+            self.admit(uid, deadline)
             try:
                 self.ours.action_uid = self.client.start_export(uid, body) or ""
             except ClusterBusyError:

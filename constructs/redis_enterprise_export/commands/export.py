@@ -164,10 +164,14 @@ def _make_job(spec: ExportSpec, environ: Mapping[str, str], cleanup: ExitStack) 
         else:
             slots = export_slot(directory, cluster.url, limit, deadline, database=uid, on_wait=wait)
         with slots:
-            if cluster.coordination == "cluster" and limit > 0:
-                busy = waiting(f"{cluster.url} to run fewer than {limit} exports")
-                cluster_turn(client, limit, deadline, database=uid, on_wait=busy)
             yield
+
+    def admit(uid: int, deadline: Deadline) -> None:
+        # Asked again before each POST: after a 409, another runner took the
+        # place, and posting again without looking would meet the next 409.
+        if cluster.coordination == "cluster" and limit > 0:
+            busy = waiting(f"{cluster.url} to run fewer than {limit} exports")
+            cluster_turn(client, limit, deadline, database=uid, on_wait=busy)
 
     return ExportJob(
         spec=spec,
@@ -177,6 +181,7 @@ def _make_job(spec: ExportSpec, environ: Mapping[str, str], cleanup: ExitStack) 
         report=report,
         gate=gate,
         slot=slot,
+        admit=admit,
     )
 
 
