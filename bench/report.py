@@ -64,6 +64,8 @@ def export_span(result: Fleet) -> float:
     return max(bar[3] for bar in result.bars) - min(bar[2] for bar in result.bars)
 
 
+# Issue 11's target for the fleet on one runner.
+HANDOVER_RATIO = 1.05
 SMOKE_NOTE = "A smoke run: the targets are set for the full run."
 
 
@@ -88,9 +90,10 @@ def targets(
         ("status GETs, one export", "<= 15, and fewer than B2's",
          f"{median(ours.gets):g} (B2 {median(b2.gets):g})",
          median(ours.gets) <= 15 and median(ours.gets) < median(b2.gets)),
-        (f"fleet of {plan.fleet_size}", f"<= 1.2 x ideal ({ideal:g} s)",
+        (f"fleet of {plan.fleet_size}, one runner (the handover)",
+         f"<= {HANDOVER_RATIO:g} x ideal ({ideal:g} s), 0 x 409",
          f"{fleets[OURS].wall / ideal:.2f} x, {fleets[OURS].conflicts} x 409",
-         fleets[OURS].wall <= 1.2 * ideal),
+         fleets[OURS].wall <= HANDOVER_RATIO * ideal and fleets[OURS].conflicts == 0),
         *[(f"fleet across {plan.runners} runners, {variant}",
            f"<= {ACROSS_RATIO:g} x ideal, <= {ACROSS_CONFLICTS} x 409",
            f"{across[variant].wall / ideal:.2f} x, {across[variant].conflicts} x 409",
@@ -186,21 +189,26 @@ def report(
         f"Ideal wall time: {plan.fleet_size} x {plan.fleet_seconds:g} s / {plan.cluster_limit} = "
         f"{ideal:g} s. Terraform's default parallelism (10).",
         "",
-        "| tool | wall time | / ideal | 409 answers | status GETs |",
-        "|---|---|---|---|---|",
+        f"Target (issue 11): <= {HANDOVER_RATIO:g} x ideal with 0 x 409 for this project.",
+        "",
+        "| tool | wall time | / ideal | exports' span | 409 answers | status GETs |",
+        "|---|---|---|---|---|---|",
     ]
     for tool, f in fleets.items():
         lines.append(
-            f"| {tool} | {f.wall:.1f} s | {f.wall / ideal:.2f} | {f.conflicts} | {f.gets} |"
+            f"| {tool} | {f.wall:.1f} s | {f.wall / ideal:.2f} | {export_span(f):.1f} s | "
+            f"{f.conflicts} | {f.gets} |"
         )
     b2 = fleets[TOOLS[2]]
     lines += [
         "",
         f"Reading it: B2 keeps up ({b2.wall / ideal:.2f} x) because the cluster frees a slot "
         "the moment an export ends and one of its retrying POSTs takes it; it pays with "
-        f"{b2.conflicts} refused POSTs. This project sends none: the next helper starts only "
-        "once the previous one has seen its export finish (its detection latency), then reads "
-        "the status once and POSTs. That handover is the time it gives away.",
+        f"{b2.conflicts} refused POSTs. This project sends none: a waiting helper settles its "
+        "database first, and the first in line looks for a freed slot every 5 ms, so a slot "
+        "passes from one export's detected end straight to the next POST. The exports' span "
+        "(first export accepted to last seen done) shows the handovers alone; the rest of "
+        "the wall time is Terraform's plan, the first helpers' start and the apply's end.",
     ]
     lines += ["", "![fleet timeline](timeline.png)", "", *across_runners(plan, across)]
     lines += ["", "## Ratios (baseline / this project)", ""]

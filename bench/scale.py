@@ -139,6 +139,15 @@ def table(size: int, figures: dict[str, dict[str, Measure]]) -> str:
         f"{size + 1} | | {other.wall:.2f} s | {other.peak_mb:.0f} MB | |\n"
         f"| fresh `terraform plan`, empty `terraform_data` (Terraform's floor) | {2 * size} | | "
         f"{floor.wall:.2f} s | {floor.peak_mb:.0f} MB | |\n"
+        "\nReading it: before the resources were handed to the framework in one piece, "
+        "synthesis of 2000 exports took 29.6 s (a dozen jsii calls per export). The plan is "
+        "Terraform's own work per resource and per attribute: even empty `terraform_data` "
+        "cost that floor, which no layout of ours goes below. Halving the resources (one "
+        "result resource for the whole stack) saves "
+        f"{1 - other.wall / plan.wall:.0%} of the plan's time, but that "
+        "resource is replaced whenever any export reruns, and it rereads every result "
+        "file: on a fresh runner, a rerun of one failed export would wipe the recorded "
+        "results of all the others. Each export keeps its own result resource.\n"
     )
 
 
