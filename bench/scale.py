@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.scenarios import REPO, environment, toml_config
+from bench.scenarios import REPO, environment, init, toml_config
 from bench.sections import write_section
 from redis_enterprise_export.simulator import Simulator
 
@@ -103,10 +103,7 @@ def scale(work: Path, env: dict[str, str], size: int) -> dict[str, dict[str, Mea
         (folders[name] / "cdk.tf.json").write_text(json.dumps(layout))
     plans = {}
     for name, folder in folders.items():
-        subprocess.run(
-            ["terraform", "init", "-input=false"], cwd=folder, env=env, check=True,
-            capture_output=True,
-        )  # fmt: skip
+        init(folder, env)
         plans[name] = repeated(
             ["terraform", "plan", "-input=false", "-lock=false", "-var=run_id=bench"],
             folder,
