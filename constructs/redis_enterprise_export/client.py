@@ -378,6 +378,15 @@ class RsClient:
             raise ProtocolError(f"GET {path} answered {type(data).__name__}, not a list")
         return [user for user in data if isinstance(user, dict)]
 
+    def cluster_name(self) -> str:
+        """The cluster's name (its FQDN): what identifies it, however its URL is spelled."""
+        path = "/v1/cluster"
+        data = self._get(path, {"fields": "name"}, permission="view_cluster_info")
+        name = data.get("name") if isinstance(data, dict) else None
+        if not isinstance(name, str) or not name.strip():
+            raise ProtocolError(f"GET {path} answered no cluster name")
+        return name
+
     # Transport --------------------------------------------------------------
 
     def _get(

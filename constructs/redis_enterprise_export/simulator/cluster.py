@@ -161,6 +161,9 @@ class SimCluster:
         self.log: list[Request] = []
         self.export_bodies: list[dict[str, Any]] = []
         self.failed_logins = 0
+        # Unique, as a real cluster's FQDN: helpers key their locks by it, and
+        # simulators of concurrent tests must not share them.
+        self.name = f"cluster-{uuid.uuid4().hex[:12]}.sim.example.com"
         self._timers: list[threading.Timer] = []
         self._closed = False
 

@@ -118,6 +118,8 @@ class _Handler(BaseHTTPRequestHandler):
             return cluster.list_databases(fields)
         if method == "GET" and path == "/v1/modules":
             return cluster.list_modules()
+        if method == "GET" and path == "/v1/cluster":
+            return Reply(200, {"name": cluster.name})
         if method == "GET" and path == "/v1/cluster/policy":
             return cluster.cluster_policy(role)
         if method == "GET" and path == "/v1/users":
