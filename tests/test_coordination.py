@@ -109,7 +109,9 @@ def test_an_unreachable_database_is_a_local_setup_error_without_the_password() -
                 environ={"PG_CONN_STR": f"postgresql://u:{secret}@127.0.0.1:9/db?connect_timeout=2"}),
     ):  # fmt: skip
         pass
-    assert "cannot reach the PostgreSQL at 127.0.0.1 port 9 named by $PG_CONN_STR" in str(info.value)
+    assert "cannot reach the PostgreSQL at 127.0.0.1 port 9 named by $PG_CONN_STR" in str(
+        info.value
+    )
     assert secret not in str(info.value)
 
 

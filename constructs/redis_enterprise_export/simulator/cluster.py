@@ -71,6 +71,8 @@ class Scenario:
     # 500 and fails Simulator.check_assertions(), unless the list ends with "...",
     # which answers every later request normally. Methods not listed are normal.
     faults: dict[str, list[str]] = field(default_factory=dict)
+    # False: reads never show the running export's action_uid (its showing is UNCONFIRMED).
+    show_action_uid: bool = True
 
 
 @dataclass
@@ -100,7 +102,7 @@ class Database:
             return self.data_bytes
         return int(self.redis.client.info("memory")["used_memory_dataset"])
 
-    def fields(self, progress_as_string: bool) -> dict[str, Any]:
+    def fields(self, progress_as_string: bool, show_action_uid: bool = True) -> dict[str, Any]:
         progress: Any = self.export_progress
         if progress_as_string:
             progress = f"{progress:g}"
@@ -120,7 +122,7 @@ class Database:
             data["last_export_time"] = self.last_export_time
         # Documented as "UID of the action currently running"; that an export shows
         # here while it runs is UNCONFIRMED. Helpers must work with and without it.
-        if self.export_status == "exporting" and self.export is not None:
+        if self.export_status == "exporting" and self.export is not None and show_action_uid:
             data["action_uid"] = self.export.action_uid
         return data
 
@@ -365,7 +367,7 @@ class SimCluster:
     # Export progress --------------------------------------------------------
 
     def _fields(self, db: Database) -> dict[str, Any]:
-        return db.fields(self.scenario.progress_as_string)
+        return db.fields(self.scenario.progress_as_string, self.scenario.show_action_uid)
 
     def _at_export_limit(self) -> bool:
         limit = self.scenario.max_concurrent_exports
