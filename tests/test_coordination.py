@@ -182,3 +182,14 @@ def test_runners_asking_the_cluster_first_all_finish(sim: Simulator, tmp_path: P
     racing helpers may still meet a 409 and back off, and all three finish."""
     assert three_runners(sim, tmp_path, "cluster", {}) == [0, 0, 0]
     assert sim.cluster.exports_started() == 3
+
+
+def test_cluster_turn_rides_out_503s_as_a_status_read_does(sim: Simulator) -> None:
+    """Eight 503s on GET /v1/bdbs (more than the client's own retries) delay the turn;
+    they do not end the export."""
+    sim.cluster.scenario.faults = {"GET": ["503"] * 8 + ["..."]}
+    rs = RsClient(sim.url, auth=(ADMIN, PASSWORD), verify=str(sim.ca_path))
+    said: list[str] = []
+    cluster_turn(rs, 1, Deadline(SystemClock(), 60), database=1, report=said.append)
+    assert said and all("answered 503" in line for line in said)
+    assert [r.status for r in sim.cluster.log] == [503] * 8 + [200]
