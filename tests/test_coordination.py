@@ -191,5 +191,6 @@ def test_cluster_turn_rides_out_503s_as_a_status_read_does(sim: Simulator) -> No
     rs = RsClient(sim.url, auth=(ADMIN, PASSWORD), verify=str(sim.ca_path))
     said: list[str] = []
     cluster_turn(rs, 1, Deadline(SystemClock(), 60), database=1, report=said.append)
-    assert said and all("answered 503" in line for line in said)
+    assert said
+    assert all("answered 503" in line for line in said)
     assert [r.status for r in sim.cluster.log] == [503] * 8 + [200]

@@ -247,27 +247,15 @@ class PgLocks:
             )
 
     def _session(self, deadline: Deadline) -> psycopg.Connection[Any]:
-        import psycopg  # only runners that coordinate through PostgreSQL need it
-
         if self._connection is not None:
             return self._connection
         if self._lost:
             raise LocalSetupError("the PostgreSQL session that holds the export locks was lost")
         # libpq counts connect_timeout per address, whole seconds, at least 2.
         seconds = max(2, min(CONNECT_TIMEOUT_SECONDS, math.ceil(deadline.remaining())))
-        try:
-            connection = psycopg.connect(
-                self.environ.get(CONN_ENV, ""),
-                autocommit=True,
-                connect_timeout=seconds,
-                **SESSION_OPTIONS,  # type: ignore[arg-type]
-            )
-        except psycopg.Error as exc:
-            raise LocalSetupError(
-                f"{connection_problem(exc, self.environ)} (it holds the export locks of "
-                'coordination = "postgres"); set '
-                f"{CONN_ENV} or the PG* variables"
-            ) from None
+        connection = pg_connect(self.environ, seconds)
+        import psycopg  # pg_connect said so if it is missing
+
         try:
             # Bounds on the server's side too; a session idle through a long export must
             # not be ended by an idle_session_timeout (PostgreSQL 14+; older ones lack it).
@@ -291,6 +279,47 @@ class PgLocks:
         with _bounded(connection, seconds):
             cursor = connection.execute(query, args or None)
             return cursor.fetchone() if cursor.description else None
+
+
+def pg_connect(environ: Mapping[str, str], seconds: int) -> psycopg.Connection[Any]:
+    """A session with the PostgreSQL of ``$PG_CONN_STR``; raises LocalSetupError, secret-free."""
+    try:
+        import psycopg  # only runners that coordinate through PostgreSQL need it
+    except ImportError:
+        raise LocalSetupError(
+            'coordination = "postgres" needs psycopg: pip install "psycopg[binary]"'
+        ) from None
+    try:
+        return psycopg.connect(
+            environ.get(CONN_ENV, ""),
+            autocommit=True,
+            connect_timeout=seconds,
+            **SESSION_OPTIONS,  # type: ignore[arg-type]
+        )
+    except psycopg.Error as exc:
+        raise LocalSetupError(
+            f"{connection_problem(exc, environ)} (it holds the export locks of "
+            f'coordination = "postgres"); set {CONN_ENV} or the PG* variables'
+        ) from None
+
+
+def pg_problem(environ: Mapping[str, str], seconds: int = 5) -> str:
+    """Why the coordination PostgreSQL is not usable (connect and ``SELECT 1`` within
+    ``seconds``), or "" if it is: for preflight."""
+    import psycopg
+
+    try:
+        connection = pg_connect(environ, seconds)
+    except LocalSetupError as exc:
+        return str(exc)
+    try:
+        PgLocks._call(connection, seconds, "SELECT 1")
+    except psycopg.Error:
+        return "the PostgreSQL that holds the export locks did not answer SELECT 1"
+    finally:
+        with suppress(Exception):
+            connection.close()
+    return ""
 
 
 @contextmanager

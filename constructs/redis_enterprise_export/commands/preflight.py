@@ -80,6 +80,22 @@ def _checks(
     yield "modules support backup_restore", _modules(view, database[1])
     yield "role may export", _role(view)
     yield "cluster export limit", _limit(spec, view)
+    if spec.cluster.coordination == "postgres":
+        yield "PostgreSQL for coordination", _postgres(environ)
+
+
+def _postgres(environ: Mapping[str, str]) -> tuple[str, str]:
+    from redis_enterprise_export.coordination import CONN_ENV, pg_problem
+
+    # Once per connection string, not once per export.
+    key = environ.get(CONN_ENV, "")
+    if key not in _PG_CHECKED:
+        problem = pg_problem(environ)
+        _PG_CHECKED[key] = (FAIL, problem) if problem else (PASS, "connected; SELECT 1 answered")
+    return _PG_CHECKED[key]
+
+
+_PG_CHECKED: dict[str, tuple[str, str]] = {}
 
 
 def _secrets(spec: ExportSpec, environ: Mapping[str, str]) -> tuple[str, str]:
