@@ -306,12 +306,12 @@ def pg_connect(environ: Mapping[str, str], seconds: int) -> psycopg.Connection[A
 def pg_problem(environ: Mapping[str, str], seconds: int = 5) -> str:
     """Why the coordination PostgreSQL is not usable (connect and ``SELECT 1`` within
     ``seconds``), or "" if it is: for preflight."""
-    import psycopg
-
     try:
         connection = pg_connect(environ, seconds)
     except LocalSetupError as exc:
         return str(exc)
+    import psycopg  # pg_connect said so if it is missing
+
     try:
         PgLocks._call(connection, seconds, "SELECT 1")
     except psycopg.Error:
