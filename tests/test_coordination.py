@@ -42,7 +42,7 @@ def test_at_most_limit_slots_are_held_across_connections(postgres: PostgresServe
 
 
 def test_other_clusters_have_their_own_slots(postgres: PostgresServer) -> None:
-    """Keys derive from the cluster URL: one cluster's full slots do not block another's."""
+    """Keys derive from the cluster's identity: one cluster's full slots do not block another's."""
     deadline = Deadline(SystemClock(), 1.0)
     with (
         pg_slot(URL, 1, deadline, database=1, environ=env(postgres)),
