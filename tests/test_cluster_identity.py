@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pytest_httpserver import HTTPServer
 
 from helpers import ADMIN, PASSWORD, TerraformProject, terraform_env
 from redis_enterprise_export.client import RsClient
@@ -90,3 +91,30 @@ def test_two_stacks_spelling_the_url_differently_never_interleave_on_one_databas
     turns = [user for user, _ in itertools.groupby(users)]
     assert sorted(turns) == sorted([ADMIN, OTHER_ADMIN]), turns
     assert sim.cluster.exports_started(1) == 2
+
+
+def test_trouble_reading_the_name_is_ridden_out(sim: Simulator) -> None:
+    """Six 503s (more than the client's own retries) on GET /v1/cluster: asked again, and
+    the cluster's name is still the key, not a fallback."""
+    sim.cluster.scenario.faults = {"GET": ["503"] * 6 + ["..."]}
+    said: list[str] = []
+    rs = RsClient(sim.url, auth=(ADMIN, PASSWORD), verify=str(sim.ca_path))
+    assert cluster_identity(rs, Deadline(SystemClock(), 60), said.append) == (
+        f"name:{sim.cluster.name}"
+    )
+    assert said
+    assert all("answered 503" in line for line in said)
+
+
+def test_an_unreadable_name_falls_back_to_the_normalized_url_and_says_so(
+    httpserver: HTTPServer,
+) -> None:
+    """A cluster that will not tell its name (404 here): the key is the URL, normalized,
+    and the helper says so once."""
+    httpserver.expect_request("/v1/cluster").respond_with_json({"error_code": "x"}, status=404)
+    said: list[str] = []
+    rs = RsClient(httpserver.url_for("/").rstrip("/"), auth=("u", "p"))
+    key = cluster_identity(rs, Deadline(SystemClock(), 5), said.append)
+    assert key == f"url:http://localhost:{httpserver.port}"
+    assert len(said) == 1
+    assert "keyed by the URL" in said[0]
