@@ -60,6 +60,7 @@ def test_no_part_of_a_connection_string_secret_is_in_the_error(
     [
         ("postgresql://u:p%zz@127.0.0.1:9/db", "cannot be parsed"),
         ("password=a b host=127.0.0.1", "cannot be parsed"),
+        ("postgresql://u:pw%80@127.0.0.1:9/db", "cannot be parsed"),  # not UTF-8 once decoded
         ("postgresql://u:pw@127.0.0.1:9/db?sslmode=bogus", "a value libpq does not accept"),
         ("postgresql://u:pw@127.0.0.1:9/db", "at 127.0.0.1 port 9 named by $PG_CONN_STR"),
     ],

@@ -96,7 +96,7 @@ def connection_problem(exc: BaseException, environ: Mapping[str, str]) -> str:
     conn_str = environ.get(CONN_ENV, "")
     try:
         parts = conninfo_to_dict(conn_str)
-    except psycopg.Error:
+    except (psycopg.Error, UnicodeError):  # '%80': percent-encoded bytes that are not UTF-8
         return (
             f"the connection string in {source} cannot be parsed (not shown: it may hold a "
             "password); give a postgresql:// URI, its password's special characters "
@@ -296,7 +296,7 @@ def pg_connect(environ: Mapping[str, str], seconds: int) -> psycopg.Connection[A
             connect_timeout=seconds,
             **SESSION_OPTIONS,  # type: ignore[arg-type]
         )
-    except psycopg.Error as exc:
+    except (psycopg.Error, UnicodeError) as exc:
         raise LocalSetupError(
             f"{connection_problem(exc, environ)} (it holds the export locks of "
             f'coordination = "postgres"); set {CONN_ENV} or the PG* variables'
