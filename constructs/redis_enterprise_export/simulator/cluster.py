@@ -225,7 +225,6 @@ class SimCluster:
         self.users: dict[str, tuple[str, str]] = {}
         self.modules: dict[str, Module] = {}
         self.scenario = Scenario()
-        self.accepted: list[int] = []  # the uid of each export the cluster started
         self.log: list[Request] = []
         self.export_bodies: list[dict[str, Any]] = []
         self.failed_logins = 0
@@ -271,8 +270,15 @@ class SimCluster:
         return db
 
     def exports_started(self, uid: int | None = None) -> int:
-        """How many exports the cluster started (for one database, or all), answered or not."""
-        return sum(1 for started in self.accepted if uid is None or started == uid)
+        """How many export POSTs the cluster accepted (for one database, or all); the log
+        holds the cluster's own answers, including those a fault then lost."""
+        return sum(
+            1
+            for r in self.log
+            if r.method == "POST"
+            and r.status == 200
+            and (uid is None or r.path == f"/v1/bdbs/{uid}/actions/export")
+        )
 
     # Requests ---------------------------------------------------------------
 
@@ -365,7 +371,6 @@ class SimCluster:
                 self.scenario.conflicts = max(self.scenario.conflicts - 1, 0)
                 return self.error(409, "busy", "database is busy with another action")
             self.export_bodies.append(body)
-            self.accepted.append(uid)
             self._go_stale(db)
             db.pre_start = list(self.scenario.pre_start_statuses)
             db.export = Export(

@@ -71,13 +71,14 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault.startswith("slow:"):
             time.sleep(float(fault.removeprefix("slow:")))
+        done: Reply | None = None
         if fault == "unexpected":
             reply = cluster.error(500, "unexpected_request", "not in the test's fault script")
         elif fault == "503":
             reply = cluster.error(503, "node_unavailable", "node is not responding")
-        elif fault == "503-started":
-            if role is not None:  # the work is done; only its answer is lost
-                self._route(method, url.path, parse_qs(url.query), role, body)
+        elif fault == "503-started" and role is not None:
+            # The work is done (logged as the cluster answered it); the client gets a 503.
+            done = self._route(method, url.path, parse_qs(url.query), role, body)
             reply = cluster.error(503, "node_unavailable", "node is not responding")
         elif fault == "html":
             reply = Reply(502, "<html><body><h1>502 Bad Gateway</h1></body></html>")
@@ -85,9 +86,10 @@ class _Handler(BaseHTTPRequestHandler):
             reply = cluster.error(401, "unauthorized", "authentication failed")
         else:
             reply = self._route(method, url.path, parse_qs(url.query), role, body)
+        done = done or reply
         with cluster.lock:
             cluster.log.append(
-                Request(method, url.path, url.query, user, reply.status, body=reply.body)
+                Request(method, url.path, url.query, user, done.status, body=done.body)
             )
         if fault == "drop":
             self._reset()  # the work is done, but its answer never arrives
