@@ -16,6 +16,7 @@ _ORIGIN (the label written into fixtures; default "live cluster").
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 import os
@@ -402,3 +403,32 @@ def test_the_committed_fixtures_hold_no_secret() -> None:
     for path in fixture_files():
         document = json.loads(path.read_text())
         assert redact(document["answers"]) == document["answers"], path.name
+
+
+# The README says what the suite checks ------------------------------------------
+
+
+def live_test_sources() -> dict[str, str]:
+    source = Path(__file__).read_text()
+    return {
+        node.name: ast.get_source_segment(source, node) or ""
+        for node in ast.parse(source).body
+        if isinstance(node, ast.FunctionDef)
+        and any("mark.live" in ast.unparse(d) for d in node.decorator_list)
+    }
+
+
+def test_the_readme_lists_exactly_the_requests_the_live_suite_makes() -> None:
+    """The README's "What is not confirmed" table names every GET the live tests make, and
+    no other; and the one POST, behind REDIS_EXPORT_LIVE_EXPORT=1."""
+    readme = (REPO / "README.md").read_text().split("## What is not confirmed")[1]
+    readme = readme.split("\n## ")[0]
+    listed = set(re.findall(r"`GET (/v1/[^`?]*)", readme))
+    code = "\n".join(live_test_sources().values()).replace("{live.uid}", "{uid}")
+    made = set(re.findall(r'"(/v1/[^"?]*)"', code))
+    assert listed == made
+    assert "`POST /v1/bdbs/{uid}/actions/export`" in readme
+    assert "REDIS_EXPORT_LIVE_EXPORT=1" in readme
+    assert set(re.findall(r"REDIS_EXPORT_LIVE_[A-Z]+", readme)) <= {
+        ENV + name for name in ("URL", "USER", "PASSWORD", "CA", "DB", "MOUNT", "EXPORT", "RECORD")
+    }
