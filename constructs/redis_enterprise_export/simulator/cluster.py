@@ -185,8 +185,7 @@ class Database:
             data["last_export_time"] = self.last_export_time
         # Documented as "UID of the action currently running"; that an export shows
         # here while it runs is UNCONFIRMED. Helpers must work with and without it.
-        running = self.export_status == "exporting" and self.export is not None
-        if scenario.action_uid and running and self.export is not None:
+        if scenario.action_uid and self.export_status == "exporting" and self.export is not None:
             data["action_uid"] = self.export.action_uid
         return data
 
@@ -210,7 +209,7 @@ class Request:
     path: str
     query: str
     user: str
-    status: int
+    status: int  # the cluster's own answer, even when a fault (drop, 503-started) replaced it
     at: float = field(default_factory=time.time)  # wall clock, comparable across processes
     body: Any = None  # the answer (the simulator's own, never a secret)
 
@@ -351,11 +350,7 @@ class SimCluster:
             problem = _check_export_body(body)
             if problem:
                 return self.error(400, "invalid_schema", problem)
-            lacking = [
-                f"{m.module_name} {m.semantic_version}"
-                for m in db.modules
-                if "backup_restore" not in m.capabilities
-            ]
+            lacking = [m.module_name for m in db.modules if "backup_restore" not in m.capabilities]
             if lacking:
                 return self.error(
                     406,
