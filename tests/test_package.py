@@ -235,3 +235,17 @@ def test_a_wheel_from_a_git_url_installs_the_console_command_that_synthesizes(
     )  # fmt: skip
     assert 'redis-enterprise-export[postgres,prometheus]; extra == "cdktn"' in metadata.stdout
     assert os.access(fresh / "bin" / "redis-enterprise-export", os.X_OK)
+
+
+def test_readme_says_which_extra_brings_each_optional_module_and_installs_from_git() -> None:
+    """The README's install lines name the git-URL install, every extra and its module, and synth."""
+    readme = (REPO / "README.md").read_text()
+    quick = readme.split("## Quick start")[1].split("\n## ")[0]
+    assert f"pip install '{PACKAGE}[cdktn] @\ngit+https://" in quick
+    for module, extra in EXTRAS.items():
+        assert f"[{extra}]" in quick
+        assert module in quick
+    for extra in CDK_EXTRAS:
+        assert f"`{extra}`" in quick
+    ci = readme.split("## Use in CI")[1].split("\n## ")[0]
+    assert f"{PACKAGE} synth --config exports.toml" in ci
