@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,9 @@ class Step:
     command: str
     directory: str | None = None
     env: dict[str, str] = field(default_factory=dict)
+    # GitHub runs `shell: bash` as bash -eo pipefail, its default as bash -e; GitLab's
+    # scripts are taken as bash -e, so a pipe needs their own `set -o pipefail`.
+    flags: tuple[str, ...] = ("-e",)
 
 
 @dataclass
@@ -137,7 +141,9 @@ def github_pipeline(job_name: str) -> Pipeline:
             skipped.append(step["id"])
             continue
         directory = expand(step["working-directory"]) if "working-directory" in step else None
-        steps.append(Step(step["run"], directory, step_env(step)))
+        shell = step.get("shell", workflow.get("defaults", {}).get("run", {}).get("shell"))
+        flags = ("-e", "-o", "pipefail") if shell == "bash" else ("-e",)
+        steps.append(Step(step["run"], directory, step_env(step), flags))
     return Pipeline(env, steps, skipped)
 
 
@@ -204,7 +210,7 @@ def gitlab_expand(env: dict[str, str], ci_vars: dict[str, str]) -> dict[str, str
 def run_pipeline(
     root: Path, pipeline: Pipeline, ci_vars: dict[str, str]
 ) -> list[subprocess.CompletedProcess[str]]:
-    """Run each step in order, as bash -eo pipefail, stopping at the first that fails."""
+    """Run each step in order, as its CI system's bash would, stopping at the first that fails."""
     path_file = root.parent / "github_path"
     path_file.write_text(f"{stand_in_install(root)}\n")
     # No cluster secret unless a step (GitHub) or the job (GitLab, in ci_vars) gives it.
@@ -216,7 +222,7 @@ def run_pipeline(
         extra = [line for line in path_file.read_text().splitlines() if line]
         step_env = base | step.env | {"PATH": os.pathsep.join([*extra, base["PATH"]])}
         run = subprocess.run(
-            ["bash", "-e", "-o", "pipefail", "-c", step.command],
+            ["bash", *step.flags, "-c", step.command],
             cwd=root / step.directory if step.directory else root,
             env=step_env,
             capture_output=True,
@@ -346,6 +352,32 @@ def test_the_gitlab_job_preflights_exports_checks_freshness_and_leaves_its_artif
     assert_summary_names_the_cluster(tmp_path / "page.md", sim)
     for path in load(GITLAB)["redis-exports"]["artifacts"]["paths"]:
         assert (root / path).exists(), path
+
+
+@pytest.mark.parametrize("example", [GITHUB, GITLAB], ids=["github", "gitlab"])
+def test_the_freshness_gate_fails_the_job_when_the_newest_export_is_30_hours_old(
+    tmp_path: Path, sim: Simulator, export_dir: Path, example: Path
+) -> None:
+    """The status --max-age 26h command, as the example runs it (piped to tee), fails the job
+    on an export 30 hours old, as after an apply without a new run_id, and still shows why."""
+    root = infra_repo(tmp_path, sim, export_dir)
+    db = sim.cluster.databases[1]
+    db.export_status, db.export_progress = "succeeded", 100.0
+    db.last_export_time = (datetime.now(UTC) - timedelta(hours=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if example == GITHUB:
+        pipeline, ci_vars = github_pipeline("export"), {"GITHUB_STEP_SUMMARY": str(tmp_path / "s")}
+        pipeline.steps = [step for step in pipeline.steps if "--max-age" in step.command]
+    else:
+        ci_vars = {"CI_PROJECT_DIR": str(root), "VENV": str(tmp_path / "venv")} | SECRETS
+        pipeline = gitlab_pipeline("redis-exports")
+        pipeline.env = gitlab_expand(pipeline.env, ci_vars)
+        job = load(GITLAB)["redis-exports"]
+        before = [line for line in job["before_script"] if not isinstance(line, Reference)]
+        gate = [line for line in job["script"] if "--max-age" in line]
+        pipeline.steps = [Step("\n".join([*before, *gate]))]
+    (run,) = run_pipeline(root, pipeline, ci_vars)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "nightly-orders" in run.stdout
 
 
 @pytest.mark.parametrize("example", [GITHUB, GITLAB], ids=["github", "gitlab"])
