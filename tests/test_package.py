@@ -218,6 +218,11 @@ def test_a_wheel_from_a_git_url_installs_the_console_command_that_synthesizes(
         env=env, capture_output=True, text=True, check=False, cwd=repo, timeout=120,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
+    usage = subprocess.run(
+        [str(fresh / "bin" / "redis-enterprise-export"), "synth", "--help"],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert usage.stdout.startswith("usage: redis-enterprise-export synth ")
     stack = repo / "cdktf.out" / "stacks" / STACK
     # The stack's helper is the fresh venv's python3: it exports through the installed copy.
     env["PATH"] = f"{fresh / 'bin'}{os.pathsep}{env['PATH']}"

@@ -19,6 +19,8 @@ from ._version import __version__
 from .contract import RESULT_ENV, RUN_ID_ENV, SPEC_ENV, SUMMARY_ENV
 from .errors import ExitCode, ExportError
 
+# The console script (pyproject.toml's [project.scripts]).
+SCRIPT = "redis-enterprise-export"
 # Subcommand name -> the module in ``commands`` whose ``run(args, environ)`` does it.
 COMMANDS = {
     "export": "export",
@@ -31,7 +33,8 @@ COMMANDS = {
 
 def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m redis_enterprise_export",
+        # Usage lines name the command as it was typed: the console script or -m.
+        prog=SCRIPT if Path(sys.argv[0]).name == SCRIPT else "python -m redis_enterprise_export",
         description="Export a Redis Enterprise Software database and wait for it to finish.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
