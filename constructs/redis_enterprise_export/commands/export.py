@@ -42,7 +42,8 @@ def _export(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
                 _write(result_file, Result(**known, export_status="running", message="running"))
             spec = _load_spec(args, environ)
             known |= {"name": spec.name, "location": spec.location.describe()}
-            cluster = urlsplit(spec.cluster.url).netloc  # host[:port]: the summary's column
+            # host[:port], never userinfo: the summary's cluster column.
+            cluster = urlsplit(spec.cluster.url).netloc.rpartition("@")[2]
             job = _make_job(spec, environ, cleanup)
             job.run()
     except ExportError as exc:

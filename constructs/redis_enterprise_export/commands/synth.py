@@ -17,8 +17,8 @@ from redis_enterprise_export.errors import ConfigError
 STACK = "exports"
 
 
-def synthesize(config_path: Path, out: Path | None = None) -> None:
-    """Write the stack of ``config_path`` under ``out``; raises ConfigError."""
+def synthesize(config_path: Path, out: Path | None = None) -> Path:
+    """Write the stack of ``config_path`` under ``out``; its folder, or ConfigError."""
     config = load_config(config_path)
     # The framework loads only after the config is known good: a bad file
     # costs no Node start and leaves no partial cdktf.out behind.
@@ -28,12 +28,13 @@ def synthesize(config_path: Path, out: Path | None = None) -> None:
     app = App() if out is None else App(outdir=str(out))
     ExportStack(app, STACK, ExportStackProps(exports=config.exports, state=config.state))
     app.synth()
+    return Path(app.outdir, "stacks", STACK)
 
 
 def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     try:
-        synthesize(args.config, args.out)
+        stack = synthesize(args.config, args.out)
     except ConfigError as exc:
         return bad_input(exc)
-    print(f"synthesized {args.config} into {args.out or 'cdktf.out'}/stacks/{STACK}")
+    print(f"synthesized {args.config} into {stack}")
     return OK
