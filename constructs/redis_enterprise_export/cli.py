@@ -10,26 +10,31 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ._version import __version__
 from .contract import RESULT_ENV, RUN_ID_ENV, SPEC_ENV, SUMMARY_ENV
-from .errors import ExitCode
+from .errors import ExitCode, ExportError
 
+# The console script (pyproject.toml's [project.scripts]).
+SCRIPT = "redis-enterprise-export"
 # Subcommand name -> the module in ``commands`` whose ``run(args, environ)`` does it.
 COMMANDS = {
     "export": "export",
     "preflight": "preflight",
     "status": "status",
     "discover": "discover",
+    "synth": "synth",
 }
 
 
 def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m redis_enterprise_export",
+        # Usage lines name the command as it was typed: the console script or -m.
+        prog=SCRIPT if Path(sys.argv[0]).name == SCRIPT else "python -m redis_enterprise_export",
         description="Export a Redis Enterprise Software database and wait for it to finish.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -68,6 +73,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         help=f"recorded in the result (default: ${RUN_ID_ENV})",
     )
     _day2(commands, environ)
+    _synth(commands, environ)
     return parser
 
 
@@ -134,9 +140,38 @@ def _day2(commands: Any, environ: Mapping[str, str]) -> None:
     )
 
 
+def _synth(commands: Any, environ: Mapping[str, str]) -> None:
+    from .commands.common import add_config_arguments
+
+    synth = commands.add_parser(
+        "synth",
+        help="synthesize the exports file into a Terraform stack",
+        description=(
+            "Synthesize every export in the file into one Terraform stack, "
+            "OUT/stacks/exports/cdk.tf.json, as this project's main.py does: an "
+            "infrastructure repository needs only its exports.toml, the lock file "
+            "discover writes and a pipeline. Reads no cluster. Needs a CDK extra "
+            "(cdktn, or cdk/cdktf)."
+        ),
+        epilog="exit codes: 0 synthesized, 2 bad input (nothing is written)",
+    )
+    add_config_arguments(synth, environ, names=False)
+    synth.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="the output folder (default: cdktf.out, or what the cdktf/cdktn CLI sets)",
+    )
+
+
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     env = os.environ if environ is None else environ
     args = build_parser(env).parse_args(argv)
     command = importlib.import_module(f".commands.{COMMANDS[args.command]}", __package__)
-    code: int = command.run(args, env)
+    try:
+        code: int = command.run(args, env)
+    except ExportError as exc:
+        # What a command leaves to the CLI, e.g. an optional package not installed.
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
     return code

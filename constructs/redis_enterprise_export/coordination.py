@@ -56,7 +56,12 @@ def pg_slot(
     on_wait: Callable[[], None] = lambda: None,
 ) -> Iterator[int]:
     """Hold one of ``limit`` slots of ``cluster_url`` in PostgreSQL for the block."""
-    import psycopg  # only runners that coordinate through PostgreSQL need it
+    try:
+        import psycopg  # only runners that coordinate through PostgreSQL need it
+    except ImportError:
+        from .extras import not_installed
+
+        raise not_installed("psycopg", 'coordination = "postgres"') from None
 
     try:
         connection = psycopg.connect(

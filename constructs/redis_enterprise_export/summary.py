@@ -13,16 +13,18 @@ from pathlib import Path
 
 from .contract import Result
 
+# The cluster column tells apart two clusters' exports of the same name.
 HEADER = (
-    "| export | database | status | duration | destination | reason |\n|---|---|---|---|---|---|\n"
+    "| export | cluster | database | status | duration | destination | reason |\n"
+    "|---|---|---|---|---|---|---|\n"
 )
 # user:password@ in any URL of a description: the password never reaches the page.
 _URL_PASSWORD = re.compile(r"(://[^/@:\s]*):[^/@\s]*@")
 
 
-def append_summary(path: Path, result: Result) -> None:
+def append_summary(path: Path, result: Result, cluster: str = "") -> None:
     """Append ``result``'s row to ``path``, after the table's header if the file lacks it."""
-    row = summary_row(result)
+    row = summary_row(result, cluster)
     with path.open("a+", encoding="utf-8") as out:
         fcntl.flock(out, fcntl.LOCK_EX)
         out.seek(0)
@@ -31,8 +33,8 @@ def append_summary(path: Path, result: Result) -> None:
         out.write(row)
 
 
-def summary_row(result: Result) -> str:
-    """One Markdown table row: export, database, status, duration, destination, reason."""
+def summary_row(result: Result, cluster: str = "") -> str:
+    """One Markdown table row: export, cluster, database, status, duration, destination, reason."""
     database = " ".join(
         part
         for part in (
@@ -46,6 +48,7 @@ def summary_row(result: Result) -> str:
         reason = "; ".join(part for part in (reason, result.message) if part)
     cells = [
         result.name,
+        cluster,
         database,
         result.export_status,
         _duration(result),

@@ -215,7 +215,12 @@ def write_prometheus(
     config: ExportsConfig,
 ) -> None:
     """The node_exporter textfile format, written atomically by prometheus_client."""
-    from prometheus_client import CollectorRegistry, Enum, Gauge, write_to_textfile
+    try:
+        from prometheus_client import CollectorRegistry, Enum, Gauge, write_to_textfile
+    except ImportError:
+        from redis_enterprise_export.extras import not_installed
+
+        raise not_installed("prometheus_client", "status --prometheus") from None
 
     registry = CollectorRegistry()
     labels = ("cluster", "database", "export")
