@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import time
@@ -15,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from helpers import VENV_BIN, TerraformProject, free_port, run_main, terraform_env, toml_text
+from redis_enterprise_export import backends
 from redis_enterprise_export.backends import (
     PARTIAL_BACKENDS,
     S3_CREDENTIAL_KEYS,
@@ -241,3 +243,10 @@ def test_s3_credentials_in_the_config_are_refused_without_echoing_them(
     assert text.startswith(f"{key}: got a value not shown; expected no credential here")
     assert "AWS_ACCESS_KEY_ID" in text
     assert secret not in text.removeprefix(f"{key}: ")
+
+
+def test_backends_imports_neither_construct_nor_the_framework() -> None:
+    """backends.py is pure data: no import of construct or cdk, not even inside a function."""
+    tree = ast.parse(Path(backends.__file__).read_text(encoding="utf-8"))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not imported & {"construct", "cdk"}

@@ -4,23 +4,19 @@ Credentials never enter the stack: each backend reads its own from the
 environment (``PG_CONN_STR``; ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` or
 ``AWS_PROFILE``; ``GOOGLE_CREDENTIALS``; ``ARM_*``; ``TF_HTTP_PASSWORD``; …)
 or from ``terraform init -backend-config=…`` (Terraform's partial configuration).
-This module imports no CDK framework until ``declare_backend`` runs, so a bad
-``[state]`` table costs no Node start.
+This module is pure data and imports no CDK framework (``construct`` declares the
+block), so a bad ``[state]`` table costs no Node start.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import HIDDEN, ConfigError
-
-if TYPE_CHECKING:
-    from .cdk import TerraformStack
 
 # Named only: their settings (and secrets) go to `terraform init -backend-config=...`.
 PARTIAL_BACKENDS = ("gcs", "azurerm", "http", "consul", "kubernetes")
@@ -148,31 +144,3 @@ def backend_block(state: StateBackend) -> dict[str, Any]:
             block["use_path_style"] = state.use_path_style
         return block
     return {}  # a partial configuration: everything comes from -backend-config
-
-
-def declare_backend(stack: TerraformStack, state: StateBackend) -> None:
-    """Give ``stack`` the backend ``state`` describes, every string a literal."""
-    from .construct import literal
-
-    _backend_class()(stack, state.backend, literal(backend_block(state)))
-
-
-@functools.cache
-def _backend_class() -> type:
-    from .cdk import TerraformBackend
-
-    class Backend(TerraformBackend):
-        """Any built-in backend by name, with the attributes given."""
-
-        def __init__(self, scope: TerraformStack, name: str, attributes: dict[str, Any]) -> None:
-            super().__init__(scope, "backend", name)
-            self._attributes = attributes
-
-        def _synthesize_attributes(self) -> dict[str, Any]:
-            return self._attributes
-
-        def get_remote_state_data_source(self, scope: Any, name: str, _from: str) -> Any:
-            # Only cross-stack references call this; an export stack makes none.
-            raise NotImplementedError(f"cross-stack references to {self} are not supported")
-
-    return Backend
