@@ -19,6 +19,7 @@ from .models import (
     MountPointLocation,
     S3Location,
     SftpLocation,
+    SseC,
 )
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ __all__ = [
     "MountPointLocation",
     "S3Location",
     "SftpLocation",
+    "SseC",
 ]
 
 _CONSTRUCT_NAMES = {"DatabaseExport", "DatabaseExportProps", "ExportStack"}

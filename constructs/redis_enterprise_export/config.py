@@ -182,10 +182,7 @@ def _export(name: str, table: Mapping[str, Any], clusters: Mapping[str, Cluster]
         raise ConfigError(
             "cluster", cluster_name, "the name of a [clusters.NAME] table: " + ", ".join(clusters)
         )
-    try:
-        location = location_from_dict(table["location"])
-    except ConfigError as exc:
-        raise exc.within("", "location") from None
+    location = location_from_dict(table["location"])
     given = dict(table) | {"cluster": clusters[cluster_name], "location": location}
     return ExportSpec(name=name, **given)
 
