@@ -14,9 +14,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
-from urllib.parse import urlsplit
 
 from .errors import HIDDEN, ConfigError
+from .models import redact_url, split_url
 
 # Named only: their settings (and secrets) go to `terraform init -backend-config=...`.
 PARTIAL_BACKENDS = ("gcs", "azurerm", "http", "consul", "kubernetes")
@@ -57,10 +57,13 @@ class StateBackend:
     use_path_style: bool | None = None
 
     def __post_init__(self) -> None:
-        if self.backend not in STATE_BACKENDS:
+        if not isinstance(self.backend, str) or self.backend not in STATE_BACKENDS:
             raise ConfigError("backend", self.backend, "one of " + ", ".join(STATE_BACKENDS))
         for name in ("path", "schema_name", "key"):
             _text(self, name)
+        for name in ("bucket", "region", "endpoint"):
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(name, getattr(self, name), "a string")
         if self.backend == "s3":
             self._check_s3()
 
@@ -73,16 +76,20 @@ class StateBackend:
             raise ConfigError("key", self.key, "an object key with no leading or trailing '/'")
         if not isinstance(self.region, str) or not re.fullmatch(r"[a-z0-9-]*", self.region):
             raise ConfigError("region", self.region, "an AWS region name such as 'eu-west-1'")
-        if not isinstance(self.endpoint, str):
-            raise ConfigError("endpoint", self.endpoint, "the http(s) URL of an S3 API")
         if self.endpoint:
-            parts = urlsplit(self.endpoint)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ConfigError("endpoint", self.endpoint, "the http(s) URL of an S3 API")
+            expected = "the http(s)://HOST[:PORT][/PATH] URL of an S3 API"
+            parts = split_url("endpoint", self.endpoint, expected)
             if parts.password is not None or parts.username is not None:
                 raise ConfigError(
                     "endpoint", HIDDEN, f"a URL without credentials (use {AWS_CREDENTIALS})"
                 )
+            if (
+                parts.scheme not in ("http", "https")
+                or not parts.hostname
+                or parts.query
+                or parts.fragment
+            ):
+                raise ConfigError("endpoint", redact_url(self.endpoint), expected)
         if self.use_path_style is not None and not isinstance(self.use_path_style, bool):
             raise ConfigError("use_path_style", self.use_path_style, "true or false")
 
@@ -98,7 +105,9 @@ def parse_state(table: Any) -> StateBackend:
     if not isinstance(table, Mapping):
         raise ConfigError("state", table, "a [state] table")
     backend = table.get("backend", "local")
-    allowed = STATE_KEYS.get(backend, {"backend"})
+    if not isinstance(backend, str) or backend not in STATE_BACKENDS:
+        raise ConfigError("backend", backend, "one of " + ", ".join(STATE_BACKENDS))
+    allowed = STATE_KEYS[backend]
     for key in table:
         if key in allowed:
             continue
