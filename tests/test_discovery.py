@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +14,7 @@ import pytest
 
 from helpers import S3_SECRET, TerraformProject, run_main, terraform_env, toml_text
 from redis_enterprise_export.config import load_config
-from redis_enterprise_export.discovery import Match, lock_path
+from redis_enterprise_export.discovery import Lock, Match, lock_path
 from redis_enterprise_export.errors import ConfigError
 from redis_enterprise_export.simulator import Simulator
 
@@ -140,6 +142,63 @@ def test_discover_check_exits_1_when_the_lock_is_out_of_date(
     assert code == 1
     assert "  + nightly: payments (uid 9)" in out
     assert lock_path(path).read_text() == before
+
+
+BROKEN_LOCKS = [
+    ("[]", "(top level): got a JSON array; expected a JSON object"),
+    ('"x"', "(top level): got a JSON string; expected a JSON object"),
+    ("null", "(top level): got a JSON null; expected a JSON object"),
+    ('{"version": [1]}', "version: got a JSON array; expected 1"),
+    ('{"version": 1, "selectors": []}', "selectors: got a JSON array; expected an object"),
+    ('{"version": 1, "selectors": {"nightly": []}}', "selectors.nightly: got a JSON array"),
+    ('{"version": 1, "selectors": {"nightly": {"matches": [1]}}}', "selectors.nightly: got a JSON object"),
+    ('{"version": 1, "selectors": {"nightly": {"matches": [{"uid": "1", "name": "a"}]}}}',
+     "selectors.nightly: got a JSON object; expected an object whose matches are {uid, name}s"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "message"), BROKEN_LOCKS)
+def test_a_lock_of_the_wrong_shape_is_one_line_and_discover_rewrites_it(
+    sim: Simulator, tmp_path: Path, export_dir: Path, text: str, message: str
+) -> None:
+    """Valid JSON of the wrong shape: one line naming the file and key; --check says out of date; discover repairs it."""
+    path = selector_config(tmp_path / "exports.toml", sim, export_dir)
+    lock_path(path).write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{lock_path(path)}: {message}")
+    assert str(info.value).endswith("(run discover to rewrite it)")
+    code, out, _ = cli("discover", "--check", "--config", str(path))
+    assert code == 1
+    assert f"note: {info.value}" in out
+    assert cli("discover", "--config", str(path))[0] == 0
+    assert [s.name for s in load_config(path).exports] == ["nightly-orders", "nightly-search"]
+
+
+def test_discover_that_cannot_write_the_lock_says_so_in_one_line(
+    sim: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """An unwritable lock path (a directory here: tests run as root, whom a read-only folder does not stop) is exit 2 naming it."""
+    path = selector_config(tmp_path / "exports.toml", sim, export_dir)
+    lock_path(path).mkdir()
+    code, _, err = cli("discover", "--config", str(path))
+    assert code == 2
+    assert err.startswith(
+        f"error: lock file: got '{lock_path(path)}'; expected a file discover can write ("
+    )
+    assert err.count("\n") == 1
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".exports.lock")] == []
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_the_lock_gets_the_mode_of_any_new_file(tmp_path: Path, umask: int, mode: int) -> None:
+    """No secret in it and committed to git: 0666 less the umask (0644 usually), not mkstemp's 0600."""
+    old = os.umask(umask)
+    try:
+        Lock({}).write(tmp_path / "exports.lock.json")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "exports.lock.json").stat().st_mode) == mode
 
 
 def test_a_match_is_a_plain_value() -> None:

@@ -20,9 +20,14 @@ from redis_enterprise_export.inventory import read_clusters
 def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     try:
         config = load_config(args.config, resolve=False)
-        old = Lock.read(lock_path(args.config))
     except ConfigError as exc:
         return bad_input(exc)
+    try:
+        old = Lock.read(lock_path(args.config))
+    except ConfigError as exc:
+        # A broken lock is what discover replaces; for --check it is out of date.
+        print(f"note: {exc}")
+        old = None
     wanted = {s.cluster: config.clusters[s.cluster] for s in config.selectors}
     views = read_clusters(wanted, environ, preflight=False)
     unread = [view for view in views.values() if not view.databases.ok]
@@ -43,7 +48,10 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             return CHECK_FAILED
         print(f"{path.name} is up to date")
         return OK
-    new.write(path)
+    try:
+        new.write(path)
+    except ConfigError as exc:
+        return bad_input(exc)
     print(f"wrote {path}")
     print("\n".join(changes) or "  no change")
     return OK
