@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -11,11 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from helpers import S3_SECRET, TerraformProject, run_main, terraform_env, toml_text
 from redis_enterprise_export.config import load_config
-from redis_enterprise_export.discovery import Lock, Match, lock_path
+from redis_enterprise_export.discovery import Lock, Match, export_name, lock_path
 from redis_enterprise_export.errors import ConfigError
+from redis_enterprise_export.models import EXPORT_NAME
 from redis_enterprise_export.simulator import Simulator
 
 
@@ -94,16 +98,65 @@ def test_a_changed_selector_makes_its_lock_entry_stale(
         load_config(path)
 
 
-def test_selector_names_must_not_collide(sim: Simulator, tmp_path: Path, export_dir: Path) -> None:
-    """Two databases whose names differ only in characters an export name cannot hold collide."""
-    sim.cluster.add_database(3, "a.b")
-    sim.cluster.add_database(4, "a:b")
-    path = selector_config(tmp_path / "exports.toml", sim, export_dir, databases=["a?b"])
+def test_names_that_read_alike_or_run_long_each_get_their_own_export(
+    sim: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """a.b, a_b, a:b and a 63-character name: discover and --check pass, and synthesis makes one valid export each."""
+    long_name = "orders-" + "x" * 56
+    for uid, name in [(3, "a.b"), (4, "a:b"), (5, "a_b"), (6, long_name)]:
+        sim.cluster.add_database(uid, name)
+    path = selector_config(
+        tmp_path / "exports.toml", sim, export_dir, databases=["a?b", "orders-*"]
+    )
     assert cli("discover", "--config", str(path))[0] == 0
-    with pytest.raises(
-        ConfigError, match="name: got 'nightly-a_b'; expected a name no other export has"
-    ):
-        load_config(path)
+    assert cli("discover", "--check", "--config", str(path))[0] == 0
+    names = {spec.database: spec.name for spec in load_config(path).exports}
+    assert names[5] == "nightly-a_b"
+    assert names[3] == "nightly-a_b-" + hashlib.sha256(b"a.b").hexdigest()[:8]
+    assert len(set(names.values())) == 4
+    assert all(EXPORT_NAME.match(name) for name in names.values())
+    assert names[6].startswith("nightly-orders-xxx")
+    assert len(names[6]) == 64
+
+
+@settings(max_examples=300)
+@given(
+    selector=st.from_regex(r"[A-Za-z_][A-Za-z0-9_-]{0,54}", fullmatch=True),
+    databases=st.lists(st.text(max_size=80), unique=True, max_size=6),
+)
+def test_any_database_names_expand_to_valid_distinct_export_names(
+    selector: str, databases: list[str]
+) -> None:
+    """Whatever the databases are called, their export names are valid, distinct, and each depends on its own name only."""
+    names = [export_name(selector, db) for db in databases]
+    assert all(EXPORT_NAME.match(name) for name in names)
+    assert len(set(names)) == len(names)
+    assert names == [export_name(selector, db) for db in reversed(databases)][::-1]
+
+
+def test_a_selector_name_without_room_for_its_databases_is_refused(
+    sim: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """A selector named close to 64 characters could not name its databases' exports: one line at its table."""
+    path = tmp_path / "exports.toml"
+    selector_config(path, sim, export_dir)
+    path.write_text(path.read_text().replace("[exports.nightly]", "[exports." + "n" * 56 + "]"))
+    with pytest.raises(ConfigError) as info:
+        load_config(path, resolve=False)
+    assert f"name: got '{'n' * 56}'; expected at most 55 characters" in str(info.value)
+
+
+def test_discover_refuses_a_match_whose_name_another_export_has_before_writing(
+    sim: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """A plain export already named nightly-orders: discover exits 2 naming it and writes no lock."""
+    path = selector_config(tmp_path / "exports.toml", sim, export_dir)
+    path.write_text(path.read_text() + toml_text({"exports": {"nightly-orders": {
+        "cluster": "sim", "database": 1, "location": {"type": "mount_point", "path": "/m"}}}}))  # fmt: skip
+    code, _, err = cli("discover", "--config", str(path))
+    assert code == 2
+    assert "name: got 'nightly-orders'; expected a name no other export has" in err
+    assert not lock_path(path).exists()
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .backends import StateBackend, parse_state
-from .discovery import Lock, Selector, lock_path, parse_selector
+from .discovery import Lock, Selector, check_selector_name, lock_path, parse_selector
 from .errors import ConfigError
 from .models import (
     INPUT_FIELDS,
@@ -83,7 +83,7 @@ def parse_config(data: Mapping[str, Any], path: Path, *, resolve: bool = True) -
         for selector in selectors:
             found = _placed(f"{where} [exports.{selector.name}]", lock.matches, selector, path)
             exports += selector.expand(found)
-        _unique_names(exports, where)
+        unique_names(exports, where)
         selectors = []
     return ExportsConfig(path=path, clusters=clusters, exports=exports, state=state,
                          selectors=selectors)  # fmt: skip
@@ -91,13 +91,15 @@ def parse_config(data: Mapping[str, Any], path: Path, *, resolve: bool = True) -
 
 def _selector(name: str, table: Mapping[str, Any], clusters: Mapping[str, Cluster]) -> Selector:
     include, exclude = parse_selector(table)
+    check_selector_name(name)
     single = {k: v for k, v in table.items() if k not in ("databases", "exclude")}
     # Validated as an export of a stand-in database; expansion names the real ones.
     template = _export(name, single | {"database": 1}, clusters)
     return Selector(name, table["cluster"], include, exclude, template)
 
 
-def _unique_names(exports: list[ExportSpec], where: str) -> None:
+def unique_names(exports: list[ExportSpec], where: str) -> None:
+    """Every export's name is its own (a name becomes a Terraform address and a file)."""
     seen: set[str] = set()
     for spec in exports:
         if spec.name in seen:

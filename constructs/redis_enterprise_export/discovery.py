@@ -9,6 +9,7 @@ reads only that file. So a new database becomes a new export through a PR.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -23,6 +24,11 @@ from .errors import ConfigError
 from .models import ExportSpec
 
 LOCK_VERSION = 1
+# An export name's length (models.EXPORT_NAME), and the hash that keeps a cut name unique.
+MAX_NAME = 64
+HASH_CHARS = 8
+MAX_SELECTOR_NAME = MAX_NAME - HASH_CHARS - 1
+_TAIL = re.compile(r"[A-Za-z0-9_-]+\Z")
 LOCK_NOTE = (
     "Written by `python -m redis_enterprise_export discover`: what each selector matched. "
     "Review and commit it; synthesis reads only this file."
@@ -73,16 +79,37 @@ class Selector:
         return sorted(matches, key=lambda m: m.uid)
 
     def expand(self, matches: Sequence[Match]) -> list[ExportSpec]:
-        """One export per match, named ``<export>-<database>``, its database by uid."""
+        """One export per match, named by ``export_name``, its database by uid."""
         return [
-            replace(self.template, name=f"{self.name}-{_slug(m.name)}", database=m.uid)
+            replace(self.template, name=export_name(self.name, m.name), database=m.uid)
             for m in matches
         ]
 
 
-def _slug(name: str) -> str:
-    """A database name as the tail of an export name (letters, digits, _ and -)."""
-    return re.sub(r"[^A-Za-z0-9_-]", "_", name)
+def export_name(selector: str, database: str) -> str:
+    """``<selector>-<database>`` if the database's name fits as it is; else its letters,
+    digits, _ and - cut to fit, then a hash of the whole name.
+
+    It depends on that one name only, so a new database never renames another's export,
+    and two names that read alike (``a.b``, ``a_b``) never share one.
+    """
+    room = MAX_NAME - len(selector) - 1
+    if len(database) <= room and _TAIL.match(database):
+        return f"{selector}-{database}"
+    digest = hashlib.sha256(database.encode()).hexdigest()[:HASH_CHARS]
+    keep = re.sub(r"[^A-Za-z0-9_-]", "_", database)[: room - HASH_CHARS - 1]
+    return f"{selector}-{keep}-{digest}" if keep else f"{selector}-{digest}"
+
+
+def check_selector_name(name: str) -> None:
+    """A selector's name leaves room for a database's hashed tail in an export name."""
+    if len(name) > MAX_SELECTOR_NAME:
+        raise ConfigError(
+            "name",
+            name,
+            f"at most {MAX_SELECTOR_NAME} characters for an export with databases "
+            "(each database adds -<name> within Terraform's 64)",
+        )
 
 
 def parse_selector(table: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:

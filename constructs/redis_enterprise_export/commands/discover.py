@@ -11,7 +11,7 @@ import argparse
 from collections.abc import Mapping
 
 from redis_enterprise_export.commands.common import CHECK_FAILED, OK, bad_input
-from redis_enterprise_export.config import load_config
+from redis_enterprise_export.config import load_config, unique_names
 from redis_enterprise_export.discovery import Lock, Match, Selector, lock_path
 from redis_enterprise_export.errors import ConfigError
 from redis_enterprise_export.inventory import read_clusters
@@ -38,6 +38,12 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     found: dict[str, tuple[Selector, list[Match]]] = {
         s.name: (s, s.select(views[s.cluster].databases.value)) for s in config.selectors
     }
+    # Refused here, before the lock is written, what would stop synthesis of the stack.
+    expanded = [spec for selector, matches in found.values() for spec in selector.expand(matches)]
+    try:
+        unique_names(config.exports + expanded, str(args.config))
+    except ConfigError as exc:
+        return bad_input(exc)
     new = Lock.of(found)
     changes = _changes(old, found, args)
     path = lock_path(args.config)
