@@ -162,7 +162,7 @@ BAD_CONFIGS: list[tuple[str, str]] = [
     ),
     (
         with_cluster(ca_cert="missing.pem"),
-        " [clusters.prod]: ca_cert: got 'missing.pem'; expected a readable PEM file (relative to exports.toml)",
+        " [clusters.prod]: ca_cert: got 'missing.pem'; expected a readable PEM file of at most 16 MiB (relative to exports.toml)",
     ),
     (
         with_cluster(ca_cert=""),

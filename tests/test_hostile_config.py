@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import resource
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -396,3 +400,47 @@ def test_no_misspelt_url_shows_its_password_in_any_error(
     with pytest.raises(ConfigError) as info:
         parse_config({"clusters": {"prod": cluster}, "exports": {"x": export}}, Path("e.toml"))
     assert PASSWORD not in str(info.value)
+
+
+def _limit_memory() -> None:
+    # Old code read /dev/zero until memory ran out: cap the child, not the machine.
+    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+
+@pytest.mark.parametrize("kind", ["/dev/zero", "fifo", "folder", "17 MiB file"])
+def test_a_ca_cert_that_is_no_regular_file_or_too_large_is_one_line_at_once(
+    tmp_path: Path, kind: str
+) -> None:
+    """/dev/zero, a FIFO, a folder or a 17 MiB file: one line within seconds, not a hang or a memory blow-up."""
+    ca = tmp_path / "ca.pem"
+    if kind == "/dev/zero":
+        ca = Path("/dev/zero")
+    elif kind == "fifo":
+        os.mkfifo(ca)
+    elif kind == "folder":
+        ca.mkdir()
+    else:
+        with ca.open("wb") as file:
+            file.truncate(17 * 2**20)
+    path = write(tmp_path, CLUSTER | {"ca_cert": str(ca)})
+    code = f"from pathlib import Path; from redis_enterprise_export.config import load_config; load_config(Path({str(path)!r}))"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=30, check=False, preexec_fn=_limit_memory)  # fmt: skip
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith(
+        f"redis_enterprise_export.errors.ConfigError: {path} [clusters.prod]: ca_cert: got "
+    )
+    assert "expected a readable PEM file of at most 16 MiB" in last
+
+
+def test_certificates_over_1_mib_are_refused_at_synthesis(tmp_path: Path) -> None:
+    """Over 1 MiB of CERTIFICATE blocks would fail every apply (argument list too long): one line instead."""
+    block = (
+        "-----BEGIN CERTIFICATE-----\n" + ("A" * 64 + "\n") * 100 + "-----END CERTIFICATE-----\n"
+    )
+    (tmp_path / "big.pem").write_text(block * (2**20 // len(block) + 1))
+    shown = one_line_error(write(tmp_path, CLUSTER | {"ca_cert": "big.pem"}))
+    assert shown.endswith(
+        f"ca_cert: got '{len(block) * (2**20 // len(block) + 1)} bytes of certificates'; expected at most 1024 KiB (the helper's "
+        "environment is capped near 2 MiB): keep only the CAs that sign the cluster's certificate"
+    )

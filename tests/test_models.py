@@ -185,10 +185,18 @@ def test_fails_when_a_secret_variable_is_unset_and_names_only_the_variable() -> 
 
 
 def test_redact_url_hides_the_whole_userinfo() -> None:
-    """User and password both go, up to the authority's last "@", even where urlsplit fails."""
+    """User and password both go, up to the text's last "@" (a password may hold "/" or "@"), even where urlsplit fails."""
     assert redact_url("ftp://u:pw@h:21/p/") == "ftp://***@h:21/p/"
     assert redact_url("ftp://u@h/p/") == "ftp://***@h/p/"
-    assert redact_url("ftp://user@example.com:pw@host/p@x/") == "ftp://***@host/p@x/"
+    assert redact_url("ftp://user@example.com:pw@host/p/") == "ftp://***@host/p/"
+    assert redact_url("ftp://u:p/w@h/p/") == "ftp://***@h/p/"
+    assert redact_url("ftp:/u:pw@h/p/") == "ftp:/***@h/p/"
+
+
+def test_a_location_description_keeps_an_at_sign_in_its_path() -> None:
+    """describe() (progress lines, results) hides the user of a valid URL, not the path after it."""
+    location = FtpLocation(url="ftp://user@example.com@host/p@x/", password_env="P")
+    assert location.describe() == "url ftp://***@host/p@x/"
     assert redact_url("https://admin:pw@[x") == "https://***@[x"
     assert redact_url("ftp://h/p/") == "ftp://h/p/"
 

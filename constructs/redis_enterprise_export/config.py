@@ -5,6 +5,8 @@ Every error names the file, the table and the key, the value and what is allowed
 
 from __future__ import annotations
 
+import os
+import stat
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -25,6 +27,9 @@ from .models import (
 CLUSTER_KEYS = {f.name for f in fields(Cluster)} - {"ca_cert_pem"} | {"ca_cert"}
 EXPORT_KEYS = set(INPUT_FIELDS) | {"databases", "exclude"}
 TOP_KEYS = {"clusters", "exports", "state"}
+
+# A CA file's comments may dwarf its certificates, but not without bound.
+MAX_CA_FILE_BYTES = 16 * 2**20
 
 T = TypeVar("T")
 
@@ -153,18 +158,32 @@ def _cluster(table: Mapping[str, Any], path: Path) -> Cluster:
 
 
 def _read_ca(value: Any, path: Path) -> str:
-    """The CA file's PEM text; the stack carries it so it stays relocatable."""
+    """The CA file's PEM text; the stack carries it so it stays relocatable.
+
+    A regular file only, read up to a bound: /dev/zero, a FIFO or a huge file would
+    otherwise hang synthesis or fill memory.
+    """
     if not isinstance(value, str) or not value:
         raise ConfigError("ca_cert", value, "the path of a PEM CA file")
-    ca_path = (path.parent / value).resolve()
+    expected = f"a readable PEM file of at most {MAX_CA_FILE_BYTES // 2**20} MiB"
     try:
-        # Comments in bundles may be UTF-8 (certifi's names issuers); only the
-        # base64 CERTIFICATE blocks are kept, so other bytes need not decode.
-        text = ca_path.read_text(encoding="utf-8", errors="replace")
+        # Non-blocking, so opening a FIFO with no writer returns at once.
+        fd = os.open(path.parent / value, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
-        raise ConfigError(
-            "ca_cert", value, f"a readable PEM file (relative to {path.name})"
-        ) from None
+        raise ConfigError("ca_cert", value, f"{expected} (relative to {path.name})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ConfigError("ca_cert", value, f"{expected}, not a device, FIFO or folder")
+    with os.fdopen(fd, "rb") as file:
+        try:
+            data = file.read(MAX_CA_FILE_BYTES + 1)
+        except OSError:
+            raise ConfigError("ca_cert", value, expected) from None
+    if len(data) > MAX_CA_FILE_BYTES:
+        raise ConfigError("ca_cert", value, expected)
+    # Comments in bundles may be UTF-8 (certifi's names issuers); only the base64
+    # CERTIFICATE blocks are kept, so other bytes need not decode.
+    text = data.decode("utf-8", errors="replace")
     if "-----BEGIN CERTIFICATE-----" not in text:
         raise ConfigError("ca_cert", value, "a PEM file with a CERTIFICATE block")
     return text

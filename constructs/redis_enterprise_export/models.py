@@ -33,6 +33,10 @@ MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
 COORDINATIONS = ("local", "postgres", "cluster")
 
 
+# The CA reaches each helper in its environment, which Linux caps, with argv, near
+# 2 MiB in all (a quarter of the stack limit): half of that is left to the rest.
+MAX_CA_BYTES = 1024 * 1024
+
 CERTIFICATE = re.compile(
     r"-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+?-----END CERTIFICATE-----"
 )
@@ -45,11 +49,9 @@ def certificate_blocks(pem: object) -> str:
     return "".join(block + "\n" for block in CERTIFICATE.findall(pem))
 
 
-# scheme://userinfo@ : userinfo is everything up to the authority's last "@".
-_USERINFO = re.compile(r"\A([^:/?#]*://)([^/?#]*)@")
-# Otherwise everything before the text's last "@" may be userinfo, however the URL is
-# misspelt (ftp:/u:PW@h, u:PW@h, a "/" inside the password): all of it is hidden.
-_ANY_USERINFO = re.compile(r"\A([A-Za-z][A-Za-z0-9+.-]*:/{0,2})?.*@", re.DOTALL)
+# Everything before the text's last "@" may be userinfo, however the URL is misspelt
+# (ftp:/u:PW@h, u:PW@h, a "/" or "@" inside the password): all of it is hidden.
+_USERINFO = re.compile(r"\A([A-Za-z][A-Za-z0-9+.-]*:/{0,2})?.*@", re.DOTALL)
 # A DNS label: 1-63 letters, digits, - or _ (names in private zones use _), no - at an end.
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\Z")
 
@@ -59,9 +61,7 @@ def redact_url(url: str) -> str:
 
     Works on any text, also text that ``urlsplit`` rejects.
     """
-    if _USERINFO.match(url):
-        return _USERINFO.sub(r"\1***@", url, count=1)
-    return _ANY_USERINFO.sub(lambda m: f"{m.group(1) or ''}***@", url, count=1)
+    return _USERINFO.sub(lambda m: f"{m.group(1) or ''}***@", url, count=1)
 
 
 class _Redacted:
@@ -296,7 +296,11 @@ class _UrlLocation(Location):
         return body
 
     def describe(self) -> str:
-        return f"{self.type} {redact_url(self._url())}"
+        # A valid URL here has no password; its user goes, an "@" in its path stays.
+        parts = urlsplit(self._url())
+        _, at, host = parts.netloc.rpartition("@")
+        shown = urlunsplit(parts._replace(netloc=f"***@{host}")) if at else self._url()
+        return f"{self.type} {shown}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -524,6 +528,13 @@ class Cluster:
             certificates = certificate_blocks(self.ca_cert_pem)
             if not certificates:
                 raise ConfigError("ca_cert", HIDDEN, "PEM text with a CERTIFICATE block")
+            if len(certificates.encode()) > MAX_CA_BYTES:
+                raise ConfigError(
+                    "ca_cert",
+                    f"{len(certificates.encode())} bytes of certificates",
+                    f"at most {MAX_CA_BYTES // 1024} KiB (the helper's environment is capped "
+                    "near 2 MiB): keep only the CAs that sign the cluster's certificate",
+                )
             object.__setattr__(self, "ca_cert_pem", certificates)
         _env_name(self, "username_env", required=True)
         _env_name(self, "password_env", required=True)
