@@ -21,6 +21,10 @@ from .models import (
     SftpLocation,
     SseC,
 )
+from .node import use_wheel_node
+
+# Before an app's own `import cdktn` (or cdktf) starts jsii: the wheel's Node, not the system's.
+use_wheel_node()
 
 if TYPE_CHECKING:
     from .construct import DatabaseExport, DatabaseExportProps, ExportStack
