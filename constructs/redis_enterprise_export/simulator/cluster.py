@@ -52,7 +52,10 @@ FAILURE_REASONS = ("no-permission", "wrong-file-path", "general-error")
 LOCATION_FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "url": ({"url"}, set()),
     "sftp": ({"sftp_url"}, {"key"}),
-    "s3": ({"bucket_name", "access_key_id", "secret_access_key"}, {"subdir", "region_name"}),
+    "s3": (
+        {"bucket_name", "access_key_id", "secret_access_key"},
+        {"subdir", "region_name", "encryption"},
+    ),
     "gs": (
         {"bucket_name", "client_id", "client_email", "private_key_id", "private_key"},
         {"subdir"},
