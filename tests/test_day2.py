@@ -51,15 +51,18 @@ def day2(*argv: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
 
 
 def checks(out: str) -> dict[tuple[str, str], dict[str, str]]:
+    """The JSON checks keyed by (export, or "cluster NAME" for a cluster's own, check)."""
     rows = json.loads(out)
-    return {(row["export"], row["check"]): row for row in rows}
+    return {(row["export"] or f"cluster {row['cluster']}", row["check"]): row for row in rows}
 
 
 # preflight -------------------------------------------------------------------
 
 
 def test_preflight_passes_every_check_of_a_sound_export(sim: Simulator, tmp_path: Path) -> None:
-    """A reachable cluster, good credentials, an existing database: every check passes."""
+    """A reachable cluster, good credentials, an existing database: every check that can be
+    made passes; the destination and handle_redirects (the simulator has no /v1/cluster)
+    are not checked."""
     code, out, _ = day2(
         "preflight",
         "--json",
@@ -68,15 +71,18 @@ def test_preflight_passes_every_check_of_a_sound_export(sim: Simulator, tmp_path
     )
     found = checks(out)
     assert code == 0, out
-    mine = {check: row["outcome"] for (export, check), row in found.items() if export == "orders"}
-    assert mine == {
-        "secrets set": "pass",
-        "cluster reachable, TLS verified": "pass",
-        "credentials accepted": "pass",
-        "database exists": "pass",
-        "modules support backup_restore": "pass",
-        "role may export": "pass",
-        "cluster export limit": "pass",
+    outcomes = {key: row["outcome"] for key, row in found.items()}
+    assert outcomes == {
+        ("cluster sim", "cluster reachable, TLS verified"): "pass",
+        ("cluster sim", "credentials accepted"): "pass",
+        ("cluster sim", "requests not redirected"): "not checked",
+        ("cluster sim", "role may export"): "pass",
+        ("cluster sim", "cluster export limit"): "pass",
+        ("orders", "secrets set"): "pass",
+        ("orders", "database exists"): "pass",
+        ("orders", "modules support backup_restore"): "pass",
+        ("orders", "destination reachable"): "not checked",
+        ("cluster sim", "coverage"): "warn",
     }
     assert found[("orders", "database exists")]["detail"] == "'orders' is uid 1"
 
@@ -87,18 +93,19 @@ def test_preflight_warns_of_a_database_no_export_covers(sim: Simulator, tmp_path
         "preflight", "--config", str(config(tmp_path, {"sim": sim}, {"orders": {"database": 1}}))
     )
     assert code == 0
-    assert "! *: coverage of sim: database 'search' (uid 2) has no export" in out
+    assert "! cluster sim: coverage: database 'search' (uid 2) has no export" in out
 
 
 def test_preflight_asks_once_with_wrong_credentials(sim: Simulator, tmp_path: Path) -> None:
-    """RS locks a user out after 5 failed logins: one 401 per cluster, however many exports."""
+    """RS locks a user out after 5 failed logins: one 401, and one ✘ line, per cluster,
+    however many exports; a cluster not read is exit 6."""
     path = config(tmp_path, {"sim": sim}, {"a": {"database": 1}, "b": {"database": 2}})
     code, out, _ = day2(
         "preflight", "--config", str(path), env={"REDIS_ENTERPRISE_PASSWORD": "wrong"}
     )
-    assert code == 1
-    assert "✘ a: credentials accepted: GET /v1/bdbs answered 401" in out
-    assert "✘ b: credentials accepted" in out
+    assert code == 6
+    assert out.count("credentials accepted") == 1
+    assert "✘ cluster sim: credentials accepted: GET /v1/bdbs answered 401" in out
     assert sim.cluster.failed_logins == 1
     assert [r.status for r in sim.cluster.log] == [401]
 
@@ -114,7 +121,8 @@ def test_preflight_asks_once_with_wrong_credentials(sim: Simulator, tmp_path: Pa
         (
             {"database": "search"},
             "modules support backup_restore",
-            "module legacy-index lacks backup_restore: RS refuses the export (406)",
+            "module legacy-index (judged by name: the database names no module_id) lacks "
+            "backup_restore: RS refuses the export (406)",
         ),
     ],
     ids=["missing database", "module without backup_restore"],
@@ -151,7 +159,8 @@ def test_preflight_fails_a_role_that_cannot_export(sim: Simulator, tmp_path: Pat
     )
     assert code == 1
     assert (
-        "✘ x: role may export: um@example.com is user_manager, which lacks start_bdb_export"
+        "✘ cluster sim: role may export: um@example.com is user_manager, "
+        "which lacks start_bdb_export"
     ) in out
 
 
@@ -168,9 +177,10 @@ def test_preflight_says_not_checked_where_the_api_cannot_tell(
         env={"REDIS_ENTERPRISE_USER": "dbv@example.com"},
     )
     found = checks(out)
-    assert found[("x", "role may export")]["outcome"] == "not checked"
-    assert "view_all_users_info" in found[("x", "role may export")]["detail"]
-    assert found[("x", "cluster export limit")]["outcome"] == "not checked"
+    role = found[("cluster sim", "role may export")]
+    assert role["outcome"] == "not checked"
+    assert "view_all_users_info" in role["detail"]
+    assert found[("cluster sim", "cluster export limit")]["outcome"] == "not checked"
     assert code == 0
 
 
@@ -183,13 +193,14 @@ def test_preflight_warns_when_the_slots_exceed_the_cluster_limit(
     code, out, _ = day2("preflight", "--config", str(path))
     assert code == 0
     assert (
-        "! x: cluster export limit: the cluster runs 2 backups at once and this config "
+        "! cluster sim: cluster export limit: the cluster runs 2 backups at once and this config "
         "allows max_concurrent_exports = 4"
     ) in out
 
 
 def test_preflight_fails_reach_on_a_wrong_ca(sim: Simulator, tmp_path: Path) -> None:
-    """A CA that does not verify the cluster fails the reach check, with no request made."""
+    """A CA that does not verify the cluster fails the reach check, with no request made:
+    the cluster could not be read, exit 6."""
     other = Simulator(tmp_path / "other").start()
     other.stop()
     path = tmp_path / "exports.toml"
@@ -198,8 +209,10 @@ def test_preflight_fails_reach_on_a_wrong_ca(sim: Simulator, tmp_path: Path) -> 
         "exports": {"x": {"cluster": "sim", "database": 1, "location": S3}},
     }))  # fmt: skip
     code, out, _ = day2("preflight", "--config", str(path))
-    assert code == 1
-    assert "✘ x: cluster reachable, TLS verified: GET /v1/bdbs: TLS verification of" in out
+    assert code == 6
+    assert (
+        "✘ cluster sim: cluster reachable, TLS verified: GET /v1/bdbs: TLS verification of" in out
+    )
     assert sim.cluster.log == []
 
 
@@ -254,14 +267,14 @@ def test_status_max_age_fails_an_old_failed_or_missing_export(
 
 
 def test_status_max_age_fails_an_unreachable_cluster(tmp_path: Path) -> None:
-    """An export whose cluster cannot be read is unknown, and unknown is not fresh."""
+    """An export whose cluster cannot be read is unknown: exit 6, the cluster unreadable."""
     path = tmp_path / "exports.toml"
     path.write_text(toml_text({
         "clusters": {"sim": {"url": "https://127.0.0.1:9", "request_timeout_seconds": 2}},
         "exports": {"x": {"cluster": "sim", "database": 1, "location": S3}},
     }))  # fmt: skip
     code, out, _ = day2("status", "--max-age", "1d", "--config", str(path))
-    assert code == 1
+    assert code == 6
     assert "unknown" in out
     assert "cluster not read: GET /v1/bdbs: could not reach https://127.0.0.1:9" in out
 
