@@ -393,3 +393,132 @@ def test_help_states_the_exit_codes_the_readme_states(command: str) -> None:
     codes = " ".join(out.split()).split("exit codes: ")[1]
     readme = (REPO / "README.md").read_text().split("## Day-2")[1].split("\n## ")[0]
     assert f"Exit codes: {codes}." in " ".join(readme.replace("`", "").split())
+
+
+# day-2 fixes: what a monitor and a CI job rely on ---------------------------------
+
+
+def _unreachable(tmp_path: Path) -> Path:
+    path = tmp_path / "exports.toml"
+    path.write_text(toml_text({
+        "clusters": {"sim": {"url": "https://127.0.0.1:9", "request_timeout_seconds": 2}},
+        "exports": {"x": {"cluster": "sim", "database": 1, "location": S3}},
+    }))  # fmt: skip
+    return path
+
+
+def _samples(path: Path) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(path.read_text())
+        for s in family.samples
+    }
+
+
+@pytest.mark.parametrize("argv", [[], ["--coverage"], ["--markdown"]], ids=str)
+def test_status_of_an_unreadable_cluster_exits_6_and_the_metrics_say_so(
+    tmp_path: Path, argv: list[str]
+) -> None:
+    """A monitor must not stay green while blind: an unread cluster is exit 6, with or without
+    a check, and redis_export_cluster_up is 0, with no coverage samples claimed."""
+    metrics = tmp_path / "m.prom"
+    code, out, _ = day2(
+        "status", *argv, "--prometheus", str(metrics), "--config", str(_unreachable(tmp_path))
+    )
+    assert code == 6, out
+    samples = _samples(metrics)
+    assert samples[("redis_export_cluster_up", (("cluster", "sim"),))] == 0
+    assert not [name for name, _ in samples if name == "redis_export_database_covered"]
+
+
+def test_status_metrics_say_a_read_cluster_is_up(sim: Simulator, tmp_path: Path) -> None:
+    """redis_export_cluster_up is 1 for a cluster whose databases were read."""
+    metrics = tmp_path / "m.prom"
+    path = config(tmp_path, {"sim": sim}, {"orders": {"database": 1}})
+    code, _, _ = day2("status", "--prometheus", str(metrics), "--config", str(path))
+    assert code == 0
+    assert _samples(metrics)[("redis_export_cluster_up", (("cluster", "sim"),))] == 1
+
+
+EVIL_NAME = "evil\n# heading | x \\| y\x1b[2J"
+EVIL_REASON = "\x1b[31mdisk\x1b[0m\nfull | \\| boom\r\n## h\x07"
+
+
+def test_status_keeps_cluster_text_in_its_cell_and_on_its_line(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """A database name or failure reason holding newlines, pipes, `\\|` and escape sequences
+    adds no row, column or heading to --markdown, and no line or escape to the text table."""
+    sim.cluster.add_database(3, EVIL_NAME)
+    db = sim.cluster.databases[1]
+    db.export_status, db.export_failure_reason = "failed", EVIL_REASON
+    path = config(tmp_path, {"sim": sim}, {"orders": {"database": 1}})
+    code, out, _ = day2("status", "--coverage", "--markdown", "--config", str(path))
+    html = MarkdownIt("commonmark").enable("table").render(out)
+    assert code == 1
+    assert (html.count("<table>"), html.count("<tr>"), html.count("<td>")) == (1, 2, 7)
+    assert html.count("<li>") == 2  # search and the evil one, each one item
+    assert "<h1>" not in html
+    assert "<h2>" not in html
+    code, out, _ = day2("status", "--coverage", "--config", str(path))
+    assert not [c for c in out if c in "\x1b\x07\r"]
+    assert len(out.splitlines()) == 6  # header, one export, blank, title, two databases
+    assert "- sim: evil # heading | x \\| y (uid 3)" in out
+
+
+@pytest.mark.parametrize(
+    ("hours", "code", "problem"),
+    [(-1.0, 1, "is 60 min in the future: the cluster's clock or this machine's is wrong"),
+     (-0.05, 0, "ok")],
+    ids=["an hour ahead", "within the skew"],
+)  # fmt: skip
+def test_status_a_last_export_time_in_the_future_is_not_fresh(
+    sim: Simulator, tmp_path: Path, hours: float, code: int, problem: str
+) -> None:
+    """A last_export_time beyond 5 minutes ahead fails --max-age; within it counts as 0 min."""
+    db = sim.cluster.databases[1]
+    db.export_status, db.last_export_time = "succeeded", _stamp(hours)
+    path = config(tmp_path, {"sim": sim}, {"orders": {"database": 1}})
+    got, out, _ = day2("status", "--max-age", "26h", "--config", str(path))
+    assert (got, problem in out) == (code, True), out
+
+
+def test_name_narrows_the_exports_shown_not_the_coverage(sim: Simulator, tmp_path: Path) -> None:
+    """With --name orders, the config's export of 'search' still covers it: coverage passes,
+    and preflight asks to add no export the config already has."""
+    path = config(tmp_path, {"sim": sim}, {"orders": {"database": 1}, "search": {"database": 2}})
+    code, out, _ = day2("status", "--coverage", "--name", "orders", "--config", str(path))
+    assert code == 0, out
+    assert "no export covers" not in out
+    code, out, _ = day2("preflight", "--name", "orders", "--config", str(path))
+    assert "has no export" not in out
+    assert "search:" not in out
+
+
+def test_preflight_promises_only_what_it_checked(sim: Simulator, tmp_path: Path) -> None:
+    """A mount_point destination is '?' (the API cannot look at the nodes), the cluster's checks
+    show once for two exports, and the last line sums the outcomes up."""
+    mount = {"type": "mount_point", "path": "/mnt/backups"}
+    exports = {"a": {"database": 1, "location": mount}, "b": {"database": 1, "location": mount}}
+    path = config(tmp_path, {"sim": sim}, exports)
+    code, out, _ = day2("preflight", "--config", str(path))
+    lines = out.splitlines()
+    assert code == 0
+    assert "? a: destination reachable: /mnt/backups must exist on every node" in out
+    assert sum("role may export" in line for line in lines) == 1
+    marks = [line[0] for line in lines[:-1]]
+    assert lines[-1] == (
+        f"preflight: {marks.count('✔')} passed, 0 failed, {marks.count('?')} not checked, "
+        f"{marks.count('!')} warning"
+    )
+
+
+@pytest.mark.parametrize("age", ["26", "0h", "h", "26 weeks"])
+def test_status_max_age_needs_a_unit(age: str) -> None:
+    """--max-age 26 is not 26 seconds: a one-line error that asks for a unit, exit 2."""
+    code, _, err = day2("status", "--max-age", age, "--config", "nonexistent.toml")
+    assert code == 2
+    assert err.splitlines()[-1].endswith(
+        f"argument --max-age: got {age!r}; expected a number and a unit (s, m, h or d), "
+        "such as 26h or 90m"
+    )

@@ -81,6 +81,6 @@ def one_line(text: str) -> str:
 
 
 def cell(text: str) -> str:
-    """``text`` safe inside one Markdown table cell: one line, and a pipe as an entity,
-    which no backslash before it can turn back into a column break."""
-    return one_line(text).replace("|", "&#124;")
+    """``text`` safe inside one Markdown table cell: one line, a pipe as an entity, which
+    no backslash before it can turn back into a column break, and no raw HTML tag."""
+    return one_line(text).replace("|", "&#124;").replace("<", "&lt;")
