@@ -23,7 +23,7 @@ SCALARS = (
     st.none()
     | st.booleans()
     | st.integers()
-    | st.floats(allow_nan=False)
+    | st.floats(allow_nan=False, allow_infinity=False)  # JSON holds neither
     | st.text(max_size=12)
     | st.sampled_from(["", "admin", "db_viewer", "2026-11-28T02:05:25Z", "9999-12-31T23:59:59"])
 )
@@ -114,6 +114,19 @@ def test_preflight_names_handle_redirects_when_the_node_redirects(
     assert "rladmin cluster config handle_redirects enabled" in reach
     assert "ask for the cluster's API address" in reach
     assert len(httpserver.log) == 1
+
+
+def test_status_of_a_redirecting_node_says_what_to_do(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    """status against a node that redirects: exit 6, and the problem names handle_redirects."""
+    httpserver.expect_oneshot_request("/v1/bdbs").respond_with_data(
+        "", status=307, headers={"Location": "https://10.0.0.2:9443/v1/bdbs"}
+    )
+    code, out = day2("status", "--config", str(write_config(httpserver, tmp_path)))
+    assert code == 6
+    assert "answered 307" in out
+    assert "rladmin cluster config handle_redirects enabled" in out
 
 
 @pytest.mark.parametrize(

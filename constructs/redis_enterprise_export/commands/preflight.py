@@ -18,6 +18,7 @@ from typing import Any
 from redis_enterprise_export.commands.common import (
     CHECK_FAILED,
     OK,
+    REDIRECT_HINT,
     UNREADABLE,
     bad_input,
     clusters_of,
@@ -34,11 +35,6 @@ EXPORT_ROLES = frozenset({"admin", "cluster_member", "db_member"})
 NO_EXPORT_ROLES = frozenset({"db_viewer", "cluster_viewer", "user_manager", "none"})
 PASS, FAIL, WARN, NOT_CHECKED = "pass", "fail", "warn", "not checked"
 MARKS = {PASS: "✔", FAIL: "✘", WARN: "!", NOT_CHECKED: "?"}
-REDIRECT_HINT = (
-    "RS redirects API requests that reach a node other than the master while the "
-    "cluster setting handle_redirects is off: run `rladmin cluster config "
-    "handle_redirects enabled`, or ask for the cluster's API address"
-)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from redis_enterprise_export.commands.common import (
     BAD_INPUT,
     CHECK_FAILED,
     OK,
+    REDIRECT_HINT,
     UNREADABLE,
     bad_input,
     clusters_of,
@@ -25,7 +26,7 @@ from redis_enterprise_export.commands.common import (
     unread,
 )
 from redis_enterprise_export.config import ExportsConfig
-from redis_enterprise_export.errors import ConfigError
+from redis_enterprise_export.errors import ConfigError, RedirectError
 from redis_enterprise_export.inventory import ClusterView, read_clusters, view_for
 from redis_enterprise_export.summary import cell, one_line
 
@@ -116,7 +117,9 @@ def _status(
         "age_seconds": None,
     }
     if not view.databases.ok:
-        return ExportStatus(**base, problem=f"cluster not read: {view.databases.error}")
+        error = view.databases.error
+        hint = f" ({REDIRECT_HINT})" if isinstance(error, RedirectError) else ""
+        return ExportStatus(**base, problem=f"cluster not read: {error}{hint}")
     found = view.database(database)
     if len(found) != 1:
         what = "no database" if not found else f"{len(found)} databases"
