@@ -522,3 +522,13 @@ def test_status_max_age_needs_a_unit(age: str) -> None:
         f"argument --max-age: got {age!r}; expected a number and a unit (s, m, h or d), "
         "such as 26h or 90m"
     )
+
+
+def test_status_with_an_unset_credentials_variable_is_bad_input(tmp_path: Path) -> None:
+    """An unset password variable is the pipeline's mistake, not a blind monitor: exit 2,
+    naming the variable, with no request made."""
+    code, out, _ = day2(
+        "status", "--config", str(_unreachable(tmp_path)), env={"REDIS_ENTERPRISE_PASSWORD": ""}
+    )
+    assert code == 2
+    assert "REDIS_ENTERPRISE_PASSWORD" in out
