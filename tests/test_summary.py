@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import multiprocessing
+import unicodedata
 from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
+from markdown_it import MarkdownIt
 
 from helpers import S3_SECRET, run_helper, write_helper_config
 from redis_enterprise_export.contract import Result
@@ -98,6 +100,27 @@ def test_a_row_is_one_line_of_the_headers_cells_and_never_shows_a_url_password(
     assert row.count("|") == HEADER.splitlines()[0].count("|")
     assert f"{user}:***@host.example" in row
     assert f":{password}@" not in row
+
+
+# Line breaks of every kind, escape sequences, controls, bidi overrides, Markdown.
+HOSTILE = st.text(
+    alphabet=st.sampled_from(list("ab |\\#*`<>&;\n\r\t\v\f\x1b[31m\x00\x85\u2028\u202e\u200b")),
+    max_size=40,
+) | st.text(max_size=40)
+
+
+@given(reason=HOSTILE, name=HOSTILE)
+def test_cluster_text_stays_in_its_cell_of_its_one_row(reason: str, name: str) -> None:
+    """Any failure reason or database name from a cluster stays in its one cell of the row's
+    one line, with no control character or escape sequence, as a Markdown renderer reads it."""
+    row = summary_row(
+        Result(name="x", database_name=name, export_status="failed", export_failure_reason=reason)
+    )
+    assert row.count("\n") == 1
+    assert not any(unicodedata.category(c).startswith("C") for c in row.rstrip("\n"))
+    html = MarkdownIt("commonmark").enable("table").render(HEADER + row)
+    assert html.count("<tr>") == 2
+    assert html.count("<td>") == HEADER.splitlines()[0].count("|") - 1
 
 
 def test_the_helper_appends_its_row_to_the_github_step_summary(

@@ -78,19 +78,21 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
 
 
 def _day2(commands: Any, environ: Mapping[str, str]) -> None:
-    from .commands.common import add_config_arguments, duration
+    from .commands.common import UNREADABLE_MEANING, add_config_arguments, duration
 
     preflight = commands.add_parser(
         "preflight",
         help="check that tonight's exports will work, without exporting",
         description=(
-            "Check every export (or --name) without exporting: the cluster answers and its "
-            "TLS verifies, the credentials work (one request per cluster), the database "
-            "exists, its modules support backup_restore, the user's role may export, the "
-            "location's secrets are set, and max_concurrent_exports fits the cluster. "
-            "A check the API cannot answer says 'not checked' and why."
+            "Check every export (or --name) without exporting. Once per cluster: it answers "
+            "and its TLS verifies, the credentials work (one request), it does not redirect "
+            "(handle_redirects), the user's role may export, and max_concurrent_exports fits. "
+            "Per export: the secrets are set, the database exists, and the module versions "
+            "it uses support backup_restore. A check the API cannot answer (a destination, "
+            "say) shows as '?' (not checked) and why; the last line sums up."
         ),
-        epilog="exit codes: 0 every check passed (warnings allowed), 1 a check failed, 2 bad input",
+        epilog="exit codes: 0 every check passed (warnings and not checked allowed), "
+        f"1 a check failed, 2 bad input, {UNREADABLE_MEANING}",
     )
     add_config_arguments(preflight, environ)
     preflight.add_argument("--json", action="store_true", help="print the checks as JSON")
@@ -101,14 +103,17 @@ def _day2(commands: Any, environ: Mapping[str, str]) -> None:
             "Show, for every export (or --name), the cluster's export fields and "
             "last_export_time, and the age of the newest successful export. Reads only."
         ),
-        epilog="exit codes: 0 fine, 1 a --max-age or --coverage check failed, 2 bad input",
+        epilog="exit codes: 0 fine, 1 a --max-age or --coverage check failed (an export "
+        f"stale, failed, unknown or in the future; a database uncovered), 2 bad input, "
+        f"{UNREADABLE_MEANING}",
     )
     add_config_arguments(status, environ)
     status.add_argument(
         "--max-age",
         type=duration,
         metavar="AGE",
-        help="exit 1 if an export's newest good export is older (26h, 90m, 2d), failed or unknown",
+        help="exit 1 if an export's newest good export is older (26h, 90m, 2d, 3600s: a unit "
+        "is required), failed, unknown, or in the future",
     )
     status.add_argument(
         "--coverage", action="store_true", help="also list databases no export covers (exit 1)"
