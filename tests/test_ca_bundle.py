@@ -1,4 +1,4 @@
-"""The CA file: only its certificates travel, any size works, and the stack stays relocatable."""
+"""The CA file: only its certificates travel, a bundle over 128 KiB works, and the stack stays relocatable."""
 
 from __future__ import annotations
 

@@ -2,9 +2,11 @@
 
 The linter is check-jsonschema with its vendored GitHub Actions and GitLab CI
 schemas (offline). The harness reads each example's shell commands, sets the
-variables the CI system would, and runs them in a temporary checkout; only the
-install step (which builds a venv and downloads Terraform) is left out: the
-tests' own venv and Terraform stand in for it.
+variables the CI system would (secrets only where the example gives them), and
+runs them in a temporary infrastructure repository: exports.toml and its lock
+file, nothing else. The steps that download (marked ``online-``: the package
+install and Terraform) are skipped, and the tests assert which: the tests' own
+venv, Terraform and a ``redis-enterprise-export`` command on PATH stand in.
 """
 
 from __future__ import annotations
@@ -12,40 +14,87 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
 
-from helpers import REPO, VENV_BIN, terraform_env, toml_text
+from helpers import ADMIN, PASSWORD, REPO, S3_SECRET, VENV_BIN, terraform_env, toml_text
 from redis_enterprise_export.simulator import Simulator
+from redis_enterprise_export.summary import HEADER
 
 EXAMPLES = REPO / "examples"
 GITHUB = EXAMPLES / "github-actions.yml"
 GITLAB = EXAMPLES / "gitlab-ci.yml"
-SCHEMAS = {GITHUB: "vendor.github-workflows", GITLAB: "vendor.gitlab-ci"}
+LINT = {
+    GITHUB: ["--builtin-schema", "vendor.github-workflows"],
+    GITLAB: ["--builtin-schema", "vendor.gitlab-ci", "--data-transform", "gitlab-ci"],
+}
+# What the CI system's secret store holds; the harness gives each only where asked.
+SECRETS = {
+    "REDIS_ENTERPRISE_USER": ADMIN,
+    "REDIS_ENTERPRISE_PASSWORD": PASSWORD,
+    "S3_SECRET": S3_SECRET,
+}
+ONLINE = ("online-install", "online-terraform")
+# Commands that talk to the cluster: only their steps may see its secrets.
+NEEDS_SECRETS = re.compile(r"\b(preflight|status|discover|terraform apply)\b")
+SECRET_EXPRESSION = re.compile(r"\$\{\{\s*secrets\.(\w+)\s*\}\}")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """GitLab's ``!reference [.job, key]``: lines pulled in from a hidden job."""
+
+    path: tuple[str, ...]
 
 
 def load(path: Path) -> Any:
-    return YAML(typ="safe").load(path.read_text())
+    yaml = YAML(typ="safe", pure=True)
+    yaml.constructor.add_constructor(
+        "!reference", lambda loader, node: Reference(tuple(loader.construct_sequence(node)))
+    )
+    return yaml.load(path.read_text())
 
 
-def lint(path: Path) -> subprocess.CompletedProcess[str]:
+def lint(path: Path, example: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(VENV_BIN / "check-jsonschema"), "--builtin-schema", SCHEMAS[path], str(path)],
+        [str(VENV_BIN / "check-jsonschema"), *LINT[example], str(path)],
         capture_output=True,
         text=True,
         check=False,
     )
 
 
+@dataclass
+class Step:
+    """One shell session of a pipeline: its commands, folder, and extra environment."""
+
+    command: str
+    directory: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    # GitHub runs `shell: bash` as bash -eo pipefail, its default as bash -e; GitLab's
+    # scripts are taken as bash -e, so a pipe needs their own `set -o pipefail`.
+    flags: tuple[str, ...] = ("-e",)
+
+
+@dataclass
+class Pipeline:
+    """A job's shell steps as the harness runs them, and the download steps it skipped."""
+
+    env: dict[str, str]
+    steps: list[Step]
+    skipped: list[str]
+
+
 @pytest.mark.parametrize("example", [GITHUB, GITLAB], ids=["github", "gitlab"])
 def test_examples_pass_their_ci_systems_schema(example: Path) -> None:
     """check-jsonschema with the CI system's vendored schema accepts the example."""
-    run = lint(example)
+    run = lint(example, example)
     assert run.returncode == 0, run.stdout + run.stderr
 
 
@@ -65,126 +114,290 @@ def test_the_linter_rejects_a_broken_pipeline(
     text = example.read_text()
     assert breakage[0] in text
     broken.write_text(text.replace(breakage[0], breakage[1]))
-    run = subprocess.run(
-        [str(VENV_BIN / "check-jsonschema"), "--builtin-schema", SCHEMAS[example], str(broken)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert run.returncode != 0
+    assert lint(broken, example).returncode != 0
 
 
-def github_steps() -> tuple[dict[str, str], list[tuple[str, str | None]]]:
-    """The workflow's env and its shell steps as (command, working directory), install left out."""
+def github_pipeline(job_name: str) -> Pipeline:
+    """The workflow's env and one job's shell steps, each with its own step env."""
     workflow = load(GITHUB)
-    job = workflow["jobs"]["export"]
+    job = workflow["jobs"][job_name]
     env = {**workflow.get("env", {}), **job.get("env", {})}
-    env = {k: v for k, v in env.items() if "${{" not in str(v)}  # secrets: the test sets them
 
     def expand(text: str) -> str:
         return re.sub(r"\$\{\{\s*env\.(\w+)\s*\}\}", lambda m: env[m.group(1)], text)
 
-    steps = [
-        (step["run"], expand(step["working-directory"]) if "working-directory" in step else None)
-        for step in job["steps"]
-        if "run" in step and step.get("id") != "install"
-    ]
-    return env, steps
+    def step_env(step: dict[str, Any]) -> dict[str, str]:
+        values = {}
+        for key, value in step.get("env", {}).items():
+            secret = SECRET_EXPRESSION.fullmatch(str(value))
+            values[key] = SECRETS[secret.group(1)] if secret else expand(str(value))
+        return values
+
+    steps, skipped = [], []
+    for step in job["steps"]:
+        if "run" not in step:
+            continue
+        if step.get("id", "").startswith("online-"):
+            skipped.append(step["id"])
+            continue
+        directory = expand(step["working-directory"]) if "working-directory" in step else None
+        shell = step.get("shell", workflow.get("defaults", {}).get("run", {}).get("shell"))
+        flags = ("-e", "-o", "pipefail") if shell == "bash" else ("-e",)
+        steps.append(Step(step["run"], directory, step_env(step), flags))
+    return Pipeline(env, steps, skipped)
 
 
-def gitlab_steps() -> tuple[dict[str, str], list[tuple[str, str | None]]]:
-    """The job's variables, and its script and after_script, each as one shell session."""
+def gitlab_pipeline(job_name: str) -> Pipeline:
+    """The job's variables; before_script with script as one shell session, after_script
+    as another (as the runner does), the !reference'd download steps left out."""
     pipeline = load(GITLAB)
-    job = pipeline["redis-exports"]
+    job = pipeline[job_name]
+    skipped = [
+        line.path[0].lstrip(".") for line in job["before_script"] if isinstance(line, Reference)
+    ]
+    before = [line for line in job["before_script"] if not isinstance(line, Reference)]
     env = {k: str(v) for k, v in pipeline["variables"].items()}
-    return env, [("\n".join(job["script"]), None), ("\n".join(job["after_script"]), None)]
+    steps = [Step("\n".join([*before, *job["script"]]))]
+    if "after_script" in job:
+        steps.append(Step("\n".join(job["after_script"])))
+    return Pipeline(env, steps, skipped)
 
 
-def checkout(tmp_path: Path, sim: Simulator, export_dir: Path) -> Path:
-    """A repository as a user of the example keeps it: main.py and an exports.toml."""
-    root = tmp_path / "checkout"
+def infra_repo(tmp_path: Path, sim: Simulator, export_dir: Path) -> Path:
+    """An infrastructure repository as the examples expect it: exports.toml, with a
+    selector, and the exports.lock.json that discover wrote for it."""
+    root = tmp_path / "infra"
     root.mkdir()
-    shutil.copy(REPO / "main.py", root)
     location = {"type": "mount_point", "path": str(export_dir)}
     (root / "exports.toml").write_text(
         toml_text(
             {
                 "clusters": {"sim": {"url": sim.url, "ca_cert": str(sim.ca_path)}},
-                "exports": {"orders": {"cluster": "sim", "database": 1, "location": location}},
+                "exports": {
+                    "nightly": {"cluster": "sim", "databases": ["orders*"], "location": location}
+                },
             }
         )
     )
+    discover = subprocess.run(
+        [str(VENV_BIN / "python"), "-m", "redis_enterprise_export", "discover"],
+        cwd=root, env=terraform_env(), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert discover.returncode == 0, discover.stdout + discover.stderr
     return root
 
 
+def stand_in_install(root: Path) -> Path:
+    """What the skipped install step provides: the command on PATH (the tests' venv)."""
+    bin_dir = root.parent / "stand-in-bin"
+    bin_dir.mkdir(exist_ok=True)
+    command = bin_dir / "redis-enterprise-export"
+    command.write_text(f'#!/bin/sh\nexec "{VENV_BIN / "python"}" -m redis_enterprise_export "$@"\n')
+    command.chmod(0o755)
+    return bin_dir
+
+
+def gitlab_expand(env: dict[str, str], ci_vars: dict[str, str]) -> dict[str, str]:
+    """Variables with $NAME and ${NAME} expanded, as GitLab does; CI/CD variables win."""
+    known = dict(ci_vars)
+    out = {}
+    for key, value in env.items():
+        expanded = re.sub(r"\$\{?(\w+)\}?", lambda m: known.get(m.group(1), m.group(0)), value)
+        out[key] = known.setdefault(key, expanded)
+    return out
+
+
 def run_pipeline(
-    root: Path, env: dict[str, str], steps: list[tuple[str, str | None]], ci_vars: dict[str, str]
-) -> None:
+    root: Path, pipeline: Pipeline, ci_vars: dict[str, str]
+) -> list[subprocess.CompletedProcess[str]]:
+    """Run each step in order, as its CI system's bash would, stopping at the first that fails."""
     path_file = root.parent / "github_path"
-    path_file.touch()
-    base = terraform_env() | env | ci_vars | {"CI": "true", "GITHUB_PATH": str(path_file)}
-    for command, directory in steps:
-        assert "${{" not in command  # expressions in run: lines are an injection risk
+    path_file.write_text(f"{stand_in_install(root)}\n")
+    # No cluster secret unless a step (GitHub) or the job (GitLab, in ci_vars) gives it.
+    base = {k: v for k, v in terraform_env().items() if k not in SECRETS}
+    base |= pipeline.env | ci_vars | {"CI": "true", "GITHUB_PATH": str(path_file)}
+    runs = []
+    for step in pipeline.steps:
+        assert "${{" not in step.command  # expressions in run: lines are an injection risk
         extra = [line for line in path_file.read_text().splitlines() if line]
-        step_env = base | {"PATH": os.pathsep.join([*extra, base["PATH"]])}
+        step_env = base | step.env | {"PATH": os.pathsep.join([*extra, base["PATH"]])}
         run = subprocess.run(
-            ["bash", "-e", "-o", "pipefail", "-c", command],
-            cwd=root / directory if directory else root,
+            ["bash", *step.flags, "-c", step.command],
+            cwd=root / step.directory if step.directory else root,
             env=step_env,
             capture_output=True,
             text=True,
             check=False,
             timeout=300,
         )
-        assert run.returncode == 0, f"{command}\n{run.stdout}\n{run.stderr}"
+        runs.append(run)
         assert "\x1b[" not in run.stdout + run.stderr  # -no-color everywhere
+        for secret in (PASSWORD, S3_SECRET):  # the user name is shown, as preflight's
+            assert secret not in run.stdout + run.stderr
+        if run.returncode != 0:
+            break
+    return runs
+
+
+def assert_succeeded(runs: list[subprocess.CompletedProcess[str]]) -> None:
+    for run in runs:
+        assert run.returncode == 0, f"{run.args[-1]}\n{run.stdout}\n{run.stderr}"
+
+
+def assert_summary_names_the_cluster(page: Path, sim: Simulator) -> None:
+    """The job summary: the helper's table with the cluster column, then status's table."""
+    text = page.read_text()
+    assert HEADER in text
+    host = sim.url.removeprefix("https://")
+    assert f"| nightly-orders | {host} | orders (uid 1) | succeeded |" in text
+    assert text.count("nightly-orders") == 2  # status's table has its row too
+
+
+def test_github_secrets_reach_only_the_steps_that_talk_to_the_cluster() -> None:
+    """No secret in the workflow's or a job's env; a step has them iff it runs preflight,
+    the apply, status or discover."""
+    workflow = load(GITHUB)
+    assert "secrets." not in json.dumps(workflow.get("env", {}))
+    for name, job in workflow["jobs"].items():
+        assert "secrets." not in json.dumps(job.get("env", {})), name
+        for step in job["steps"]:
+            has = "secrets." in json.dumps(step.get("env", {}))
+            assert has == bool(NEEDS_SECRETS.search(step.get("run", ""))), step.get("name")
+
+
+@pytest.mark.parametrize("example", [GITHUB, GITLAB], ids=["github", "gitlab"])
+def test_examples_use_aws_oidc_and_verify_terraforms_checksum(example: Path) -> None:
+    """AWS comes from a role through OIDC, never a stored key; Terraform is a pinned version
+    checked with sha256sum against HashiCorp's SHA256SUMS; pip's cache is kept."""
+    text = example.read_text()
+    assert "AWS_ACCESS_KEY_ID" not in text
+    assert "AWS_SECRET_ACCESS_KEY" not in text
+    if example == GITHUB:
+        assert "role-to-assume:" in text
+        assert "id-token: write" in text
+        assert "cache: pip" in text
+    else:
+        assert "id_tokens:" in text
+        assert "AWS_ROLE_ARN:" in text
+        assert "AWS_WEB_IDENTITY_TOKEN_FILE:" in text
+        assert "PIP_CACHE_DIR:" in text
+    assert re.search(r'TERRAFORM_VERSION: "\d+\.\d+\.\d+"', text)
+    assert "_SHA256SUMS" in text
+    assert "sha256sum --check" in text
+    assert "[cdktn] @ git+https://" in text
+    assert "self-hosted" in text or "project runner" in text
 
 
 @pytest.mark.e2e
-def test_the_github_workflow_exports_with_the_run_id_and_leaves_its_artifacts(
+def test_the_github_workflow_preflights_exports_checks_freshness_and_leaves_its_artifacts(
     tmp_path: Path, sim: Simulator, export_dir: Path
 ) -> None:
-    """The workflow's commands synthesize, init, apply once with run_id gh-RUN-ATTEMPT, and write every artifact path."""
-    root = checkout(tmp_path, sim, export_dir)
-    env, steps = github_steps()
-    run_pipeline(
+    """The export job's steps (downloads skipped) synthesize, preflight, apply once with
+    run_id gh-RUN-ATTEMPT, pass status --max-age 26h, and write the summary and artifacts."""
+    root = infra_repo(tmp_path, sim, export_dir)
+    pipeline = github_pipeline("export")
+    assert pipeline.skipped == list(ONLINE)
+    page = tmp_path / "step_summary.md"
+    runs = run_pipeline(
         root,
-        env,
-        steps,
-        {"GITHUB_RUN_ID": "4711", "GITHUB_RUN_ATTEMPT": "2", "GITHUB_WORKSPACE": str(root)},
+        pipeline,
+        {
+            "GITHUB_RUN_ID": "4711",
+            "GITHUB_RUN_ATTEMPT": "2",
+            "GITHUB_WORKSPACE": str(root),
+            "GITHUB_STEP_SUMMARY": str(page),
+            "RUNNER_TEMP": str(tmp_path / "runner-temp"),
+        },
     )
-    stack = root / env["STACK_DIR"]
+    assert_succeeded(runs)
+    assert len(runs) == len(pipeline.steps)
+    stack = root / pipeline.env["STACK_DIR"]
     outputs = json.loads((stack / "exports.json").read_text())
-    assert outputs["orders"]["export_status"] == "succeeded"
-    assert outputs["orders"]["run_id"] == "gh-4711-2"
+    assert outputs["nightly-orders"]["export_status"] == "succeeded"
+    assert outputs["nightly-orders"]["run_id"] == "gh-4711-2"
     assert sim.cluster.exports_started(1) == 1
+    assert_summary_names_the_cluster(page, sim)
     upload = next(
         s for s in load(GITHUB)["jobs"]["export"]["steps"] if "upload-artifact" in s.get("uses", "")
     )
     for line in upload["with"]["path"].splitlines():
-        path = root / line.replace("${{ env.STACK_DIR }}", env["STACK_DIR"])
+        path = root / line.replace("${{ env.STACK_DIR }}", pipeline.env["STACK_DIR"])
         assert path.exists(), line
 
 
 @pytest.mark.e2e
-def test_the_gitlab_job_exports_with_the_pipeline_id_and_leaves_its_artifacts(
+def test_the_gitlab_job_preflights_exports_checks_freshness_and_leaves_its_artifacts(
     tmp_path: Path, sim: Simulator, export_dir: Path
 ) -> None:
-    """The job's script and after_script export once with run_id gl-PIPELINE and write every artifact path."""
-    root = checkout(tmp_path, sim, export_dir)
-    env, steps = gitlab_steps()
-    run_pipeline(
-        root,
-        env,
-        steps,
-        {"CI_PIPELINE_ID": "815", "CI_PROJECT_DIR": str(root), "CI_JOB_TOKEN": "job-token"},
-    )
+    """The job's commands (downloads skipped) export once with run_id gl-PIPELINE, pass
+    status --max-age 26h, and write every artifact path, the summary naming the cluster."""
+    root = infra_repo(tmp_path, sim, export_dir)
+    pipeline = gitlab_pipeline("redis-exports")
+    assert pipeline.skipped == list(ONLINE)
+    ci_vars = {
+        "CI_PIPELINE_ID": "815",
+        "CI_PROJECT_DIR": str(root),
+        "AWS_ID_TOKEN": "a-job-id-token",
+        "AWS_WEB_IDENTITY_TOKEN_FILE": str(tmp_path / "aws-token"),
+        "VENV": str(tmp_path / "venv"),
+    } | SECRETS
+    pipeline.env = gitlab_expand(pipeline.env, ci_vars)
+    assert_succeeded(run_pipeline(root, pipeline, ci_vars))
     outputs = json.loads((root / "exports.json").read_text())
-    assert outputs["orders"]["export_status"] == "succeeded"
-    assert outputs["orders"]["run_id"] == "gl-815"
+    assert outputs["nightly-orders"]["export_status"] == "succeeded"
+    assert outputs["nightly-orders"]["run_id"] == "gl-815"
     assert sim.cluster.exports_started(1) == 1
+    summary = (root / "summary.md").read_text() + (root / "status.md").read_text()
+    (tmp_path / "page.md").write_text(summary)
+    assert_summary_names_the_cluster(tmp_path / "page.md", sim)
     for path in load(GITLAB)["redis-exports"]["artifacts"]["paths"]:
         assert (root / path).exists(), path
+
+
+@pytest.mark.parametrize("example", [GITHUB, GITLAB], ids=["github", "gitlab"])
+def test_the_freshness_gate_fails_the_job_when_the_newest_export_is_30_hours_old(
+    tmp_path: Path, sim: Simulator, export_dir: Path, example: Path
+) -> None:
+    """The status --max-age 26h command, as the example runs it (piped to tee), fails the job
+    on an export 30 hours old, as after an apply without a new run_id, and still shows why."""
+    root = infra_repo(tmp_path, sim, export_dir)
+    db = sim.cluster.databases[1]
+    db.export_status, db.export_progress = "succeeded", 100.0
+    db.last_export_time = (datetime.now(UTC) - timedelta(hours=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if example == GITHUB:
+        pipeline, ci_vars = github_pipeline("export"), {"GITHUB_STEP_SUMMARY": str(tmp_path / "s")}
+        pipeline.steps = [step for step in pipeline.steps if "--max-age" in step.command]
+    else:
+        ci_vars = {"CI_PROJECT_DIR": str(root), "VENV": str(tmp_path / "venv")} | SECRETS
+        pipeline = gitlab_pipeline("redis-exports")
+        pipeline.env = gitlab_expand(pipeline.env, ci_vars)
+        job = load(GITLAB)["redis-exports"]
+        before = [line for line in job["before_script"] if not isinstance(line, Reference)]
+        gate = [line for line in job["script"] if "--max-age" in line]
+        pipeline.steps = [Step("\n".join([*before, *gate]))]
+    (run,) = run_pipeline(root, pipeline, ci_vars)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "nightly-orders" in run.stdout
+
+
+@pytest.mark.parametrize("example", [GITHUB, GITLAB], ids=["github", "gitlab"])
+def test_the_scheduled_discover_check_passes_then_fails_when_a_database_comes(
+    tmp_path: Path, sim: Simulator, export_dir: Path, example: Path
+) -> None:
+    """The discover job passes on the committed lock, and fails naming a new matching database."""
+    root = infra_repo(tmp_path, sim, export_dir)
+    if example == GITHUB:
+        pipeline, ci_vars = github_pipeline("discover"), {}
+    else:
+        ci_vars = {"CI_PROJECT_DIR": str(root), "VENV": str(tmp_path / "venv")} | SECRETS
+        pipeline = gitlab_pipeline("discover")
+        pipeline.env = gitlab_expand(pipeline.env, ci_vars)
+    assert pipeline.skipped == ["online-install"]
+    assert_succeeded(run_pipeline(root, pipeline, ci_vars))
+    sim.add_database(3, "orders-eu")
+    runs = run_pipeline(root, pipeline, ci_vars)
+    assert runs[-1].returncode == 1
+    assert "orders-eu" in runs[-1].stdout
 
 
 @pytest.mark.parametrize("example", [GITHUB, GITLAB], ids=["github", "gitlab"])
@@ -200,3 +413,22 @@ def test_examples_run_nightly_and_keep_terraform_output_plain(example: Path) -> 
     assert len(commands) >= 3
     for command in commands:
         assert "-no-color" in command, command
+
+
+def test_readme_shows_the_job_summary_table_as_the_helper_writes_it() -> None:
+    """The README's CI section shows the summary's header (cluster column included) verbatim."""
+    readme = (REPO / "README.md").read_text()
+    ci = readme.split("## Use in CI")[1].split("\n## ")[0]
+    assert HEADER in ci
+    rows = [line for line in ci.split(HEADER)[1].splitlines() if line.startswith("|")]
+    assert len(rows) == 2
+    assert all(row.count("|") == HEADER.splitlines()[0].count("|") for row in rows)
+
+
+def test_readme_and_examples_install_the_same_package() -> None:
+    """The examples pin the package the README's Use in CI section tells you to install."""
+    readme = (REPO / "README.md").read_text()
+    ci = readme.split("## Use in CI")[1].split("\n## ")[0]
+    github = load(GITHUB)["env"]["REDIS_EXPORT_PACKAGE"]
+    assert f"pip install '{github}'" in ci
+    assert load(GITLAB)["variables"]["REDIS_EXPORT_PACKAGE"].startswith(github.split(" @ ")[0])

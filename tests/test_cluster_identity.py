@@ -44,7 +44,7 @@ def test_two_spellings_of_one_cluster_get_one_identity(sim: Simulator) -> None:
         )
         for url in (f"https://127.0.0.1:{port}", f"https://localhost:{port}")
     }
-    assert keys == {f"name:{sim.cluster.name}"}
+    assert keys == {f"name:{sim.cluster.scenario.cluster_name}"}
 
 
 @pytest.mark.e2e
@@ -100,7 +100,7 @@ def test_trouble_reading_the_name_is_ridden_out(sim: Simulator) -> None:
     said: list[str] = []
     rs = RsClient(sim.url, auth=(ADMIN, PASSWORD), verify=str(sim.ca_path))
     assert cluster_identity(rs, Deadline(SystemClock(), 60), said.append) == (
-        f"name:{sim.cluster.name}"
+        f"name:{sim.cluster.scenario.cluster_name}"
     )
     assert said
     assert all("answered 503" in line for line in said)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from redis_enterprise_export.cdk import App
 from redis_enterprise_export.config import load_config
 from redis_enterprise_export.construct import ExportStack, ExportStackProps
 from redis_enterprise_export.errors import ConfigError
-from redis_enterprise_export.models import MountPointLocation, S3Location
+from redis_enterprise_export.models import MountPointLocation, S3Location, SseC
 
 CA = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
 GOOD_CLUSTER = {"url": "https://rs.example.com:9443"}
@@ -161,7 +162,7 @@ BAD_CONFIGS: list[tuple[str, str]] = [
     ),
     (
         with_cluster(ca_cert="missing.pem"),
-        " [clusters.prod]: ca_cert: got 'missing.pem'; expected a readable PEM file (relative to exports.toml)",
+        " [clusters.prod]: ca_cert: got 'missing.pem'; expected a readable PEM file of at most 16 MiB (relative to exports.toml)",
     ),
     (
         with_cluster(ca_cert=""),
@@ -204,7 +205,7 @@ BAD_CONFIGS: list[tuple[str, str]] = [
     ),
     (
         with_export(location="s3://bucket"),
-        " [exports.orders]: location.location: got 's3://bucket'; expected a table with a type and its fields",
+        " [exports.orders]: location: got 's3://bucket'; expected a table with a type and its fields",
     ),
     (
         with_location(path="/x"),
@@ -224,7 +225,7 @@ BAD_CONFIGS: list[tuple[str, str]] = [
     ),
     (
         with_location(**S3, subdri="x"),
-        " [exports.orders]: location.subdri: got an unknown key; expected one of access_key_id, bucket_name, region_name, secret_access_key_env, subdir, type (did you mean 'subdir'?)",
+        " [exports.orders]: location.subdri: got an unknown key; expected one of access_key_id, bucket_name, encryption, region_name, secret_access_key_env, subdir, type (did you mean 'subdir'?)",
     ),
     (
         with_location(**(S3 | {"secret_access_key": "LEAKED"})),
@@ -393,3 +394,30 @@ def test_the_readme_example_is_a_valid_config(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, example))
     assert [e.name for e in config.exports] == ["orders"]
     assert config.exports[0].location.type == "s3"
+
+
+def test_sse_c_is_a_subtable_of_an_s3_location_and_only_its_variable_reaches_the_stack(
+    tmp_path: Path,
+) -> None:
+    """[exports.x.location.encryption] loads as SseC; cdk.tf.json names the variable, never the key."""
+    text = toml_text({"clusters": {"prod": GOOD_CLUSTER},
+                      "exports": {"orders": {"cluster": "prod", "database": 1}}})  # fmt: skip
+    text += (
+        "[exports.orders.location]\n"
+        + "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in S3.items())
+        + '[exports.orders.location.encryption]\ntype = "sse-c"\nsse_customer_key_env = "SSE_KEY"\n'
+    )
+    config = load_config(write(tmp_path, text))
+    assert config.exports[0].location == S3Location(
+        bucket_name="b", access_key_id="a", secret_access_key_env="S",
+        encryption=SseC(sse_customer_key_env="SSE_KEY"),
+    )  # fmt: skip
+    app = App(outdir=str(tmp_path / "out"))
+    ExportStack(app, "exports", ExportStackProps(exports=config.exports))
+    app.synth()
+    synthesized = json.loads((tmp_path / "out" / "stacks" / "exports" / "cdk.tf.json").read_text())
+    (export,) = [
+        r for r in synthesized["resource"]["terraform_data"].values() if "provisioner" in r
+    ]
+    spec = export["input"]
+    assert spec["location"]["encryption"] == {"type": "sse-c", "sse_customer_key_env": "SSE_KEY"}

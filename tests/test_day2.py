@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -51,15 +52,18 @@ def day2(*argv: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
 
 
 def checks(out: str) -> dict[tuple[str, str], dict[str, str]]:
+    """The JSON checks keyed by (export, or "cluster NAME" for a cluster's own, check)."""
     rows = json.loads(out)
-    return {(row["export"], row["check"]): row for row in rows}
+    return {(row["export"] or f"cluster {row['cluster']}", row["check"]): row for row in rows}
 
 
 # preflight -------------------------------------------------------------------
 
 
 def test_preflight_passes_every_check_of_a_sound_export(sim: Simulator, tmp_path: Path) -> None:
-    """A reachable cluster, good credentials, an existing database: every check passes."""
+    """A reachable cluster, good credentials, an existing database: every check that can be
+    made passes; the destination and handle_redirects (the simulator has no /v1/cluster)
+    are not checked."""
     code, out, _ = day2(
         "preflight",
         "--json",
@@ -68,15 +72,18 @@ def test_preflight_passes_every_check_of_a_sound_export(sim: Simulator, tmp_path
     )
     found = checks(out)
     assert code == 0, out
-    mine = {check: row["outcome"] for (export, check), row in found.items() if export == "orders"}
-    assert mine == {
-        "secrets set": "pass",
-        "cluster reachable, TLS verified": "pass",
-        "credentials accepted": "pass",
-        "database exists": "pass",
-        "modules support backup_restore": "pass",
-        "role may export": "pass",
-        "cluster export limit": "pass",
+    outcomes = {key: row["outcome"] for key, row in found.items()}
+    assert outcomes == {
+        ("cluster sim", "cluster reachable, TLS verified"): "pass",
+        ("cluster sim", "credentials accepted"): "pass",
+        ("cluster sim", "requests not redirected"): "warn",
+        ("cluster sim", "role may export"): "pass",
+        ("cluster sim", "cluster export limit"): "pass",
+        ("orders", "secrets set"): "pass",
+        ("orders", "database exists"): "pass",
+        ("orders", "modules support backup_restore"): "pass",
+        ("orders", "destination reachable"): "not checked",
+        ("cluster sim", "coverage"): "warn",
     }
     assert found[("orders", "database exists")]["detail"] == "'orders' is uid 1"
 
@@ -87,18 +94,19 @@ def test_preflight_warns_of_a_database_no_export_covers(sim: Simulator, tmp_path
         "preflight", "--config", str(config(tmp_path, {"sim": sim}, {"orders": {"database": 1}}))
     )
     assert code == 0
-    assert "! *: coverage of sim: database 'search' (uid 2) has no export" in out
+    assert "! cluster sim: coverage: database 'search' (uid 2) has no export" in out
 
 
 def test_preflight_asks_once_with_wrong_credentials(sim: Simulator, tmp_path: Path) -> None:
-    """RS locks a user out after 5 failed logins: one 401 per cluster, however many exports."""
+    """RS locks a user out after 5 failed logins: one 401, and one ✘ line, per cluster,
+    however many exports; a cluster not read is exit 6."""
     path = config(tmp_path, {"sim": sim}, {"a": {"database": 1}, "b": {"database": 2}})
     code, out, _ = day2(
         "preflight", "--config", str(path), env={"REDIS_ENTERPRISE_PASSWORD": "wrong"}
     )
-    assert code == 1
-    assert "✘ a: credentials accepted: GET /v1/bdbs answered 401" in out
-    assert "✘ b: credentials accepted" in out
+    assert code == 6
+    assert out.count("credentials accepted") == 1
+    assert "✘ cluster sim: credentials accepted: GET /v1/bdbs answered 401" in out
     assert sim.cluster.failed_logins == 1
     assert [r.status for r in sim.cluster.log] == [401]
 
@@ -109,12 +117,13 @@ def test_preflight_asks_once_with_wrong_credentials(sim: Simulator, tmp_path: Pa
         (
             {"database": "nope"},
             "database exists",
-            "no database 'nope'; the cluster has orders, search",
+            r"no database 'nope'; the cluster has orders, search",
         ),
         (
             {"database": "search"},
             "modules support backup_restore",
-            "module legacy-index lacks backup_restore: RS refuses the export (406)",
+            r"module legacy-index \(module_id [0-9a-f]+\) lacks backup_restore: RS refuses "
+            r"the export \(406\)",
         ),
     ],
     ids=["missing database", "module without backup_restore"],
@@ -125,7 +134,7 @@ def test_preflight_fails_a_check_with_what_to_do(
     """Each failing check is a ✘ line saying what is wrong, and the exit code is 1."""
     code, out, _ = day2("preflight", "--config", str(config(tmp_path, {"sim": sim}, {"x": export})))
     assert code == 1
-    assert f"✘ x: {check}: {detail}" in out
+    assert re.search(f"✘ x: {re.escape(check)}: {detail}", out)
 
 
 def test_preflight_names_unset_secrets_without_values(sim: Simulator, tmp_path: Path) -> None:
@@ -151,14 +160,16 @@ def test_preflight_fails_a_role_that_cannot_export(sim: Simulator, tmp_path: Pat
     )
     assert code == 1
     assert (
-        "✘ x: role may export: um@example.com is user_manager, which lacks start_bdb_export"
+        "✘ cluster sim: role may export: um@example.com is user_manager, "
+        "which lacks start_bdb_export"
     ) in out
 
 
-def test_preflight_says_not_checked_where_the_api_cannot_tell(
+def test_preflight_fails_a_db_viewer_by_its_own_role_and_reads_the_policy(
     sim: Simulator, tmp_path: Path
 ) -> None:
-    """A db_viewer cannot list users or read the policy: those checks say why, and do not fail."""
+    """A db_viewer's own role comes from /v1/users/role and fails the check, named; it may
+    read the policy (permissions.md: view_cluster_info is every role's but none's)."""
     sim.cluster.add_user("dbv@example.com", PASSWORD, "db_viewer")
     code, out, _ = day2(
         "preflight",
@@ -168,10 +179,11 @@ def test_preflight_says_not_checked_where_the_api_cannot_tell(
         env={"REDIS_ENTERPRISE_USER": "dbv@example.com"},
     )
     found = checks(out)
-    assert found[("x", "role may export")]["outcome"] == "not checked"
-    assert "view_all_users_info" in found[("x", "role may export")]["detail"]
-    assert found[("x", "cluster export limit")]["outcome"] == "not checked"
-    assert code == 0
+    role = found[("cluster sim", "role may export")]
+    assert role["outcome"] == "fail"
+    assert "db_viewer" in role["detail"]
+    assert found[("cluster sim", "cluster export limit")]["outcome"] == "pass"
+    assert code == 1
 
 
 def test_preflight_warns_when_the_slots_exceed_the_cluster_limit(
@@ -183,13 +195,14 @@ def test_preflight_warns_when_the_slots_exceed_the_cluster_limit(
     code, out, _ = day2("preflight", "--config", str(path))
     assert code == 0
     assert (
-        "! x: cluster export limit: the cluster runs 2 backups at once and this config "
+        "! cluster sim: cluster export limit: the cluster runs 2 backups at once and this config "
         "allows max_concurrent_exports = 4"
     ) in out
 
 
 def test_preflight_fails_reach_on_a_wrong_ca(sim: Simulator, tmp_path: Path) -> None:
-    """A CA that does not verify the cluster fails the reach check, with no request made."""
+    """A CA that does not verify the cluster fails the reach check, with no request made:
+    the cluster could not be read, exit 6."""
     other = Simulator(tmp_path / "other").start()
     other.stop()
     path = tmp_path / "exports.toml"
@@ -198,8 +211,10 @@ def test_preflight_fails_reach_on_a_wrong_ca(sim: Simulator, tmp_path: Path) -> 
         "exports": {"x": {"cluster": "sim", "database": 1, "location": S3}},
     }))  # fmt: skip
     code, out, _ = day2("preflight", "--config", str(path))
-    assert code == 1
-    assert "✘ x: cluster reachable, TLS verified: GET /v1/bdbs: TLS verification of" in out
+    assert code == 6
+    assert (
+        "✘ cluster sim: cluster reachable, TLS verified: GET /v1/bdbs: TLS verification of" in out
+    )
     assert sim.cluster.log == []
 
 
@@ -254,14 +269,14 @@ def test_status_max_age_fails_an_old_failed_or_missing_export(
 
 
 def test_status_max_age_fails_an_unreachable_cluster(tmp_path: Path) -> None:
-    """An export whose cluster cannot be read is unknown, and unknown is not fresh."""
+    """An export whose cluster cannot be read is unknown: exit 6, the cluster unreadable."""
     path = tmp_path / "exports.toml"
     path.write_text(toml_text({
         "clusters": {"sim": {"url": "https://127.0.0.1:9", "request_timeout_seconds": 2}},
         "exports": {"x": {"cluster": "sim", "database": 1, "location": S3}},
     }))  # fmt: skip
     code, out, _ = day2("status", "--max-age", "1d", "--config", str(path))
-    assert code == 1
+    assert code == 6
     assert "unknown" in out
     assert "cluster not read: GET /v1/bdbs: could not reach https://127.0.0.1:9" in out
 
@@ -380,3 +395,143 @@ def test_help_states_the_exit_codes_the_readme_states(command: str) -> None:
     codes = " ".join(out.split()).split("exit codes: ")[1]
     readme = (REPO / "README.md").read_text().split("## Day-2")[1].split("\n## ")[0]
     assert f"Exit codes: {codes}." in " ".join(readme.replace("`", "").split())
+
+
+# day-2 fixes: what a monitor and a CI job rely on ---------------------------------
+
+
+def _unreachable(tmp_path: Path) -> Path:
+    path = tmp_path / "exports.toml"
+    path.write_text(toml_text({
+        "clusters": {"sim": {"url": "https://127.0.0.1:9", "request_timeout_seconds": 2}},
+        "exports": {"x": {"cluster": "sim", "database": 1, "location": S3}},
+    }))  # fmt: skip
+    return path
+
+
+def _samples(path: Path) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(path.read_text())
+        for s in family.samples
+    }
+
+
+@pytest.mark.parametrize("argv", [[], ["--coverage"], ["--markdown"]], ids=str)
+def test_status_of_an_unreadable_cluster_exits_6_and_the_metrics_say_so(
+    tmp_path: Path, argv: list[str]
+) -> None:
+    """A monitor must not stay green while blind: an unread cluster is exit 6, with or without
+    a check, and redis_export_cluster_up is 0, with no coverage samples claimed."""
+    metrics = tmp_path / "m.prom"
+    code, out, _ = day2(
+        "status", *argv, "--prometheus", str(metrics), "--config", str(_unreachable(tmp_path))
+    )
+    assert code == 6, out
+    samples = _samples(metrics)
+    assert samples[("redis_export_cluster_up", (("cluster", "sim"),))] == 0
+    assert not [name for name, _ in samples if name == "redis_export_database_covered"]
+
+
+def test_status_metrics_say_a_read_cluster_is_up(sim: Simulator, tmp_path: Path) -> None:
+    """redis_export_cluster_up is 1 for a cluster whose databases were read."""
+    metrics = tmp_path / "m.prom"
+    path = config(tmp_path, {"sim": sim}, {"orders": {"database": 1}})
+    code, _, _ = day2("status", "--prometheus", str(metrics), "--config", str(path))
+    assert code == 0
+    assert _samples(metrics)[("redis_export_cluster_up", (("cluster", "sim"),))] == 1
+
+
+EVIL_NAME = "evil\n# heading | x \\| y\x1b[2J"
+EVIL_REASON = "\x1b[31mdisk\x1b[0m\nfull | \\| boom\r\n## h\x07"
+
+
+def test_status_keeps_cluster_text_in_its_cell_and_on_its_line(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """A database name or failure reason holding newlines, pipes, `\\|` and escape sequences
+    adds no row, column or heading to --markdown, and no line or escape to the text table."""
+    sim.cluster.add_database(3, EVIL_NAME)
+    db = sim.cluster.databases[1]
+    db.export_status, db.export_failure_reason = "failed", EVIL_REASON
+    path = config(tmp_path, {"sim": sim}, {"orders": {"database": 1}})
+    code, out, _ = day2("status", "--coverage", "--markdown", "--config", str(path))
+    html = MarkdownIt("commonmark").enable("table").render(out)
+    assert code == 1
+    assert (html.count("<table>"), html.count("<tr>"), html.count("<td>")) == (1, 2, 7)
+    assert html.count("<li>") == 2  # search and the evil one, each one item
+    assert "<h1>" not in html
+    assert "<h2>" not in html
+    code, out, _ = day2("status", "--coverage", "--config", str(path))
+    assert not [c for c in out if c in "\x1b\x07\r"]
+    assert len(out.splitlines()) == 6  # header, one export, blank, title, two databases
+    assert "- sim: evil # heading | x \\| y (uid 3)" in out
+
+
+@pytest.mark.parametrize(
+    ("hours", "code", "problem"),
+    [(-1.0, 1, "is 60 min in the future: the cluster's clock or this machine's is wrong"),
+     (-0.05, 0, "ok")],
+    ids=["an hour ahead", "within the skew"],
+)  # fmt: skip
+def test_status_a_last_export_time_in_the_future_is_not_fresh(
+    sim: Simulator, tmp_path: Path, hours: float, code: int, problem: str
+) -> None:
+    """A last_export_time beyond 5 minutes ahead fails --max-age; within it counts as 0 min."""
+    db = sim.cluster.databases[1]
+    db.export_status, db.last_export_time = "succeeded", _stamp(hours)
+    path = config(tmp_path, {"sim": sim}, {"orders": {"database": 1}})
+    got, out, _ = day2("status", "--max-age", "26h", "--config", str(path))
+    assert (got, problem in out) == (code, True), out
+
+
+def test_name_narrows_the_exports_shown_not_the_coverage(sim: Simulator, tmp_path: Path) -> None:
+    """With --name orders, the config's export of 'search' still covers it: coverage passes,
+    and preflight asks to add no export the config already has."""
+    path = config(tmp_path, {"sim": sim}, {"orders": {"database": 1}, "search": {"database": 2}})
+    code, out, _ = day2("status", "--coverage", "--name", "orders", "--config", str(path))
+    assert code == 0, out
+    assert "no export covers" not in out
+    code, out, _ = day2("preflight", "--name", "orders", "--config", str(path))
+    assert "has no export" not in out
+    assert "search:" not in out
+
+
+def test_preflight_promises_only_what_it_checked(sim: Simulator, tmp_path: Path) -> None:
+    """A mount_point destination is '?' (the API cannot look at the nodes), the cluster's checks
+    show once for two exports, and the last line sums the outcomes up."""
+    mount = {"type": "mount_point", "path": "/mnt/backups"}
+    exports = {"a": {"database": 1, "location": mount}, "b": {"database": 1, "location": mount}}
+    path = config(tmp_path, {"sim": sim}, exports)
+    code, out, _ = day2("preflight", "--config", str(path))
+    lines = out.splitlines()
+    assert code == 0
+    assert "? a: destination reachable: /mnt/backups must exist on every node" in out
+    assert sum("role may export" in line for line in lines) == 1
+    marks = [line[0] for line in lines[:-1]]
+    warnings = marks.count("!")
+    assert lines[-1] == (
+        f"preflight: {marks.count('✔')} passed, 0 failed, {marks.count('?')} not checked, "
+        f"{warnings} warning{'' if warnings == 1 else 's'}"
+    )
+
+
+@pytest.mark.parametrize("age", ["26", "0h", "h", "26 weeks"])
+def test_status_max_age_needs_a_unit(age: str) -> None:
+    """--max-age 26 is not 26 seconds: a one-line error that asks for a unit, exit 2."""
+    code, _, err = day2("status", "--max-age", age, "--config", "nonexistent.toml")
+    assert code == 2
+    assert err.splitlines()[-1].endswith(
+        f"argument --max-age: got {age!r}; expected a number and a unit (s, m, h or d), "
+        "such as 26h or 90m"
+    )
+
+
+def test_status_with_an_unset_credentials_variable_is_bad_input(tmp_path: Path) -> None:
+    """An unset password variable is the pipeline's mistake, not a blind monitor: exit 2,
+    naming the variable, with no request made."""
+    code, out, _ = day2(
+        "status", "--config", str(_unreachable(tmp_path)), env={"REDIS_ENTERPRISE_PASSWORD": ""}
+    )
+    assert code == 2
+    assert "REDIS_ENTERPRISE_PASSWORD" in out

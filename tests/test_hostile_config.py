@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import resource
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +15,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from helpers import toml_text
-from redis_enterprise_export.config import load_config
+from redis_enterprise_export.config import load_config, parse_config
 from redis_enterprise_export.errors import ConfigError
 from redis_enterprise_export.models import FtpLocation, SftpLocation, redact_url
 
@@ -267,7 +271,7 @@ EXPORT_KEYS = ["cluster", "database", "location", "email_notification", "timeout
                "databases", "exclude"]  # fmt: skip
 LOCATION_KEYS = ["type", "url", "sftp_url", "password_env", "key_env", "bucket_name",
                  "access_key_id", "secret_access_key_env", "subdir", "region_name", "path",
-                 "account_name", "container", "sas_token_env"]  # fmt: skip
+                 "account_name", "container", "sas_token_env", "encryption"]  # fmt: skip
 
 
 @settings(
@@ -329,4 +333,114 @@ def test_a_nul_character_is_one_line_not_a_failed_apply(tmp_path: Path, field: s
         load_config(path)
     assert str(info.value) == (
         f"{path} [exports.e]: {field}: got a value not shown; expected text without NUL characters"
+    )
+
+
+BAD_HOSTS = ["a..b", ".a", "a_b..", "a b", "a%62", "-a.b", "a-.b", "a!b", "x" * 64 + ".com",
+             ".".join(["abcdefghi"] * 26)]  # fmt: skip
+GOOD_HOSTS = ["a.b.", "rs-1.example.com", "rs_node", "10.0.0.1", "[::1]", "bücher.example",
+              ("abcdefghi." * 25)[:-1]]  # fmt: skip
+
+
+def host_fields(host: str) -> list[tuple[Any, Any]]:
+    return [
+        ({"url": f"https://{host}:9443"}, None),
+        (None, at(f"ftp://u@{host}/p/")),
+        (None, sftp_at(f"sftp://u@{host}:22/p/")),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("cluster", "export"), [c for h in BAD_HOSTS for c in host_fields(h)], ids=str
+)
+def test_a_malformed_host_is_refused_at_synthesis_not_retried_at_apply(
+    tmp_path: Path, cluster: Any, export: Any
+) -> None:
+    """Empty labels, bad characters, a label over 63 or a name over 253: one line naming the host rule."""
+    assert "a host name of labels of 1-63" in one_line_error(write(tmp_path, cluster, export))
+
+
+@pytest.mark.parametrize(("cluster", "export"), [c for h in GOOD_HOSTS for c in host_fields(h)])
+def test_a_well_formed_host_is_accepted(tmp_path: Path, cluster: Any, export: Any) -> None:
+    """A trailing dot, _, an IP address, an IDN name and a 249-character name all load."""
+    load_config(write(tmp_path, cluster, export))
+
+
+PASSWORD = "Pw-9zQ"  # a prefix no message holds by chance
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    spelling=st.sampled_from(
+        ["ftp:/", "ftp:", "", "//", "ftp:///", "ftp:\\\\", "htps://", "ftp://", "sftp:/", "https:/"]
+    ),
+    user=st.text(alphabet="abc.@", max_size=4),
+    password=st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\x00"), max_size=8),
+    tail=st.sampled_from(["h/p/", "h:99999/", "[x/", "h:port/", "/p/", "", "a..b/", "h/p@q/"]),
+    field=st.sampled_from(["url", "sftp_url", "cluster", "location", "encryption"]),
+)
+def test_no_misspelt_url_shows_its_password_in_any_error(
+    spelling: str, user: str, password: str, tail: str, field: str
+) -> None:
+    """However a URL with userinfo is misspelt, and whatever key holds it, no error shows the password."""
+    url = f"{spelling}{user}:{PASSWORD}{password}@{tail}"
+    cluster: dict[str, Any] = dict(CLUSTER)
+    export: dict[str, Any] = dict(EXPORT)
+    if field == "url":
+        export = at(url)
+    elif field == "sftp_url":
+        export = sftp_at(url)
+    elif field == "cluster":
+        cluster = {"url": url}
+    elif field == "location":
+        export = EXPORT | {"location": url}
+    else:
+        export = EXPORT | {"location": {"type": "s3", "bucket_name": "b", "access_key_id": "a",
+                                        "secret_access_key_env": "S", "encryption": [url]}}  # fmt: skip
+    with pytest.raises(ConfigError) as info:
+        parse_config({"clusters": {"prod": cluster}, "exports": {"x": export}}, Path("e.toml"))
+    assert PASSWORD not in str(info.value)
+
+
+def _limit_memory() -> None:
+    # Old code read /dev/zero until memory ran out: cap the child, not the machine.
+    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+
+@pytest.mark.parametrize("kind", ["/dev/zero", "fifo", "folder", "17 MiB file"])
+def test_a_ca_cert_that_is_no_regular_file_or_too_large_is_one_line_at_once(
+    tmp_path: Path, kind: str
+) -> None:
+    """/dev/zero, a FIFO, a folder or a 17 MiB file: one line within seconds, not a hang or a memory blow-up."""
+    ca = tmp_path / "ca.pem"
+    if kind == "/dev/zero":
+        ca = Path("/dev/zero")
+    elif kind == "fifo":
+        os.mkfifo(ca)
+    elif kind == "folder":
+        ca.mkdir()
+    else:
+        with ca.open("wb") as file:
+            file.truncate(17 * 2**20)
+    path = write(tmp_path, CLUSTER | {"ca_cert": str(ca)})
+    code = f"from pathlib import Path; from redis_enterprise_export.config import load_config; load_config(Path({str(path)!r}))"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=30, check=False, preexec_fn=_limit_memory)  # fmt: skip
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith(
+        f"redis_enterprise_export.errors.ConfigError: {path} [clusters.prod]: ca_cert: got "
+    )
+    assert "expected a readable PEM file of at most 16 MiB" in last
+
+
+def test_certificates_over_1_mib_are_refused_at_synthesis(tmp_path: Path) -> None:
+    """Over 1 MiB of CERTIFICATE blocks would fail every apply (argument list too long): one line instead."""
+    block = (
+        "-----BEGIN CERTIFICATE-----\n" + ("A" * 64 + "\n") * 100 + "-----END CERTIFICATE-----\n"
+    )
+    (tmp_path / "big.pem").write_text(block * (2**20 // len(block) + 1))
+    shown = one_line_error(write(tmp_path, CLUSTER | {"ca_cert": "big.pem"}))
+    assert shown.endswith(
+        f"ca_cert: got '{len(block) * (2**20 // len(block) + 1)} bytes of certificates'; expected at most 1024 KiB (the helper's "
+        "environment is capped near 2 MiB): keep only the CAs that sign the cluster's certificate"
     )

@@ -17,6 +17,7 @@ from redis_enterprise_export.models import (
     MountPointLocation,
     S3Location,
     SftpLocation,
+    SseC,
     location_from_dict,
     redact_url,
 )
@@ -29,10 +30,18 @@ ENV = {
     "GCS_KEY": "-----BEGIN PRIVATE KEY-----\ngcs\n",
     "ABS_KEY": "abs-account-key",
     "ABS_SAS": "sv=2024&sig=abc",
+    "SSE_KEY": "c3NlLWMta2V5LTMyLWJ5dGVzLWxvbmctLS0tLS0=",
+}
+
+S3: dict[str, Any] = {
+    "type": "s3",
+    "bucket_name": "b",
+    "access_key_id": "a",
+    "secret_access_key_env": "S",
 }
 
 # (location, the exact export_location the API must receive)
-BODIES: list[tuple[Location, dict[str, str]]] = [
+BODIES: list[tuple[Location, dict[str, Any]]] = [
     (
         FtpLocation(url="ftp://backup@ftp.example.com/redis/", password_env="FTP_PW"),
         {"type": "url", "url": "ftp://backup:ftp%20p%40ss%2Fword@ftp.example.com/redis/"},
@@ -66,6 +75,21 @@ BODIES: list[tuple[Location, dict[str, str]]] = [
             "secret_access_key": "s3-secret-value",
             "subdir": "nightly",
             "region_name": "eu-west-1",
+        },
+    ),
+    (
+        S3Location(
+            bucket_name="b",
+            access_key_id="AKIA1",
+            secret_access_key_env="S3_SECRET",
+            encryption=SseC(sse_customer_key_env="SSE_KEY"),
+        ),
+        {
+            "type": "s3",
+            "bucket_name": "b",
+            "access_key_id": "AKIA1",
+            "secret_access_key": "s3-secret-value",
+            "encryption": {"type": "sse-c", "sse_customer_key": ENV["SSE_KEY"]},
         },
     ),
     (
@@ -109,7 +133,7 @@ def cluster() -> Cluster:
 
 @pytest.mark.parametrize(("location", "expected"), BODIES, ids=lambda v: getattr(v, "type", ""))
 def test_request_body_is_exactly_the_documented_object(
-    location: Location, expected: dict[str, str]
+    location: Location, expected: dict[str, Any]
 ) -> None:
     """Every location type sends the API's field names, with secrets resolved."""
     spec = ExportSpec(name="x", cluster=cluster(), database=1, location=location)
@@ -161,10 +185,18 @@ def test_fails_when_a_secret_variable_is_unset_and_names_only_the_variable() -> 
 
 
 def test_redact_url_hides_the_whole_userinfo() -> None:
-    """User and password both go, up to the authority's last "@", even where urlsplit fails."""
+    """User and password both go, up to the text's last "@" (a password may hold "/" or "@"), even where urlsplit fails."""
     assert redact_url("ftp://u:pw@h:21/p/") == "ftp://***@h:21/p/"
     assert redact_url("ftp://u@h/p/") == "ftp://***@h/p/"
-    assert redact_url("ftp://user@example.com:pw@host/p@x/") == "ftp://***@host/p@x/"
+    assert redact_url("ftp://user@example.com:pw@host/p/") == "ftp://***@host/p/"
+    assert redact_url("ftp://u:p/w@h/p/") == "ftp://***@h/p/"
+    assert redact_url("ftp:/u:pw@h/p/") == "ftp:/***@h/p/"
+
+
+def test_a_location_description_keeps_an_at_sign_in_its_path() -> None:
+    """describe() (progress lines, results) hides the user of a valid URL, not the path after it."""
+    location = FtpLocation(url="ftp://user@example.com@host/p@x/", password_env="P")
+    assert location.describe() == "url ftp://***@host/p@x/"
     assert redact_url("https://admin:pw@[x") == "https://***@[x"
     assert redact_url("ftp://h/p/") == "ftp://h/p/"
 
@@ -217,6 +249,24 @@ LOCATION_ERRORS: list[tuple[dict[str, Any], str]] = [
     (
         {"type": "sftp", "sftp_url": "ftp://u@h/"},
         "sftp_url: got 'ftp://***@h/'; expected a sftp:// URL",
+    ),
+    (
+        S3 | {"encryption": {"type": "sse-c", "sse_customer_key": "LEAK"}},
+        "location.encryption.sse_customer_key: got '***'; expected no literal secret in config",
+    ),
+    (
+        S3 | {"encryption": {"type": "sse-c", "sse_customer_key_env": "LE AK"}},
+        "location.encryption.sse_customer_key_env: got <a value not shown, 5 characters>",
+    ),
+    (S3 | {"encryption": {"type": "sse-s3"}}, "location.encryption.type: got 'sse-s3'"),
+    (
+        S3 | {"encryption": {"type": "sse-c"}},
+        "location.encryption.sse_customer_key_env: got nothing",
+    ),
+    (S3 | {"encryption": "sse-c"}, "location.encryption: got 'sse-c'; expected a table"),
+    (
+        S3 | {"encryption": {"type": "sse-c", "sse_customer_key_env": "K", "algo": "x"}},
+        "location.encryption.algo: got an unknown key",
     ),
     (
         {"type": "sftp", "sftp_url": "sftp://u@h/", "key": "LEAK"},
@@ -297,3 +347,13 @@ def test_fails_on_bad_export(override: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as info:
         ExportSpec(**kwargs)
     assert message in str(info.value)
+
+
+def test_an_unset_sse_c_key_variable_is_named_by_its_key_path() -> None:
+    """The SSE-C key is read at apply time only; unset, the error names the key path and variable."""
+    location = S3Location(**{k: v for k, v in S3.items() if k != "type"},
+                          encryption=SseC(sse_customer_key_env="SSE_KEY"))  # fmt: skip
+    spec = ExportSpec(name="x", cluster=cluster(), database=1, location=location)
+    with pytest.raises(ConfigError) as info:
+        spec.request_body({"S": "s"})
+    assert str(info.value).startswith("encryption.sse_customer_key_env: got 'SSE_KEY'")

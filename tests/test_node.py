@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from helpers import REPO, VENV_BIN, run_main, terraform_env, toml_text
-from redis_enterprise_export import cdk
+from redis_enterprise_export import cdk, node
 from redis_enterprise_export.errors import ConfigError
 
 CONFIG: dict[str, dict[str, dict[str, Any]]] = {
@@ -51,7 +51,7 @@ def test_synth_runs_on_the_wheels_node_without_a_system_node_or_any_warning(
 
 def test_users_own_jsii_node_wins_over_the_wheel(tmp_path: Path) -> None:
     """A JSII_NODE the user set is the Node jsii starts."""
-    wheel = cdk.wheel_node()
+    wheel = node.wheel_node()
     assert wheel is not None
     witness = tmp_path / "node-was-used"
     wrapper = tmp_path / "my-node"
@@ -74,7 +74,7 @@ def test_fails_with_what_to_install_when_no_node_exists_at_all(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Without the wheel, JSII_NODE or node on PATH, choosing a Node raises ConfigError naming the extra."""
-    monkeypatch.setattr(cdk, "wheel_node", lambda: None)
+    monkeypatch.setattr(node, "wheel_node", lambda: None)
     monkeypatch.delenv("JSII_NODE", raising=False)
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(ConfigError, match=r"synthesis: node: got 'no node on PATH'.*\[cdk\]"):
@@ -92,3 +92,35 @@ def test_jsii_nodes_quieting_flag_does_not_leak_into_this_process() -> None:
         check=True,
     )
     assert run.stdout.strip() == "None"
+
+
+def test_an_empty_jsii_node_means_the_wheels_node(tmp_path: Path) -> None:
+    """JSII_NODE="" (as CI templates often set it) is unset to jsii: synthesis uses the wheel's Node."""
+    run = synth(tmp_path, node_free_env(JSII_NODE=""))
+    assert run.returncode == 0, run.stderr
+    assert run.stderr == ""
+
+
+APP = """
+import redis_enterprise_export
+from {framework} import App, TerraformStack, TerraformOutput
+app = App(outdir={outdir!r})
+TerraformOutput(TerraformStack(app, "own"), "x", value="y")
+app.synth()
+"""
+
+
+@pytest.mark.parametrize("jsii_node", [None, ""])
+def test_an_app_importing_the_framework_itself_runs_on_the_wheels_node(
+    tmp_path: Path, jsii_node: str | None
+) -> None:
+    """import redis_enterprise_export, then the app's own import of cdktf/cdktn: synthesis with no system Node."""
+    code = APP.format(framework=cdk.FRAMEWORK, outdir=str(tmp_path / "out"))
+    extra = {} if jsii_node is None else {"JSII_NODE": jsii_node}
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        env=node_free_env(PYTHONPATH=str(REPO / "constructs"), **extra),
+        capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert (tmp_path / "out" / "stacks" / "own" / "cdk.tf.json").exists()

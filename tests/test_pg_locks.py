@@ -72,7 +72,7 @@ def test_across_runners_a_failed_export_is_never_reported_as_the_next_runners_su
     reports its own failure, never B's success, and B exports after A's end."""
     sim.cluster.scenario.export_seconds = 3.0
     sim.cluster.scenario.fail_reason, sim.cluster.scenario.fail_exports = "general-error", 1
-    sim.cluster.scenario.show_action_uid = False
+    sim.cluster.scenario.action_uid = False
     (config_a, env_a), (config_b, env_b) = (runner(sim, tmp_path, n, postgres) for n in "ab")
     a = start_helper(config_a, config_a.parent / "r.json", env_a)
     wait_for_post(sim)

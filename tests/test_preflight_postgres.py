@@ -12,7 +12,7 @@ from redis_enterprise_export.coordination import pg_problem
 from redis_enterprise_export.simulator import Simulator
 from test_day2 import checks, config, day2
 
-CHECK = ("orders", "PostgreSQL for coordination")
+CHECK = ("cluster sim", "PostgreSQL for coordination")
 
 
 def test_preflight_fails_an_unreachable_coordination_postgres_without_its_password(
@@ -45,4 +45,4 @@ def test_preflight_passes_a_reachable_coordination_postgres(
 def test_a_missing_psycopg_is_named_with_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without psycopg the check says what to install, instead of a traceback."""
     monkeypatch.setitem(sys.modules, "psycopg", None)
-    assert "needs psycopg: pip install" in pg_problem({"PG_CONN_STR": "host=127.0.0.1"})
+    assert "needs the Python package psycopg" in pg_problem({"PG_CONN_STR": "host=127.0.0.1"})

@@ -26,10 +26,13 @@ SECRETS = {
     "ABS_SAS": "sv=2025&sig=leak-sas-Q4",
     "FTP_PW": "leak-ftp-pw-Q5",
     "SFTP_KEY": "leak-sftp-key-Q6",
+    "SSE_KEY": "leak-sse-c-key-Q7",
 }
 ALL_SECRETS = {**SECRETS, "REDIS_ENTERPRISE_PASSWORD": PASSWORD}
 LOCATIONS = {
     "s3": {"type": "s3", "bucket_name": "b", "access_key_id": "AKIA", "secret_access_key_env": "S3_SECRET"},
+    "s3_sse_c": {"type": "s3", "bucket_name": "b", "access_key_id": "AKIA", "secret_access_key_env": "S3_SECRET",
+                 "encryption": {"type": "sse-c", "sse_customer_key_env": "SSE_KEY"}},
     "gcs": {"type": "gs", "bucket_name": "b", "client_id": "1", "client_email": "sa@x",
             "private_key_id": "k1", "private_key_env": "GCS_KEY"},
     "abs_key": {"type": "abs", "account_name": "a", "container": "c", "account_key_env": "ABS_KEY"},

@@ -10,19 +10,25 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
 from hypothesis import given
 from hypothesis import strategies as st
 
-from helpers import ADMIN, PASSWORD, FakeClock
+from helpers import ADMIN, PASSWORD, VIEWER, FakeClock
+from redis_enterprise_export.client import RsClient
+from redis_enterprise_export.errors import ExportError
 from redis_enterprise_export.simulator import SimCluster, Simulator
+from redis_enterprise_export.simulator.cluster import ROLES
+
+if TYPE_CHECKING:
+    from pytest_httpserver import HTTPServer
 
 S3 = {"export_location": {"type": "s3", "bucket_name": "b", "access_key_id": "a",
                           "secret_access_key": "s"}}  # fmt: skip
-FIXED = ("", "503", "reset", "drop", "html", "...")
+FIXED = ("", "503", "503-started", "reset", "drop", "html", "...")
 VALID_FAULTS = st.sampled_from([*FIXED[:-1], "slow:0", "slow:1.5"])
 
 
@@ -170,16 +176,17 @@ def status(cluster: SimCluster, *fields: str) -> Any:
     return cluster.get_database(1, list(fields or ["export_status"])).body
 
 
-def test_the_status_is_empty_on_a_fresh_database_and_after_a_reset(
+def test_the_status_is_empty_on_a_fresh_database_and_idle_after_a_reset(
     cluster: SimCluster, clock: FakeClock
 ) -> None:
-    """The status "" means no export to report: before the first one, and after a reset."""
+    """A never-exported database shows "" (RER's bdb_single.json); a reset sets "idle"
+    (export_reset_status.md)."""
     assert status(cluster) == {"export_status": ""}
     assert cluster.start_export(1, "admin", S3).status == 200
     clock.sleep(20.0)
     assert status(cluster) == {"export_status": "succeeded"}
     assert cluster.reset_export_status(1, "admin").status == 200
-    assert status(cluster) == {"export_status": ""}
+    assert status(cluster) == {"export_status": "idle"}
 
 
 def test_the_status_stays_stale_for_the_scripted_reads_after_each_action(
@@ -190,9 +197,9 @@ def test_the_status_stays_stale_for_the_scripted_reads_after_each_action(
     clock.sleep(20.0)
     cluster.scenario.stale_reads = 2
     cluster.reset_export_status(1, "admin")
-    assert [status(cluster)["export_status"] for _ in range(3)] == ["succeeded"] * 2 + [""]
+    assert [status(cluster)["export_status"] for _ in range(3)] == ["succeeded"] * 2 + ["idle"]
     cluster.start_export(1, "admin", S3)
-    assert [status(cluster)["export_status"] for _ in range(3)] == ["", "", "exporting"]
+    assert [status(cluster)["export_status"] for _ in range(3)] == ["idle", "idle", "exporting"]
 
 
 def test_progress_as_a_string_carries_the_same_value(cluster: SimCluster, clock: FakeClock) -> None:
@@ -261,3 +268,200 @@ def test_answers_leave_without_waiting_for_an_ack(sim: Simulator) -> None:
         assert sim._server is not None
         [connection] = sim._server.connections  # kept alive for the session
         assert connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+# What the documentation says, modelled (simulator/SOURCES.md) -----------------
+
+
+def call(
+    sim: Simulator, method: str, path: str, user: str = ADMIN, **kwargs: Any
+) -> requests.Response:
+    """One raw request, redirects not followed, as the helper sends them."""
+    return requests.request(
+        method,
+        f"{sim.url}{path}",
+        auth=(user, PASSWORD),
+        verify=str(sim.ca_path),
+        timeout=10,
+        allow_redirects=False,
+        **kwargs,
+    )
+
+
+def test_the_modules_list_has_one_row_per_version_and_a_database_names_its_version(
+    sim: Simulator,
+) -> None:
+    """GET /v1/modules lists every version with its own uid; module_list[].module_id picks one,
+    and an old version lacking backup_restore gets the 406 although a newer one has it."""
+    old = sim.cluster.add_module("search", "2.6.29", ["types"])
+    new = sim.cluster.add_module("search", "2.8.26", ["types", "backup_restore"])
+    sim.cluster.add_database(3, "old-index", modules=[{"module_id": old.uid}])
+    sim.cluster.add_database(4, "new-index", modules=[{"module_id": new.uid}])
+    rows = [m for m in call(sim, "GET", "/v1/modules").json() if m["module_name"] == "search"]
+    assert {
+        (m["uid"], m["semantic_version"], "backup_restore" in m["capabilities"]) for m in rows
+    } == {
+        (old.uid, "2.6.29", False),
+        (new.uid, "2.8.26", True),
+    }
+    listed = call(sim, "GET", "/v1/bdbs/3", params={"fields": "module_list"}).json()
+    assert [(m["module_name"], m["module_id"]) for m in listed["module_list"]] == [
+        ("search", old.uid)
+    ]
+    answers = [call(sim, "POST", f"/v1/bdbs/{uid}/actions/export", json=S3) for uid in (3, 4)]
+    assert [a.status_code for a in answers] == [406, 200]
+    assert answers[0].json()["error_code"] == "unsupported_module_capabilities"
+
+
+@pytest.mark.parametrize("rbac", [False, True])
+def test_users_carry_role_or_on_rbac_clusters_role_uids(sim: Simulator, rbac: bool) -> None:
+    """GET /v1/users rows carry role, or role_uids instead of role on RBAC clusters."""
+    sim.cluster.scenario.rbac = rbac
+    rows = {row["email"]: row for row in call(sim, "GET", "/v1/users").json()}
+    if rbac:
+        assert "role" not in rows[ADMIN]
+        assert rows[ADMIN]["role_uids"] == [1]
+        assert rows[VIEWER]["role_uids"] == [5]  # db_viewer, as GET /v1/roles numbers it
+    else:
+        assert (rows[ADMIN]["role"], rows[VIEWER]["role"]) == ("admin", "db_viewer")
+        assert "role_uids" not in rows[ADMIN]
+
+
+@pytest.mark.parametrize("rbac", [False, True])
+@pytest.mark.parametrize("role", sorted(ROLES))
+def test_users_role_answers_the_signed_in_users_own_role(
+    sim: Simulator, role: str, rbac: bool
+) -> None:
+    """GET /v1/users/role answers {"role": <own management role>} to any signed-in user
+    (OpenAPI: cluster_get_user_role, no permission), RBAC or not."""
+    sim.cluster.scenario.rbac = rbac
+    sim.cluster.add_user(f"{role}@example.com", PASSWORD, role)
+    answer = call(sim, "GET", "/v1/users/role", user=f"{role}@example.com")
+    assert (answer.status_code, answer.json()) == (200, {"role": role})
+
+
+READS = {  # path: the roles that may read it (permissions.md)
+    "/v1/bdbs": ROLES - {"none"},  # view_bdb_info
+    "/v1/bdbs/1": ROLES - {"none"},
+    "/v1/cluster": ROLES - {"none"},  # view_cluster_info
+    "/v1/cluster/policy": ROLES - {"none"},
+    "/v1/modules": ROLES - {"none"},  # view_cluster_modules
+    "/v1/users": {"admin", "user_manager"},  # view_all_users_info
+}
+
+
+@pytest.mark.parametrize("role", sorted(ROLES))
+def test_each_role_gets_what_the_permissions_table_grants(sim: Simulator, role: str) -> None:
+    """Reads, export and reset answer 403 exactly to the roles permissions.md leaves out."""
+    sim.cluster.add_user(f"{role}@example.com", PASSWORD, role)
+    user = f"{role}@example.com"
+    for path, allowed in READS.items():
+        assert call(sim, "GET", path, user=user).status_code == (200 if role in allowed else 403)
+    exporter = role in {"admin", "cluster_member", "db_member"}
+    post = call(sim, "POST", "/v1/bdbs/1/actions/export", user=user, json=S3)
+    assert post.status_code == (200 if exporter else 403)
+    if exporter:
+        time.sleep(0.5)  # the fixture's export takes 0.4 s; reset refuses a running one
+    reset = call(sim, "PUT", "/v1/bdbs/1/actions/export_reset_status", user=user, json={})
+    assert reset.status_code == (200 if exporter else 403)
+    if not exporter:
+        assert post.json()["description"] == "user lacks start_bdb_export"
+
+
+def test_the_cluster_object_has_its_name_and_handle_redirects_and_honours_fields(
+    sim: Simulator,
+) -> None:
+    """GET /v1/cluster answers name and handle_redirects; fields= selects as for bdbs."""
+    sim.cluster.scenario.cluster_name, sim.cluster.scenario.handle_redirects = "c1.example", True
+    whole = call(sim, "GET", "/v1/cluster").json()
+    assert (whole["name"], whole["handle_redirects"]) == ("c1.example", True)
+    assert len(whole) > 2
+    selected = call(sim, "GET", "/v1/cluster", params={"fields": "handle_redirects"}).json()
+    assert selected == {"handle_redirects": True}
+
+
+def test_a_node_that_is_not_the_master_redirects_every_request_and_does_nothing(
+    sim: Simulator, httpserver: HTTPServer
+) -> None:
+    """Not the master and no handle_redirects: every method gets a 307 to the master's
+    internal address with the same path and query; nothing is done, and the target (here a
+    stand-in server) receives nothing from a client that does not follow redirects."""
+    master = httpserver.url_for("/").rstrip("/")
+    sim.cluster.scenario.master_url = master
+    answers = [
+        call(sim, "GET", "/v1/bdbs/1?fields=export_status"),
+        call(sim, "POST", "/v1/bdbs/1/actions/export", json=S3),
+        call(sim, "PUT", "/v1/bdbs/1/actions/export_reset_status", json={}),
+        call(sim, "GET", "/v1/users/role", user="nobody@example.com"),
+    ]
+    assert [a.status_code for a in answers] == [307] * 4
+    assert answers[0].headers["Location"] == f"{master}/v1/bdbs/1?fields=export_status"
+    assert answers[1].headers["Location"] == f"{master}/v1/bdbs/1/actions/export"
+    client = RsClient(sim.url, auth=(ADMIN, PASSWORD), verify=str(sim.ca_path))
+    with pytest.raises(ExportError):
+        client.start_export(1, S3)
+    client.close()
+    assert sim.cluster.exports_started() == 0
+    assert httpserver.log == []
+
+
+def test_with_handle_redirects_a_node_that_is_not_the_master_answers_itself(
+    sim: Simulator,
+) -> None:
+    """handle_redirects on: the node forwards internally, so the client sees no redirect."""
+    sim.cluster.scenario.master_url = "https://10.0.0.2:9443"
+    sim.cluster.scenario.handle_redirects = True
+    assert call(sim, "GET", "/v1/bdbs/1").status_code == 200
+
+
+def test_the_scripted_pre_start_statuses_come_before_exporting(sim: Simulator) -> None:
+    """pre_start_statuses: after the POST, reads show those statuses in turn, then exporting."""
+    sim.cluster.scenario.export_seconds = 30
+    sim.cluster.scenario.pre_start_statuses = ["initializing", "queued", "queued"]
+    assert call(sim, "POST", "/v1/bdbs/1/actions/export", json=S3).status_code == 200
+    seen = [get(sim).json()["export_status"] for _ in range(4)]
+    assert seen == ["initializing", "queued", "queued", "exporting"]
+
+
+@pytest.mark.parametrize(("switch", "shown"), [("NaN", "NaN"), ("null", None), ("junk", "junk")])
+def test_non_numeric_progress_is_shown_as_scripted(sim: Simulator, switch: Any, shown: Any) -> None:
+    """non_numeric_progress: export_progress is the string "NaN", JSON null, or "junk"."""
+    sim.cluster.scenario.non_numeric_progress = switch
+    call(sim, "POST", "/v1/bdbs/1/actions/export", json=S3)
+    raw = get(sim, "/v1/bdbs/1?fields=export_progress")
+    assert raw.json() == {"export_progress": shown}
+    assert ("null" if shown is None else f'"{shown}"') in raw.text
+
+
+@pytest.mark.parametrize("action_uid", [True, False])
+def test_the_post_answers_status_only_and_action_uid_can_be_absent_everywhere(
+    sim: Simulator, action_uid: bool
+) -> None:
+    """The 200 to the POST has no body (RS documents a status code only); action_uid on the
+    bdb while exporting is a switch, and off there is none anywhere."""
+    sim.cluster.scenario.export_seconds = 30
+    sim.cluster.scenario.action_uid = action_uid
+    post = call(sim, "POST", "/v1/bdbs/1/actions/export", json=S3)
+    assert (post.status_code, post.content) == (200, b"")
+    data = get(sim).json()
+    assert data["export_status"] == "exporting"
+    assert ("action_uid" in data) is action_uid
+    assert ("action_uid" in get(sim, "/v1/bdbs").text) is action_uid
+
+
+def test_a_503_before_the_work_starts_nothing(sim: Simulator) -> None:
+    """Fault "503": the POST is refused before any work; no export runs."""
+    sim.cluster.scenario.faults = {"POST": ["503"]}
+    assert call(sim, "POST", "/v1/bdbs/1/actions/export", json=S3).status_code == 503
+    assert sim.cluster.exports_started() == 0
+    assert get(sim).json()["export_status"] == ""
+
+
+def test_a_503_after_the_work_leaves_the_export_running(sim: Simulator) -> None:
+    """Fault "503-started": the export starts, then the answer is a 503 all the same."""
+    sim.cluster.scenario.export_seconds = 30
+    sim.cluster.scenario.faults = {"POST": ["503-started"]}
+    answer = call(sim, "POST", "/v1/bdbs/1/actions/export", json=S3)
+    assert (answer.status_code, answer.json()["error_code"]) == (503, "node_unavailable")
+    assert sim.cluster.exports_started(1) == 1
+    assert get(sim).json()["export_status"] == "exporting"

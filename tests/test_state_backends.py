@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import time
@@ -15,9 +16,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from helpers import VENV_BIN, TerraformProject, free_port, run_main, terraform_env, toml_text
+from redis_enterprise_export import backends
 from redis_enterprise_export.backends import (
     PARTIAL_BACKENDS,
     S3_CREDENTIAL_KEYS,
+    S3_KEYS,
     StateBackend,
     backend_block,
     parse_state,
@@ -241,3 +244,89 @@ def test_s3_credentials_in_the_config_are_refused_without_echoing_them(
     assert text.startswith(f"{key}: got a value not shown; expected no credential here")
     assert "AWS_ACCESS_KEY_ID" in text
     assert secret not in text.removeprefix(f"{key}: ")
+
+
+def test_backends_imports_neither_construct_nor_the_framework() -> None:
+    """backends.py is pure data: no import of construct or cdk, not even inside a function."""
+    tree = ast.parse(Path(backends.__file__).read_text(encoding="utf-8"))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not imported & {"construct", "cdk"}
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"backend": ["s3"]}, "backend: got ['s3']; expected one of local"),
+        ({"backend": {"a": 1}}, "backend: got {'a': 1}; expected one of local"),
+        (
+            {"backend": "s3", "bucket": "bkt", "endpoint": "http://[::1"},
+            "endpoint: got 'http://[::1'",
+        ),
+        ({"backend": "s3", "bucket": "bkt", "endpoint": "http://h:notaport"}, "a port 0-65535"),
+        ({"backend": "s3", "bucket": "bkt", "endpoint": "http://h:99999"}, "a port 0-65535"),
+        ({"backend": "s3", "bucket": "bkt", "endpoint": "https://a..b"}, "labels of 1-63"),
+        ({"backend": "s3", "bucket": "bkt", "endpoint": "http://h?x=1"}, "got 'http://h?x=1'"),
+        (
+            {"backend": "s3", "bucket": "bkt", "endpoint": ["http://h"]},
+            "endpoint: got ['http://h']",
+        ),
+        ({"backend": "s3", "bucket": "bkt", "region": 5}, "region: got 5"),
+    ],
+)
+def test_odd_state_shapes_and_urls_are_one_line_not_a_traceback_or_a_failed_init(
+    table: dict[str, Any], message: str
+) -> None:
+    """A list as backend, an unclosed IPv6 host, a port that is no number: one ConfigError at synthesis."""
+    with pytest.raises(ConfigError) as info:
+        parse_state(table)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+state_values = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(),
+        st.text(max_size=12),
+        st.sampled_from(
+            [
+                "s3",
+                "pg",
+                "local",
+                "gcs",
+                "bkt",
+                "http://h",
+                "http://[::1",
+                "http://h:x",
+                "https://a..b",
+                "http://u:p@h",
+            ]
+        ),
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=2), st.dictionaries(st.text(max_size=3), inner, max_size=2)
+    ),
+    max_leaves=4,
+)
+
+
+@given(
+    table=st.dictionaries(
+        st.sampled_from(sorted(S3_KEYS | {"path", "schema_name", "profile", "x"})),
+        state_values,
+        max_size=4,
+    ),
+    backend=st.one_of(st.sampled_from(["s3", "local", "pg", "http"]), state_values),
+)
+def test_any_state_table_parses_or_is_one_config_error_line(
+    table: dict[str, Any], backend: Any
+) -> None:
+    """Whatever shapes a [state] table holds: a StateBackend, or one ConfigError line, never another exception."""
+    try:
+        state = parse_state(table | {"backend": backend})
+    except ConfigError as exc:
+        assert "\n" not in str(exc)  # noqa: PT017 (most tables fail; that is the point)
+        return
+    backend_block(state)

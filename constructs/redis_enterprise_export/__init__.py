@@ -19,7 +19,12 @@ from .models import (
     MountPointLocation,
     S3Location,
     SftpLocation,
+    SseC,
 )
+from .node import use_wheel_node
+
+# Before an app's own `import cdktn` (or cdktf) starts jsii: the wheel's Node, not the system's.
+use_wheel_node()
 
 if TYPE_CHECKING:
     from .construct import DatabaseExport, DatabaseExportProps, ExportStack
@@ -39,6 +44,7 @@ __all__ = [
     "MountPointLocation",
     "S3Location",
     "SftpLocation",
+    "SseC",
 ]
 
 _CONSTRUCT_NAMES = {"DatabaseExport", "DatabaseExportProps", "ExportStack"}

@@ -4,23 +4,19 @@ Credentials never enter the stack: each backend reads its own from the
 environment (``PG_CONN_STR``; ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` or
 ``AWS_PROFILE``; ``GOOGLE_CREDENTIALS``; ``ARM_*``; ``TF_HTTP_PASSWORD``; …)
 or from ``terraform init -backend-config=…`` (Terraform's partial configuration).
-This module imports no CDK framework until ``declare_backend`` runs, so a bad
-``[state]`` table costs no Node start.
+This module is pure data and imports no CDK framework (``construct`` declares the
+block), so a bad ``[state]`` table costs no Node start.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from typing import Any
 
 from .errors import HIDDEN, ConfigError
-
-if TYPE_CHECKING:
-    from .cdk import TerraformStack
+from .models import redact_url, split_url
 
 # Named only: their settings (and secrets) go to `terraform init -backend-config=...`.
 PARTIAL_BACKENDS = ("gcs", "azurerm", "http", "consul", "kubernetes")
@@ -61,10 +57,13 @@ class StateBackend:
     use_path_style: bool | None = None
 
     def __post_init__(self) -> None:
-        if self.backend not in STATE_BACKENDS:
+        if not isinstance(self.backend, str) or self.backend not in STATE_BACKENDS:
             raise ConfigError("backend", self.backend, "one of " + ", ".join(STATE_BACKENDS))
         for name in ("path", "schema_name", "key"):
             _text(self, name)
+        for name in ("bucket", "region", "endpoint"):
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(name, getattr(self, name), "a string")
         if self.backend == "s3":
             self._check_s3()
 
@@ -77,16 +76,20 @@ class StateBackend:
             raise ConfigError("key", self.key, "an object key with no leading or trailing '/'")
         if not isinstance(self.region, str) or not re.fullmatch(r"[a-z0-9-]*", self.region):
             raise ConfigError("region", self.region, "an AWS region name such as 'eu-west-1'")
-        if not isinstance(self.endpoint, str):
-            raise ConfigError("endpoint", self.endpoint, "the http(s) URL of an S3 API")
         if self.endpoint:
-            parts = urlsplit(self.endpoint)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ConfigError("endpoint", self.endpoint, "the http(s) URL of an S3 API")
+            expected = "the http(s)://HOST[:PORT][/PATH] URL of an S3 API"
+            parts = split_url("endpoint", self.endpoint, expected)
             if parts.password is not None or parts.username is not None:
                 raise ConfigError(
                     "endpoint", HIDDEN, f"a URL without credentials (use {AWS_CREDENTIALS})"
                 )
+            if (
+                parts.scheme not in ("http", "https")
+                or not parts.hostname
+                or parts.query
+                or parts.fragment
+            ):
+                raise ConfigError("endpoint", redact_url(self.endpoint), expected)
         if self.use_path_style is not None and not isinstance(self.use_path_style, bool):
             raise ConfigError("use_path_style", self.use_path_style, "true or false")
 
@@ -102,7 +105,9 @@ def parse_state(table: Any) -> StateBackend:
     if not isinstance(table, Mapping):
         raise ConfigError("state", table, "a [state] table")
     backend = table.get("backend", "local")
-    allowed = STATE_KEYS.get(backend, {"backend"})
+    if not isinstance(backend, str) or backend not in STATE_BACKENDS:
+        raise ConfigError("backend", backend, "one of " + ", ".join(STATE_BACKENDS))
+    allowed = STATE_KEYS[backend]
     for key in table:
         if key in allowed:
             continue
@@ -148,31 +153,3 @@ def backend_block(state: StateBackend) -> dict[str, Any]:
             block["use_path_style"] = state.use_path_style
         return block
     return {}  # a partial configuration: everything comes from -backend-config
-
-
-def declare_backend(stack: TerraformStack, state: StateBackend) -> None:
-    """Give ``stack`` the backend ``state`` describes, every string a literal."""
-    from .construct import literal
-
-    _backend_class()(stack, state.backend, literal(backend_block(state)))
-
-
-@functools.cache
-def _backend_class() -> type:
-    from .cdk import TerraformBackend
-
-    class Backend(TerraformBackend):
-        """Any built-in backend by name, with the attributes given."""
-
-        def __init__(self, scope: TerraformStack, name: str, attributes: dict[str, Any]) -> None:
-            super().__init__(scope, "backend", name)
-            self._attributes = attributes
-
-        def _synthesize_attributes(self) -> dict[str, Any]:
-            return self._attributes
-
-        def get_remote_state_data_source(self, scope: Any, name: str, _from: str) -> Any:
-            # Only cross-stack references call this; an export stack makes none.
-            raise NotImplementedError(f"cross-stack references to {self} are not supported")
-
-    return Backend

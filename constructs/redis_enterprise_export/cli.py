@@ -10,26 +10,31 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ._version import __version__
 from .contract import RESULT_ENV, RUN_ID_ENV, SPEC_ENV, SUMMARY_ENV
-from .errors import ExitCode
+from .errors import ExitCode, ExportError
 
+# The console script (pyproject.toml's [project.scripts]).
+SCRIPT = "redis-enterprise-export"
 # Subcommand name -> the module in ``commands`` whose ``run(args, environ)`` does it.
 COMMANDS = {
     "export": "export",
     "preflight": "preflight",
     "status": "status",
     "discover": "discover",
+    "synth": "synth",
 }
 
 
 def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m redis_enterprise_export",
+        # Usage lines name the command as it was typed: the console script or -m.
+        prog=SCRIPT if Path(sys.argv[0]).name == SCRIPT else "python -m redis_enterprise_export",
         description="Export a Redis Enterprise Software database and wait for it to finish.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -68,23 +73,26 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         help=f"recorded in the result (default: ${RUN_ID_ENV})",
     )
     _day2(commands, environ)
+    _synth(commands, environ)
     return parser
 
 
 def _day2(commands: Any, environ: Mapping[str, str]) -> None:
-    from .commands.common import add_config_arguments, duration
+    from .commands.common import UNREADABLE_MEANING, add_config_arguments, duration
 
     preflight = commands.add_parser(
         "preflight",
         help="check that tonight's exports will work, without exporting",
         description=(
-            "Check every export (or --name) without exporting: the cluster answers and its "
-            "TLS verifies, the credentials work (one request per cluster), the database "
-            "exists, its modules support backup_restore, the user's role may export, the "
-            "location's secrets are set, and max_concurrent_exports fits the cluster. "
-            "A check the API cannot answer says 'not checked' and why."
+            "Check every export (or --name) without exporting. Once per cluster: it answers "
+            "and its TLS verifies, the credentials work (one request), it does not redirect "
+            "(handle_redirects), the user's role may export, and max_concurrent_exports fits. "
+            "Per export: the secrets are set, the database exists, and the module versions "
+            "it uses support backup_restore. A check the API cannot answer (a destination, "
+            "say) shows as '?' (not checked) and why; the last line sums up."
         ),
-        epilog="exit codes: 0 every check passed (warnings allowed), 1 a check failed, 2 bad input",
+        epilog="exit codes: 0 every check passed (warnings and not checked allowed), "
+        f"1 a check failed, 2 bad input, {UNREADABLE_MEANING}",
     )
     add_config_arguments(preflight, environ)
     preflight.add_argument("--json", action="store_true", help="print the checks as JSON")
@@ -95,14 +103,17 @@ def _day2(commands: Any, environ: Mapping[str, str]) -> None:
             "Show, for every export (or --name), the cluster's export fields and "
             "last_export_time, and the age of the newest successful export. Reads only."
         ),
-        epilog="exit codes: 0 fine, 1 a --max-age or --coverage check failed, 2 bad input",
+        epilog="exit codes: 0 fine, 1 a --max-age or --coverage check failed (an export "
+        f"stale, failed, unknown or in the future; a database uncovered), 2 bad input, "
+        f"{UNREADABLE_MEANING}",
     )
     add_config_arguments(status, environ)
     status.add_argument(
         "--max-age",
         type=duration,
         metavar="AGE",
-        help="exit 1 if an export's newest good export is older (26h, 90m, 2d), failed or unknown",
+        help="exit 1 if an export's newest good export is older (26h, 90m, 2d, 3600s: a unit "
+        "is required), failed, unknown, or in the future",
     )
     status.add_argument(
         "--coverage", action="store_true", help="also list databases no export covers (exit 1)"
@@ -134,9 +145,38 @@ def _day2(commands: Any, environ: Mapping[str, str]) -> None:
     )
 
 
+def _synth(commands: Any, environ: Mapping[str, str]) -> None:
+    from .commands.common import add_config_arguments
+
+    synth = commands.add_parser(
+        "synth",
+        help="synthesize the exports file into a Terraform stack",
+        description=(
+            "Synthesize every export in the file into one Terraform stack, "
+            "OUT/stacks/exports/cdk.tf.json, as this project's main.py does: an "
+            "infrastructure repository needs only its exports.toml, the lock file "
+            "discover writes and a pipeline. Reads no cluster. Needs a CDK extra "
+            "(cdktn, or cdk/cdktf)."
+        ),
+        epilog="exit codes: 0 synthesized, 2 bad input (nothing is written)",
+    )
+    add_config_arguments(synth, environ, names=False)
+    synth.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="the output folder (default: cdktf.out, or what the cdktf/cdktn CLI sets)",
+    )
+
+
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     env = os.environ if environ is None else environ
     args = build_parser(env).parse_args(argv)
     command = importlib.import_module(f".commands.{COMMANDS[args.command]}", __package__)
-    code: int = command.run(args, env)
+    try:
+        code: int = command.run(args, env)
+    except ExportError as exc:
+        # What a command leaves to the CLI, e.g. an optional package not installed.
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
     return code

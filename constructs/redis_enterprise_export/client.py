@@ -39,6 +39,7 @@ from .errors import (
     ExportError,
     LocalSetupError,
     ProtocolError,
+    RedirectError,
     ServerError,
     TlsError,
     TransportError,
@@ -350,17 +351,32 @@ class RsClient:
             raise ProtocolError(f"GET {path} answered {type(data).__name__}, not a list of objects")
         return data
 
-    def module_capabilities(self) -> dict[str, frozenset[str]]:
-        """Each module's name and its capabilities (``backup_restore`` among them)."""
+    def modules(self) -> list[dict[str, Any]]:
+        """Every module *version* on the cluster: its ``uid``, ``module_name`` and
+        ``capabilities`` (a database names its version by ``module_list[].module_id``)."""
         path = "/v1/modules"
         data = self._get(path, permission="view_cluster_modules")
         if not isinstance(data, list):
             raise ProtocolError(f"GET {path} answered {type(data).__name__}, not a list")
-        return {
-            str(m.get("module_name")): frozenset(str(c) for c in m.get("capabilities") or [])
-            for m in data
-            if isinstance(m, dict) and isinstance(m.get("capabilities") or [], list)
-        }
+        return [module for module in data if isinstance(module, dict)]
+
+    def own_role(self) -> str:
+        """The signed-in user's management role (``GET /v1/users/role``: ``{"role": ...}``)."""
+        path = "/v1/users/role"
+        # The OpenAPI file names no permission for it; view_cluster_info is the nearest.
+        data = self._get(path, permission="view_cluster_info")
+        role = data.get("role") if isinstance(data, dict) else None
+        if not isinstance(role, str) or not role:
+            raise ProtocolError(f"GET {path} answered with no role name")
+        return role
+
+    def cluster_settings(self, fields: str) -> dict[str, Any]:
+        """The cluster object, with only ``fields`` (``handle_redirects`` among them)."""
+        path = "/v1/cluster"
+        data = self._get(path, {"fields": fields}, permission="view_cluster_info")
+        if not isinstance(data, dict):
+            raise ProtocolError(f"GET {path} answered {type(data).__name__}, not an object")
+        return data
 
     def cluster_policy(self) -> dict[str, Any]:
         """The cluster's policy settings (``max_simultaneous_backups`` among them)."""
@@ -377,15 +393,6 @@ class RsClient:
         if not isinstance(data, list):
             raise ProtocolError(f"GET {path} answered {type(data).__name__}, not a list")
         return [user for user in data if isinstance(user, dict)]
-
-    def cluster_name(self) -> str:
-        """The cluster's name (its FQDN): what identifies it, however its URL is spelled."""
-        path = "/v1/cluster"
-        data = self._get(path, {"fields": "name"}, permission="view_cluster_info")
-        name = data.get("name") if isinstance(data, dict) else None
-        if not isinstance(name, str) or not name.strip():
-            raise ProtocolError(f"GET {path} answered no cluster name")
-        return name
 
     # Transport --------------------------------------------------------------
 
@@ -467,7 +474,7 @@ class RsClient:
         status = response.status_code
         if 300 <= status < 400:
             location = _redacted_url(response.headers.get("Location", ""))
-            return ProtocolError(
+            return RedirectError(
                 f"{method} {path} answered {status}, a redirect to {location!r}: the helper "
                 "never follows one (it would carry the credentials and the request elsewhere); "
                 "set url to the cluster's API address itself"

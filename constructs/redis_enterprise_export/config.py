@@ -5,6 +5,8 @@ Every error names the file, the table and the key, the value and what is allowed
 
 from __future__ import annotations
 
+import os
+import stat
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -12,7 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .backends import StateBackend, parse_state
-from .discovery import Lock, Selector, lock_path, parse_selector
+from .discovery import Lock, Selector, check_selector_name, lock_path, parse_selector
 from .errors import ConfigError
 from .models import (
     INPUT_FIELDS,
@@ -25,6 +27,9 @@ from .models import (
 CLUSTER_KEYS = {f.name for f in fields(Cluster)} - {"ca_cert_pem"} | {"ca_cert"}
 EXPORT_KEYS = set(INPUT_FIELDS) | {"databases", "exclude"}
 TOP_KEYS = {"clusters", "exports", "state"}
+
+# A CA file's comments may dwarf its certificates, but not without bound.
+MAX_CA_FILE_BYTES = 16 * 2**20
 
 T = TypeVar("T")
 
@@ -83,7 +88,7 @@ def parse_config(data: Mapping[str, Any], path: Path, *, resolve: bool = True) -
         for selector in selectors:
             found = _placed(f"{where} [exports.{selector.name}]", lock.matches, selector, path)
             exports += selector.expand(found)
-        _unique_names(exports, where)
+        unique_names(exports, where)
         selectors = []
     return ExportsConfig(path=path, clusters=clusters, exports=exports, state=state,
                          selectors=selectors)  # fmt: skip
@@ -91,13 +96,15 @@ def parse_config(data: Mapping[str, Any], path: Path, *, resolve: bool = True) -
 
 def _selector(name: str, table: Mapping[str, Any], clusters: Mapping[str, Cluster]) -> Selector:
     include, exclude = parse_selector(table)
+    check_selector_name(name)
     single = {k: v for k, v in table.items() if k not in ("databases", "exclude")}
     # Validated as an export of a stand-in database; expansion names the real ones.
     template = _export(name, single | {"database": 1}, clusters)
     return Selector(name, table["cluster"], include, exclude, template)
 
 
-def _unique_names(exports: list[ExportSpec], where: str) -> None:
+def unique_names(exports: list[ExportSpec], where: str) -> None:
+    """Every export's name is its own (a name becomes a Terraform address and a file)."""
     seen: set[str] = set()
     for spec in exports:
         if spec.name in seen:
@@ -151,18 +158,32 @@ def _cluster(table: Mapping[str, Any], path: Path) -> Cluster:
 
 
 def _read_ca(value: Any, path: Path) -> str:
-    """The CA file's PEM text; the stack carries it so it stays relocatable."""
+    """The CA file's PEM text; the stack carries it so it stays relocatable.
+
+    A regular file only, read up to a bound: /dev/zero, a FIFO or a huge file would
+    otherwise hang synthesis or fill memory.
+    """
     if not isinstance(value, str) or not value:
         raise ConfigError("ca_cert", value, "the path of a PEM CA file")
-    ca_path = (path.parent / value).resolve()
+    expected = f"a readable PEM file of at most {MAX_CA_FILE_BYTES // 2**20} MiB"
     try:
-        # Comments in bundles may be UTF-8 (certifi's names issuers); only the
-        # base64 CERTIFICATE blocks are kept, so other bytes need not decode.
-        text = ca_path.read_text(encoding="utf-8", errors="replace")
+        # Non-blocking, so opening a FIFO with no writer returns at once.
+        fd = os.open(path.parent / value, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
-        raise ConfigError(
-            "ca_cert", value, f"a readable PEM file (relative to {path.name})"
-        ) from None
+        raise ConfigError("ca_cert", value, f"{expected} (relative to {path.name})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ConfigError("ca_cert", value, f"{expected}, not a device, FIFO or folder")
+    with os.fdopen(fd, "rb") as file:
+        try:
+            data = file.read(MAX_CA_FILE_BYTES + 1)
+        except OSError:
+            raise ConfigError("ca_cert", value, expected) from None
+    if len(data) > MAX_CA_FILE_BYTES:
+        raise ConfigError("ca_cert", value, expected)
+    # Comments in bundles may be UTF-8 (certifi's names issuers); only the base64
+    # CERTIFICATE blocks are kept, so other bytes need not decode.
+    text = data.decode("utf-8", errors="replace")
     if "-----BEGIN CERTIFICATE-----" not in text:
         raise ConfigError("ca_cert", value, "a PEM file with a CERTIFICATE block")
     return text
@@ -182,10 +203,7 @@ def _export(name: str, table: Mapping[str, Any], clusters: Mapping[str, Cluster]
         raise ConfigError(
             "cluster", cluster_name, "the name of a [clusters.NAME] table: " + ", ".join(clusters)
         )
-    try:
-        location = location_from_dict(table["location"])
-    except ConfigError as exc:
-        raise exc.within("", "location") from None
+    location = location_from_dict(table["location"])
     given = dict(table) | {"cluster": clusters[cluster_name], "location": location}
     return ExportSpec(name=name, **given)
 

@@ -89,7 +89,10 @@ def cluster_identity(
     waits = delays()
     while True:
         try:
-            return "name:" + client.cluster_name()
+            name = client.cluster_settings("name").get("name")
+            if not isinstance(name, str) or not name.strip():
+                raise ProtocolError("GET /v1/cluster answered no cluster name")
+            return "name:" + name
         except TransportError as exc:
             if deadline.expired() or isinstance(exc, TlsError):
                 raise

@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from .backends import StateBackend, declare_backend
+from .backends import StateBackend, backend_block
 from .cdk import (
     Construct,
+    TerraformBackend,
     TerraformElement,
     TerraformOutput,
     TerraformStack,
@@ -309,3 +310,23 @@ class ExportStack(TerraformStack):
             value={export.spec.name: export.result for export in self.exports},
             description="Each export's outcome, keyed by export name.",
         )
+
+
+class _Backend(TerraformBackend):
+    """Any built-in backend by name, with the attributes given."""
+
+    def __init__(self, scope: TerraformStack, name: str, attributes: dict[str, Any]) -> None:
+        super().__init__(scope, "backend", name)
+        self._attributes = attributes
+
+    def _synthesize_attributes(self) -> dict[str, Any]:
+        return self._attributes
+
+    def get_remote_state_data_source(self, scope: Any, name: str, _from: str) -> Any:
+        # Only cross-stack references call this; an export stack makes none.
+        raise NotImplementedError(f"cross-stack references to {self} are not supported")
+
+
+def declare_backend(stack: TerraformStack, state: StateBackend) -> None:
+    """Give ``stack`` the backend ``state`` describes, every string a literal."""
+    _Backend(stack, state.backend, literal(backend_block(state)))

@@ -286,9 +286,9 @@ def pg_connect(environ: Mapping[str, str], seconds: int) -> psycopg.Connection[A
     try:
         import psycopg  # only runners that coordinate through PostgreSQL need it
     except ImportError:
-        raise LocalSetupError(
-            'coordination = "postgres" needs psycopg: pip install "psycopg[binary]"'
-        ) from None
+        from .extras import not_installed
+
+        raise not_installed("psycopg", 'coordination = "postgres"') from None
     try:
         return psycopg.connect(
             environ.get(CONN_ENV, ""),

@@ -9,6 +9,7 @@ reads only that file. So a new database becomes a new export through a PR.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -23,6 +24,11 @@ from .errors import ConfigError
 from .models import ExportSpec
 
 LOCK_VERSION = 1
+# An export name's length (models.EXPORT_NAME), and the hash that keeps a cut name unique.
+MAX_NAME = 64
+HASH_CHARS = 8
+MAX_SELECTOR_NAME = MAX_NAME - HASH_CHARS - 1
+_TAIL = re.compile(r"[A-Za-z0-9_-]+\Z")
 LOCK_NOTE = (
     "Written by `python -m redis_enterprise_export discover`: what each selector matched. "
     "Review and commit it; synthesis reads only this file."
@@ -73,16 +79,37 @@ class Selector:
         return sorted(matches, key=lambda m: m.uid)
 
     def expand(self, matches: Sequence[Match]) -> list[ExportSpec]:
-        """One export per match, named ``<export>-<database>``, its database by uid."""
+        """One export per match, named by ``export_name``, its database by uid."""
         return [
-            replace(self.template, name=f"{self.name}-{_slug(m.name)}", database=m.uid)
+            replace(self.template, name=export_name(self.name, m.name), database=m.uid)
             for m in matches
         ]
 
 
-def _slug(name: str) -> str:
-    """A database name as the tail of an export name (letters, digits, _ and -)."""
-    return re.sub(r"[^A-Za-z0-9_-]", "_", name)
+def export_name(selector: str, database: str) -> str:
+    """``<selector>-<database>`` if the database's name fits as it is; else its letters,
+    digits, _ and - cut to fit, then a hash of the whole name.
+
+    It depends on that one name only, so a new database never renames another's export,
+    and two names that read alike (``a.b``, ``a_b``) never share one.
+    """
+    room = MAX_NAME - len(selector) - 1
+    if len(database) <= room and _TAIL.match(database):
+        return f"{selector}-{database}"
+    digest = hashlib.sha256(database.encode()).hexdigest()[:HASH_CHARS]
+    keep = re.sub(r"[^A-Za-z0-9_-]", "_", database)[: room - HASH_CHARS - 1]
+    return f"{selector}-{keep}-{digest}" if keep else f"{selector}-{digest}"
+
+
+def check_selector_name(name: str) -> None:
+    """A selector's name leaves room for a database's hashed tail in an export name."""
+    if len(name) > MAX_SELECTOR_NAME:
+        raise ConfigError(
+            "name",
+            name,
+            f"at most {MAX_SELECTOR_NAME} characters for an export with databases "
+            "(each database adds -<name> within Terraform's 64)",
+        )
 
 
 def parse_selector(table: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -113,7 +140,8 @@ class Lock:
 
     @classmethod
     def read(cls, path: Path) -> Lock | None:
-        """The lock at ``path``, or None if there is none; raises ConfigError if unreadable."""
+        """The lock at ``path``, or None if there is none; raises ConfigError naming the
+        file and what in it is wrong if it is not a lock that discover writes."""
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -122,12 +150,12 @@ class Lock:
             raise ConfigError(
                 "file", str(path), f"a lock file written by discover ({exc})"
             ) from None
-        entries = data.get("selectors") if isinstance(data, dict) else None
-        if data.get("version") != LOCK_VERSION or not isinstance(entries, dict):
+        try:
+            return cls(_entries(data))
+        except ConfigError as exc:
             raise ConfigError(
-                "file", str(path), f"a version {LOCK_VERSION} lock file; run discover"
-            )
-        return cls(entries)
+                exc.key, exc.value, f"{exc.expected} (run discover to rewrite it)", where=str(path)
+            ) from None
 
     def matches(self, selector: Selector, config: Path) -> list[Match]:
         """What ``selector`` matched when discover last ran; raises ConfigError if the
@@ -157,11 +185,65 @@ class Lock:
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
     def write(self, path: Path) -> None:
-        """Atomically, so a reader never sees half a lock."""
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(self.text())
-        os.replace(tmp, path)
+        """Atomically, so a reader never sees half a lock; raises ConfigError naming the
+        file if it cannot be written."""
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp = None
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+            # It holds no secret and is committed: the mode any new file gets (0644
+            # under the usual umask), not mkstemp's 0600.
+            os.fchmod(fd, 0o666 & ~umask)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(self.text())
+            os.replace(tmp, path)
+        except OSError as exc:
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
+            raise ConfigError(
+                "lock file", str(path), f"a file discover can write ({exc.strerror})"
+            ) from None
+
+
+def _entries(data: Any) -> dict[str, Any]:
+    """The selectors of a lock file's JSON, every shape checked; ConfigError names the key."""
+    if not isinstance(data, dict):
+        raise ConfigError("(top level)", _Kind(data), "a JSON object, as discover writes")
+    version = data.get("version")
+    if version != LOCK_VERSION:
+        shown = version if isinstance(version, int) else _Kind(version)
+        raise ConfigError("version", shown, f"{LOCK_VERSION}")
+    entries = data.get("selectors")
+    if not isinstance(entries, dict):
+        raise ConfigError("selectors", _Kind(entries), "an object: selector name -> entry")
+    for name, entry in entries.items():
+        matches = entry.get("matches") if isinstance(entry, dict) else None
+        if not isinstance(matches, list) or not all(
+            isinstance(m, dict)
+            and isinstance(m.get("uid"), int)
+            and not isinstance(m.get("uid"), bool)
+            and isinstance(m.get("name"), str)
+            for m in matches
+        ):
+            raise ConfigError(
+                f"selectors.{name}", _Kind(entry), "an object whose matches are {uid, name}s"
+            )
+    return entries
+
+
+class _Kind:
+    """A value of a lock file, for a message: its JSON type (a lock can be large)."""
+
+    def __init__(self, value: object) -> None:
+        self.text = f"a JSON {_JSON_NAMES.get(type(value), type(value).__name__)}"
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+_JSON_NAMES = {dict: "object", list: "array", str: "string", int: "number", float: "number",
+               bool: "boolean", type(None): "null"}  # fmt: skip
 
 
 def stale(selector: Selector, config: Path) -> ConfigError:

@@ -179,6 +179,11 @@ class ProtocolError(ExportError):
     """Raised when the cluster's answer is not what the API documents."""
 
 
+class RedirectError(ProtocolError):
+    """Raised when the cluster answers 3xx: a node that is not the master redirects API
+    requests to the master unless the cluster's ``handle_redirects`` is on."""
+
+
 class ExportFailedError(ExportError):
     """Raised when the cluster reports ``export_status: failed`` for this run's export."""
 

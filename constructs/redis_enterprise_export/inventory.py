@@ -43,7 +43,9 @@ class ClusterView:
     databases: Reading = field(default_factory=Reading)
     modules: Reading = field(default_factory=Reading)
     policy: Reading = field(default_factory=Reading)
+    role: Reading = field(default_factory=Reading)
     users: Reading = field(default_factory=Reading)
+    settings: Reading = field(default_factory=Reading)
     user: str = ""
 
     def database(self, wanted: int | str) -> list[dict[str, Any]]:
@@ -70,7 +72,7 @@ def view_for(views: Mapping[str, ClusterView], spec: ExportSpec) -> ClusterView:
 def read_clusters(
     clusters: Mapping[str, Cluster], environ: Mapping[str, str], *, preflight: bool
 ) -> dict[str, ClusterView]:
-    """Read every cluster at once; ``preflight`` adds modules, policy and users."""
+    """Read every cluster at once; ``preflight`` adds modules, policy, role and settings."""
     with ThreadPoolExecutor(max_workers=max(len(clusters), 1)) as pool:
         futures = {
             name: pool.submit(_read, name, cluster, environ, preflight)
@@ -90,9 +92,12 @@ def _read(name: str, cluster: Cluster, environ: Mapping[str, str], preflight: bo
         view.databases = _ask(lambda: client.databases(DATABASE_FIELDS))
         if not view.databases.ok or not preflight:
             return view
-        view.modules = _ask(client.module_capabilities)
+        view.modules = _ask(client.modules)
         view.policy = _ask(client.cluster_policy)
-        view.users = _ask(client.users)
+        view.role = _ask(client.own_role)
+        if not view.role.ok:  # an older cluster, or a proxy that hides the call
+            view.users = _ask(client.users)
+        view.settings = _ask(lambda: client.cluster_settings("handle_redirects"))
     return view
 
 

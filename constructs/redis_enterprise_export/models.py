@@ -7,6 +7,7 @@ at apply time, when it builds the request body.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import MISSING, dataclass, fields
@@ -32,6 +33,10 @@ MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
 COORDINATIONS = ("local", "postgres", "cluster")
 
 
+# The CA reaches each helper in its environment, which Linux caps, with argv, near
+# 2 MiB in all (a quarter of the stack limit): half of that is left to the rest.
+MAX_CA_BYTES = 1024 * 1024
+
 CERTIFICATE = re.compile(
     r"-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+?-----END CERTIFICATE-----"
 )
@@ -44,8 +49,11 @@ def certificate_blocks(pem: object) -> str:
     return "".join(block + "\n" for block in CERTIFICATE.findall(pem))
 
 
-# scheme://userinfo@ : userinfo is everything up to the authority's last "@".
-_USERINFO = re.compile(r"\A([^:/?#]*://)([^/?#]*)@")
+# Everything before the text's last "@" may be userinfo, however the URL is misspelt
+# (ftp:/u:PW@h, u:PW@h, a "/" or "@" inside the password): all of it is hidden.
+_USERINFO = re.compile(r"\A([A-Za-z][A-Za-z0-9+.-]*:/{0,2})?.*@", re.DOTALL)
+# A DNS label: 1-63 letters, digits, - or _ (names in private zones use _), no - at an end.
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\Z")
 
 
 def redact_url(url: str) -> str:
@@ -53,16 +61,55 @@ def redact_url(url: str) -> str:
 
     Works on any text, also text that ``urlsplit`` rejects.
     """
-    return _USERINFO.sub(r"\1***@", url, count=1)
+    return _USERINFO.sub(lambda m: f"{m.group(1) or ''}***@", url, count=1)
 
 
-def split_url(key: str, url: str, expected: str) -> SplitResult:
-    """``urlsplit`` plus the port check, as a ConfigError naming ``key``, userinfo hidden."""
+class _Redacted:
+    """Any config value as a message shows it: userinfo in its text hidden."""
+
+    def __init__(self, value: object) -> None:
+        self.text = repr(redact_url(value)) if isinstance(value, str) else redact_url(repr(value))
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def valid_host(host: str) -> bool:
+    """Whether ``host`` is an IP address or a DNS name: labels of 1-63 characters,
+    253 in all, one trailing dot allowed; non-ASCII names as IDNA allows them."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    name = host.removesuffix(".")
+    try:
+        name = name.encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    return 0 < len(name) <= 253 and all(_LABEL.match(label) for label in name.split("."))
+
+
+def split_url(key: str, url: object, expected: str) -> SplitResult:
+    """``urlsplit`` plus the port and host checks, as a ConfigError naming ``key``,
+    userinfo hidden."""
+    if not isinstance(url, str):
+        raise ConfigError(key, _Redacted(url), expected)
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 (raises ValueError on a bad port)
-    except ValueError as exc:
-        raise ConfigError(key, redact_url(url), f"{expected} ({exc})") from None
+    except ValueError:
+        # ValueError's text may quote a piece of a misspelt password: not shown.
+        raise ConfigError(
+            key, redact_url(url), f"{expected} (a well-formed host and a port 0-65535)"
+        ) from None
+    if parts.hostname and not valid_host(parts.hostname):
+        raise ConfigError(
+            key,
+            redact_url(url),
+            f"{expected} (a host name of labels of 1-63 letters, digits, - or _, "
+            "253 characters in all, or an IP address)",
+        )
     return parts
 
 
@@ -122,6 +169,58 @@ def resolve_env(name: str, env_name: str, environ: Mapping[str, str]) -> str:
     return value
 
 
+def _resolved(
+    data: Mapping[str, Any], environ: Mapping[str, str], prefix: str = ""
+) -> dict[str, Any]:
+    """``data`` with each ``x_env`` key replaced by ``x`` and the variable's value."""
+    body: dict[str, Any] = {}
+    for key, value in data.items():
+        if key.endswith("_env"):
+            body[key.removesuffix("_env")] = resolve_env(prefix + key, value, environ)
+        elif isinstance(value, Mapping):
+            body[key] = _resolved(value, environ, f"{prefix}{key}.")
+        else:
+            body[key] = value
+    return body
+
+
+@dataclass(frozen=True, kw_only=True)
+class SseC:
+    """S3 server-side encryption with a customer-provided key (SSE-C); the key, from
+    ``sse_customer_key_env``, reaches only the request body."""
+
+    type: ClassVar[str] = "sse-c"
+    sse_customer_key_env: str
+
+    def __post_init__(self) -> None:
+        _env_name(self, "sse_customer_key_env", required=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "sse_customer_key_env": self.sse_customer_key_env}
+
+    @classmethod
+    def from_dict(cls, data: object) -> SseC:
+        """Build it from config: ``type = "sse-c"`` and ``sse_customer_key_env``."""
+        if isinstance(data, SseC):
+            return data
+        if not isinstance(data, Mapping):
+            expected = 'a table: { type = "sse-c", sse_customer_key_env = "VAR" }'
+            raise ConfigError("encryption", _Redacted(data), expected)
+        try:
+            if data.get("type") != cls.type:
+                raise ConfigError(
+                    "type", data.get("type"), f"{cls.type!r} (the only type RS takes)"
+                )
+            _check_keys(data, {"type", "sse_customer_key_env"}, ("sse_customer_key",))
+            if "sse_customer_key_env" not in data:
+                raise ConfigError.missing(
+                    "sse_customer_key_env", "the name of the variable that holds the key"
+                )
+            return cls(sse_customer_key_env=data["sse_customer_key_env"])
+        except ConfigError as exc:
+            raise exc.within("", "encryption") from None
+
+
 @dataclass(frozen=True, kw_only=True)
 class Location:
     """Base of the six documented ``export_location`` types.
@@ -137,19 +236,13 @@ class Location:
     def to_dict(self) -> dict[str, Any]:
         """The location as config: ``type`` plus the set fields, secrets by env name."""
         values = {f.name: getattr(self, f.name) for f in fields(self)}
-        return {"type": self.type} | {k: v for k, v in values.items() if v is not None}
+        return {"type": self.type} | {
+            k: v.to_dict() if isinstance(v, SseC) else v for k, v in values.items() if v is not None
+        }
 
-    def api_object(self, environ: Mapping[str, str]) -> dict[str, str]:
+    def api_object(self, environ: Mapping[str, str]) -> dict[str, Any]:
         """The ``export_location`` object the API expects, secrets resolved."""
-        body: dict[str, str] = {"type": self.type}
-        for key, value in self.to_dict().items():
-            if key == "type":
-                continue
-            if key.endswith("_env"):
-                body[key.removesuffix("_env")] = resolve_env(key, value, environ)
-            else:
-                body[key] = value
-        return body
+        return _resolved(self.to_dict(), environ)
 
     def describe(self) -> str:
         """A one-line, secret-free description for progress lines."""
@@ -169,7 +262,6 @@ class _UrlLocation(Location):
         return value
 
     def _check_url(self) -> None:
-        _text(self, self.url_field)
         url = self._url()
         allowed = " or ".join(f"{s}://" for s in self.schemes)
         parts = split_url(self.url_field, url, f"a {allowed} URL with a host")
@@ -191,7 +283,7 @@ class _UrlLocation(Location):
             )
         _env_name(self, "password_env", required=False)
 
-    def api_object(self, environ: Mapping[str, str]) -> dict[str, str]:
+    def api_object(self, environ: Mapping[str, str]) -> dict[str, Any]:
         body = super().api_object(environ)
         password = body.pop("password", None)
         if password is not None:
@@ -204,7 +296,11 @@ class _UrlLocation(Location):
         return body
 
     def describe(self) -> str:
-        return f"{self.type} {redact_url(self._url())}"
+        # A valid URL here has no password; its user goes, an "@" in its path stays.
+        parts = urlsplit(self._url())
+        _, at, host = parts.netloc.rpartition("@")
+        shown = urlunsplit(parts._replace(netloc=f"***@{host}")) if at else self._url()
+        return f"{self.type} {shown}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -253,6 +349,8 @@ class S3Location(Location):
     subdir: str | None = None
     # Appeared in RS 7.4.2; without it the cluster detects the bucket's region.
     region_name: str | None = None
+    # Valid only in an export location (and import sources), per the RS docs.
+    encryption: SseC | None = None
 
     def __post_init__(self) -> None:
         _text(self, "bucket_name")
@@ -260,6 +358,8 @@ class S3Location(Location):
         _env_name(self, "secret_access_key_env", required=True)
         _optional_text(self, "subdir")
         _optional_text(self, "region_name")
+        if self.encryption is not None:
+            object.__setattr__(self, "encryption", SseC.from_dict(self.encryption))
 
     def describe(self) -> str:
         return f"s3://{self.bucket_name}/{self.subdir or ''}"
@@ -339,21 +439,38 @@ LOCATION_TYPES: dict[str, type[Location]] = {
 }
 
 
-def location_from_dict(data: Mapping[str, Any]) -> Location:
-    """Build a location from config: ``type`` plus the API's field names."""
+def location_from_dict(data: object) -> Location:
+    """Build a location from config: ``type`` plus the API's field names.
+
+    Errors name their key below ``location``.
+    """
     if not isinstance(data, Mapping):
-        raise ConfigError("location", data, "a table with a type and its fields")
+        raise ConfigError("location", _Redacted(data), "a table with a type and its fields")
+    try:
+        return _location(data)
+    except ConfigError as exc:
+        raise exc.within("", "location") from None
+
+
+def _location(data: Mapping[str, Any]) -> Location:
     kind = data.get("type")
     if not isinstance(kind, str) or kind not in LOCATION_TYPES:
         if kind is None:
             raise ConfigError.missing("type", "one of " + ", ".join(LOCATION_TYPES))
         raise ConfigError("type", kind, "one of " + ", ".join(LOCATION_TYPES))
     cls = LOCATION_TYPES[kind]
-    allowed = {f.name for f in fields(cls)}
+    _check_keys(data, {f.name for f in fields(cls)} | {"type"}, cls.secret_fields)
+    kwargs = {k: v for k, v in data.items() if k != "type"}
+    missing = [f.name for f in fields(cls) if f.name not in kwargs and _required(cls, f.name)]
+    if missing:
+        raise ConfigError.missing(missing[0], f"a value for {missing[0]} in a {kind} location")
+    return cls(**kwargs)
+
+
+def _check_keys(data: Mapping[str, Any], allowed: set[str], secrets: tuple[str, ...]) -> None:
+    """Every key of ``data`` is allowed; a literal secret is refused without showing it."""
     for key in data:
-        if key == "type":
-            continue
-        if key in cls.secret_fields:
+        if key in secrets:
             raise ConfigError(
                 key,
                 "***",
@@ -361,12 +478,7 @@ def location_from_dict(data: Mapping[str, Any]) -> Location:
                 hint=f"set {key}_env to the name of an environment variable that holds it",
             )
         if key not in allowed:
-            raise ConfigError.unknown_key(key, allowed | {"type"})
-    kwargs = {k: v for k, v in data.items() if k != "type"}
-    missing = [f.name for f in fields(cls) if f.name not in kwargs and _required(cls, f.name)]
-    if missing:
-        raise ConfigError.missing(missing[0], f"a value for {missing[0]} in a {kind} location")
-    return cls(**kwargs)
+            raise ConfigError.unknown_key(key, allowed)
 
 
 def _required(cls: type[Location], name: str) -> bool:
@@ -393,8 +505,6 @@ class Cluster:
 
     def __post_init__(self) -> None:
         expected = "https://HOST[:PORT] of the cluster's REST API"
-        if not isinstance(self.url, str):
-            raise ConfigError("url", self.url, expected)
         parts = split_url("url", self.url, expected)
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise ConfigError("url", redact_url(self.url), expected)
@@ -418,6 +528,13 @@ class Cluster:
             certificates = certificate_blocks(self.ca_cert_pem)
             if not certificates:
                 raise ConfigError("ca_cert", HIDDEN, "PEM text with a CERTIFICATE block")
+            if len(certificates.encode()) > MAX_CA_BYTES:
+                raise ConfigError(
+                    "ca_cert",
+                    f"{len(certificates.encode())} bytes of certificates",
+                    f"at most {MAX_CA_BYTES // 1024} KiB (the helper's environment is capped "
+                    "near 2 MiB): keep only the CAs that sign the cluster's certificate",
+                )
             object.__setattr__(self, "ca_cert_pem", certificates)
         _env_name(self, "username_env", required=True)
         _env_name(self, "password_env", required=True)

@@ -8,21 +8,27 @@ from __future__ import annotations
 
 import fcntl
 import re
+import unicodedata
 from datetime import datetime
 from pathlib import Path
 
 from .contract import Result
 
+# The cluster column tells apart two clusters' exports of the same name.
 HEADER = (
-    "| export | database | status | duration | destination | reason |\n|---|---|---|---|---|---|\n"
+    "| export | cluster | database | status | duration | destination | reason |\n"
+    "|---|---|---|---|---|---|---|\n"
 )
+# An ANSI escape sequence (CSI ... final byte, or OSC ... BEL/ST): dropped whole, not
+# only its ESC, so no "[31m" is left behind.
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-_]?)")
 # user:password@ in any URL of a description: the password never reaches the page.
 _URL_PASSWORD = re.compile(r"(://[^/@:\s]*):[^/@\s]*@")
 
 
-def append_summary(path: Path, result: Result) -> None:
+def append_summary(path: Path, result: Result, cluster: str = "") -> None:
     """Append ``result``'s row to ``path``, after the table's header if the file lacks it."""
-    row = summary_row(result)
+    row = summary_row(result, cluster)
     with path.open("a+", encoding="utf-8") as out:
         fcntl.flock(out, fcntl.LOCK_EX)
         out.seek(0)
@@ -31,8 +37,8 @@ def append_summary(path: Path, result: Result) -> None:
         out.write(row)
 
 
-def summary_row(result: Result) -> str:
-    """One Markdown table row: export, database, status, duration, destination, reason."""
+def summary_row(result: Result, cluster: str = "") -> str:
+    """One Markdown table row: export, cluster, database, status, duration, destination, reason."""
     database = " ".join(
         part
         for part in (
@@ -46,13 +52,14 @@ def summary_row(result: Result) -> str:
         reason = "; ".join(part for part in (reason, result.message) if part)
     cells = [
         result.name,
+        cluster,
         database,
         result.export_status,
         _duration(result),
         _URL_PASSWORD.sub(r"\1:***@", result.location),
         reason,
     ]
-    return "| " + " | ".join(_cell(cell) for cell in cells) + " |\n"
+    return "| " + " | ".join(cell(text) for text in cells) + " |\n"
 
 
 def _duration(result: Result) -> str:
@@ -64,7 +71,19 @@ def _duration(result: Result) -> str:
     return f"{(end - start).total_seconds():.1f} s"
 
 
-def _cell(text: str) -> str:
-    """``text`` safe inside one table cell: one line, and a pipe as an entity, which no
-    backslash before it can turn back into a column break."""
-    return " ".join(text.split()).replace("|", "&#124;")
+def one_line(text: str) -> str:
+    """Text from a cluster (or anyone) made safe for one line of a terminal or a page:
+    escape sequences and control characters dropped, every kind of line break and
+    other whitespace run made one space."""
+    text = _ANSI.sub("", text)
+    # Cc (controls), Cf (bidi overrides, zero-width), Cs/Co/Cn: nothing to show.
+    text = "".join(
+        c if c.isspace() or not unicodedata.category(c).startswith("C") else "" for c in text
+    )
+    return " ".join(text.split())
+
+
+def cell(text: str) -> str:
+    """``text`` safe inside one Markdown table cell: one line, a pipe as an entity, which
+    no backslash before it can turn back into a column break, and no raw HTML tag."""
+    return one_line(text).replace("|", "&#124;").replace("<", "&lt;")

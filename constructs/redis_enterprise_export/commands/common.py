@@ -9,14 +9,26 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from redis_enterprise_export.errors import ConfigError
+from redis_enterprise_export.errors import ConfigError, ExitCode
 
 if TYPE_CHECKING:
     from redis_enterprise_export.config import ExportsConfig
+    from redis_enterprise_export.inventory import ClusterView
+    from redis_enterprise_export.models import Cluster, ExportSpec
 
 CONFIG_ENV = "REDIS_EXPORT_CONFIG"
-# Day-2 commands: 0 all is well, 1 a check failed, 2 bad input.
-OK, CHECK_FAILED, BAD_INPUT = 0, 1, 2
+# Day-2 commands: 0 all is well, 1 a check failed, 2 bad input, 6 (the helper's
+# "unreachable") a cluster could not be read, which outranks 1: what it holds is unknown.
+OK, CHECK_FAILED, BAD_INPUT = 0, 1, int(ExitCode.BAD_INPUT)
+UNREADABLE = int(ExitCode.UNREACHABLE)
+UNREADABLE_MEANING = (
+    f"{UNREADABLE} a cluster could not be read (unreachable, TLS, a redirect, refused credentials)"
+)
+REDIRECT_HINT = (
+    "RS redirects API requests that reach a node other than the master while the "
+    "cluster setting handle_redirects is off: run `rladmin cluster config "
+    "handle_redirects enabled`, or ask for the cluster's API address"
+)
 
 
 def add_config_arguments(
@@ -38,22 +50,45 @@ def add_config_arguments(
     )
 
 
-def load(args: argparse.Namespace) -> ExportsConfig:
-    """The config, its exports narrowed to ``--name``; raises ConfigError."""
+def load(args: argparse.Namespace) -> tuple[ExportsConfig, list[ExportSpec]]:
+    """The whole config, and its exports narrowed to ``--name``; raises ConfigError.
+
+    The config stays whole: coverage is judged against every export it holds."""
     # Here, not at the top: cli builds every parser, the export helper's too, which
     # starts once per export and never reads TOML.
     from redis_enterprise_export.config import load_config
 
     config = load_config(args.config)
-    if args.name:
-        names = [spec.name for spec in config.exports]
-        unknown = [name for name in args.name if name not in names]
-        if unknown:
-            raise ConfigError(
-                "--name", unknown[0], "one of " + ", ".join(names), where=str(args.config)
-            )
-        config.exports[:] = [spec for spec in config.exports if spec.name in args.name]
-    return config
+    if not args.name:
+        return config, list(config.exports)
+    names = [spec.name for spec in config.exports]
+    unknown = [name for name in args.name if name not in names]
+    if unknown:
+        raise ConfigError(
+            "--name", unknown[0], "one of " + ", ".join(names), where=str(args.config)
+        )
+    return config, [spec for spec in config.exports if spec.name in args.name]
+
+
+def clusters_of(config: ExportsConfig, selected: list[ExportSpec]) -> dict[str, Cluster]:
+    """The clusters to read: those the selected exports use (every one without --name)."""
+    if len(selected) == len(config.exports):
+        return dict(config.clusters)
+    return {
+        name: cluster
+        for name, cluster in config.clusters.items()
+        if any(spec.cluster is cluster for spec in selected)
+    }
+
+
+def unread(views: Mapping[str, ClusterView]) -> list[ClusterView]:
+    """The clusters whose databases could not be read, for a reason other than an
+    unset credentials variable (that is the config's fault, and said elsewhere)."""
+    return [
+        view
+        for view in views.values()
+        if not view.databases.ok and not isinstance(view.databases.error, ConfigError)
+    ]
 
 
 def bad_input(exc: ConfigError) -> int:
@@ -61,15 +96,16 @@ def bad_input(exc: ConfigError) -> int:
     return BAD_INPUT
 
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd]?)\Z")
-_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+# A unit is required: "26" could mean hours as well as seconds.
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])\Z")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def duration(text: str) -> float:
-    """``26h``, ``90m``, ``2d``, ``3600s`` or ``3600`` as seconds (for argparse)."""
+    """``26h``, ``90m``, ``2d`` or ``3600s`` as seconds (for argparse)."""
     match = _DURATION.match(text.strip().lower())
     if not match or float(match[1]) <= 0:
         raise argparse.ArgumentTypeError(
-            f"got {text!r}; expected a duration such as 26h, 90m, 2d or 3600s"
+            f"got {text!r}; expected a number and a unit (s, m, h or d), such as 26h or 90m"
         )
     return float(match[1]) * _UNIT_SECONDS[match[2]]

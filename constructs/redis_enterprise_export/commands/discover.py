@@ -11,7 +11,7 @@ import argparse
 from collections.abc import Mapping
 
 from redis_enterprise_export.commands.common import CHECK_FAILED, OK, bad_input
-from redis_enterprise_export.config import load_config
+from redis_enterprise_export.config import load_config, unique_names
 from redis_enterprise_export.discovery import Lock, Match, Selector, lock_path
 from redis_enterprise_export.errors import ConfigError
 from redis_enterprise_export.inventory import read_clusters
@@ -20,9 +20,14 @@ from redis_enterprise_export.inventory import read_clusters
 def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     try:
         config = load_config(args.config, resolve=False)
-        old = Lock.read(lock_path(args.config))
     except ConfigError as exc:
         return bad_input(exc)
+    try:
+        old = Lock.read(lock_path(args.config))
+    except ConfigError as exc:
+        # A broken lock is what discover replaces; for --check it is out of date.
+        print(f"note: {exc}")
+        old = None
     wanted = {s.cluster: config.clusters[s.cluster] for s in config.selectors}
     views = read_clusters(wanted, environ, preflight=False)
     unread = [view for view in views.values() if not view.databases.ok]
@@ -33,6 +38,12 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     found: dict[str, tuple[Selector, list[Match]]] = {
         s.name: (s, s.select(views[s.cluster].databases.value)) for s in config.selectors
     }
+    # Refused here, before the lock is written, what would stop synthesis of the stack.
+    expanded = [spec for selector, matches in found.values() for spec in selector.expand(matches)]
+    try:
+        unique_names(config.exports + expanded, str(args.config))
+    except ConfigError as exc:
+        return bad_input(exc)
     new = Lock.of(found)
     changes = _changes(old, found, args)
     path = lock_path(args.config)
@@ -43,7 +54,10 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             return CHECK_FAILED
         print(f"{path.name} is up to date")
         return OK
-    new.write(path)
+    try:
+        new.write(path)
+    except ConfigError as exc:
+        return bad_input(exc)
     print(f"wrote {path}")
     print("\n".join(changes) or "  no change")
     return OK

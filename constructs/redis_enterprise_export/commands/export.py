@@ -15,6 +15,7 @@ from contextlib import ExitStack, contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from redis_enterprise_export.contract import SPEC_ENV, Result, unpack_spec
 from redis_enterprise_export.errors import ConfigError, ExitCode, ExportError, LocalSetupError
@@ -33,6 +34,7 @@ def _export(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     known: dict[str, Any] = {"run_id": args.run_id, "started_at": _utc_now()}
     result_file: Path | None = args.result
     job: ExportJob | None = None
+    cluster = ""
     outcome: BaseException | None = None
     try:
         with signals_raise(), ExitStack() as cleanup:
@@ -40,6 +42,8 @@ def _export(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
                 _write(result_file, Result(**known, export_status="running", message="running"))
             spec = _load_spec(args, environ)
             known |= {"name": spec.name, "location": spec.location.describe()}
+            # host[:port], never userinfo: the summary's cluster column.
+            cluster = urlsplit(spec.cluster.url).netloc.rpartition("@")[2]
             job = _make_job(spec, environ, cleanup)
             job.run()
     except ExportError as exc:
@@ -61,7 +65,7 @@ def _export(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         outcome = outcome or exc
         message = f"{message}; and {exc}" if outcome is not exc else str(exc)
     if args.summary is not None:
-        _summarize(args.summary, record)
+        _summarize(args.summary, record, cluster)
     if outcome is None:
         return ExitCode.OK
     with suppress(OSError):  # Terraform may be gone, and our stderr with it
@@ -88,12 +92,12 @@ def _write(path: Path, record: Result) -> None:
         raise LocalSetupError(f"cannot write the result file {path}: {exc.strerror}") from None
 
 
-def _summarize(path: Path, record: Result) -> None:
+def _summarize(path: Path, record: Result, cluster: str) -> None:
     """Append the job summary's row; best effort: a summary never changes the outcome."""
     from redis_enterprise_export.summary import append_summary
 
     try:
-        append_summary(path, record)
+        append_summary(path, record, cluster)
     except (OSError, ValueError) as exc:  # ValueError: a file that is not UTF-8
         why = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
         with suppress(OSError):

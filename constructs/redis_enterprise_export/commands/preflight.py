@@ -2,8 +2,9 @@
 
 Reads only: the databases (which also proves reach, TLS and credentials, in one
 request per cluster, so a wrong password costs one failed login), the modules'
-capabilities, the cluster's policy and its users. Never starts an export, never
-resets a status, never touches Terraform state.
+capabilities, the cluster's policy and settings, and the user's own role. Never
+starts an export, never resets a status, never touches Terraform state. A tick
+promises only what was checked: what the API cannot test is "not checked".
 """
 
 from __future__ import annotations
@@ -14,20 +15,34 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from redis_enterprise_export.commands.common import CHECK_FAILED, OK, bad_input, load
-from redis_enterprise_export.errors import ApiError, ConfigError, TlsError
-from redis_enterprise_export.inventory import ClusterView, read_clusters, refused, view_for
-from redis_enterprise_export.models import ExportSpec
+from redis_enterprise_export.commands.common import (
+    CHECK_FAILED,
+    OK,
+    REDIRECT_HINT,
+    UNREADABLE,
+    bad_input,
+    clusters_of,
+    load,
+    unread,
+)
+from redis_enterprise_export.errors import ApiError, ConfigError, RedirectError, TlsError
+from redis_enterprise_export.inventory import ClusterView, read_clusters, refused
+from redis_enterprise_export.models import ExportSpec, MountPointLocation
+from redis_enterprise_export.summary import one_line
 
-EXPORT_ROLES = frozenset({"admin", "cluster_member", "db_member"})  # start_bdb_export
+# The roles RS grants start_bdb_export, and the documented ones it does not.
+EXPORT_ROLES = frozenset({"admin", "cluster_member", "db_member"})
+NO_EXPORT_ROLES = frozenset({"db_viewer", "cluster_viewer", "user_manager", "none"})
 PASS, FAIL, WARN, NOT_CHECKED = "pass", "fail", "warn", "not checked"
 MARKS = {PASS: "✔", FAIL: "✘", WARN: "!", NOT_CHECKED: "?"}
+PG_CHECK = "PostgreSQL for coordination"
 
 
 @dataclass(frozen=True)
 class Check:
-    """One check of one export: its outcome and, unless it passed, what to do."""
+    """One check of one cluster (``export`` empty) or of one export on it."""
 
+    cluster: str
     export: str
     check: str
     outcome: str
@@ -36,58 +51,77 @@ class Check:
 
 def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     try:
-        config = load(args)
+        config, selected = load(args)
     except ConfigError as exc:
         return bad_input(exc)
-    views = read_clusters(config.clusters, environ, preflight=True)
-    checks = [
-        c for spec in config.exports for c in check_export(spec, view_for(views, spec), environ)
-    ]
+    views = read_clusters(clusters_of(config, selected), environ, preflight=True)
+    checks: list[Check] = []
     for view in views.values():
-        for row in view.uncovered_by(config.exports):
-            checks.append(
-                Check(
-                    "*",
-                    f"coverage of {view.name}",
-                    WARN,
-                    f"database {row.get('name')!r} (uid {row.get('uid')}) has no "
-                    "export: add one to the config, or a selector",
-                )
+        checks += [Check(view.name, "", name, *result) for name, result in _cluster_checks(view)]
+        if view.cluster.coordination == "postgres":
+            checks.append(Check(view.name, "", PG_CHECK, *_postgres(environ)))
+        checks += [
+            Check(view.name, spec.name, name, *result)
+            for spec in selected
+            if spec.cluster is view.cluster
+            for name, result in _export_checks(spec, view, environ)
+        ]
+        # Against the whole config: --name narrows what is checked, not what exists.
+        checks += [
+            Check(
+                view.name,
+                "",
+                "coverage",
+                WARN,
+                f"database {row.get('name')!r} (uid {row.get('uid')}) has no export: "
+                "add one to the config, or a selector",
             )
+            for row in view.uncovered_by(config.exports)
+        ]
     if args.json:
         print(json.dumps([asdict(c) for c in checks], indent=2, ensure_ascii=False))
     else:
         for c in checks:
-            print(f"{MARKS[c.outcome]} {c.export}: {c.check}: {c.detail}")
+            subject = c.export or f"cluster {c.cluster}"
+            print(one_line(f"{MARKS[c.outcome]} {subject}: {c.check}: {c.detail}"))
+        print(tally(checks))
+    if unread(views):
+        return UNREADABLE
     return CHECK_FAILED if any(c.outcome == FAIL for c in checks) else OK
 
 
-def check_export(spec: ExportSpec, view: ClusterView, environ: Mapping[str, str]) -> list[Check]:
-    return [
-        Check(spec.name, name, outcome, detail)
-        for name, (outcome, detail) in _checks(spec, view, environ)
-    ]
+def tally(checks: list[Check]) -> str:
+    """The last line: how many checks came out which way."""
+    count = {outcome: sum(c.outcome == outcome for c in checks) for outcome in MARKS}
+    warnings = "warning" if count[WARN] == 1 else "warnings"
+    return (
+        f"preflight: {count[PASS]} passed, {count[FAIL]} failed, "
+        f"{count[NOT_CHECKED]} not checked, {count[WARN]} {warnings}"
+    )
 
 
-def _checks(
+def _cluster_checks(view: ClusterView) -> Iterator[tuple[str, tuple[str, str]]]:
+    yield "cluster reachable, TLS verified", _reach(view)
+    yield "credentials accepted", _credentials(view)
+    yield "requests not redirected", _redirects(view)
+    yield "role may export", _role(view)
+    yield "cluster export limit", _limit(view)
+
+
+def _export_checks(
     spec: ExportSpec, view: ClusterView, environ: Mapping[str, str]
 ) -> Iterator[tuple[str, tuple[str, str]]]:
     yield "secrets set", _secrets(spec, environ)
-    yield "cluster reachable, TLS verified", _reach(view)
-    yield "credentials accepted", _credentials(view)
     database = _database(spec, view)
     yield "database exists", database[0]
     yield "modules support backup_restore", _modules(view, database[1])
-    yield "role may export", _role(view)
-    yield "cluster export limit", _limit(spec, view)
-    if spec.cluster.coordination == "postgres":
-        yield "PostgreSQL for coordination", _postgres(environ)
+    yield "destination reachable", _destination(spec)
 
 
 def _postgres(environ: Mapping[str, str]) -> tuple[str, str]:
     from redis_enterprise_export.coordination import CONN_ENV, pg_problem
 
-    # Once per connection string, not once per export.
+    # Once per connection string, not once per cluster.
     key = environ.get(CONN_ENV, "")
     if key not in _PG_CHECKED:
         problem = pg_problem(environ)
@@ -112,6 +146,8 @@ def _reach(view: ClusterView) -> tuple[str, str]:
     error = view.databases.error
     if isinstance(error, ConfigError):
         return NOT_CHECKED, "no credentials to ask with (see secrets)"
+    if isinstance(error, RedirectError):
+        return FAIL, f"{error} ({REDIRECT_HINT})"
     if isinstance(error, TlsError):
         return FAIL, str(error)
     if error is not None and not isinstance(error, ApiError):
@@ -126,6 +162,25 @@ def _credentials(view: ClusterView) -> tuple[str, str]:
     if error is not None:
         return NOT_CHECKED, "the cluster was not reached"
     return PASS, f"{view.user} signed in"
+
+
+def _redirects(view: ClusterView) -> tuple[str, str]:
+    if isinstance(view.databases.error, RedirectError):
+        return FAIL, "the cluster redirected the first request (see reachable)"
+    if not view.databases.ok:
+        return NOT_CHECKED, "the cluster was not read"
+    if not view.settings.ok:
+        return NOT_CHECKED, f"handle_redirects could not be read ({view.settings.error})"
+    setting = view.settings.value.get("handle_redirects")
+    if setting is True:
+        return PASS, "handle_redirects is enabled: any node answers the API itself"
+    if setting is False:
+        return WARN, (
+            f"handle_redirects is off: {view.cluster.url} answered, but a node that is not "
+            "the master (after a failover, say) redirects, which the helper refuses; "
+            + REDIRECT_HINT
+        )
+    return NOT_CHECKED, f"the cluster object shows handle_redirects as {setting!r}"
 
 
 def _database(spec: ExportSpec, view: ClusterView) -> tuple[tuple[str, str], dict[str, Any] | None]:
@@ -143,49 +198,110 @@ def _database(spec: ExportSpec, view: ClusterView) -> tuple[tuple[str, str], dic
 def _modules(view: ClusterView, database: dict[str, Any] | None) -> tuple[str, str]:
     if database is None:
         return NOT_CHECKED, "no database to check"
-    names = [
-        str(m.get("module_name")) for m in database.get("module_list") or [] if isinstance(m, dict)
-    ]
-    if not names:
+    listed = database.get("module_list")
+    if not listed:
         return PASS, "no modules loaded"
+    if not isinstance(listed, list) or not all(isinstance(m, dict) for m in listed):
+        return NOT_CHECKED, (
+            f"the database's module_list is not a list of objects ({one_line(repr(listed))[:80]})"
+        )
     if not view.modules.ok:
         return NOT_CHECKED, f"the modules could not be read ({view.modules.error})"
-    lacking = [n for n in names if "backup_restore" not in view.modules.value.get(n, ())]
-    if lacking:
-        modules = ", ".join(lacking)
-        return FAIL, f"module {modules} lacks backup_restore: RS refuses the export (406)"
-    return PASS, "all of " + ", ".join(names) + " support it"
+    judged = [_module(entry, view.modules.value) for entry in listed]
+    for outcome in (FAIL, NOT_CHECKED):
+        if any(o == outcome for o, _ in judged):
+            return outcome, "; ".join(text for o, text in judged if o == outcome)
+    return PASS, "; ".join(text for _, text in judged)
+
+
+def _module(entry: dict[str, Any], catalog: list[dict[str, Any]]) -> tuple[str, str]:
+    """One of the database's modules judged by the version it uses (its ``module_id``),
+    or, when it names none, by every version of that name (and saying so)."""
+    name = str(entry.get("module_name"))
+    module_id = entry.get("module_id")
+    if isinstance(module_id, str | int) and not isinstance(module_id, bool) and module_id != "":
+        versions = [m for m in catalog if str(m.get("uid")) == str(module_id)]
+        how = f"module {name} (module_id {module_id})"
+        if not versions:
+            return NOT_CHECKED, f"{how} is not among GET /v1/modules"
+    else:
+        versions = [m for m in catalog if m.get("module_name") == name]
+        how = f"module {name} (judged by name: the database names no module_id)"
+        if not versions:
+            return NOT_CHECKED, f"{how} is not among GET /v1/modules"
+    capable = {_capable(m) for m in versions}
+    if capable == {True}:
+        return PASS, f"{how} supports backup_restore"
+    if capable == {False}:
+        return FAIL, f"{how} lacks backup_restore: RS refuses the export (406)"
+    return NOT_CHECKED, f"{how}: its versions disagree on backup_restore, or do not say"
+
+
+def _capable(module: dict[str, Any]) -> bool | None:
+    capabilities = module.get("capabilities")
+    if not isinstance(capabilities, list):
+        return None
+    return "backup_restore" in capabilities
+
+
+def _destination(spec: ExportSpec) -> tuple[str, str]:
+    location = spec.location
+    if isinstance(location, MountPointLocation):
+        return NOT_CHECKED, (
+            f"{location.path} must exist on every node, writable by redislabs:redislabs; "
+            "the API cannot look"
+        )
+    return NOT_CHECKED, (
+        f"RS has no call that tests a {location.type} location without exporting; "
+        "a wrong one shows as export_failure_reason after an export"
+    )
 
 
 def _role(view: ClusterView) -> tuple[str, str]:
     if not view.databases.ok:
         return NOT_CHECKED, "the cluster was not read"
+    if view.role.ok:
+        return _judge_role(view.user, view.role.value, "GET /v1/users/role")
+    asked = f"GET /v1/users/role failed ({view.role.error})"
     if refused(view.users, 403):
         return NOT_CHECKED, (
-            "listing users needs view_all_users_info (admin, user_manager), "
-            "and RS documents no call that shows a user its own role; "
+            f"{asked}, and listing users needs view_all_users_info (admin, user_manager); "
             "a missing start_bdb_export shows as 403 at export time"
         )
     if not view.users.ok:
-        return NOT_CHECKED, f"the users could not be read ({view.users.error})"
-    roles = [str(u.get("role")) for u in view.users.value if u.get("email") == view.user]
-    if not roles:
+        return NOT_CHECKED, f"{asked}, and the users could not be read ({view.users.error})"
+    mine = [u for u in view.users.value if u.get("email") == view.user]
+    if not mine:
         return NOT_CHECKED, f"{view.user} is not among the cluster's users (LDAP or SSO?)"
-    if roles[0] in EXPORT_ROLES:
-        return PASS, f"{view.user} is {roles[0]}"
-    return FAIL, (
-        f"{view.user} is {roles[0]}, which lacks start_bdb_export: give it the "
-        "admin, cluster_member or db_member role"
-    )
+    role = mine[0].get("role")
+    if isinstance(role, str) and role:
+        return _judge_role(view.user, role, "GET /v1/users")
+    if "role_uids" in mine[0]:
+        return NOT_CHECKED, (
+            f"{asked}, and GET /v1/users shows {view.user} with role_uids "
+            f"{one_line(repr(mine[0].get('role_uids')))[:60]} (an RBAC cluster), not a role"
+        )
+    return NOT_CHECKED, f"{asked}, and GET /v1/users shows no role for {view.user}"
 
 
-def _limit(spec: ExportSpec, view: ClusterView) -> tuple[str, str]:
+def _judge_role(user: str, role: str, source: str) -> tuple[str, str]:
+    if role in EXPORT_ROLES:
+        return PASS, f"{user} is {role} ({source})"
+    if role in NO_EXPORT_ROLES:
+        return FAIL, (
+            f"{user} is {role}, which lacks start_bdb_export: give it the "
+            "admin, cluster_member or db_member role"
+        )
+    return NOT_CHECKED, f"{source} names the role {role!r}, which RS does not document"
+
+
+def _limit(view: ClusterView) -> tuple[str, str]:
     if not view.databases.ok:
         return NOT_CHECKED, "the cluster was not read"
     if not view.policy.ok:
         return NOT_CHECKED, f"the cluster policy could not be read ({view.policy.error})"
     limit = view.policy.value.get("max_simultaneous_backups")
-    ours = spec.cluster.max_concurrent_exports
+    ours = view.cluster.max_concurrent_exports
     if not isinstance(limit, int) or isinstance(limit, bool):
         return NOT_CHECKED, "the cluster policy has no max_simultaneous_backups"
     if ours == 0 or ours > limit:

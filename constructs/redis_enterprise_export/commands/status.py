@@ -14,13 +14,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from redis_enterprise_export.commands.common import CHECK_FAILED, OK, bad_input, load
+from redis_enterprise_export.commands.common import (
+    BAD_INPUT,
+    CHECK_FAILED,
+    OK,
+    REDIRECT_HINT,
+    UNREADABLE,
+    bad_input,
+    clusters_of,
+    load,
+    unread,
+)
 from redis_enterprise_export.config import ExportsConfig
-from redis_enterprise_export.errors import ConfigError
+from redis_enterprise_export.errors import ConfigError, RedirectError
 from redis_enterprise_export.inventory import ClusterView, read_clusters, view_for
+from redis_enterprise_export.summary import cell, one_line
 
 # The states the redis_export_status metric takes; "none" is a never-exported database.
 STATES = ("succeeded", "failed", "exporting", "none", "unknown")
+# How far last_export_time may lie ahead of this machine's clock (clocks drift) before
+# it is a problem: a time in the future proves nothing about the backup's age.
+CLOCK_SKEW_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -50,19 +64,19 @@ class Uncovered:
 
 def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     try:
-        config = load(args)
+        config, selected = load(args)
     except ConfigError as exc:
         return bad_input(exc)
-    views = read_clusters(config.clusters, environ, preflight=False)
+    views = read_clusters(clusters_of(config, selected), environ, preflight=False)
     now = datetime.now(UTC)
     rows = [
         _status(spec.name, view_for(views, spec), spec.database, now, args.max_age)
-        for spec in config.exports
+        for spec in selected
     ]
     uncovered = _uncovered(config, views) if args.coverage else []
     if args.prometheus is not None:
         try:
-            write_prometheus(args.prometheus, rows, views if args.coverage else None, config)
+            write_prometheus(args.prometheus, rows, views, config, coverage=args.coverage)
         except OSError as exc:
             return bad_input(
                 ConfigError(
@@ -80,6 +94,10 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         print(markdown(rows, uncovered))
     else:
         print(text(rows, uncovered))
+    if unread(views):
+        return UNREADABLE
+    if any(isinstance(view.databases.error, ConfigError) for view in views.values()):
+        return BAD_INPUT  # a credentials variable is unset: said in the problem column
     failing = args.max_age is not None and any(row.problem for row in rows)
     return CHECK_FAILED if failing or uncovered else OK
 
@@ -99,7 +117,9 @@ def _status(
         "age_seconds": None,
     }
     if not view.databases.ok:
-        return ExportStatus(**base, problem=f"cluster not read: {view.databases.error}")
+        error = view.databases.error
+        hint = f" ({REDIRECT_HINT})" if isinstance(error, RedirectError) else ""
+        return ExportStatus(**base, problem=f"cluster not read: {error}{hint}")
     found = view.database(database)
     if len(found) != 1:
         what = "no database" if not found else f"{len(found)} databases"
@@ -122,6 +142,11 @@ def _status(
         problem = "no successful export on record"
     elif age is None:
         problem = f"last_export_time {last!r} is not a time this tool can read"
+    elif age < -CLOCK_SKEW_SECONDS:
+        problem = (
+            f"last_export_time {last} is {_hours(-age)} in the future: the cluster's "
+            "clock or this machine's is wrong, so the backup's age is unknown"
+        )
     elif max_age is not None and age > max_age:
         problem = f"newest good export is {_hours(age)} old (limit {_hours(max_age)})"
     else:
@@ -140,8 +165,13 @@ def _when(last: str) -> datetime | None:
 
 
 def _age(last: str, now: datetime) -> float | None:
+    """Seconds since ``last``: 0 for a time a little ahead (clock skew), negative for
+    one further ahead, which is a problem to report."""
     when = _when(last)
-    return None if when is None else max((now - when).total_seconds(), 0.0)
+    if when is None:
+        return None
+    age = (now - when).total_seconds()
+    return 0.0 if -CLOCK_SKEW_SECONDS <= age < 0 else age
 
 
 def _progress(value: Any) -> float | None:
@@ -182,7 +212,7 @@ def _cells(row: ExportStatus) -> tuple[str, ...]:
 
 
 def text(rows: list[ExportStatus], uncovered: list[Uncovered]) -> str:
-    table = [COLUMNS, *(_cells(row) for row in rows)]
+    table = [COLUMNS, *(tuple(one_line(c) for c in _cells(row)) for row in rows)]
     widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS))]
     lines = [
         "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
@@ -194,28 +224,40 @@ def text(rows: list[ExportStatus], uncovered: list[Uncovered]) -> str:
 
 def markdown(rows: list[ExportStatus], uncovered: list[Uncovered]) -> str:
     def line(cells: tuple[str, ...]) -> str:
-        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+        return "| " + " | ".join(cell(c) for c in cells) + " |"
 
     lines = [line(COLUMNS), "|" + "---|" * len(COLUMNS), *(line(_cells(r)) for r in rows)]
-    return "\n".join(lines + _uncovered_lines(uncovered))
+    return "\n".join(lines + _uncovered_lines(uncovered, markdown=True))
 
 
-def _uncovered_lines(uncovered: list[Uncovered]) -> list[str]:
+def _uncovered_lines(uncovered: list[Uncovered], *, markdown: bool = False) -> list[str]:
     if not uncovered:
         return []
+    # In Markdown a list item's text is inline too: the pipe and the line are what matter.
+    clean = cell if markdown else one_line
     return ["", "Databases no export covers:"] + [
-        f"- {u.cluster}: {u.database} (uid {u.database_uid})" for u in uncovered
+        "- " + clean(f"{u.cluster}: {u.database} (uid {u.database_uid})") for u in uncovered
     ]
 
 
 def write_prometheus(
     path: Path,
     rows: list[ExportStatus],
-    views: Mapping[str, ClusterView] | None,
+    views: Mapping[str, ClusterView],
     config: ExportsConfig,
+    *,
+    coverage: bool,
 ) -> None:
-    """The node_exporter textfile format, written atomically by prometheus_client."""
-    from prometheus_client import CollectorRegistry, Enum, Gauge, write_to_textfile
+    """The node_exporter textfile format, written atomically by prometheus_client.
+
+    ``redis_export_cluster_up`` 0 says a cluster was not read: its coverage is then
+    unknown, not fine, so an alert on it fires while the monitor is blind."""
+    try:
+        from prometheus_client import CollectorRegistry, Enum, Gauge, write_to_textfile
+    except ImportError:
+        from redis_enterprise_export.extras import not_installed
+
+        raise not_installed("prometheus_client", "status --prometheus") from None
 
     registry = CollectorRegistry()
     labels = ("cluster", "database", "export")
@@ -246,7 +288,15 @@ def write_prometheus(
             last.labels(*key).set(when.timestamp())
         if row.export_progress is not None:
             progress.labels(*key).set(row.export_progress)
-    if views is not None:
+    up = Gauge(
+        "redis_export_cluster_up",
+        "1 if the cluster's databases were read, else 0 (then nothing else about it is known).",
+        ("cluster",),
+        registry=registry,
+    )
+    for view in views.values():
+        up.labels(view.name).set(1 if view.databases.ok else 0)
+    if coverage:
         covered = Gauge(
             "redis_export_database_covered",
             "1 if an export in the config covers this database, else 0.",

@@ -1,15 +1,17 @@
 """The simulated cluster's behaviour, free of HTTP: databases, users, exports, faults.
 
 It follows the documented API, awkward parts included: ``export_status`` is
-``""`` on a fresh database and after a reset, it keeps the previous export's
-value until reset and may go on showing it for a few reads after a POST
+``""`` on a fresh database and ``idle`` after a reset, it keeps the previous
+export's value until reset and may go on showing it for a few reads after a POST
 (``Scenario.stale_reads``); ``export_progress`` can come as a string; error
-bodies carry ``description`` or, like older clusters, ``message``.
+bodies carry ``description`` or, like older clusters, ``message``. SOURCES.md
+beside this file names the page each modelled behaviour comes from.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import shutil
 import threading
@@ -19,18 +21,29 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .redis_server import RedisServer
 
-# Roles that hold start_bdb_export and reset_bdb_current_export_status.
+# The permissions table (SOURCES.md: permissions.md). start_bdb_export and
+# reset_bdb_current_export_status:
 EXPORT_ROLES = frozenset({"admin", "cluster_member", "db_member"})
 ROLES = EXPORT_ROLES | {"db_viewer", "cluster_viewer", "user_manager", "none"}
-# view_cluster_info (GET /v1/cluster/policy) and view_all_users_info (GET /v1/users).
-# UNCONFIRMED: the docs list these permissions' roles only in part; these are the
-# roles whose descriptions say they view the cluster, or users.
-CLUSTER_VIEW_ROLES = frozenset({"admin", "cluster_member", "cluster_viewer"})
+# view_bdb_info, view_cluster_info and view_cluster_modules: every role but none.
+VIEW_ROLES = ROLES - {"none"}
+# view_all_users_info (GET /v1/users).
 USER_VIEW_ROLES = frozenset({"admin", "user_manager"})
+# The built-in roles' uids, as GET /v1/roles shows them (roles.md's example);
+# user_manager is not in that example: 7 is ours.
+ROLE_UIDS = {
+    "admin": 1,
+    "cluster_member": 2,
+    "cluster_viewer": 3,
+    "db_member": 4,
+    "db_viewer": 5,
+    "none": 6,
+    "user_manager": 7,
+}
 # RS's default max_simultaneous_backups, reported when the scenario sets no limit.
 DEFAULT_MAX_SIMULTANEOUS_BACKUPS = 4
 FAILURE_REASONS = ("no-permission", "wrong-file-path", "general-error")
@@ -39,7 +52,10 @@ FAILURE_REASONS = ("no-permission", "wrong-file-path", "general-error")
 LOCATION_FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "url": ({"url"}, set()),
     "sftp": ({"sftp_url"}, {"key"}),
-    "s3": ({"bucket_name", "access_key_id", "secret_access_key"}, {"subdir", "region_name"}),
+    "s3": (
+        {"bucket_name", "access_key_id", "secret_access_key"},
+        {"subdir", "region_name", "encryption"},
+    ),
     "gs": (
         {"bucket_name", "client_id", "client_email", "private_key_id", "private_key"},
         {"subdir"},
@@ -63,22 +79,61 @@ class Scenario:
     # With fail_reason: fail only this many exports from now on (None: every one).
     fail_exports: int | None = None
     progress_as_string: bool = False
+    # Every read shows export_progress as the string "NaN", JSON null, or the string
+    # "junk": the docs say a number, the actions API sends strings; be ready for worse.
+    non_numeric_progress: Literal["NaN", "null", "junk"] | None = None
+    # After an accepted POST, the next reads show these statuses in turn (e.g.
+    # "initializing", "queued": import_status has them, export_status may) before
+    # "exporting". export_status is not a closed set in practice.
+    pre_start_statuses: list[str] = field(default_factory=list)
+    # The running export's uid as the bdb's action_uid (UNCONFIRMED that RS shows
+    # it); False: no action_uid anywhere (the POST's 200 has no body either way).
+    action_uid: bool = True
+    # GET /v1/users rows carry role_uids instead of role, as on RBAC clusters.
+    rbac: bool = False
+    # Unique per simulator, as a real cluster's FQDN: helpers key their locks by it,
+    # and the simulators of tests running at once must not share them.
+    cluster_name: str = field(default_factory=lambda: f"cluster-{uuid.uuid4().hex[:12]}.sim.local")
+    # The cluster setting: a node that is not the master forwards requests to it.
+    handle_redirects: bool = False
+    # Set: this node is not the master, whose internal address this is; unless
+    # handle_redirects, every request is answered 307 with a Location there.
+    master_url: str | None = None
     error_text_field: str = "description"  # or "message", as older clusters send
     # Transport faults per method, taken one per request in order: "" (none),
-    # "503", "reset" (connection reset, request not processed), "drop" (processed,
-    # then the connection reset: the answer is lost), "slow:<seconds>", "html".
+    # "503" (answered before any work: nothing started), "503-started" (processed,
+    # e.g. an export started, then answered 503), "reset" (connection reset,
+    # request not processed), "drop" (processed, then the connection reset: the
+    # answer is lost), "slow:<seconds>", "html".
     # The list is the whole plan for its method: a request beyond it is answered
     # 500 and fails Simulator.check_assertions(), unless the list ends with "...",
     # which answers every later request normally. Methods not listed are normal.
     faults: dict[str, list[str]] = field(default_factory=dict)
-    # False: reads never show the running export's action_uid (its showing is UNCONFIRMED).
-    show_action_uid: bool = True
 
 
 @dataclass
 class Reply:
     status: int
     body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Module:
+    """One version of a module: GET /v1/modules lists one entry per version."""
+
+    uid: str
+    module_name: str
+    semantic_version: str
+    capabilities: tuple[str, ...]
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "uid": self.uid,
+            "module_name": self.module_name,
+            "semantic_version": self.semantic_version,
+            "capabilities": list(self.capabilities),
+        }
 
 
 @dataclass
@@ -86,7 +141,8 @@ class Database:
     uid: int
     name: str
     redis: RedisServer | None  # None: exports to mount_point fail with general-error
-    modules: list[dict[str, Any]] = field(default_factory=list)
+    modules: list[Module] = field(default_factory=list)
+    pre_start: list[str] = field(default_factory=list)  # statuses still to show
     export_status: str = ""
     export_progress: float = 0.0
     export_failure_reason: str = ""
@@ -102,10 +158,13 @@ class Database:
             return self.data_bytes
         return int(self.redis.client.info("memory")["used_memory_dataset"])
 
-    def fields(self, progress_as_string: bool, show_action_uid: bool = True) -> dict[str, Any]:
+    def fields(self, scenario: Scenario) -> dict[str, Any]:
         progress: Any = self.export_progress
-        if progress_as_string:
+        if scenario.progress_as_string:
             progress = f"{progress:g}"
+        if scenario.non_numeric_progress is not None:
+            odd = scenario.non_numeric_progress
+            progress = None if odd == "null" else odd
         data: dict[str, Any] = {
             "uid": self.uid,
             "name": self.name,
@@ -113,7 +172,16 @@ class Database:
             "export_status": self.export_status,
             "export_progress": progress,
             "export_failure_reason": self.export_failure_reason,
-            "module_list": [{"module_name": m["module_name"]} for m in self.modules],
+            # module_id names the version; module_args "" as on RS 8.0 (RER's fixture).
+            "module_list": [
+                {
+                    "module_id": m.uid,
+                    "module_name": m.module_name,
+                    "semantic_version": m.semantic_version,
+                    "module_args": "",
+                }
+                for m in self.modules
+            ],
             # The full object carries secrets; clients must ask for fields instead.
             "authentication_redis_pass": "sim-db-password-never-log-me",
             "backup_location": {"type": "s3", "secret_access_key": "sim-backup-secret"},
@@ -122,7 +190,7 @@ class Database:
             data["last_export_time"] = self.last_export_time
         # Documented as "UID of the action currently running"; that an export shows
         # here while it runs is UNCONFIRMED. Helpers must work with and without it.
-        if self.export_status == "exporting" and self.export is not None and show_action_uid:
+        if scenario.action_uid and self.export_status == "exporting" and self.export is not None:
             data["action_uid"] = self.export.action_uid
         return data
 
@@ -146,7 +214,7 @@ class Request:
     path: str
     query: str
     user: str
-    status: int
+    status: int  # the cluster's own answer, even when a fault (drop, 503-started) replaced it
     at: float = field(default_factory=time.time)  # wall clock, comparable across processes
     body: Any = None  # the answer (the simulator's own, never a secret)
 
@@ -159,13 +227,11 @@ class SimCluster:
         self.lock = threading.RLock()
         self.databases: dict[int, Database] = {}
         self.users: dict[str, tuple[str, str]] = {}
+        self.modules: dict[str, Module] = {}
         self.scenario = Scenario()
         self.log: list[Request] = []
         self.export_bodies: list[dict[str, Any]] = []
         self.failed_logins = 0
-        # Unique, as a real cluster's FQDN: helpers key their locks by it, and
-        # simulators of concurrent tests must not share them.
-        self.name = f"cluster-{uuid.uuid4().hex[:12]}.sim.example.com"
         self._timers: list[threading.Timer] = []
         self._closed = False
 
@@ -176,6 +242,15 @@ class SimCluster:
             raise ValueError(f"role {role!r}: expected one of {sorted(ROLES)}")
         self.users[email] = (password, role)
 
+    def add_module(
+        self, name: str, version: str = "1.0.0", capabilities: tuple[str, ...] | list[str] = ()
+    ) -> Module:
+        """Install a version of a module (again: the same one); its uid is like RS's."""
+        uid = hashlib.md5(f"{name}@{version}".encode()).hexdigest()  # noqa: S324 - a name
+        module = Module(uid, name, version, tuple(capabilities))
+        self.modules.setdefault(uid, module)
+        return self.modules[uid]
+
     def add_database(
         self,
         uid: int,
@@ -183,12 +258,24 @@ class SimCluster:
         redis: RedisServer | None = None,
         modules: list[dict[str, Any]] | None = None,
     ) -> Database:
-        db = Database(uid=uid, name=name, redis=redis, modules=modules or [])
+        """A database loading ``modules``: each names an installed version by
+        ``module_id``, or installs one from ``module_name``, ``semantic_version``
+        (default 1.0.0) and ``capabilities``."""
+        loaded = [
+            self.modules[m["module_id"]]
+            if "module_id" in m
+            else self.add_module(
+                m["module_name"], m.get("semantic_version", "1.0.0"), m.get("capabilities", ())
+            )
+            for m in modules or []
+        ]
+        db = Database(uid=uid, name=name, redis=redis, modules=loaded)
         self.databases[uid] = db
         return db
 
     def exports_started(self, uid: int | None = None) -> int:
-        """How many export POSTs the cluster accepted (for one database, or all)."""
+        """How many export POSTs the cluster accepted (for one database, or all); the log
+        holds the cluster's own answers, including those a fault then lost."""
         return sum(
             1
             for r in self.log
@@ -232,11 +319,12 @@ class SimCluster:
                 slow = fault.startswith("slow:") and 0 <= float(fault[5:]) <= 60  # not nan
             except ValueError:
                 slow = False
-            if slow or fault in ("", "503", "reset", "drop", "html"):
+            if slow or fault in ("", "503", "503-started", "reset", "drop", "html"):
                 return fault
             raise ValueError(
                 f"Scenario.faults[{method!r}]: unknown fault {fault!r}; expected one of "
-                "'', '503', 'reset', 'drop', 'html', 'slow:<seconds up to 60>', '...'"
+                "'', '503', '503-started', 'reset', 'drop', 'html', "
+                "'slow:<seconds up to 60>', '...'"
             )
 
     def error(self, status: int, code: str, text: str) -> Reply:
@@ -258,8 +346,8 @@ class SimCluster:
         return Reply(200, rows)
 
     def start_export(self, uid: int, role: str, body: Any) -> Reply:
-        if role not in EXPORT_ROLES:
-            return self.error(403, "insufficient_permissions", "user lacks start_bdb_export")
+        if denied := self.lacks(role, "start_bdb_export"):
+            return denied
         with self.lock:
             db = self.databases.get(uid)
             if db is None:
@@ -267,11 +355,7 @@ class SimCluster:
             problem = _check_export_body(body)
             if problem:
                 return self.error(400, "invalid_schema", problem)
-            lacking = [
-                m["module_name"]
-                for m in db.modules
-                if "backup_restore" not in m.get("capabilities", [])
-            ]
+            lacking = [m.module_name for m in db.modules if "backup_restore" not in m.capabilities]
             if lacking:
                 return self.error(
                     406,
@@ -288,6 +372,7 @@ class SimCluster:
                 return self.error(409, "busy", "database is busy with another action")
             self.export_bodies.append(body)
             self._go_stale(db)
+            db.pre_start = list(self.scenario.pre_start_statuses)
             db.export = Export(
                 location=body["export_location"],
                 started=self.clock(),
@@ -312,10 +397,8 @@ class SimCluster:
         return self.scenario.fail_reason
 
     def reset_export_status(self, uid: int, role: str) -> Reply:
-        if role not in EXPORT_ROLES:
-            return self.error(
-                403, "insufficient_permissions", "user lacks reset_bdb_current_export_status"
-            )
+        if denied := self.lacks(role, "reset_bdb_current_export_status"):
+            return denied
         with self.lock:
             db = self.databases.get(uid)
             if db is None:
@@ -324,38 +407,70 @@ class SimCluster:
             if db.export_status == "exporting":
                 return self.error(409, "busy", "an export is running")
             self._go_stale(db)
-            db.export_status, db.export_progress, db.export_failure_reason = "", 0.0, ""
+            db.pre_start = []
+            # "Resets the database's export_status to idle" (export_reset_status.md).
+            db.export_status, db.export_progress, db.export_failure_reason = "idle", 0.0, ""
         return Reply(200, None)
 
-    def list_modules(self) -> Reply:
-        """GET /v1/modules: every module a database loads, with its capabilities."""
+    def lacks(self, role: str, permission: str) -> Reply | None:
+        """The 403 for a role without ``permission``, or None if it has it."""
+        roles = {
+            "start_bdb_export": EXPORT_ROLES,
+            "reset_bdb_current_export_status": EXPORT_ROLES,
+            "view_all_users_info": USER_VIEW_ROLES,
+        }.get(permission, VIEW_ROLES)  # view_bdb_info, view_cluster_info, view_cluster_modules
+        if role in roles:
+            return None
+        return self.error(403, "insufficient_permissions", f"user lacks {permission}")
+
+    def list_modules(self, role: str) -> Reply:
+        """GET /v1/modules: one row per installed module version."""
+        if denied := self.lacks(role, "view_cluster_modules"):
+            return denied
         with self.lock:
-            modules: dict[str, list[str]] = {}
-            for db in self.databases.values():
-                for module in db.modules:
-                    modules.setdefault(module["module_name"], list(module.get("capabilities", [])))
-        rows = [
-            {"uid": str(uid), "module_name": name, "capabilities": capabilities}
-            for uid, (name, capabilities) in enumerate(sorted(modules.items()), start=1)
-        ]
-        return Reply(200, rows)
+            return Reply(200, [m.row() for m in self.modules.values()])
+
+    def get_cluster(self, role: str, fields: list[str] | None) -> Reply:
+        """GET /v1/cluster: the cluster object, the fields the exports care about."""
+        if denied := self.lacks(role, "view_cluster_info"):
+            return denied
+        data = {
+            "name": self.scenario.cluster_name,
+            "handle_redirects": self.scenario.handle_redirects,
+            "email_alerts": False,
+            "rack_aware": False,
+            "smtp_password": "",  # empty, as in the docs' example; a live one is a secret
+        }
+        return Reply(200, {k: v for k, v in data.items() if k in fields} if fields else data)
 
     def cluster_policy(self, role: str) -> Reply:
         """GET /v1/cluster/policy: only the field the exports care about."""
-        if role not in CLUSTER_VIEW_ROLES:
-            return self.error(403, "insufficient_permissions", "user lacks view_cluster_info")
+        if denied := self.lacks(role, "view_cluster_info"):
+            return denied
         limit = self.scenario.max_concurrent_exports
         return Reply(200, {"max_simultaneous_backups": limit or DEFAULT_MAX_SIMULTANEOUS_BACKUPS})
 
     def list_users(self, role: str) -> Reply:
-        """GET /v1/users: each user's email and management role."""
-        if role not in USER_VIEW_ROLES:
-            return self.error(403, "insufficient_permissions", "user lacks view_all_users_info")
-        rows = [
-            {"uid": uid, "email": email, "role": user_role}
-            for uid, (email, (_, user_role)) in enumerate(sorted(self.users.items()), start=1)
-        ]
+        """GET /v1/users: each user's email and management role (role_uids with RBAC)."""
+        if denied := self.lacks(role, "view_all_users_info"):
+            return denied
+        rows: list[dict[str, Any]] = []
+        for uid, (email, (_, user_role)) in enumerate(sorted(self.users.items()), start=1):
+            row: dict[str, Any] = {"uid": uid, "email": email}
+            if self.scenario.rbac:
+                row["role_uids"] = [ROLE_UIDS[user_role]]
+            else:
+                row["role"] = user_role
+            rows.append(row)
         return Reply(200, rows)
+
+    def own_role(self, role: str) -> Reply:
+        """GET /v1/users/role: the signed-in user's management role, ``{"role": ...}``.
+
+        The OpenAPI spec lists no permission for it (security "Auth": []), so every
+        signed-in user gets an answer; whether role none does is UNCONFIRMED.
+        """
+        return Reply(200, {"role": role})
 
     def close(self) -> None:
         """Cancel pending export timers; the redis-servers are about to stop."""
@@ -367,7 +482,7 @@ class SimCluster:
     # Export progress --------------------------------------------------------
 
     def _fields(self, db: Database) -> dict[str, Any]:
-        return db.fields(self.scenario.progress_as_string, self.scenario.show_action_uid)
+        return db.fields(self.scenario)
 
     def _at_export_limit(self) -> bool:
         limit = self.scenario.max_concurrent_exports
@@ -393,7 +508,11 @@ class SimCluster:
         if db.stale_reads > 0:
             db.stale_reads -= 1
             return db.stale_view
-        return self._fields(db)
+        data = self._fields(db)
+        if db.pre_start:
+            data["export_status"] = db.pre_start.pop(0)
+            data.pop("action_uid", None)
+        return data
 
     def _finish_later(self, db: Database) -> None:
         with self.lock:

@@ -60,11 +60,25 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "reset":
             self._reset()  # before any work: the request never got through
             return
+        master = cluster.scenario.master_url
+        if master and not cluster.scenario.handle_redirects and fault != "unexpected":
+            # Not the master: RS redirects to the master's internal address (status
+            # undocumented, 307 our guess), unless handle_redirects is on.
+            reply = Reply(307, None, {"Location": master.rstrip("/") + self.path})
+            with cluster.lock:
+                cluster.log.append(Request(method, url.path, url.query, user, reply.status))
+            self._send(reply)
+            return
         if fault.startswith("slow:"):
             time.sleep(float(fault.removeprefix("slow:")))
+        done: Reply | None = None
         if fault == "unexpected":
             reply = cluster.error(500, "unexpected_request", "not in the test's fault script")
         elif fault == "503":
+            reply = cluster.error(503, "node_unavailable", "node is not responding")
+        elif fault == "503-started" and role is not None:
+            # The work is done (logged as the cluster answered it); the client gets a 503.
+            done = self._route(method, url.path, parse_qs(url.query), role, body)
             reply = cluster.error(503, "node_unavailable", "node is not responding")
         elif fault == "html":
             reply = Reply(502, "<html><body><h1>502 Bad Gateway</h1></body></html>")
@@ -72,9 +86,10 @@ class _Handler(BaseHTTPRequestHandler):
             reply = cluster.error(401, "unauthorized", "authentication failed")
         else:
             reply = self._route(method, url.path, parse_qs(url.query), role, body)
+        done = done or reply
         with cluster.lock:
             cluster.log.append(
-                Request(method, url.path, url.query, user, reply.status, body=reply.body)
+                Request(method, url.path, url.query, user, done.status, body=done.body)
             )
         if fault == "drop":
             self._reset()  # the work is done, but its answer never arrives
@@ -114,23 +129,33 @@ class _Handler(BaseHTTPRequestHandler):
             return cluster.error(400, "invalid_header", "Content-Type must be application/json")
         if body is ValueError:
             return cluster.error(400, "invalid_json", "the body is not JSON")
-        if method == "GET" and path == "/v1/bdbs":
-            return cluster.list_databases(fields)
-        if method == "GET" and path == "/v1/modules":
-            return cluster.list_modules()
-        if method == "GET" and path == "/v1/cluster":
-            return Reply(200, {"name": cluster.name})
-        if method == "GET" and path == "/v1/cluster/policy":
-            return cluster.cluster_policy(role)
-        if method == "GET" and path == "/v1/users":
-            return cluster.list_users(role)
-        if method == "GET" and (m := BDB.match(path)):
-            return cluster.get_database(int(m[1]), fields)
+        if method == "GET":
+            return self._get(path, fields, role)
         if method == "POST" and (m := EXPORT.match(path)):
             return cluster.start_export(int(m[1]), role, body)
         if method == "PUT" and (m := RESET.match(path)):
             return cluster.reset_export_status(int(m[1]), role)
         return cluster.error(404, "not_found", f"no route {method} {path}")
+
+    def _get(self, path: str, fields: list[str] | None, role: str) -> Reply:
+        cluster = self.server.cluster
+        database = BDB.match(path)
+        if path == "/v1/bdbs" or database:
+            if denied := cluster.lacks(role, "view_bdb_info"):
+                return denied
+            if database:
+                return cluster.get_database(int(database[1]), fields)
+            return cluster.list_databases(fields)
+        routes = {
+            "/v1/modules": lambda: cluster.list_modules(role),
+            "/v1/cluster": lambda: cluster.get_cluster(role, fields),
+            "/v1/cluster/policy": lambda: cluster.cluster_policy(role),
+            "/v1/users": lambda: cluster.list_users(role),
+            "/v1/users/role": lambda: cluster.own_role(role),
+        }
+        if path in routes:
+            return routes[path]()
+        return cluster.error(404, "not_found", f"no route GET {path}")
 
     def _send(self, reply: Reply) -> None:
         html = isinstance(reply.body, str)
@@ -140,6 +165,8 @@ class _Handler(BaseHTTPRequestHandler):
             else (reply.body.encode() if html else json.dumps(reply.body).encode())
         )
         self.send_response(reply.status)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
         if data:
             self.send_header("Content-Type", "text/html" if html else "application/json")
         self.send_header("Content-Length", str(len(data)))

@@ -1,0 +1,256 @@
+"""The package as an infrastructure repository installs it: its extras, its console
+command ``synth``, a wheel built from a git URL, and one line when an extra is missing."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+import venv
+from importlib.metadata import packages_distributions
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+from helpers import REPO, STACK, VENV_BIN, run_main, terraform_env, toml_text
+from redis_enterprise_export.extras import EXTRAS, PACKAGE
+from redis_enterprise_export.simulator import Simulator
+
+CDK_EXTRAS = ("cdk", "cdktf", "cdktn")
+PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
+# Runs the CLI with one module made unimportable, as in a venv installed without its extra.
+WITHOUT = (
+    "import sys; sys.modules[sys.argv[1]] = None; "
+    "from redis_enterprise_export.cli import main; sys.exit(main(sys.argv[2:]))"
+)
+
+
+def closure(extra: str) -> set[str]:
+    """The distribution names an install of ``PACKAGE[extra]`` brings, self-references followed."""
+    names: set[str] = set()
+    for line in PYPROJECT["project"]["optional-dependencies"][extra]:
+        requirement = Requirement(line)
+        if requirement.name == PACKAGE:
+            for inner in requirement.extras:
+                names |= closure(inner)
+        else:
+            names.add(requirement.name.lower().replace("_", "-"))
+    return names
+
+
+def config(tmp_path: Path, sim: Simulator, location: dict[str, str], **cluster: str) -> Path:
+    path = tmp_path / "exports.toml"
+    path.write_text(
+        toml_text(
+            {
+                "clusters": {"sim": {"url": sim.url, "ca_cert": str(sim.ca_path)} | cluster},
+                "exports": {"orders": {"cluster": "sim", "database": 1, "location": location}},
+            }
+        )
+    )
+    return path
+
+
+def cli(*argv: str, cwd: Path | None = None, without: str = "") -> subprocess.CompletedProcess[str]:
+    command = ["-c", WITHOUT, without] if without else ["-m", "redis_enterprise_export"]
+    return subprocess.run(
+        [sys.executable, *command, *argv],
+        cwd=cwd,
+        env=terraform_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("extra", CDK_EXTRAS)
+def test_every_cdk_extra_installs_every_optional_module(extra: str) -> None:
+    """pip install '.[cdk]', '.[cdktf]' or '.[cdktn]' brings psycopg and prometheus_client."""
+    providers = packages_distributions()
+    brought = closure(extra)
+    for module in EXTRAS:
+        wanted = {name.lower().replace("_", "-") for name in providers[module]}
+        assert wanted & brought, f"{extra} lacks {module}"
+
+
+def test_each_optional_module_has_the_extra_its_error_names() -> None:
+    """The extra a missing-module error tells the user to install exists and brings it."""
+    providers = packages_distributions()
+    for module, extra in EXTRAS.items():
+        wanted = {name.lower().replace("_", "-") for name in providers[module]}
+        assert wanted & closure(extra), f"{extra} lacks {module}"
+
+
+def test_status_prometheus_without_prometheus_client_names_the_extra(
+    tmp_path: Path, sim: Simulator, export_dir: Path
+) -> None:
+    """status --prometheus where prometheus_client is missing: exit 2, one line naming the extra."""
+    path = config(tmp_path, sim, {"type": "mount_point", "path": str(export_dir)})
+    metrics = tmp_path / "metrics.prom"
+    run = cli(
+        "status", "--config", str(path), "--prometheus", str(metrics), without="prometheus_client"
+    )
+    assert run.returncode == 2, run.stderr
+    assert "Traceback" not in run.stderr
+    (line,) = run.stderr.strip().splitlines()
+    assert f"pip install '{PACKAGE}[prometheus]'" in line
+    assert not metrics.exists()
+
+
+def test_postgres_coordination_without_psycopg_names_the_extra_and_exports_nothing(
+    tmp_path: Path, sim: Simulator, export_dir: Path
+) -> None:
+    """An export with coordination = "postgres" where psycopg is missing: exit 2, one line naming the extra, no export."""
+    path = config(
+        tmp_path, sim, {"type": "mount_point", "path": str(export_dir)}, coordination="postgres"
+    )
+    result = tmp_path / "result.json"
+    run = cli(
+        "export", "--config", str(path), "--name", "orders", "--result", str(result),
+        without="psycopg",
+    )  # fmt: skip
+    assert run.returncode == 2, run.stderr
+    assert "Traceback" not in run.stderr
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error")]
+    assert len(errors) == 1
+    assert f"pip install '{PACKAGE}[postgres]'" in errors[0]
+    assert json.loads(result.read_text())["export_status"] == "error"
+    assert sim.cluster.exports_started(1) == 0
+
+
+def test_synth_command_writes_the_stack_main_py_writes(
+    tmp_path: Path, sim: Simulator, export_dir: Path
+) -> None:
+    """``synth --config F --out D`` writes the same cdk.tf.json as main.py on F, and says where."""
+    path = config(tmp_path, sim, {"type": "mount_point", "path": str(export_dir)})
+    run = cli("synth", "--config", str(path), "--out", "built", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert f"built/stacks/{STACK}" in run.stdout
+    by_main = tmp_path / "app"
+    by_main.mkdir()
+    assert run_main(path, by_main).returncode == 0
+    ours = json.loads((tmp_path / "built" / "stacks" / STACK / "cdk.tf.json").read_text())
+    theirs = json.loads((by_main / "cdktf.out" / "stacks" / STACK / "cdk.tf.json").read_text())
+    assert ours == theirs
+
+
+def test_synth_command_on_a_bad_config_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    """``synth`` on a config error: exit 2, one line naming file and key, no output folder."""
+    path = tmp_path / "exports.toml"
+    path.write_text(
+        '[clusters.prod]\nurl = "https://rs.example.com:9443"\nulr = "x"\n'
+        '[exports.orders]\ncluster = "prod"\ndatabase = 1\n'
+        'location = { type = "mount_point", path = "/mnt/b" }\n'
+    )
+    run = cli("synth", "--config", str(path), cwd=tmp_path)
+    assert run.returncode == 2
+    (line,) = run.stderr.strip().splitlines()
+    assert "exports.toml" in line
+    assert "ulr" in line
+    assert not (tmp_path / "cdktf.out").exists()
+
+
+def clone(tmp_path: Path) -> Path:
+    """A git clone of this worktree's package files as they are now (committed or not)."""
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source)
+    shutil.copytree(
+        REPO / "constructs", source / "constructs", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q"], cwd=source, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=source, check=True)
+    subprocess.run([*git, "commit", "-qm", "snapshot"], cwd=source, check=True)
+    return source
+
+
+@pytest.mark.e2e
+def test_a_wheel_from_a_git_url_installs_the_console_command_that_synthesizes(
+    tmp_path: Path, sim: Simulator, export_dir: Path
+) -> None:
+    """pip builds 'redis-enterprise-export[cdktn] @ git+file://…' into a wheel offline; installed
+    into a fresh venv, its redis-enterprise-export synth writes a stack from exports.toml alone."""
+    source = clone(tmp_path)
+    wheels = tmp_path / "wheels"
+    # Offline: no build isolation (this venv's setuptools builds it) and no dependencies.
+    build = subprocess.run(
+        [
+            str(VENV_BIN / "python"), "-m", "pip", "wheel", "--quiet", "--no-deps",
+            "--no-build-isolation", "--no-index", "--wheel-dir", str(wheels),
+            f"{PACKAGE}[cdktn] @ git+file://{source}",
+        ],
+        capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stderr
+    (wheel,) = wheels.glob("redis_enterprise_export-*.whl")
+    fresh = tmp_path / "fresh"
+    venv.create(fresh, with_pip=True)
+    env = {k: v for k, v in terraform_env().items() if k != "PYTHONPATH"}
+    install = subprocess.run(
+        [str(fresh / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-index",
+         "--no-deps", str(wheel)],
+        env=env, capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stderr
+    # The dependencies come from the tests' venv (no network here), added after the
+    # install so pip never sees, or touches, that venv's own copy of this package.
+    (site,) = (fresh / "lib").glob("python*/site-packages")
+    (site / "deps.pth").write_text(
+        next(p for p in map(Path, sys.path) if p.name == "site-packages" and p.is_dir()).as_posix()
+    )
+    repo = tmp_path / "infra"  # an infrastructure repo: its exports.toml and nothing else
+    repo.mkdir()
+    shutil.copy(config(tmp_path, sim, {"type": "mount_point", "path": str(export_dir)}), repo)
+    where = subprocess.run(
+        [str(fresh / "bin" / "python"), "-c", "import redis_enterprise_export as m; print(m.__file__)"],
+        env=env, capture_output=True, text=True, check=True, cwd=repo,
+    )  # fmt: skip
+    assert Path(where.stdout.strip()).is_relative_to(site)
+    run = subprocess.run(
+        [str(fresh / "bin" / "redis-enterprise-export"), "synth"],
+        env=env, capture_output=True, text=True, check=False, cwd=repo, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    usage = subprocess.run(
+        [str(fresh / "bin" / "redis-enterprise-export"), "synth", "--help"],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert usage.stdout.startswith("usage: redis-enterprise-export synth ")
+    stack = repo / "cdktf.out" / "stacks" / STACK
+    # The stack's helper is the fresh venv's python3: it exports through the installed copy.
+    env["PATH"] = f"{fresh / 'bin'}{os.pathsep}{env['PATH']}"
+    for command in (["init", "-no-color"], ["apply", "-auto-approve", "-no-color"]):
+        terraform = subprocess.run(
+            ["terraform", *command], env=env, cwd=stack, capture_output=True, text=True,
+            check=False, timeout=300,
+        )  # fmt: skip
+        assert terraform.returncode == 0, terraform.stdout + terraform.stderr
+    assert sim.cluster.exports_started(1) == 1
+    metadata = subprocess.run(
+        [str(fresh / "bin" / "python"), "-c",
+         "from importlib.metadata import requires; print('\\n'.join(requires('redis-enterprise-export')))"],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert 'redis-enterprise-export[postgres,prometheus]; extra == "cdktn"' in metadata.stdout
+    assert os.access(fresh / "bin" / "redis-enterprise-export", os.X_OK)
+
+
+def test_readme_says_which_extra_brings_each_optional_module_and_installs_from_git() -> None:
+    """The README's install lines name the git-URL install, every extra and its module, and synth."""
+    readme = (REPO / "README.md").read_text()
+    quick = readme.split("## Quick start")[1].split("\n## ")[0]
+    assert f"pip install '{PACKAGE}[cdktn] @\ngit+https://" in quick
+    for module, extra in EXTRAS.items():
+        assert f"[{extra}]" in quick
+        assert module in quick
+    for extra in CDK_EXTRAS:
+        assert f"`{extra}`" in quick
+    ci = readme.split("## Use in CI")[1].split("\n## ")[0]
+    assert f"{PACKAGE} synth --config exports.toml" in ci
