@@ -42,7 +42,7 @@ def test_at_most_limit_slots_are_held_across_connections(postgres: PostgresServe
 
 
 def test_other_clusters_have_their_own_slots(postgres: PostgresServer) -> None:
-    """Keys derive from the cluster URL: one cluster's full slots do not block another's."""
+    """Keys derive from the cluster's identity: one cluster's full slots do not block another's."""
     deadline = Deadline(SystemClock(), 1.0)
     with (
         pg_slot(URL, 1, deadline, database=1, environ=env(postgres)),
@@ -109,7 +109,9 @@ def test_an_unreachable_database_is_a_local_setup_error_without_the_password() -
                 environ={"PG_CONN_STR": f"postgresql://u:{secret}@127.0.0.1:9/db?connect_timeout=2"}),
     ):  # fmt: skip
         pass
-    assert "cannot reach the PostgreSQL that holds the export slots" in str(info.value)
+    assert "cannot reach the PostgreSQL at 127.0.0.1 port 9 named by $PG_CONN_STR" in str(
+        info.value
+    )
     assert secret not in str(info.value)
 
 
@@ -180,3 +182,15 @@ def test_runners_asking_the_cluster_first_all_finish(sim: Simulator, tmp_path: P
     racing helpers may still meet a 409 and back off, and all three finish."""
     assert three_runners(sim, tmp_path, "cluster", {}) == [0, 0, 0]
     assert sim.cluster.exports_started() == 3
+
+
+def test_cluster_turn_rides_out_503s_as_a_status_read_does(sim: Simulator) -> None:
+    """Eight 503s on GET /v1/bdbs (more than the client's own retries) delay the turn;
+    they do not end the export."""
+    sim.cluster.scenario.faults = {"GET": ["503"] * 8 + ["..."]}
+    rs = RsClient(sim.url, auth=(ADMIN, PASSWORD), verify=str(sim.ca_path))
+    said: list[str] = []
+    cluster_turn(rs, 1, Deadline(SystemClock(), 60), database=1, report=said.append)
+    assert said
+    assert all("answered 503" in line for line in said)
+    assert [r.status for r in sim.cluster.log] == [503] * 8 + [200]

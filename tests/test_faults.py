@@ -187,6 +187,7 @@ def test_malformed_answers_give_a_clear_error_not_a_traceback(
     httpserver: HTTPServer, tmp_path: Path, body: str, content_type: str, message: str
 ) -> None:
     """An answer that is not the documented JSON ends the run at its first read: exit 6, one line."""
+    httpserver.expect_request("/v1/cluster").respond_with_json({"name": "rs.example.com"})
     httpserver.expect_request("/v1/bdbs/1").respond_with_data(body, content_type=content_type)
     url = httpserver.url_for("").rstrip("/")
     config = write_helper_config(url, None, tmp_path, cluster={"allow_http": True})
@@ -194,5 +195,6 @@ def test_malformed_answers_give_a_clear_error_not_a_traceback(
     assert code == 6
     assert message in err
     assert "Traceback" not in out + err
-    assert [r.path for r, _ in httpserver.log] == ["/v1/bdbs/1"]  # no retry, no POST
+    # The cluster's name (what its locks are keyed by), then one read: no retry, no POST.
+    assert [r.path for r, _ in httpserver.log] == ["/v1/cluster", "/v1/bdbs/1"]
     httpserver.check_assertions()

@@ -1,17 +1,23 @@
 """One configured cluster, connected: credentials from the environment, the TLS trust
-the config asks for. Shared by the export and the day-2 commands."""
+the config asks for, and the identity its locks are keyed by. Shared by the export
+and the day-2 commands."""
 
 from __future__ import annotations
 
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .client import RsClient
 from .contract import INSECURE_ENV
+from .errors import ApiError, ProtocolError, TlsError, TransportError
 from .models import Cluster, resolve_env
+from .polling import Deadline, backoff
+
+DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
 def connect(cluster: Cluster, environ: Mapping[str, str], cleanup: ExitStack) -> RsClient:
@@ -51,3 +57,55 @@ def _verify(cluster: Cluster, environ: Mapping[str, str], cleanup: ExitStack) ->
         ca.write(cluster.ca_cert_pem)
     cleanup.callback(Path(ca.name).unlink, missing_ok=True)
     return ca.name
+
+
+def normalized_url(url: str) -> str:
+    """``url`` as one spelling: scheme and host lowercase, the port always given, no
+    user, path, query or trailing slash."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or DEFAULT_PORTS.get(scheme, 0)
+    except ValueError:
+        port = 0
+    host = (parts.hostname or "").rstrip(".")
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{port}"
+
+
+def cluster_identity(
+    client: RsClient,
+    deadline: Deadline,
+    report: Callable[[str], None],
+    delays: Callable[[], Iterator[float]] = backoff,
+) -> str:
+    """What every lock of this cluster is keyed by, however its URL is spelled: the
+    cluster's own name (``GET /v1/cluster``), else the normalized URL, said once.
+
+    Trouble reaching the cluster is ridden out until the deadline; a refused login
+    (401) is raised, as it fails everything after it.
+    """
+    waits = delays()
+    while True:
+        try:
+            name = client.cluster_settings("name").get("name")
+            if not isinstance(name, str) or not name.strip():
+                raise ProtocolError("GET /v1/cluster answered no cluster name")
+            return "name:" + name
+        except TransportError as exc:
+            if deadline.expired() or isinstance(exc, TlsError):
+                raise
+            delay = next(waits)
+            report(f"{exc}; asking again in {delay:.1f} s")
+            deadline.sleep(delay)
+        except (ApiError, ProtocolError) as exc:
+            if isinstance(exc, ApiError) and exc.http_status == 401:
+                raise
+            url = normalized_url(client.base_url)
+            report(
+                f"the cluster's name could not be read ({exc}); its locks are keyed by the URL "
+                f"{url} instead, which a stack spelling the cluster's address otherwise "
+                "does not share"
+            )
+            return "url:" + url

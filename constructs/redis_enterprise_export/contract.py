@@ -189,7 +189,9 @@ class Result:
     def write(self, path: Path) -> None:
         """Write atomically: readers see the old file or the new, never half of one."""
         text = self.to_json() + "\n"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # Private whatever the umask: mkstemp makes the file 0600, and no other user
+        # may replace it in its folder.
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as out:

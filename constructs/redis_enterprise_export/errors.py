@@ -143,6 +143,13 @@ class ApiError(ExportError):
         super().__init__(f"{text}. {hint}" if hint else text)
 
 
+class LoginSkippedError(ExportError):
+    """Raised instead of signing in with credentials the cluster refused (401) to another
+    helper on this machine moments ago: RS locks a user after a few failed logins."""
+
+    exit_code = ExitCode.REFUSED
+
+
 class ClusterBusyError(ApiError):
     """Raised on 409: the database is busy with another action; retrying later helps."""
 

@@ -8,7 +8,9 @@ without a request: the first waiter in line (another lock) looks for a freed slo
 every few milliseconds, the rest seldom, so a slot passes on at once at little
 cost. Before all that a helper holds its database's lock, from the first status
 read to the last, so two exports of one database on this machine never
-interleave and neither can take the other's outcome for its own.
+interleave and neither can take the other's outcome for its own. Every lock is
+keyed by the cluster's identity (``connect.cluster_identity``: its own name), so
+stacks that spell its URL differently still share them.
 
 ``flock`` locks vanish with their process, even on SIGKILL, so a crashed helper
 never keeps one. The locks live in a private directory of the user running the
@@ -86,8 +88,8 @@ def private_dir(path: Path) -> Path:
     return path
 
 
-def _cluster_dir(directory: Path, cluster_url: str) -> Path:
-    key = hashlib.sha256(cluster_url.encode()).hexdigest()[:16]
+def _cluster_dir(directory: Path, cluster: str) -> Path:
+    key = hashlib.sha256(cluster.encode()).hexdigest()[:16]
     return private_dir(directory / key)
 
 
@@ -113,14 +115,14 @@ def _try_lock(path: Path) -> int | None:
 @contextmanager
 def database_lock(
     directory: Path,
-    cluster_url: str,
+    cluster: str,
     database: int,
     deadline: Deadline,
     *,
     on_wait: Callable[[], None] = lambda: None,
 ) -> Iterator[None]:
     """Hold the lock of one database of one cluster for the block."""
-    path = _cluster_dir(directory, cluster_url) / f"database-{database}.lock"
+    path = _cluster_dir(directory, cluster) / f"database-{database}.lock"
     turn = Turn(deadline, database, "this machine's other export of it", on_wait)
     while (fd := _try_lock(path)) is None:
         turn.not_yet()
@@ -134,21 +136,21 @@ def database_lock(
 @contextmanager
 def export_slot(
     directory: Path,
-    cluster_url: str,
+    cluster: str,
     limit: int,
     deadline: Deadline,
     *,
     database: int,
     on_wait: Callable[[], None] = lambda: None,
 ) -> Iterator[int | None]:
-    """Hold one of ``limit`` slots of ``cluster_url`` for the block; 0 means no limit.
+    """Hold one of ``limit`` slots of the cluster ``cluster`` identifies; 0 means no limit.
 
     Yields the slot's number, or None without a limit.
     """
     if limit <= 0:
         yield None
         return
-    folder = _cluster_dir(directory, cluster_url)
+    folder = _cluster_dir(directory, cluster)
     turn = Turn(deadline, database, "an export slot", on_wait)
     # First in line: a lock of its own, so it dies with a killed waiter too.
     head: int | None = None

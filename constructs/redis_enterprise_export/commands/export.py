@@ -11,7 +11,7 @@ import json
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,12 +60,12 @@ def _export(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     try:
         if result_file is not None:
             _write(result_file, record)
-        if args.summary is not None:
-            _summarize(args.summary, record, cluster)
     except LocalSetupError as exc:
         # The export's own outcome stays what it was; an unrecordable success is not one.
         outcome = outcome or exc
         message = f"{message}; and {exc}" if outcome is not exc else str(exc)
+    if args.summary is not None:
+        _summarize(args.summary, record, cluster)
     if outcome is None:
         return ExitCode.OK
     with suppress(OSError):  # Terraform may be gone, and our stderr with it
@@ -93,12 +93,15 @@ def _write(path: Path, record: Result) -> None:
 
 
 def _summarize(path: Path, record: Result, cluster: str) -> None:
+    """Append the job summary's row; best effort: a summary never changes the outcome."""
     from redis_enterprise_export.summary import append_summary
 
     try:
         append_summary(path, record, cluster)
-    except OSError as exc:
-        raise LocalSetupError(f"cannot append to the summary {path}: {exc.strerror}") from None
+    except (OSError, ValueError) as exc:  # ValueError: a file that is not UTF-8
+        why = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+        with suppress(OSError):
+            print(f"warning: the job summary {path} was not written ({why})", file=sys.stderr)
 
 
 def _load_spec(args: argparse.Namespace, environ: Mapping[str, str]) -> ExportSpec:
@@ -135,9 +138,11 @@ def _load_spec(args: argparse.Namespace, environ: Mapping[str, str]) -> ExportSp
 
 def _make_job(spec: ExportSpec, environ: Mapping[str, str], cleanup: ExitStack) -> ExportJob:
     # Imported here, not at the top, so --help and input errors stay instant.
-    from redis_enterprise_export.connect import connect
-    from redis_enterprise_export.coordination import cluster_turn, pg_slot
+    from redis_enterprise_export.connect import cluster_identity, connect
+    from redis_enterprise_export.coordination import PgLocks, cluster_turn
     from redis_enterprise_export.export import ExportJob
+    from redis_enterprise_export.logins import first_login
+    from redis_enterprise_export.models import resolve_env
     from redis_enterprise_export.polling import Deadline, SystemClock
     from redis_enterprise_export.slots import database_lock, export_slot, slots_dir
 
@@ -149,24 +154,45 @@ def _make_job(spec: ExportSpec, environ: Mapping[str, str], cleanup: ExitStack) 
 
     directory = slots_dir(environ)
     limit = cluster.max_concurrent_exports
+    # The first request: one helper at a time until the login is known good, so a
+    # wrong password costs one failed login per machine, not one per export. Its
+    # answer, the cluster's name, keys every lock, whatever the URL's spelling.
+    password = resolve_env("password_env", cluster.password_env, environ)
+    spec.request_body(environ)  # a missing secret fails here, before any request
+    start = Deadline(SystemClock(), spec.timeout_seconds)
+    identity = first_login(
+        directory,
+        cluster.url,
+        client.user,
+        password,
+        lambda: cluster_identity(client, start, report),
+    ) or cluster_identity(client, start, report)
+    pg = PgLocks(environ, report) if cluster.coordination == "postgres" else None
+    if pg is not None:
+        cleanup.callback(pg.close)
 
     def waiting(what: str) -> Callable[[], None]:
         return lambda: report(f"waiting for {what}")
 
-    def gate(uid: int, deadline: Deadline) -> AbstractContextManager[None]:
+    @contextmanager
+    def gate(uid: int, deadline: Deadline) -> Iterator[None]:
         # The database first: a helper waiting for it, or settling it, holds no slot.
         other = waiting(f"this machine's other export of database {uid} to end")
-        return database_lock(directory, cluster.url, uid, deadline, on_wait=other)
+        with database_lock(directory, identity, uid, deadline, on_wait=other):
+            if pg is None:
+                yield
+                return
+            runner = waiting(f"another runner's export of database {uid} to end")
+            with pg.database(identity, uid, deadline, on_wait=runner):
+                yield
 
     @contextmanager
     def slot(uid: int, deadline: Deadline) -> Iterator[None]:
         wait = waiting(f"one of {limit} export slots of {cluster.url}")
-        if cluster.coordination == "postgres" and limit > 0:
-            slots: Any = pg_slot(
-                cluster.url, limit, deadline, database=uid, environ=environ, on_wait=wait
-            )
+        if pg is not None and limit > 0:
+            slots: Any = pg.slot(identity, limit, deadline, database=uid, on_wait=wait)
         else:
-            slots = export_slot(directory, cluster.url, limit, deadline, database=uid, on_wait=wait)
+            slots = export_slot(directory, identity, limit, deadline, database=uid, on_wait=wait)
         with slots:
             yield
 
@@ -175,7 +201,7 @@ def _make_job(spec: ExportSpec, environ: Mapping[str, str], cleanup: ExitStack) 
         # place, and posting again without looking would meet the next 409.
         if cluster.coordination == "cluster" and limit > 0:
             busy = waiting(f"{cluster.url} to run fewer than {limit} exports")
-            cluster_turn(client, limit, deadline, database=uid, on_wait=busy)
+            cluster_turn(client, limit, deadline, database=uid, on_wait=busy, report=report)
 
     return ExportJob(
         spec=spec,

@@ -35,6 +35,7 @@ EXPORT_ROLES = frozenset({"admin", "cluster_member", "db_member"})
 NO_EXPORT_ROLES = frozenset({"db_viewer", "cluster_viewer", "user_manager", "none"})
 PASS, FAIL, WARN, NOT_CHECKED = "pass", "fail", "warn", "not checked"
 MARKS = {PASS: "✔", FAIL: "✘", WARN: "!", NOT_CHECKED: "?"}
+PG_CHECK = "PostgreSQL for coordination"
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     checks: list[Check] = []
     for view in views.values():
         checks += [Check(view.name, "", name, *result) for name, result in _cluster_checks(view)]
+        if view.cluster.coordination == "postgres":
+            checks.append(Check(view.name, "", PG_CHECK, *_postgres(environ)))
         checks += [
             Check(view.name, spec.name, name, *result)
             for spec in selected
@@ -113,6 +116,20 @@ def _export_checks(
     yield "database exists", database[0]
     yield "modules support backup_restore", _modules(view, database[1])
     yield "destination reachable", _destination(spec)
+
+
+def _postgres(environ: Mapping[str, str]) -> tuple[str, str]:
+    from redis_enterprise_export.coordination import CONN_ENV, pg_problem
+
+    # Once per connection string, not once per cluster.
+    key = environ.get(CONN_ENV, "")
+    if key not in _PG_CHECKED:
+        problem = pg_problem(environ)
+        _PG_CHECKED[key] = (FAIL, problem) if problem else (PASS, "connected; SELECT 1 answered")
+    return _PG_CHECKED[key]
+
+
+_PG_CHECKED: dict[str, tuple[str, str]] = {}
 
 
 def _secrets(spec: ExportSpec, environ: Mapping[str, str]) -> tuple[str, str]:

@@ -91,7 +91,9 @@ class Scenario:
     action_uid: bool = True
     # GET /v1/users rows carry role_uids instead of role, as on RBAC clusters.
     rbac: bool = False
-    cluster_name: str = "cluster.sim.local"
+    # Unique per simulator, as a real cluster's FQDN: helpers key their locks by it,
+    # and the simulators of tests running at once must not share them.
+    cluster_name: str = field(default_factory=lambda: f"cluster-{uuid.uuid4().hex[:12]}.sim.local")
     # The cluster setting: a node that is not the master forwards requests to it.
     handle_redirects: bool = False
     # Set: this node is not the master, whose internal address this is; unless
