@@ -195,10 +195,10 @@ class PgLocks:
     @contextmanager
     def _held(self, keys: Sequence[int], chan: str, turn: Turn) -> Iterator[int]:
         """Hold the first free of ``keys``; yields its index."""
-        import psycopg
-
         deadline = turn.deadline
         connection = self._session(deadline)
+        import psycopg  # _session said so if it is missing
+
         try:
             # Listen before trying: a release between a failed try and LISTEN is not lost.
             self._call(connection, CALL_SECONDS, f"LISTEN {chan}")
