@@ -54,8 +54,10 @@ EXPORT_FIELDS = (
     "uid,name,status,export_status,export_progress,export_failure_reason,last_export_time,"
     "action_uid"
 )
-# Documented values, plus "" (seen on a real never-exported database) and
-# "idle" (what the docs say export_reset_status returns to).
+# The documented export_status values. Others occur: "" on a real never-exported
+# database, "idle" after export_reset_status, maybe phases like import_status's
+# "initializing". Only "succeeded" and "failed" are final; any other value is read
+# as "not finished" (see export.py), so none of them is refused here.
 EXPORT_STATUSES = frozenset({"", "idle", "exporting", "succeeded", "failed"})
 # Safe to send twice: reading state, and the status reset (a no-op the second time).
 IDEMPOTENT_METHODS = frozenset({"GET", "PUT"})
@@ -100,12 +102,14 @@ def transport_retry() -> Retry:
 
 @dataclass(frozen=True)
 class ExportState:
-    """The export fields of a database, checked: a known status, finite progress in 0..100."""
+    """The export fields of a database, checked: text where text is due, and
+    progress a finite percentage, or None when the cluster's value is not one."""
 
     uid: int
     name: str
     export_status: str
-    export_progress: float
+    # Advisory: it only paces polling. None when absent or not a finite number.
+    export_progress: float | None
     export_failure_reason: str
     last_export_time: str
     # The action the database runs now (a documented bdb field); "" when none is shown.
@@ -115,17 +119,12 @@ class ExportState:
     def parse(cls, data: Any, path: str) -> ExportState:
         if not isinstance(data, dict):
             raise ProtocolError(f"GET {path} answered {type(data).__name__}, not a database object")
-        status = _as_text(data.get("export_status"), "export_status", path)
-        if status not in EXPORT_STATUSES:
-            raise ProtocolError(
-                f"GET {path}: unknown export_status {_shown(status)}; this helper knows "
-                f"{', '.join(sorted(s for s in EXPORT_STATUSES if s))} and empty"
-            )
         return cls(
             uid=_as_uid(data.get("uid"), "uid", path),
             name=_as_text(data.get("name"), "name", path),
-            export_status=status,
-            export_progress=_as_progress(data.get("export_progress"), path),
+            # Bounded and on one line: an unknown value is shown in messages.
+            export_status=_one_line(_as_text(data.get("export_status"), "export_status", path), 60),
+            export_progress=as_progress(data.get("export_progress")),
             export_failure_reason=_as_text(
                 data.get("export_failure_reason"), "export_failure_reason", path
             ),
@@ -159,20 +158,17 @@ def _as_uid(value: Any, key: str, path: str) -> int:
     return value
 
 
-def _as_progress(value: Any, path: str) -> float:
-    # RS sends progress as a number or as a string ("100"); both are percent.
-    if value is None or value == "":
-        return 0.0
+def as_progress(value: Any) -> float | None:
+    """Percent from a number or a string ("100"), clamped to 0..100; None for
+    anything else ("NaN", null, junk): progress only paces polling, so a bad one
+    is ignored rather than ending a healthy export."""
     progress = math.nan
     if isinstance(value, int | float | str) and not isinstance(value, bool):
         # OverflowError: an int beyond a float's range.
         with contextlib.suppress(ValueError, OverflowError):
             progress = float(value)
     if not math.isfinite(progress):
-        raise ProtocolError(
-            f"GET {path}: export_progress {_shown(value)} is not a number (a finite percentage)"
-        )
-    # Progress only paces the polling; a value a little out of range is clamped.
+        return None
     return min(max(progress, 0.0), 100.0)
 
 
@@ -405,13 +401,11 @@ class RsClient:
         if not raw:
             return None
         try:
-            return json.loads(raw, parse_constant=_refuse_constant)
+            return _loads(raw)
         except (ValueError, RecursionError) as exc:
             kind = response.headers.get("Content-Type", "no content type")
             if isinstance(exc, RecursionError):
                 why = "nested too deeply"
-            elif isinstance(exc, _NotJsonConstantError):
-                why = f"holds {exc}, which JSON does not allow"
             else:
                 why = _shown(_scrub(raw[:80].decode("utf-8", "replace"), self._secrets))
             raise ProtocolError(
@@ -474,11 +468,7 @@ class RsClient:
         status = response.status_code
         if 300 <= status < 400:
             location = _redacted_url(response.headers.get("Location", ""))
-            return RedirectError(
-                f"{method} {path} answered {status}, a redirect to {location!r}: the helper "
-                "never follows one (it would carry the credentials and the request elsewhere); "
-                "set url to the cluster's API address itself"
-            )
+            return RedirectError(method, path, status, location)
         if status < 200:
             return ProtocolError(f"{method} {path} answered {status}, not a final HTTP status")
         try:
@@ -509,7 +499,10 @@ def refusal(
     # The OpenAPI schema says "description"; older request pages say "message".
     text = str(body.get("description") or body.get("message") or "")
     text = _scrub(_one_line(text, 300), secrets)
-    if method in IDEMPOTENT_METHODS and status in TRANSIENT_STATUSES:
+    if status in TRANSIENT_STATUSES:
+        # To a POST too: RS's 503 is "node not responding", which says nothing of whether
+        # the action started, so the export job treats it as a lost answer and looks
+        # before posting again.
         detail = ": ".join(part for part in (code, text) if part)
         return ServerError(
             f"{method} {path} answered {status}"
@@ -638,19 +631,17 @@ def _maybe_sent(exc: BaseException) -> bool:
     return not isinstance(reason, NewConnectionError | ConnectTimeoutError)
 
 
-class _NotJsonConstantError(ValueError):
-    pass
-
-
-def _refuse_constant(token: str) -> Any:
-    # Python's json reads NaN, Infinity and -Infinity; JSON has no such tokens.
-    raise _NotJsonConstantError(token)
+def _loads(raw: bytes) -> Any:
+    """JSON, with the NaN, Infinity and -Infinity tokens read as null: JSON has none,
+    but a Python server (RS's API is one) writes them for a float that is not a
+    number. So no non-finite number gets further than here."""
+    return json.loads(raw, parse_constant=lambda _token: None)
 
 
 def _action_uid(raw: bytes) -> str | None:
     """A plausible ``action_uid`` from the POST's answer, or None."""
     try:
-        data = json.loads(raw, parse_constant=_refuse_constant)
+        data = _loads(raw)
     except (ValueError, RecursionError):
         return None
     value = data.get("action_uid") if isinstance(data, dict) else None

@@ -118,7 +118,7 @@ class Result:
     database_uid: int | None = None
     database_name: str = ""
     export_status: str = "unknown"
-    export_progress: float = 0.0
+    export_progress: float | None = None  # None: the cluster showed none as a number
     export_failure_reason: str = ""
     last_export_time: str = ""
     location: str = ""

@@ -167,8 +167,9 @@ class TransportError(ExportError):
 
 
 class ServerError(TransportError):
-    """Raised when the cluster (or a proxy in front of it) answers 5xx to a read:
-    transient trouble on its side, so the export job asks again within its deadline."""
+    """Raised when the cluster (or a proxy in front of it) answers 500, 502, 503 or 504:
+    transient trouble on its side. The export job reads again within its deadline; after
+    a POST it looks whether the export started before posting again."""
 
 
 class TlsError(TransportError):
@@ -179,9 +180,22 @@ class ProtocolError(ExportError):
     """Raised when the cluster's answer is not what the API documents."""
 
 
+REDIRECT_HINT = (
+    "RS redirects API requests that reach a node other than the master while the "
+    "cluster setting handle_redirects is off: run `rladmin cluster config "
+    "handle_redirects enabled`, or ask for the cluster's API address"
+)
+
+
 class RedirectError(ProtocolError):
     """Raised when the cluster answers 3xx: a node that is not the master redirects API
     requests to the master unless the cluster's ``handle_redirects`` is on."""
+
+    def __init__(self, method: str, path: str, status: int, location: str) -> None:
+        super().__init__(
+            f"{method} {path} answered {status}, a redirect to {location!r}, which the helper "
+            f"never follows (it would carry the credentials elsewhere). {REDIRECT_HINT}"
+        )
 
 
 class ExportFailedError(ExportError):

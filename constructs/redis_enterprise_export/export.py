@@ -7,17 +7,25 @@ someone resets it, and right after a POST it may still show that value or
 finished status and sees it cleared, and only then POSTs: from there on, the
 first ``succeeded`` or ``failed`` it reads is its own export's.
 
+Only ``succeeded`` and ``failed`` are final. Any other value (``""``, ``idle``,
+a phase RS does not document) means "not finished yet", and is followed until
+the deadline. ``export_progress`` only paces the polling.
+
 Two exports of one database must not interleave, or one run could follow the
-other's export. On one machine the database's lock (``slots.database_lock``,
-held around the whole job) keeps them apart. Across machines nothing can, so
-the job watches for signs that the database is no longer running its export:
-a status cleared under it, progress going backwards, ``exporting`` after a final
-status, an action uid that is not its own. Then it stops with
-``OutcomeUnknownError`` rather than guess.
+other's export. The database's lock, held around the whole job, keeps them
+apart: on one machine (``slots.database_lock``) and, with coordination =
+"postgres", across runners sharing that PostgreSQL. Beyond those, the job
+watches for documented signs that the database is no longer running its
+export: a status cleared under it, progress going backwards, ``exporting``
+after a final status. Then it stops with ``OutcomeUnknownError`` rather than
+guess. RS documents no link between an export and the bdb's ``action_uid``:
+where one shows, its change during the export is one more such sign, but
+nothing depends on it (see ``OwnExport``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -29,6 +37,7 @@ from .errors import (
     ExportFailedError,
     ExportTimeoutError,
     OutcomeUnknownError,
+    ProtocolError,
     TlsError,
     TransportError,
 )
@@ -37,6 +46,9 @@ from .polling import Clock, Deadline, PollPolicy, Sample, backoff
 
 FINISHED = frozenset({"succeeded", "failed"})
 CLEARED = frozenset({"", "idle"})
+# The reset of a finished status is asked this many times at most: a status that
+# survives them all is not going to clear, and waiting out the deadline helps no one.
+MAX_RESETS = 10
 # After a POST whose answer was lost, how long to look for the export before
 # concluding the cluster never got it.
 LOST_POST_GRACE_SECONDS = 15.0
@@ -66,7 +78,8 @@ class ExportApi(Protocol):
 class OwnExport:
     """What a run has seen of its own export since its POST."""
 
-    action_uid: str = ""  # from the POST's answer, else the first running read
+    # From the POST's answer (RS documents none), else the bdb's at the first running read.
+    action_uid: str = ""
     running: bool = False  # seen exporting since the POST
     progress: float = 0.0  # the highest export_progress seen
     finished_seen: bool = False  # a final status seen while looking for a lost POST
@@ -75,22 +88,22 @@ class OwnExport:
     def lost_track(self, state: ExportState) -> str:
         """Why ``state`` cannot be this run's export, or "" if it can."""
         status = state.export_status
+        progress = state.export_progress
         if status == "exporting":
             if self.finished_seen:
                 return "the database was exporting again after a final status"
-            if self.action_uid and state.action_uid and state.action_uid != self.action_uid:
+            if self.action_uid and state.action_uid not in ("", self.action_uid):
+                # Extra evidence, never the only one: it can only add a doubt. The
+                # running action changed under an export that never stopped showing.
                 return (
                     f"the running action is {state.action_uid!r}, not this run's "
                     f"{self.action_uid!r}"
                 )
-            if self.running and state.export_progress < self.progress:
-                return (
-                    f"export_progress went back from {self.progress:g}% to "
-                    f"{state.export_progress:g}%"
-                )
+            if self.running and progress is not None and progress < self.progress:
+                return f"export_progress went back from {self.progress:g}% to {progress:g}%"
             self.running = True
             self.action_uid = self.action_uid or state.action_uid
-            self.progress = max(self.progress, state.export_progress)
+            self.progress = max(self.progress, progress or 0.0)
             return ""
         if status in CLEARED and self.running:
             return "export_status was cleared while it ran (another client reset it)"
@@ -181,29 +194,39 @@ class ExportJob:
         while True:
             self._check(uid, deadline)
             state = self._read(uid, deadline)
-            if state.export_status == "exporting":
-                if not samples:
-                    self.report(
-                        f"database {uid} is already exporting (not this run's export); "
-                        "waiting for it to finish"
-                    )
-                samples.append(Sample(self.clock.now(), state.export_progress))
-                deadline.sleep(self.policy.next_delay(samples))
-            elif state.export_status in FINISHED:
-                try:
-                    self.client.reset_export_status(uid)
-                except ClusterBusyError:
-                    self.conflicts += 1
-                except TransportError as exc:
-                    self.report(f"{exc}; trying the reset again")
-                resets += 1
-                # RS may serve the old status for a moment after the reset; a status
-                # that outlives many resets must not be asked about ever faster.
-                if resets == 3:
-                    self.report(f"the export status of database {uid} survives its reset")
-                deadline.sleep(min(self.policy.floor_seconds * 2 ** (resets - 1), 5.0))
-            else:
+            status = state.export_status
+            if status in CLEARED:
                 return
+            if status not in FINISHED:
+                # exporting, or a value RS does not document: not finished, so waited out.
+                if not samples:
+                    what = "already exporting" if status == "exporting" else f"at {status!r}"
+                    self.report(
+                        f"database {uid} is {what} (not this run's export); waiting for it "
+                        "to finish"
+                    )
+                samples.append(_sample(self.clock.now(), state, status == "exporting"))
+                deadline.sleep(self.policy.next_delay(samples))
+                continue
+            if resets == MAX_RESETS:
+                raise ProtocolError(
+                    f"the export status of database {uid} is still {status!r} after "
+                    f"{MAX_RESETS} resets, so a new export's outcome could not be told from "
+                    "the old one's; no export was started. Check the database in the "
+                    "cluster's admin console"
+                )
+            try:
+                self.client.reset_export_status(uid)
+            except ClusterBusyError:
+                self.conflicts += 1
+            except TransportError as exc:
+                self.report(f"{exc}; trying the reset again")
+            resets += 1
+            # RS may serve the old status for a moment after the reset; a status
+            # that outlives many resets must not be asked about ever faster.
+            if resets == 3:
+                self.report(f"the export status of database {uid} survives its reset")
+            deadline.sleep(min(self.policy.floor_seconds * 2 ** (resets - 1), 5.0))
 
     def _start(self, uid: int, body: dict[str, Any], deadline: Deadline) -> None:
         """POST the export, backing off on 409, without ever starting two."""
@@ -248,7 +271,8 @@ class ExportJob:
         until = self.clock.now() + LOST_POST_GRACE_SECONDS
         while True:
             status = self._read(uid, deadline).export_status
-            if status in FINISHED | {"exporting"}:
+            # The database was settled (cleared) before the POST: anything else is its mark.
+            if status not in CLEARED:
                 self.ours.finished_seen = status in FINISHED
                 self.report(f"export of database {uid} is running")
                 return True
@@ -258,7 +282,8 @@ class ExportJob:
 
     def _follow(self, uid: int, deadline: Deadline) -> ExportState:
         samples: list[Sample] = []
-        shown = -1.0
+        shown: float | None = -1.0
+        unknown: set[str] = set()
         while True:
             state = self._read(uid, deadline)
             lost = self.ours.lost_track(state)
@@ -275,11 +300,25 @@ class ExportJob:
             if state.export_status == "failed":
                 raise ExportFailedError(uid, state.export_failure_reason)
             exporting = state.export_status == "exporting"
+            if state.export_status not in CLEARED | {"exporting"} | unknown:
+                unknown.add(state.export_status)
+                self.report(
+                    f"database {uid} shows export_status {state.export_status!r}, which RS "
+                    "does not document; read as not finished yet"
+                )
             # A not-yet-started read counts too, so the delay grows while the
             # cluster queues the export; its (stale) progress is not used.
-            samples.append(Sample(self.clock.now(), state.export_progress, exporting))
+            samples.append(_sample(self.clock.now(), state, exporting))
             if exporting and state.export_progress != shown:
                 shown = state.export_progress
-                self.report(f"exporting database {uid}: {shown:.0f}%")
+                percent = "progress not shown" if shown is None else f"{shown:.0f}%"
+                self.report(f"exporting database {uid}: {percent}")
             self._check(uid, deadline)
             deadline.sleep(self.policy.next_delay(samples))
+
+
+def _sample(at: float, state: ExportState, exporting: bool) -> Sample:
+    # A progress the cluster did not give as a number is no rate: NaN, which the
+    # estimate skips, so the delay backs off instead of polling at the floor.
+    progress = math.nan if state.export_progress is None else state.export_progress
+    return Sample(at, progress, exporting)

@@ -24,11 +24,6 @@ UNREADABLE = int(ExitCode.UNREACHABLE)
 UNREADABLE_MEANING = (
     f"{UNREADABLE} a cluster could not be read (unreachable, TLS, a redirect, refused credentials)"
 )
-REDIRECT_HINT = (
-    "RS redirects API requests that reach a node other than the master while the "
-    "cluster setting handle_redirects is off: run `rladmin cluster config "
-    "handle_redirects enabled`, or ask for the cluster's API address"
-)
 
 
 def add_config_arguments(

@@ -18,14 +18,18 @@ from typing import Any
 from redis_enterprise_export.commands.common import (
     CHECK_FAILED,
     OK,
-    REDIRECT_HINT,
     UNREADABLE,
     bad_input,
     clusters_of,
     load,
     unread,
 )
-from redis_enterprise_export.errors import ApiError, ConfigError, RedirectError, TlsError
+from redis_enterprise_export.errors import (
+    REDIRECT_HINT,
+    ApiError,
+    ConfigError,
+    RedirectError,
+)
 from redis_enterprise_export.inventory import ClusterView, read_clusters, refused
 from redis_enterprise_export.models import ExportSpec, MountPointLocation
 from redis_enterprise_export.summary import one_line
@@ -146,10 +150,7 @@ def _reach(view: ClusterView) -> tuple[str, str]:
     error = view.databases.error
     if isinstance(error, ConfigError):
         return NOT_CHECKED, "no credentials to ask with (see secrets)"
-    if isinstance(error, RedirectError):
-        return FAIL, f"{error} ({REDIRECT_HINT})"
-    if isinstance(error, TlsError):
-        return FAIL, str(error)
+    # A refusal (ApiError) means the cluster was reached: the credentials check says more.
     if error is not None and not isinstance(error, ApiError):
         return FAIL, str(error)
     return PASS, f"{view.cluster.url} answered"

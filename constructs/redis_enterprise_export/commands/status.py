@@ -7,18 +7,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from redis_enterprise_export.client import as_progress
 from redis_enterprise_export.commands.common import (
     BAD_INPUT,
     CHECK_FAILED,
     OK,
-    REDIRECT_HINT,
     UNREADABLE,
     bad_input,
     clusters_of,
@@ -26,7 +25,7 @@ from redis_enterprise_export.commands.common import (
     unread,
 )
 from redis_enterprise_export.config import ExportsConfig
-from redis_enterprise_export.errors import ConfigError, RedirectError
+from redis_enterprise_export.errors import ConfigError
 from redis_enterprise_export.inventory import ClusterView, read_clusters, view_for
 from redis_enterprise_export.summary import cell, one_line
 
@@ -117,9 +116,7 @@ def _status(
         "age_seconds": None,
     }
     if not view.databases.ok:
-        error = view.databases.error
-        hint = f" ({REDIRECT_HINT})" if isinstance(error, RedirectError) else ""
-        return ExportStatus(**base, problem=f"cluster not read: {error}{hint}")
+        return ExportStatus(**base, problem=f"cluster not read: {view.databases.error}")
     found = view.database(database)
     if len(found) != 1:
         what = "no database" if not found else f"{len(found)} databases"
@@ -131,7 +128,7 @@ def _status(
     base |= {
         "database_uid": row.get("uid") if isinstance(row.get("uid"), int) else None,
         "export_status": status or "none",
-        "export_progress": _progress(row.get("export_progress")),
+        "export_progress": as_progress(row.get("export_progress")),
         "export_failure_reason": str(row.get("export_failure_reason") or ""),
         "last_export_time": last,
         "age_seconds": age,
@@ -172,14 +169,6 @@ def _age(last: str, now: datetime) -> float | None:
         return None
     age = (now - when).total_seconds()
     return 0.0 if -CLOCK_SKEW_SECONDS <= age < 0 else age
-
-
-def _progress(value: Any) -> float | None:
-    try:
-        progress = float(value)
-    except (TypeError, ValueError):
-        return None
-    return progress if math.isfinite(progress) else None
 
 
 def _hours(seconds: float) -> str:
