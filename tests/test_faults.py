@@ -46,7 +46,16 @@ SUCCEEDING_FAULTS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ),
     ("export_progress sent as a string", {"progress_as_string": True}, {}),
     ("status stale for 4 reads after each action", {"stale_reads": 4}, {}),
-]
+    # What RS documents, or leaves open (issue 15): each used to end the run, or risk two exports.
+    ("503 to the POST, nothing started", {"faults": {"POST": ["503", "..."]}}, {}),
+    ("503 to the POST after the export started", {"faults": {"POST": ["503-started", "..."]}}, {}),
+    ("undocumented statuses before the export runs",
+     {"pre_start_statuses": ["initializing", "queued", "initializing"]}, {}),
+    ("export_progress 'NaN'", {"non_numeric_progress": "NaN"}, {}),
+    ("export_progress null", {"non_numeric_progress": "null"}, {}),
+    ("export_progress junk", {"non_numeric_progress": "junk"}, {}),
+    ("no action_uid anywhere", {"action_uid": False}, {}),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -196,3 +205,18 @@ def test_malformed_answers_give_a_clear_error_not_a_traceback(
     # The cluster's name (what its locks are keyed by), then one read: no retry, no POST.
     assert [r.path for r, _ in httpserver.log] == ["/v1/cluster", "/v1/bdbs/1"]
     httpserver.check_assertions()
+
+
+def test_a_node_that_redirects_is_never_followed_and_the_error_names_handle_redirects(
+    sim: Simulator, tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    """A node that is not the master (handle_redirects off) answers 307: exit 6, the
+    message names the Location and handle_redirects, and the master receives nothing."""
+    sim.cluster.scenario.master_url = httpserver.url_for("").rstrip("/")
+    code, record, output = export(sim, tmp_path)
+    assert code == 6
+    assert record["export_status"] == "error"
+    assert f"a redirect to '{sim.cluster.scenario.master_url}/v1/cluster" in output
+    assert "rladmin cluster config handle_redirects enabled" in output
+    assert httpserver.log == []
+    assert sim.cluster.exports_started(1) == 0
