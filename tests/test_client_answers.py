@@ -7,6 +7,7 @@ will not send); each test checks what the servers received.
 from __future__ import annotations
 
 import json
+import re
 import math
 import socket
 import threading
@@ -525,3 +526,73 @@ def test_any_json_answer_to_the_database_list_is_a_uid_or_a_package_error(
         assert type(uid) is int
         assert uid > 0
     httpserver.check_assertions()
+
+
+# Secrets echoed inside longer text (issue 16, L5) -----------------------------
+
+ECHOES = st.sampled_from(["raw", "percent", "percent-lower", "plus", "json"])
+
+
+def _echoed(secret: str, form: str) -> str:
+    from urllib.parse import quote, quote_plus
+
+    if form == "percent":
+        return quote(secret, safe="")
+    if form == "percent-lower":
+        return re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(), quote(secret, safe=""))
+    if form == "plus":
+        return quote_plus(secret)
+    if form == "json":
+        return json.dumps(secret)[1:-1]
+    return secret
+
+
+def _leaks(secret: str, text: str) -> bool:
+    """Whether ``text`` shows ``secret`` or a run of 6 of its characters."""
+    return any(secret[i : i + 6] in text for i in range(max(len(secret) - 5, 1)))
+
+
+SECRETS = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=8, max_size=24
+).filter(lambda s: s.strip() == s and len(set(s)) > 4)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    secret=SECRETS,
+    form=ECHOES,
+    before=st.text(max_size=400),
+    place=st.sampled_from(["description", "message", "failure_reason", "not_json"]),
+)
+def test_a_secret_echoed_inside_longer_cluster_text_is_never_shown(
+    httpserver: HTTPServer, secret: str, form: str, before: str, place: str
+) -> None:
+    """A location secret the cluster echoes anywhere in a longer text, encoded as a URL or
+    JSON would carry it, and wherever a message would cut the text: never shown."""
+    text = f"{before} s3://AKIA:{_echoed(secret, form)}@bucket/x failed"
+    httpserver.clear()
+    rs = RsClient(httpserver.url_for("").rstrip("/"), auth=("u", PASSWORD), retry=Retry(0),
+                  timeout_seconds=5, secrets=[secret])  # fmt: skip
+    if place == "failure_reason":
+        httpserver.expect_request("/v1/bdbs/1").respond_with_json(
+            {"uid": 1, "export_status": "failed", "export_failure_reason": text}
+        )
+        shown = rs.export_state(1).export_failure_reason
+    elif place == "not_json":
+        httpserver.expect_request("/v1/bdbs/1").respond_with_data(
+            text + "<", content_type="text/plain"
+        )
+        with pytest.raises(ProtocolError) as info:
+            rs.export_state(1)
+        shown = str(info.value)
+    else:
+        httpserver.expect_request(EXPORT, method="POST").respond_with_json(
+            {"error_code": "bad", place: text}, status=400
+        )
+        with pytest.raises(ApiError) as info:
+            rs.start_export(1, {"export_location": {"type": "s3"}})
+        shown = str(info.value)
+    assert not _leaks(secret, shown), shown
+    assert not _leaks(_echoed(secret, form), shown), shown

@@ -220,3 +220,25 @@ def test_a_node_that_redirects_is_never_followed_and_the_error_names_handle_redi
     assert "rladmin cluster config handle_redirects enabled" in output
     assert httpserver.log == []
     assert sim.cluster.exports_started(1) == 0
+
+
+def test_a_failure_reason_that_echoes_the_location_secret_url_encoded_is_scrubbed(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """A cluster whose failure reason echoes the S3 secret inside a URL, percent-encoded:
+    exit 4, the reason shown with *** in its place, in the output and the result file."""
+    from urllib.parse import quote
+
+    echoed = quote(S3_SECRET + "/+ é", safe="")
+    sim.cluster.scenario.fail_reason = f"cannot open s3://AKIA:{echoed}@b/x"
+    sim.cluster.scenario.fail_exports = 1
+    env_secret = S3_SECRET + "/+ é"
+    result = tmp_path / "result.json"
+    code, out, err = run_helper(
+        write_helper_config(sim.url, sim.ca_path, tmp_path), result, env={"S3_SECRET": env_secret}
+    )
+    record = result.read_text()
+    assert code == 4, out + err
+    assert "cannot open s3://AKIA:***@b/x" in err
+    for text in (out + err, record):
+        assert echoed not in text and S3_SECRET not in text

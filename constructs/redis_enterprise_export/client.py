@@ -43,6 +43,7 @@ from .errors import (
     ServerError,
     TlsError,
     TransportError,
+    scrub,
 )
 
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -236,6 +237,8 @@ class RsClient:
             (``truststore``; on Linux OpenSSL's default paths, which
             $SSL_CERT_FILE and $SSL_CERT_DIR override). Never certifi's bundle.
         timeout_seconds: the read timeout of every request (connects get at most 5 s).
+        secrets: values besides the password that no answer may show (the export
+            location's secrets): they are replaced by ``***`` in everything read.
 
     Proxies come from the environment (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY,
     NO_PROXY), as for curl. Redirects are never followed.
@@ -249,13 +252,14 @@ class RsClient:
         verify: bool | str = True,
         timeout_seconds: float = 30.0,
         retry: Retry | None = None,
+        secrets: Iterable[str] = (),
     ) -> None:
         self.base_url = base_url
         self.user = auth[0]
         self.timeout = (min(CONNECT_TIMEOUT_SECONDS, timeout_seconds), timeout_seconds)
         self.verify = _resolve_verify(verify)
         # Never part of a message, even when the server echoes them.
-        self._secrets = [auth[1]]
+        self._secrets = [auth[1], *secrets]
         self.session = requests.Session()
         self.session.auth = _Utf8BasicAuth(*auth)
         self.session.verify = self.verify
@@ -401,13 +405,16 @@ class RsClient:
         if not raw:
             return None
         try:
-            return _loads(raw)
+            # Every text the cluster sends may reach a message, a result file or a summary.
+            return _scrubbed(_loads(raw), self._secrets)
         except (ValueError, RecursionError) as exc:
             kind = response.headers.get("Content-Type", "no content type")
             if isinstance(exc, RecursionError):
                 why = "nested too deeply"
             else:
-                why = _shown(_scrub(raw[:80].decode("utf-8", "replace"), self._secrets))
+                # Scrubbed before it is cut short, which could split a secret.
+                head = scrub(raw[:4096].decode("utf-8", "replace"), self._secrets)
+                why = _shown(head[:80])
             raise ProtocolError(
                 f"GET {path} answered {response.status_code} with a body that is not JSON "
                 f"({_one_line(kind, 60)}): {why}"
@@ -495,10 +502,10 @@ def refusal(
     if not isinstance(body, dict):
         body = {}
     secrets = list(secrets)
-    code = _scrub(_one_line(str(body.get("error_code") or ""), 60), secrets)
+    code = _one_line(scrub(str(body.get("error_code") or ""), secrets), 60)
     # The OpenAPI schema says "description"; older request pages say "message".
     text = str(body.get("description") or body.get("message") or "")
-    text = _scrub(_one_line(text, 300), secrets)
+    text = _one_line(scrub(text, secrets), 300)
     if status in TRANSIENT_STATUSES:
         # To a POST too: RS's 503 is "node not responding", which says nothing of whether
         # the action started, so the export job treats it as a lost answer and looks
@@ -661,11 +668,15 @@ def _strings(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else []
 
 
-def _scrub(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if len(secret) >= 4:  # shorter ones would blank out ordinary words
-            text = text.replace(secret, "***")
-    return text
+def _scrubbed(value: Any, secrets: list[str]) -> Any:
+    """``value`` with ``scrub`` applied to every string in it, keys too."""
+    if isinstance(value, str):
+        return scrub(value, secrets)
+    if isinstance(value, list):
+        return [_scrubbed(v, secrets) for v in value]
+    if isinstance(value, dict):
+        return {scrub(str(k), secrets): _scrubbed(v, secrets) for k, v in value.items()}
+    return value
 
 
 def _one_line(text: str, limit: int) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -20,9 +20,11 @@ from .polling import Deadline, backoff
 DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
-def connect(cluster: Cluster, environ: Mapping[str, str], cleanup: ExitStack) -> RsClient:
+def connect(
+    cluster: Cluster, environ: Mapping[str, str], cleanup: ExitStack, secrets: Iterable[str] = ()
+) -> RsClient:
     """A client for ``cluster``, closed by ``cleanup``; raises ConfigError if a
-    credential variable is unset."""
+    credential variable is unset. No answer it reads shows the password or ``secrets``."""
     user = resolve_env("username_env", cluster.username_env, environ)
     password = resolve_env("password_env", cluster.password_env, environ)
     client = RsClient(
@@ -30,6 +32,7 @@ def connect(cluster: Cluster, environ: Mapping[str, str], cleanup: ExitStack) ->
         auth=(user, password),
         verify=_verify(cluster, environ, cleanup),
         timeout_seconds=cluster.request_timeout_seconds,
+        secrets=secrets,
     )
     cleanup.callback(client.close)
     return client

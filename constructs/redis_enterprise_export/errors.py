@@ -6,10 +6,14 @@ the result record reads ``status`` the same way, so there is one mapping, here.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable
 from difflib import get_close_matches
 from enum import IntEnum
+from functools import lru_cache
 from typing import Any, ClassVar
+from urllib.parse import quote, quote_plus
 
 
 class ExitCode(IntEnum):
@@ -262,3 +266,30 @@ class InterruptedExportError(ExportError):
 
     exit_code = ExitCode.INTERRUPTED
     status = "interrupted"
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with each secret replaced by ``***``: as itself, and in the forms a
+    server echoes it in (percent-encoded in a URL, escaped in JSON).
+
+    Call it on the whole text, before it is put on one line or cut short: either
+    could leave part of a secret that no longer matches.
+    """
+    for form in _forms(tuple(secrets)):
+        text = text.replace(form, "***")
+    return text
+
+
+@lru_cache(maxsize=8)  # one client scrubs every string of an answer with the same secrets
+def _forms(secrets: tuple[str, ...]) -> tuple[str, ...]:
+    forms: set[str] = set()
+    for secret in secrets:
+        if len(secret) < 4:  # shorter ones would blank out ordinary words
+            continue
+        encoded = {quote(secret, safe=""), quote(secret), quote_plus(secret)}
+        # Percent-encoding's hex digits come in either case.
+        encoded |= {re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(), e) for e in encoded}
+        escaped = {json.dumps(secret, ensure_ascii=a)[1:-1] for a in (True, False)}
+        forms |= {secret} | encoded | escaped
+    # Longest first: a secret inside another is not left half-replaced.
+    return tuple(sorted(forms, key=len, reverse=True))

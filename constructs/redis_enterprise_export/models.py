@@ -635,6 +635,11 @@ class ExportSpec(ExportInputs):
             body["email_notification"] = self.email_notification
         return body
 
+    def secrets(self, environ: Mapping[str, str]) -> list[str]:
+        """The location's secrets (the values of its ``*_env`` variables) that are set."""
+        names = [name for key, name in _strings(self.location.to_dict()) if key.endswith("_env")]
+        return [environ[name] for name in names if environ.get(name)]
+
     def trigger(self) -> dict[str, Any]:
         """What, when changed, means a new export (not TLS material or timeouts)."""
         return {

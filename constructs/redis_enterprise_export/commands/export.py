@@ -147,7 +147,7 @@ def _make_job(spec: ExportSpec, environ: Mapping[str, str], cleanup: ExitStack) 
     from redis_enterprise_export.slots import database_lock, export_slot, slots_dir
 
     cluster = spec.cluster
-    client = connect(cluster, environ, cleanup)
+    client = connect(cluster, environ, cleanup, spec.secrets(environ))
 
     def report(line: str) -> None:
         _say(f"[{spec.name}] {line}")
