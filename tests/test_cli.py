@@ -149,11 +149,33 @@ def test_a_signal_records_interrupted_and_exits_promptly(
     out, err = process.communicate(timeout=10)
     assert time.monotonic() - sent < 2.0
     assert process.returncode == 130
-    assert f"interrupted by {sig.name}" in err
+    assert f"interrupted by {sig.name}; the export may still be running" in err
     assert json.loads(result.read_text())["export_status"] == "interrupted"
     for secret in (S3_SECRET, PASSWORD):
         assert secret not in argv + out + err
     assert ADMIN not in argv
+
+
+def test_an_interrupt_before_any_post_says_no_export_was_started(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """Interrupted while the database is still being settled: exit 130, and the message
+    says no export was started (it used to say the export may still be running)."""
+    sim.cluster.scenario.export_seconds = 60
+    sim.cluster.start_export(1, "admin", {"export_location": {"type": "mount_point",
+                                                              "path": str(tmp_path)}})  # fmt: skip
+    result = tmp_path / "orders.json"
+    process = start_helper(write_helper_config(sim.url, sim.ca_path, tmp_path), result)
+    out = ""
+    while "already exporting" not in out:
+        line = process.stdout.readline() if process.stdout else ""
+        assert line, "the helper ended before it waited"
+        out += line
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=10)
+    assert process.returncode == 130
+    assert "interrupted by SIGTERM; no export was started by this run" in err
+    assert sim.cluster.exports_started(1) == 0  # counts POSTs over HTTP: the helper made none
 
 
 def _wait_for(condition: Any, seconds: float = 20) -> None:

@@ -172,7 +172,7 @@ def test_export_progress_is_advisory_a_non_number_reads_as_none(
     httpserver: HTTPServer, sent: object, read: float | None
 ) -> None:
     """A progress that is not a finite number is None (no error); a number is clamped to 0..100."""
-    body = '{"uid": 1, "export_status": "exporting", "export_progress": %s}' % json.dumps(sent)
+    body = f'{{"uid": 1, "export_status": "exporting", "export_progress": {json.dumps(sent)}}}'
     httpserver.expect_request("/v1/bdbs/1").respond_with_data(body, content_type="application/json")
     assert http_client(httpserver).export_state(1).export_progress == read
 

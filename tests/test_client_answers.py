@@ -7,8 +7,8 @@ will not send); each test checks what the servers received.
 from __future__ import annotations
 
 import json
-import re
 import math
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -501,7 +501,8 @@ def test_any_json_answer_to_the_status_read_is_a_valid_state_or_a_package_error(
         progress = state.export_progress
         assert progress is None or (math.isfinite(progress) and 0 <= progress <= 100)
         status = state.export_status
-        assert len(status) <= 60 and status == " ".join(status.split())
+        assert len(status) <= 60
+        assert status == " ".join(status.split())
         assert all(
             isinstance(s, str)
             for s in (state.name, state.export_failure_reason, state.last_export_time)

@@ -241,4 +241,38 @@ def test_a_failure_reason_that_echoes_the_location_secret_url_encoded_is_scrubbe
     assert code == 4, out + err
     assert "cannot open s3://AKIA:***@b/x" in err
     for text in (out + err, record):
-        assert echoed not in text and S3_SECRET not in text
+        assert echoed not in text
+        assert S3_SECRET not in text
+
+
+def test_an_unreachable_cluster_is_reported_once_and_the_last_line_says_it_gave_up(
+    tmp_path: Path,
+) -> None:
+    """Nothing listens at the URL: one progress line for the trouble (not one per try), and
+    the error says it was still so at the deadline, rather than repeating the line before."""
+    config = write_helper_config("https://127.0.0.1:9", None, tmp_path, timeout_seconds=4)
+    code, out, err = run_helper(config, tmp_path / "r.json")
+    assert code == 6
+    assert out.count("could not reach https://127.0.0.1:9") == 1, out
+    assert err.startswith("error: GET /v1/cluster: could not reach https://127.0.0.1:9")
+    assert err.rstrip().endswith("(still so at the deadline, 4 s after the start)")
+
+
+@pytest.mark.parametrize(
+    "proxy", ["http://u:proxy-pw-1@[bad", "http://u:proxy-pw-1@p:notaport", "ftp://p:21",
+              "socks5://u:proxy-pw-1@127.0.0.1:1"],
+)  # fmt: skip
+def test_a_bad_proxy_url_is_blamed_on_the_proxy_not_the_cluster_url(
+    sim: Simulator, tmp_path: Path, proxy: str
+) -> None:
+    """An unusable $HTTPS_PROXY: exit 2 naming the proxy variables, never 'url', never the
+    proxy's password, and nothing sent."""
+    code, out, err = run_helper(
+        write_helper_config(sim.url, sim.ca_path, tmp_path), tmp_path / "r.json",
+        env={"HTTPS_PROXY": proxy, "NO_PROXY": ""},
+    )  # fmt: skip
+    assert code == 2
+    assert err.startswith("error: proxy (from $HTTPS_PROXY, $HTTP_PROXY or $ALL_PROXY)"), err
+    assert "url:" not in err
+    assert "proxy-pw-1" not in out + err
+    assert sim.cluster.exports_started(1) == 0

@@ -24,10 +24,12 @@ import truststore
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import (
     ConnectTimeoutError,
+    LocationParseError,
     NewConnectionError,
     ReadTimeoutError,
 )
 from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.util import parse_url
 from urllib3.util.retry import Retry
 
 from ._version import __version__
@@ -277,6 +279,7 @@ class RsClient:
         )
         self.session.mount("https://", https)
         self.session.mount("http://", HTTPAdapter(max_retries=retries))
+        _check_proxy(self.session, base_url)
 
     def close(self) -> None:
         self.session.close()
@@ -536,6 +539,28 @@ _HINTS = {
 }
 
 
+PROXY_KEY = "proxy (from $HTTPS_PROXY, $HTTP_PROXY or $ALL_PROXY)"
+
+
+def _check_proxy(session: requests.Session, url: str) -> None:
+    """Refuse, by its name, a proxy from the environment that requests cannot use, so a
+    bad proxy is not blamed on the cluster's url (neither value is shown: a proxy URL
+    may carry a password, and the parser's message quotes it)."""
+    proxies = session.merge_environment_settings(url, {}, None, None, None)["proxies"]
+    proxy = requests.utils.select_proxy(url, proxies)
+    if not proxy:
+        return
+    try:
+        parts = parse_url(requests.utils.prepend_scheme_if_needed(proxy, "http"))  # type: ignore[no-untyped-call]
+        usable = parts.scheme in ("http", "https") and bool(parts.host)
+    except (LocationParseError, ValueError):
+        usable = False
+    if not usable:
+        raise ConfigError(
+            PROXY_KEY, HIDDEN, "an http:// or https:// proxy URL with a host and a valid port"
+        )
+
+
 def _resolve_verify(verify: bool | str) -> bool | str:
     """``verify`` with True resolved as the class docstring says: a bundle path, or True."""
     source = "ca_cert"
@@ -562,11 +587,8 @@ def transport_error(
             "the cluster's CA file (the proxy certificate's issuer)"
         )
     if isinstance(exc, rx.InvalidURL | rx.InvalidSchema | rx.MissingSchema):
-        if "proxy" in reason.lower():
-            return ConfigError(
-                "proxy (from $HTTPS_PROXY, $HTTP_PROXY or $ALL_PROXY)", HIDDEN,
-                "a proxy URL requests can use", hint=reason,
-            )  # fmt: skip
+        if isinstance(exc, rx.InvalidProxyURL) or "proxy" in reason.lower():
+            return ConfigError(PROXY_KEY, HIDDEN, "a proxy URL requests can use")
         return ConfigError(
             "url", _redacted_url(base_url), "an http(s) URL of the cluster's API", hint=reason
         )

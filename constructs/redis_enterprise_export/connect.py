@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 
 from .client import RsClient
 from .contract import INSECURE_ENV
-from .errors import ApiError, ProtocolError, TlsError, TransportError
+from .errors import ApiError, ProtocolError
 from .models import Cluster, resolve_env
-from .polling import Deadline, backoff
+from .polling import Deadline, backoff, ride_out
 
 DEFAULT_PORTS = {"https": 443, "http": 80}
 
@@ -89,26 +89,20 @@ def cluster_identity(
     Trouble reaching the cluster is ridden out until the deadline; a refused login
     (401) is raised, as it fails everything after it.
     """
-    waits = delays()
-    while True:
-        try:
-            name = client.cluster_settings("name").get("name")
-            if not isinstance(name, str) or not name.strip():
-                raise ProtocolError("GET /v1/cluster answered no cluster name")
-            return "name:" + name
-        except TransportError as exc:
-            if deadline.expired() or isinstance(exc, TlsError):
-                raise
-            delay = next(waits)
-            report(f"{exc}; asking again in {delay:.1f} s")
-            deadline.sleep(delay)
-        except (ApiError, ProtocolError) as exc:
-            if isinstance(exc, ApiError) and exc.http_status == 401:
-                raise
-            url = normalized_url(client.base_url)
-            report(
-                f"the cluster's name could not be read ({exc}); its locks are keyed by the URL "
-                f"{url} instead, which a stack spelling the cluster's address otherwise "
-                "does not share"
-            )
-            return "url:" + url
+    try:
+        name = ride_out(
+            lambda: client.cluster_settings("name").get("name"), deadline, delays(), report
+        )
+        if not isinstance(name, str) or not name.strip():
+            raise ProtocolError("GET /v1/cluster answered no cluster name")
+        return "name:" + name
+    except (ApiError, ProtocolError) as exc:
+        if isinstance(exc, ApiError) and exc.http_status == 401:
+            raise
+        url = normalized_url(client.base_url)
+        report(
+            f"the cluster's name could not be read ({exc}); its locks are keyed by the URL "
+            f"{url} instead, which a stack spelling the cluster's address otherwise "
+            "does not share"
+        )
+        return "url:" + url

@@ -35,8 +35,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .errors import LocalSetupError, TlsError, TransportError
-from .polling import Deadline, Turn, backoff
+from .errors import LocalSetupError
+from .polling import Deadline, Turn, backoff, ride_out
 
 if TYPE_CHECKING:
     import psycopg
@@ -364,15 +364,7 @@ def cluster_turn(
     delays = backoff(base_seconds=0.25, cap_seconds=POLL_SECONDS * 2)
     turn = Turn(deadline, database, "the cluster to run fewer exports", on_wait)
     while True:
-        try:
-            rows = client.databases("uid,export_status")
-        except TransportError as exc:
-            if deadline.expired() or isinstance(exc, TlsError):
-                raise
-            delay = next(delays)
-            report(f"{exc}; asking again in {delay:.1f} s")
-            deadline.sleep(delay)
-            continue
+        rows = ride_out(lambda: client.databases("uid,export_status"), deadline, delays, report)
         running = sum(row.get("export_status") == "exporting" for row in rows)
         if running < limit:
             return

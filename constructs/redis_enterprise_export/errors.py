@@ -262,10 +262,20 @@ class OutcomeUnknownError(ExportError):
 
 
 class InterruptedExportError(ExportError):
-    """Raised when SIGINT or SIGTERM stops the helper."""
+    """Raised when SIGINT or SIGTERM stops the helper; ``posted`` as for a timeout."""
 
     exit_code = ExitCode.INTERRUPTED
     status = "interrupted"
+
+    def __init__(self, signal_name: str, *, posted: bool = True) -> None:
+        self.signal_name = signal_name
+        after = (
+            "the export may still be running on the cluster, and the next apply waits for "
+            "it, then exports again"
+            if posted
+            else "no export was started by this run"
+        )
+        super().__init__(f"interrupted by {signal_name}; {after}")
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:

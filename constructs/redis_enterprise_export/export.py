@@ -38,11 +38,10 @@ from .errors import (
     ExportTimeoutError,
     OutcomeUnknownError,
     ProtocolError,
-    TlsError,
     TransportError,
 )
 from .models import ExportSpec
-from .polling import Clock, Deadline, PollPolicy, Sample, backoff
+from .polling import Clock, Deadline, PollPolicy, Sample, backoff, ride_out
 
 FINISHED = frozenset({"succeeded", "failed"})
 CLEARED = frozenset({"", "idle"})
@@ -139,6 +138,13 @@ class ExportJob:
     marks: dict[str, float] = field(default_factory=dict)
     # What this run knows of its own export, to tell it from another client's.
     ours: OwnExport = field(default_factory=OwnExport)
+    posting: bool = False  # a POST is in flight
+
+    @property
+    def posted(self) -> bool:
+        """Whether this run's export may have started: it was accepted, its POST's
+        answer was lost, or a POST is in flight (an interrupt now says so)."""
+        return "accepted" in self.marks or self.ours.maybe_posted or self.posting
 
     def run(self) -> ExportState:
         """Export and return the final state; raises if it fails or runs out of time."""
@@ -167,25 +173,18 @@ class ExportJob:
 
     def _read(self, uid: int, deadline: Deadline) -> ExportState:
         """Read the export fields, riding out connection trouble until the deadline."""
-        delays = self.retry_delays()
-        while True:
-            try:
-                self.status_reads += 1
-                self.state = self.client.export_state(uid)
-            except TransportError as exc:
-                if deadline.expired() or isinstance(exc, TlsError):
-                    raise
-                delay = next(delays)
-                self.report(f"{exc}; asking again in {delay:.1f} s")
-                deadline.sleep(delay)
-            else:
-                return self.state
+
+        def read() -> ExportState:
+            self.status_reads += 1
+            return self.client.export_state(uid)
+
+        self.state = ride_out(read, deadline, self.retry_delays(), self.report)
+        return self.state
 
     def _check(self, uid: int, deadline: Deadline) -> None:
         if deadline.expired():
             status = self.state.export_status if self.state else "not read"
-            posted = "accepted" in self.marks or self.ours.maybe_posted
-            raise ExportTimeoutError(uid, self.spec.timeout_seconds, status, posted=posted)
+            raise ExportTimeoutError(uid, self.spec.timeout_seconds, status, posted=self.posted)
 
     def _settle(self, uid: int, deadline: Deadline) -> None:
         """Wait for a running export to end and clear a finished one's status."""
@@ -231,15 +230,14 @@ class ExportJob:
     def _start(self, uid: int, body: dict[str, Any], deadline: Deadline) -> None:
         """POST the export, backing off on 409, without ever starting two."""
         delays = self.retry_delays()
-        maybe_started = False
         while True:
             self._check(uid, deadline)
             self.admit(uid, deadline)
             try:
-                self.ours.action_uid = self.client.start_export(uid, body) or ""
+                self.ours.action_uid = self._post(uid, body)
             except ClusterBusyError:
                 self.conflicts += 1
-                if maybe_started:
+                if self.ours.maybe_posted:
                     # The database was idle right before the lost POST; busy now
                     # means that POST did land. Posting on would start a second export.
                     self.report(f"database {uid} is busy (409): following the export started")
@@ -258,13 +256,21 @@ class ExportJob:
                     deadline.sleep(delay)
                     continue
                 # The cluster may have accepted the POST: look before posting again.
-                maybe_started = self.ours.maybe_posted = True
+                self.ours.maybe_posted = True
                 self.report(f"{exc}; checking whether the export started")
                 if self._has_started(uid, deadline):
                     return
             else:
                 self.report(f"export of database {uid} to {self.spec.location.describe()} accepted")
                 return
+
+    def _post(self, uid: int, body: dict[str, Any]) -> str:
+        """One POST; ``posting`` is true only while it is in flight."""
+        self.posting = True
+        try:
+            return self.client.start_export(uid, body) or ""
+        finally:
+            self.posting = False
 
     def _has_started(self, uid: int, deadline: Deadline) -> bool:
         """Whether the status leaves the cleared state within the grace period."""

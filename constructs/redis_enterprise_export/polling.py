@@ -12,9 +12,11 @@ import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
-from .errors import ExportTimeoutError
+from .errors import ExportTimeoutError, TlsError, TransportError
+
+T = TypeVar("T")
 
 
 class Clock(Protocol):
@@ -173,3 +175,34 @@ class Turn:
         if not self.waited:
             self.waited = True
             self.on_wait()
+
+
+def ride_out(
+    call: Callable[[], T],
+    deadline: Deadline,
+    delays: Iterator[float],
+    report: Callable[[str], None],
+) -> T:
+    """``call()``, asked again through transport trouble (a reset, a 503, a timeout)
+    until the deadline; a TLS failure is raised at once, as asking again cannot help.
+
+    Each trouble is reported when it starts or changes, not on every try; the one
+    still there at the deadline is raised, saying so, so the last line is not the
+    same as the line before it.
+    """
+    said = ""
+    while True:
+        try:
+            return call()
+        except TransportError as exc:
+            if isinstance(exc, TlsError):
+                raise
+            if deadline.expired():
+                raise type(exc)(
+                    f"{exc} (still so at the deadline, {deadline.seconds:g} s after the start)",
+                    maybe_sent=exc.maybe_sent,
+                ) from None
+            if str(exc) != said:
+                said = str(exc)
+                report(f"{exc}; asking again until the deadline")
+            deadline.sleep(next(delays))

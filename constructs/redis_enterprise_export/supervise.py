@@ -67,10 +67,7 @@ def signals_raise() -> Iterator[None]:
         # and a second raise must not cut the result's writing short.
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_IGN)
-        raise InterruptedExportError(
-            f"interrupted by {signal.Signals(signum).name}; the export may still be running on "
-            "the cluster, and the next apply waits for it, then exports again"
-        )
+        raise InterruptedExportError(signal.Signals(signum).name)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, handler)

@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from redis_enterprise_export.contract import SPEC_ENV, Result, unpack_spec
-from redis_enterprise_export.errors import ConfigError, ExitCode, ExportError, LocalSetupError
+from redis_enterprise_export.errors import (
+    ConfigError,
+    ExitCode,
+    ExportError,
+    InterruptedExportError,
+    LocalSetupError,
+)
 from redis_enterprise_export.models import ExportSpec
 from redis_enterprise_export.supervise import signals_raise, supervised
 
@@ -46,6 +52,10 @@ def _export(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             cluster = urlsplit(spec.cluster.url).netloc.rpartition("@")[2]
             job = _make_job(spec, environ, cleanup)
             job.run()
+    except InterruptedExportError as exc:
+        # Only the job knows whether anything was posted: until then, nothing runs.
+        posted = job is not None and job.posted
+        outcome = exc if posted else InterruptedExportError(exc.signal_name, posted=False)
     except ExportError as exc:
         outcome = exc
     except OSError as exc:
