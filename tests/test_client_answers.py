@@ -585,9 +585,9 @@ def test_a_secret_echoed_inside_longer_cluster_text_is_never_shown(
         httpserver.expect_request("/v1/bdbs/1").respond_with_data(
             text + "<", content_type="text/plain"
         )
-        with pytest.raises(ProtocolError) as info:
+        with pytest.raises(ProtocolError) as refused:
             rs.export_state(1)
-        shown = str(info.value)
+        shown = str(refused.value)
     else:
         httpserver.expect_request(EXPORT, method="POST").respond_with_json(
             {"error_code": "bad", place: text}, status=400
