@@ -85,6 +85,20 @@ def test_an_outage_before_the_export_is_ridden_out(sim: Simulator, tmp_path: Pat
     assert sim.cluster.exports_started(1) == 1
 
 
+def test_a_database_named_rides_out_503s_on_its_lookup_as_a_uid_does(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """database = "orders" with the database list answering 503 for a while: the lookup is
+    asked again until it answers, as a status read would be (it used to fail at once)."""
+    name = sim.cluster.databases[1].name
+    # The first GET is the cluster's name; then 8 answers of 503, more than one request's retries.
+    sim.cluster.scenario.faults = {"GET": ["", *["503"] * 8, "..."]}
+    code, record, output = export(sim, tmp_path, database=name)
+    assert (code, record["export_status"]) == (0, "succeeded"), output
+    assert f"database {name!r} is uid 1" in output
+    assert sim.cluster.exports_started(1) == 1
+
+
 def test_an_outage_during_the_export_is_ridden_out(sim: Simulator, tmp_path: Path) -> None:
     """Losing the cluster for 2 s mid-export is reported and ridden out; one export started."""
     sim.cluster.scenario.export_seconds = 3.0

@@ -152,7 +152,7 @@ class ExportJob:
         self.marks["started"] = deadline.start
         # Resolve secrets before touching the cluster, so a missing one costs nothing.
         body = self.spec.request_body(self.environ)
-        uid = self.uid = self._resolve()
+        uid = self.uid = self._resolve(deadline)
         with self.gate(uid, deadline):
             self._settle(uid, deadline)
             with self.slot(uid, deadline):
@@ -163,11 +163,14 @@ class ExportJob:
                 self.marks["finished"] = self.clock.now()
                 return state
 
-    def _resolve(self) -> int:
+    def _resolve(self, deadline: Deadline) -> int:
         db = self.spec.database
         if isinstance(db, int):
             return db
-        uid = self.client.find_database(db)
+        # Rides out trouble as a status read does: a name is no reason to fail sooner.
+        uid = ride_out(
+            lambda: self.client.find_database(db), deadline, self.retry_delays(), self.report
+        )
         self.report(f"database {db!r} is uid {uid}")
         return uid
 
