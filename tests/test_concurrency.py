@@ -77,3 +77,5 @@ def test_two_applies_at_once_on_pg_state_export_each_database_once_per_run_id(
         assert [r.code for r in results] == [0, 0], [r.stderr for r in results]
         assert sim.cluster.exports_started(1) == expected
     assert any("Acquiring state lock" in r.stdout for r in results)
+    # A plain plan reads the last run id back from PostgreSQL: no changes.
+    assert project.plan_changes(None, cwd=first) == 0

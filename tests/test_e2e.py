@@ -68,6 +68,52 @@ def test_unchanged_inputs_plan_no_changes(applied: TerraformProject, sim: Simula
     assert sim.cluster.exports_started(1) == 1
 
 
+def test_a_plan_or_apply_without_a_run_id_after_a_run_changes_nothing(
+    applied: TerraformProject, sim: Simulator
+) -> None:
+    """After an apply with -var run_id, a plain plan (a PR plan, a drift check) shows no
+    changes, and a plain apply exports nothing: the last run id is read back from state.
+    Before, every export showed as replaced."""
+    assert applied.plan_changes(None) == 0
+    applied.terraform("apply", "-auto-approve", "-no-color")
+    assert sim.cluster.exports_started(1) == 1
+    assert applied.outputs()["orders"]["run_id"] == "run-1"
+    assert applied.plan_changes("run-2") == 2
+
+
+def test_a_first_plan_without_a_run_id_plans_every_export(
+    sim: Simulator, export_dir: Path, project: TerraformProject
+) -> None:
+    """No state yet: a plain plan works (no run id to read back) and plans the exports."""
+    project.synth(tables(sim, export_dir))
+    project.init()
+    assert project.plan_changes(None) == 2
+
+
+def test_after_a_partial_failure_a_plain_plan_replaces_only_the_failed_export(
+    sim: Simulator, export_dir: Path, project: TerraformProject
+) -> None:
+    """Run r2 fails one of two exports: a plain plan then replaces the tainted one only,
+    keeping the other's r2 (outputs that depend on no failed resource are saved)."""
+    location = {"type": "mount_point", "path": str(export_dir)}
+    config = tables(sim, export_dir)
+    config["exports"]["orders_offsite"] = {"cluster": "sim", "database": 1, "location": location}
+    project.synth(config)
+    project.init()
+    project.apply("r1")
+    sim.cluster.scenario.fail_reason, sim.cluster.scenario.fail_exports = "general-error", 1
+    assert project.apply("r2", check=False).code != 0
+    plan = project.terraform("plan", "-no-color", check=False).stdout
+    actions = [
+        line.strip() for line in plan.splitlines() if line.strip().startswith("# terraform_data")
+    ]
+    # The failed export (tainted) and its result (not written by the failed apply).
+    assert actions[0].startswith("# terraform_data.orders_export_"), actions
+    assert actions[0].endswith("is tainted, so must be replaced"), actions
+    assert actions[1].startswith("# terraform_data.orders_result_"), actions
+    assert not [a for a in actions if "orders_offsite" in a], actions
+
+
 def test_a_new_run_id_exports_again_exactly_once(applied: TerraformProject, sim: Simulator) -> None:
     """A new run_id exports again exactly once, and the output records that run_id."""
     assert applied.plan_changes("run-2") == 2

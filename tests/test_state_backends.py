@@ -133,6 +133,8 @@ def test_s3_state_lives_in_the_bucket_and_no_credential_reaches_the_stack_or_sta
     assert not (project.stack / "terraform.tfstate").exists()
     assert "team-a/exports.tfstate.tflock" not in objects  # released after the apply
     assert project.plan_changes("r1") == 0
+    # A plain plan reads the last run id back from the bucket: no changes.
+    assert project.plan_changes(None) == 0
     written = [project.stack / "cdk.tf.json", *project.stack.glob(".terraform/**/*")]
     for path in [p for p in written if p.is_file()]:
         assert AWS_SECRET not in path.read_text(errors="replace"), path

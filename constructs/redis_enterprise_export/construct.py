@@ -21,6 +21,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -288,14 +289,14 @@ class ExportStack(TerraformStack):
         super().__init__(scope, id)
         declare_backend(self, props.state)
         self.add_override("terraform.required_version", ">= 1.4")
-        run_id = TerraformVariable(
+        TerraformVariable(
             self,
             "run_id",
             type="string",
             default="",
             description="A new value exports every database again (e.g. the pipeline's run id).",
         )
-        rerun = run_id.string_value
+        rerun = _sticky_run_id(self, props.state)
         self.exports = [
             DatabaseExport(
                 self,
@@ -310,6 +311,51 @@ class ExportStack(TerraformStack):
             value={export.spec.name: export.result for export in self.exports},
             description="Each export's outcome, keyed by export name.",
         )
+        # An override: the variable already holds the construct id "run_id".
+        self.add_override(
+            "output.run_id",
+            {
+                "value": rerun,
+                "description": "The run id of the last apply that was given one (var.run_id).",
+            },
+        )
+
+
+RUN_ID_LOCAL = "redis_export_run_id"
+
+
+def _sticky_run_id(stack: TerraformStack, state: StateBackend) -> str:
+    """The run id every export's trigger holds: ``var.run_id`` when given, else the
+    last one given, read back from the stack's own state (its ``run_id`` output),
+    so a plan without ``-var run_id`` (a PR plan, a drift check) shows no changes.
+
+    Outputs that depend on no failed resource are saved on a failed apply too, so
+    after a partial failure the run id is still the one that apply was given.
+    A backend configured only at ``terraform init`` cannot be read back: there
+    a plan without ``-var run_id`` replaces every export, as before.
+    """
+    if state.backend == "local":
+        path = _hcl_string(state.path)
+        if not PurePath(state.path).is_absolute():
+            path = '"${path.root}/' + path[1:]
+        # A missing or empty file (the first plan) is no state yet: no run id.
+        previous = f'try(jsondecode(file({path})).outputs.run_id.value, "")'
+    elif state.backend in ("pg", "s3"):
+        stack.add_override(
+            "data.terraform_remote_state.previous_run",
+            {
+                # Only read when no run id is given; before the first apply there is no state.
+                "count": '${var.run_id == "" ? 1 : 0}',
+                "backend": state.backend,
+                "config": literal(backend_block(state)),
+                "defaults": {"run_id": ""},
+            },
+        )
+        previous = "data.terraform_remote_state.previous_run[0].outputs.run_id"
+    else:
+        return "${var.run_id}"
+    stack.add_override(f"locals.{RUN_ID_LOCAL}", f'${{var.run_id != "" ? var.run_id : {previous}}}')
+    return f"${{local.{RUN_ID_LOCAL}}}"
 
 
 class _Backend(TerraformBackend):

@@ -94,10 +94,12 @@ class TerraformProject:
             "apply", "-auto-approve", "-no-color", f"-var=run_id={run_id}", check=check
         )
 
-    def plan_changes(self, run_id: str = "run-1", cwd: Path | None = None) -> int:
-        """Terraform's -detailed-exitcode: 0 no changes, 2 changes."""
+    def plan_changes(self, run_id: str | None = "run-1", cwd: Path | None = None) -> int:
+        """Terraform's -detailed-exitcode: 0 no changes, 2 changes. ``run_id`` None: a
+        plain plan, as a PR check or a drift check runs it."""
+        given = [] if run_id is None else [f"-var=run_id={run_id}"]
         result = self.terraform(
-            "plan", "-detailed-exitcode", "-no-color", f"-var=run_id={run_id}", check=False, cwd=cwd
+            "plan", "-detailed-exitcode", "-no-color", *given, check=False, cwd=cwd
         )
         assert result.code in (0, 2), result.stderr
         return result.code
