@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -176,7 +177,8 @@ def test_a_wheel_from_a_git_url_installs_the_console_command_that_synthesizes(
     tmp_path: Path, sim: Simulator, export_dir: Path
 ) -> None:
     """pip builds 'redis-enterprise-export[cdktn] @ git+file://…' into a wheel offline; installed
-    into a fresh venv, its redis-enterprise-export synth writes a stack from exports.toml alone."""
+    into a fresh venv, the README's pipeline for an infrastructure repo (synth, preflight,
+    terraform init and apply, outputs, status) runs as written, from exports.toml alone."""
     source = clone(tmp_path)
     wheels = tmp_path / "wheels"
     # Offline: no build isolation (this venv's setuptools builds it) and no dependencies.
@@ -213,26 +215,25 @@ def test_a_wheel_from_a_git_url_installs_the_console_command_that_synthesizes(
         env=env, capture_output=True, text=True, check=True, cwd=repo,
     )  # fmt: skip
     assert Path(where.stdout.strip()).is_relative_to(site)
-    run = subprocess.run(
-        [str(fresh / "bin" / "redis-enterprise-export"), "synth"],
-        env=env, capture_output=True, text=True, check=False, cwd=repo, timeout=120,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stderr
     usage = subprocess.run(
         [str(fresh / "bin" / "redis-enterprise-export"), "synth", "--help"],
         env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert usage.stdout.startswith("usage: redis-enterprise-export synth ")
-    stack = repo / "cdktf.out" / "stacks" / STACK
+    # The README's commands, as written, after its pip install line (done above, offline).
     # The stack's helper is the fresh venv's python3: it exports through the installed copy.
-    env["PATH"] = f"{fresh / 'bin'}{os.pathsep}{env['PATH']}"
-    for command in (["init", "-no-color"], ["apply", "-auto-approve", "-no-color"]):
-        terraform = subprocess.run(
-            ["terraform", *command], env=env, cwd=stack, capture_output=True, text=True,
-            check=False, timeout=300,
-        )  # fmt: skip
-        assert terraform.returncode == 0, terraform.stdout + terraform.stderr
+    install, *commands = readme_pipeline()
+    assert install.startswith(f"pip install '{PACKAGE}[cdktn] @ git+https://")
+    env |= {"PATH": f"{fresh / 'bin'}{os.pathsep}{env['PATH']}", "CI_PIPELINE_ID": "gl-1"}
+    script = "set -euo pipefail\n" + "\n".join(commands)
+    run = subprocess.run(
+        ["bash", "-c", script], env=env, cwd=repo, capture_output=True, text=True,
+        check=False, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "Traceback" not in run.stdout + run.stderr
     assert sim.cluster.exports_started(1) == 1
+    assert (repo / "cdktf.out" / "stacks" / STACK / ".results" / "orders.json").exists()
     metadata = subprocess.run(
         [str(fresh / "bin" / "python"), "-c",
          "from importlib.metadata import requires; print('\\n'.join(requires('redis-enterprise-export')))"],
@@ -240,6 +241,14 @@ def test_a_wheel_from_a_git_url_installs_the_console_command_that_synthesizes(
     )  # fmt: skip
     assert 'redis-enterprise-export[postgres,prometheus]; extra == "cdktn"' in metadata.stdout
     assert os.access(fresh / "bin" / "redis-enterprise-export", os.X_OK)
+
+
+def readme_pipeline() -> list[str]:
+    """The command lines of the README's pipeline for an infrastructure repo."""
+    ci = (REPO / "README.md").read_text().split("## Use in CI")[1].split("\n## ")[0]
+    blocks = re.findall(r"```sh\n(.*?)```", ci, re.DOTALL)
+    (block,) = [b for b in blocks if "pip install" in b]
+    return [line for line in block.splitlines() if line.strip()]
 
 
 def test_readme_says_which_extra_brings_each_optional_module_and_installs_from_git() -> None:
