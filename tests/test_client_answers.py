@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -20,6 +19,7 @@ from hypothesis import strategies as st
 from pytest_httpserver import HTTPServer
 from urllib3.util.retry import Retry
 
+from helpers import RawServer
 from redis_enterprise_export.client import EXPORT_STATUSES, RsClient, transport_retry
 from redis_enterprise_export.errors import (
     ApiError,
@@ -165,37 +165,6 @@ def test_a_huge_retry_after_is_capped_so_a_read_cannot_hang(httpserver: HTTPServ
     thread.join(timeout=60)  # generous: only proves there is no hour-long wait
     assert done == [1]
     httpserver.check_assertions()
-
-
-class RawServer:
-    """Answers every connection with the same bytes, then closes it."""
-
-    def __init__(self, answer: bytes) -> None:
-        self.answer = answer
-        self.requests: list[bytes] = []
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-                self.requests.append(data)
-                conn.sendall(self.answer)
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @pytest.fixture
