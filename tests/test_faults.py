@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from pytest_httpserver import HTTPServer
 
-from helpers import S3_SECRET, run_helper, write_helper_config
+from helpers import S3_SECRET, RawServer, run_helper, write_helper_config
 from redis_enterprise_export.simulator import FAILURE_REASONS, Simulator
 
 
@@ -42,6 +42,16 @@ SUCCEEDING_FAULTS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     (
         "POST slower than the request timeout",
         {"faults": {"POST": ["slow:2.5", "..."]}},
+        {"cluster": {"request_timeout_seconds": 1}},
+    ),
+    (
+        "a read trickling in a byte every 0.5 s",
+        {"faults": {"GET": ["", "trickle", "..."]}},
+        {"cluster": {"request_timeout_seconds": 1}},
+    ),
+    (
+        "the POST's answer trickling in a byte every 0.5 s",
+        {"faults": {"POST": ["trickle", "..."]}},
         {"cluster": {"request_timeout_seconds": 1}},
     ),
     ("export_progress sent as a string", {"progress_as_string": True}, {}),
@@ -198,3 +208,28 @@ def test_malformed_answers_give_a_clear_error_not_a_traceback(
     # The cluster's name (what its locks are keyed by), then one read: no retry, no POST.
     assert [r.path for r, _ in httpserver.log] == ["/v1/cluster", "/v1/bdbs/1"]
     httpserver.check_assertions()
+
+
+def test_a_cluster_whose_answers_trickle_in_fails_with_exit_6_not_a_hang(tmp_path: Path) -> None:
+    """Every answer trickling in a byte every 0.2 s (each wait inside the 1 s request timeout):
+    the helper ends with exit 6 naming the too-slow answer, instead of waiting forever."""
+    server = RawServer(b"", trickle=b"HTTP/1.1 200 OK\r\nX-Trickle: " + b"a" * 60000)
+    config = write_helper_config(
+        server.url,
+        None,
+        tmp_path,
+        cluster={"allow_http": True, "request_timeout_seconds": 1},
+        timeout_seconds=3,
+    )
+    try:
+        code, out, err = run_helper(config, tmp_path / "r.json", timeout=60)  # a hang guard
+    finally:
+        server.close()
+    assert code == 6, err
+    assert (
+        f"GET /v1/cluster: the answer from {server.url} took longer than 2 s (it came too slowly)"
+        in err
+    )
+    assert "Traceback" not in out + err
+    assert json.loads((tmp_path / "r.json").read_text())["export_status"] == "error"
+    assert all(r.startswith(b"GET /v1/cluster") for r in server.requests)  # no POST
