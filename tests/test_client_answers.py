@@ -6,21 +6,26 @@ will not send); each test checks what the servers received.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
-import socket
+import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+import trustme
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pytest_httpserver import HTTPServer
 from urllib3.util.retry import Retry
+from werkzeug import Request, Response
 
+from helpers import ConnectProxy, RawServer
 from redis_enterprise_export.client import EXPORT_STATUSES, RsClient, transport_retry
 from redis_enterprise_export.errors import (
     ApiError,
@@ -168,37 +173,6 @@ def test_a_huge_retry_after_is_capped_so_a_read_cannot_hang(httpserver: HTTPServ
     httpserver.check_assertions()
 
 
-class RawServer:
-    """Answers every connection with the same bytes, then closes it."""
-
-    def __init__(self, answer: bytes) -> None:
-        self.answer = answer
-        self.requests: list[bytes] = []
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-                self.requests.append(data)
-                conn.sendall(self.answer)
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 @pytest.fixture
 def raw_server(request: pytest.FixtureRequest) -> Iterator[RawServer]:
     server = RawServer(request.param)
@@ -232,6 +206,154 @@ def test_a_post_answered_200_with_a_broken_body_was_accepted(raw_server: RawServ
     rs = RsClient(raw_server.url, auth=("u", PASSWORD), retry=Retry(0), timeout_seconds=5)
     assert rs.start_export(1, BODY) is None
     assert len(raw_server.requests) == 1
+
+
+# Answers that trickle in: each whole answer is bounded -----------------------
+
+# A byte every 0.2 s: each wait is well inside the 1 s read timeout, which alone
+# would never end these answers (each would take hours). The whole answer gets
+# 1 s + 1 s (connect).
+TRICKLES = {
+    "headers": (b"", b"HTTP/1.1 200 OK\r\nX-Trickle: " + b"a" * 60000),
+    "body": (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 60000\r\n\r\n",
+        b" " * 60000,
+    ),
+}
+
+
+def trickling(part: str, tls: ssl.SSLContext | None = None) -> RawServer:
+    """A server whose status line and headers, or whose body, trickle in."""
+    answer, trickle = TRICKLES[part]
+    return RawServer(answer, trickle=trickle, tls=tls)
+
+
+PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy")
+
+
+def outcome(call: Callable[[], Any]) -> Any:
+    """What ``call`` returned, or the exception it raised, run on a thread.
+
+    Fails if the call is still running after 30 s: a hang guard, not a timing.
+    """
+    result: list[Any] = []
+
+    def run() -> None:
+        try:
+            result.append(call())
+        except Exception as exc:
+            result.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=30)
+    assert result, "the call still waits for the trickling answer"
+    return result[0]
+
+
+def assert_too_slow(error: Any, where: str, url: str) -> None:
+    assert isinstance(error, TransportError), error
+    assert str(error) == f"{where}: the answer from {url} took longer than 2 s (it came too slowly)"
+    assert error.maybe_sent is True
+    assert PASSWORD not in str(error)
+
+
+@pytest.mark.parametrize("part", ["headers", "body"])
+def test_an_answer_trickling_in_is_cut_at_its_bound(part: str) -> None:
+    """Status line and headers, or the body, a byte every 0.2 s: a TransportError naming the
+    bound, maybe sent, instead of a call that never ends."""
+    server = trickling(part)
+    rs = RsClient(server.url, auth=("u", PASSWORD), retry=Retry(0), timeout_seconds=1)
+    try:
+        assert_too_slow(outcome(lambda: rs.export_state(1)), "GET /v1/bdbs/1", server.url)
+    finally:
+        server.close()
+    assert len(server.requests) == 1
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[RawServer, Path]]:
+    """A TLS server trickling its status line and headers, and the CA file that verifies it."""
+    ca = trustme.CA()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    ca_path = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_path))
+    server = trickling("headers", tls=context)
+    yield server, ca_path
+    server.close()
+
+
+@pytest.mark.parametrize("proxied", [False, True], ids=["direct", "through-a-connect-proxy"])
+def test_an_answer_trickling_in_over_tls_is_cut_too(
+    tls_server: tuple[RawServer, Path], proxied: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over TLS, and through a CONNECT tunnel, a trickling answer ends at its bound all the same."""
+    server, ca_path = tls_server
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+    proxy = ConnectProxy()
+    if proxied:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    rs = RsClient(
+        server.url, auth=("u", PASSWORD), verify=str(ca_path), retry=Retry(0), timeout_seconds=1
+    )
+    try:
+        assert_too_slow(outcome(lambda: rs.export_state(1)), "GET /v1/bdbs/1", server.url)
+    finally:
+        proxy.close()
+    assert len(proxy.targets) == (1 if proxied else 0)
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize(("method", "sent"), [("GET", 3), ("POST", 1)])
+def test_a_cut_read_is_retried_like_any_broken_read_and_the_post_never(
+    method: str, sent: int
+) -> None:
+    """With the real retry policy a cut GET is asked again (twice), each try with its own bound;
+    a cut POST is not sent again: the export job decides, as for any lost answer."""
+    server = trickling("headers")
+    rs = RsClient(server.url, auth=("u", PASSWORD), timeout_seconds=1)
+    call = {"GET": lambda: rs.export_state(1), "POST": lambda: rs.start_export(1, BODY)}[method]
+    try:
+        error = outcome(call)
+    finally:
+        server.close()
+    path = {"GET": "/v1/bdbs/1", "POST": EXPORT}[method]
+    assert_too_slow(error, f"{method} {path}", server.url)
+    assert SECRET not in str(error)
+    assert len(server.requests) == sent
+
+
+def test_a_post_whose_body_trickles_in_after_its_200_was_accepted() -> None:
+    """The status line is the POST's answer: a body still trickling at the bound does not undo it."""
+    server = trickling("body")
+    rs = RsClient(server.url, auth=("u", PASSWORD), retry=Retry(0), timeout_seconds=1)
+    try:
+        assert outcome(lambda: rs.start_export(1, BODY)) is None
+    finally:
+        server.close()
+    assert len(server.requests) == 1
+
+
+def test_each_request_is_watched_and_no_watchdog_thread_outlives_it(httpserver: HTTPServer) -> None:
+    """During each of 40 requests, answered or refused, one watchdog thread runs; after them
+    no thread is left that was not there before."""
+    before = set(threading.enumerate())
+    during: list[int] = []
+
+    def handler(_request: Request) -> Response:
+        during.append(len(set(threading.enumerate()) - before))
+        status = 200 if len(during) % 2 else 404
+        return Response(json.dumps({"uid": 1}), status=status, content_type="application/json")
+
+    httpserver.expect_request("/v1/bdbs/1").respond_with_handler(handler)
+    rs = client(httpserver)
+    for _ in range(40):
+        with contextlib.suppress(ApiError):
+            rs.export_state(1)
+    assert during == [1] * 40
+    assert set(threading.enumerate()) - before == set()
 
 
 @pytest.mark.parametrize(
@@ -597,3 +719,12 @@ def test_a_secret_echoed_inside_longer_cluster_text_is_never_shown(
         shown = str(info.value)
     assert not _leaks(secret, shown), shown
     assert not _leaks(_echoed(secret, form), shown), shown
+
+
+def test_a_secret_from_undecodable_environment_bytes_is_scrubbed_as_those_bytes() -> None:
+    """A password read from non-UTF-8 environment bytes (surrogate escapes) is replaced,
+    also percent-encoded as the bytes a server would echo, and scrubbing never raises."""
+    from redis_enterprise_export.errors import scrub
+
+    secret = "caf\udce9-pass"
+    assert scrub(f"a {secret} b caf%E9-pass c caf%e9-pass", [secret]) == "a *** b *** c ***"

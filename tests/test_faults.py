@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from pytest_httpserver import HTTPServer
 
-from helpers import S3_SECRET, run_helper, write_helper_config
+from helpers import S3_SECRET, RawServer, run_helper, write_helper_config
 from redis_enterprise_export.simulator import FAILURE_REASONS, Simulator
 
 
@@ -42,6 +42,11 @@ SUCCEEDING_FAULTS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     (
         "POST slower than the request timeout",
         {"faults": {"POST": ["slow:2.5", "..."]}},
+        {"cluster": {"request_timeout_seconds": 1}},
+    ),
+    (
+        "a read trickling in a byte every 0.5 s",
+        {"faults": {"GET": ["", "trickle", "..."]}},
         {"cluster": {"request_timeout_seconds": 1}},
     ),
     ("export_progress sent as a string", {"progress_as_string": True}, {}),
@@ -75,6 +80,20 @@ def test_the_export_succeeds_once_despite(
     assert sim.cluster.exports_started(1) == 1
     assert sim.cluster.databases[1].export is not None
     assert sim.cluster.databases[1].export.done
+
+
+def test_a_post_answer_trickling_in_is_cut_and_looked_for_as_a_lost_one(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """The POST's answer trickling in (a byte every 0.5 s) is cut at its bound and taken as
+    lost: the helper looks for the export it may have started, finds it, and posts no other."""
+    sim.cluster.scenario.faults = {"POST": ["trickle", "..."]}
+    code, record, output = export(sim, tmp_path, cluster={"request_timeout_seconds": 1})
+    assert (code, record["export_status"]) == (0, "succeeded"), output
+    assert (
+        "took longer than 2 s (it came too slowly); checking whether the export started" in output
+    )
+    assert sim.cluster.exports_started(1) == 1
 
 
 def test_an_outage_before_the_export_is_ridden_out(sim: Simulator, tmp_path: Path) -> None:
@@ -290,3 +309,28 @@ def test_a_bad_proxy_url_is_blamed_on_the_proxy_not_the_cluster_url(
     assert "url:" not in err
     assert "proxy-pw-1" not in out + err
     assert sim.cluster.exports_started(1) == 0
+
+
+def test_a_cluster_whose_answers_trickle_in_fails_with_exit_6_not_a_hang(tmp_path: Path) -> None:
+    """Every answer trickling in a byte every 0.2 s (each wait inside the 1 s request timeout):
+    the helper ends with exit 6 naming the too-slow answer, instead of waiting forever."""
+    server = RawServer(b"", trickle=b"HTTP/1.1 200 OK\r\nX-Trickle: " + b"a" * 60000)
+    config = write_helper_config(
+        server.url,
+        None,
+        tmp_path,
+        cluster={"allow_http": True, "request_timeout_seconds": 1},
+        timeout_seconds=3,
+    )
+    try:
+        code, out, err = run_helper(config, tmp_path / "r.json", timeout=60)  # a hang guard
+    finally:
+        server.close()
+    assert code == 6, err
+    assert (
+        f"GET /v1/cluster: the answer from {server.url} took longer than 2 s (it came too slowly)"
+        in err
+    )
+    assert "Traceback" not in out + err
+    assert json.loads((tmp_path / "r.json").read_text())["export_status"] == "error"
+    assert all(r.startswith(b"GET /v1/cluster") for r in server.requests)  # no POST

@@ -222,8 +222,8 @@ def test_a_wheel_from_a_git_url_installs_the_console_command_that_synthesizes(
     assert usage.stdout.startswith("usage: redis-enterprise-export synth ")
     # The README's commands, as written, after its pip install line (done above, offline).
     # The stack's helper is the fresh venv's python3: it exports through the installed copy.
-    install, *commands = readme_pipeline()
-    assert install.startswith(f"pip install '{PACKAGE}[cdktn] @ git+https://")
+    pip_line, *commands = readme_pipeline()
+    assert pip_line.startswith(f"pip install '{PACKAGE}[cdktn] @ git+https://")
     env |= {"PATH": f"{fresh / 'bin'}{os.pathsep}{env['PATH']}", "CI_PIPELINE_ID": "gl-1"}
     script = "set -euo pipefail\n" + "\n".join(commands)
     run = subprocess.run(

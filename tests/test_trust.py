@@ -6,9 +6,6 @@ Against the simulator (real HTTPS) and a small CONNECT proxy written here.
 from __future__ import annotations
 
 import base64
-import select
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +13,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from urllib3.util.retry import Retry
 
-from helpers import ADMIN, PASSWORD
+from helpers import ADMIN, PASSWORD, ConnectProxy
 from redis_enterprise_export.client import RsClient
 from redis_enterprise_export.errors import ConfigError, LocalSetupError, TlsError, TransportError
 from redis_enterprise_export.simulator import Simulator
@@ -155,54 +152,6 @@ def test_a_ca_bundle_that_does_not_exist_is_a_clear_error(
 
 
 # Proxies ------------------------------------------------------------------
-
-
-class ConnectProxy:
-    """A minimal HTTPS proxy: CONNECT host:port, then bytes both ways. Records each target."""
-
-    def __init__(self) -> None:
-        self.targets: list[str] = []
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._tunnel, args=(conn,), daemon=True).start()
-
-    def _tunnel(self, conn: socket.socket) -> None:
-        with conn:
-            head = b""
-            while b"\r\n\r\n" not in head:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    return
-                head += chunk
-            method, target, _ = head.split(b"\r\n", 1)[0].decode().split(" ", 2)
-            self.targets.append(f"{method} {target}")
-            if method != "CONNECT":
-                conn.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
-                return
-            host, port = target.rsplit(":", 1)
-            with socket.create_connection((host, int(port))) as upstream:
-                conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                pair = {conn: upstream, upstream: conn}
-                while True:
-                    ready, _, _ = select.select(list(pair), [], [], 30)
-                    if not ready:
-                        return
-                    for side in ready:
-                        data = side.recv(65536)
-                        if not data:
-                            return
-                        pair[side].sendall(data)
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @pytest.fixture

@@ -13,8 +13,11 @@ import json
 import math
 import os
 import re
+import socket
 import ssl
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +25,8 @@ from urllib.parse import urlsplit
 import requests
 import truststore
 from requests.adapters import HTTPAdapter
+from urllib3 import HTTPConnectionPool, HTTPSConnectionPool, ProxyManager
+from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import (
     ConnectTimeoutError,
     LocationParseError,
@@ -199,7 +204,130 @@ def _utf8(text: str, key: str, shown: Any) -> bytes:
         ) from None
 
 
-class _TrustStoreAdapter(HTTPAdapter):
+class _Watchdog:
+    """Cuts an answer that takes longer than ``seconds`` in all, however slowly it trickles.
+
+    The read timeout bounds each wait for the next bytes only: a server, or a
+    proxy, sending a byte a second would hold a call forever. So each exchange
+    on a connection starts this clock: a new connection once its TCP connect is
+    done (the connect timeout bounds that), a kept-alive one at its next request.
+    If the answer is not in when the clock runs out, a timer thread shuts the
+    socket down. That wakes the read blocked in the calling thread, whichever
+    thread it is (no signals), through TLS and a proxy's tunnel alike, and the
+    call reports the answer as too slow. A retry by urllib3 is a new exchange,
+    with its own time.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.fired = False
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        # A descriptor of its own for the watched socket: shutting it down shuts
+        # the connection down, and no one else can close it (and its number be
+        # reused) while the timer runs.
+        self._sock: socket.socket | None = None
+
+    def start(self, sock: socket.socket) -> None:
+        """An exchange on ``sock`` begins: its clock starts now."""
+        self.stop()
+        self._sock = socket.socket(fileno=socket.dup(sock.fileno()))
+        self.fired = False
+        self._timer = threading.Timer(self.seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def stop(self) -> None:
+        """Stop the clock. Once this returns, nothing is shut down and no timer runs."""
+        with self._lock:
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+            timer.join()
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._timer is not threading.current_thread() or self._sock is None:
+                return  # stopped meanwhile
+            self.fired = True
+            with contextlib.suppress(OSError):  # the peer closed it already
+                self._sock.shutdown(socket.SHUT_RDWR)
+
+    def error(self, method: str, path: str, base_url: str) -> TransportError:
+        return TransportError(
+            f"{method} {path}: the answer from {base_url} took longer than {self.seconds:g} s "
+            "(it came too slowly)",
+            maybe_sent=True,
+        )
+
+
+# The watchdog of the call this thread (this context) is making, if any.
+_WATCHDOG: ContextVar[_Watchdog | None] = ContextVar("_WATCHDOG", default=None)
+
+
+def _exchange_begins(sock: socket.socket) -> None:
+    watchdog = _WATCHDOG.get()
+    if watchdog is not None:
+        watchdog.start(sock)
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    """urllib3's connection, telling the call's watchdog when each exchange begins."""
+
+    _connected_for_request = False  # connected for the request now being sent
+
+    def _new_conn(self) -> socket.socket:
+        # Before the proxy's tunnel and the TLS handshake, which the clock covers too.
+        sock = super()._new_conn()
+        _exchange_begins(sock)
+        self._connected_for_request = True
+        return sock
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        if self.sock is not None and not self._connected_for_request:
+            _exchange_begins(self.sock)  # a kept-alive connection's next exchange
+        try:
+            super().request(*args, **kwargs)
+        finally:
+            self._connected_for_request = False
+
+
+class _WatchedHTTPSConnection(_WatchedHTTPConnection, HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_WATCHED_POOLS = {"http": _WatchedHTTPConnectionPool, "https": _WatchedHTTPSConnectionPool}
+
+
+class _Adapter(HTTPAdapter):
+    """requests' adapter with watched connections (see _Watchdog), direct or through a proxy."""
+
+    def init_poolmanager(
+        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
+    ) -> None:
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+        self.poolmanager.pool_classes_by_scheme = _WATCHED_POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        # Not a SOCKS proxy's manager: its connections are classes of their own.
+        if isinstance(manager, ProxyManager):
+            manager.pool_classes_by_scheme = _WATCHED_POOLS
+        return manager
+
+
+class _TrustStoreAdapter(_Adapter):
     """Verifies certificates against the operating system's trust store, also through a proxy."""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -239,6 +367,7 @@ class RsClient:
             (``truststore``; on Linux OpenSSL's default paths, which
             $SSL_CERT_FILE and $SSL_CERT_DIR override). Never certifi's bundle.
         timeout_seconds: the read timeout of every request (connects get at most 5 s).
+            A whole answer, however slowly it trickles in, gets the two together.
         secrets: values besides the password that no answer may show (the export
             location's secrets): they are replaced by ``***`` in everything read.
 
@@ -259,6 +388,12 @@ class RsClient:
         self.base_url = base_url
         self.user = auth[0]
         self.timeout = (min(CONNECT_TIMEOUT_SECONDS, timeout_seconds), timeout_seconds)
+        # The bound on each whole answer (see _Watchdog): the connect timeout's share
+        # for a proxy's tunnel and the TLS handshake (urllib3 gives each of their
+        # reads the connect timeout), the read timeout's for status, headers and
+        # body. Not a per-read bound but a total: it is far above a healthy
+        # answer's time (a few KB, milliseconds), and cuts only one that trickles.
+        self.answer_seconds = self.timeout[0] + self.timeout[1]
         self.verify = _resolve_verify(verify)
         # Never part of a message, even when the server echoes them.
         self._secrets = [auth[1], *secrets]
@@ -275,10 +410,10 @@ class RsClient:
         https = (
             _TrustStoreAdapter(max_retries=retries)
             if self.verify is True
-            else HTTPAdapter(max_retries=retries)
+            else _Adapter(max_retries=retries)
         )
         self.session.mount("https://", https)
-        self.session.mount("http://", HTTPAdapter(max_retries=retries))
+        self.session.mount("http://", _Adapter(max_retries=retries))
         _check_proxy(self.session, base_url)
 
     def close(self) -> None:
@@ -324,10 +459,9 @@ class RsClient:
         (undocumented: RS documents the 200 as status only), else None.
         """
         path = f"/v1/bdbs/{uid}/actions/export"
-        response = self._send(
+        with self._request(
             "POST", path, permission="start_bdb_export", secrets=_strings(body), json=body
-        )
-        with response:
+        ) as response:
             try:
                 raw = self._read(response, "POST", path)
             except ExportError:
@@ -336,13 +470,13 @@ class RsClient:
 
     def reset_export_status(self, uid: int) -> None:
         """Clear a finished export's status, so the next one cannot be mistaken for it."""
-        response = self._send(
+        with self._request(
             "PUT",
             f"/v1/bdbs/{uid}/actions/export_reset_status",
             permission="reset_bdb_current_export_status",
             json={},
-        )
-        response.close()  # a 2xx is the answer; its body says nothing more
+        ):
+            pass  # a 2xx is the answer; its body says nothing more
 
     # Day-2 reads (preflight, status, discover) ------------------------------
 
@@ -402,8 +536,7 @@ class RsClient:
     def _get(
         self, path: str, params: dict[str, str] | None = None, *, permission: str = "view_bdb_info"
     ) -> Any:
-        response = self._send("GET", path, permission=permission, params=params)
-        with response:
+        with self._request("GET", path, permission=permission, params=params) as response:
             raw = self._read(response, "GET", path)
         if not raw:
             return None
@@ -422,6 +555,26 @@ class RsClient:
                 f"GET {path} answered {response.status_code} with a body that is not JSON "
                 f"({_one_line(kind, 60)}): {why}"
             ) from None
+
+    @contextlib.contextmanager
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        permission: str,
+        secrets: Iterable[str] = (),
+        **kwargs: Any,
+    ) -> Iterator[requests.Response]:
+        """Send one request; yield its 2xx response to read. Each answer is bounded in all."""
+        watchdog = _Watchdog(self.answer_seconds)
+        token = _WATCHDOG.set(watchdog)
+        try:
+            with self._send(method, path, permission=permission, secrets=secrets, **kwargs) as r:
+                yield r
+        finally:
+            watchdog.stop()
+            _WATCHDOG.reset(token)
 
     def _send(
         self,
@@ -444,7 +597,7 @@ class RsClient:
                 **kwargs,
             )
         except (OSError, Urllib3Error) as exc:  # requests' exceptions are OSErrors
-            raise transport_error(exc, method, path, self.base_url, self.timeout[1]) from None
+            raise self._transport_error(exc, method, path) from None
         if 200 <= response.status_code < 300:
             return response
         with response:
@@ -464,8 +617,19 @@ class RsClient:
                     )
                 chunks.append(chunk)
         except (OSError, Urllib3Error) as exc:
-            raise transport_error(exc, method, path, self.base_url, self.timeout[1]) from None
+            raise self._transport_error(exc, method, path) from None
+        watchdog = _WATCHDOG.get()
+        if watchdog is not None:
+            watchdog.stop()  # the answer is in
+            if watchdog.fired:  # its end was the watchdog's cut, not the server's
+                raise watchdog.error(method, path, self.base_url)
         return b"".join(chunks)
+
+    def _transport_error(self, exc: BaseException, method: str, path: str) -> ExportError:
+        watchdog = _WATCHDOG.get()
+        if watchdog is not None and watchdog.fired:
+            return watchdog.error(method, path, self.base_url)  # whatever the cut broke
+        return transport_error(exc, method, path, self.base_url, self.timeout[1])
 
     def _refusal(
         self,

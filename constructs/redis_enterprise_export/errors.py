@@ -296,7 +296,13 @@ def _forms(secrets: tuple[str, ...]) -> tuple[str, ...]:
     for secret in secrets:
         if len(secret) < 4:  # shorter ones would blank out ordinary words
             continue
-        encoded = {quote(secret, safe=""), quote(secret), quote_plus(secret)}
+        # surrogateescape: a secret from undecodable environment bytes is those bytes.
+        utf8 = {"encoding": "utf-8", "errors": "surrogateescape"}
+        encoded = {
+            quote(secret, safe="", **utf8),
+            quote(secret, **utf8),
+            quote_plus(secret, **utf8),
+        }
         # Percent-encoding's hex digits come in either case.
         encoded |= {re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(), e) for e in encoded}
         escaped = {json.dumps(secret, ensure_ascii=a)[1:-1] for a in (True, False)}

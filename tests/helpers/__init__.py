@@ -2,13 +2,15 @@
 
 ``toml``: writing exports.toml. ``terraform``: a real-Terraform project.
 ``helper_process``: the helper run as Terraform runs it. ``postgres``: a real
-PostgreSQL server. ``clock``: the fake clock. ``common``: users, paths, data.
+PostgreSQL server. ``servers``: a raw HTTP answerer and a CONNECT proxy.
+``clock``: the fake clock. ``common``: users, paths, data.
 """
 
 from .clock import FakeClock
 from .common import ADMIN, ORDERS, PASSWORD, REPO, STACK, VENV_BIN, VIEWER
 from .helper_process import S3_SECRET, run_helper, start_helper, write_helper_config
 from .postgres import PostgresServer, free_port
+from .servers import ConnectProxy, RawServer
 from .terraform import Result, TerraformProject, run_main, terraform_env
 from .toml import toml_text, toml_value
 
@@ -21,8 +23,10 @@ __all__ = [
     "STACK",
     "VENV_BIN",
     "VIEWER",
+    "ConnectProxy",
     "FakeClock",
     "PostgresServer",
+    "RawServer",
     "Result",
     "TerraformProject",
     "free_port",

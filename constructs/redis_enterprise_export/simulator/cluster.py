@@ -104,7 +104,8 @@ class Scenario:
     # "503" (answered before any work: nothing started), "503-started" (processed,
     # e.g. an export started, then answered 503), "reset" (connection reset,
     # request not processed), "drop" (processed, then the connection reset: the
-    # answer is lost), "slow:<seconds>", "html".
+    # answer is lost), "slow:<seconds>", "html", "trickle" (processed, then the
+    # answer sent a byte every TRICKLE_SECONDS, as a stalled proxy or a sick node does).
     # The list is the whole plan for its method: a request beyond it is answered
     # 500 and fails Simulator.check_assertions(), unless the list ends with "...",
     # which answers every later request normally. Methods not listed are normal.
@@ -319,11 +320,11 @@ class SimCluster:
                 slow = fault.startswith("slow:") and 0 <= float(fault[5:]) <= 60  # not nan
             except ValueError:
                 slow = False
-            if slow or fault in ("", "503", "503-started", "reset", "drop", "html"):
+            if slow or fault in ("", "503", "503-started", "reset", "drop", "html", "trickle"):
                 return fault
             raise ValueError(
                 f"Scenario.faults[{method!r}]: unknown fault {fault!r}; expected one of "
-                "'', '503', '503-started', 'reset', 'drop', 'html', "
+                "'', '503', '503-started', 'reset', 'drop', 'html', 'trickle', "
                 "'slow:<seconds up to 60>', '...'"
             )
 

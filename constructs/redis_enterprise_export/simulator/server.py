@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import io
 import json
 import re
 import socket
@@ -24,6 +25,9 @@ from .redis_server import RedisServer
 BDB = re.compile(r"/v1/bdbs/(\d+)\Z")
 EXPORT = re.compile(r"/v1/bdbs/(\d+)/actions/export\Z")
 RESET = re.compile(r"/v1/bdbs/(\d+)/actions/export_reset_status\Z")
+# The "trickle" fault's pace: each wait well inside a 1 s request timeout, the
+# whole answer (a few hundred bytes) minutes long.
+TRICKLE_SECONDS = 0.5
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -94,6 +98,9 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "drop":
             self._reset()  # the work is done, but its answer never arrives
             return
+        if fault == "trickle":
+            self._trickle(reply)
+            return
         self._send(reply)
 
     def _reset(self) -> None:
@@ -101,6 +108,22 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.close_connection = True
         self.connection.close()
+
+    def _trickle(self, reply: Reply) -> None:
+        """Send ``reply`` a byte every TRICKLE_SECONDS, until done or the client gives up."""
+        wfile, self.wfile = self.wfile, io.BytesIO()
+        try:
+            self._send(reply)
+            answer = self.wfile.getvalue()
+        finally:
+            self.wfile = wfile
+        self.close_connection = True
+        for i in range(len(answer)):
+            time.sleep(TRICKLE_SECONDS)
+            try:
+                wfile.write(answer[i : i + 1])
+            except OSError:
+                return  # the client gave up on it
 
     def _auth(self) -> tuple[str, str | None]:
         header = self.headers.get("Authorization", "")
