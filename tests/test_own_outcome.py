@@ -17,7 +17,12 @@ import pytest
 
 from helpers import FakeClock, TerraformProject
 from redis_enterprise_export.client import ExportState
-from redis_enterprise_export.errors import OutcomeUnknownError, ProtocolError
+from redis_enterprise_export.errors import (
+    ClusterBusyError,
+    OutcomeUnknownError,
+    ProtocolError,
+    ServerError,
+)
 from redis_enterprise_export.export import ExportJob
 from redis_enterprise_export.models import Cluster, ExportSpec, S3Location
 from redis_enterprise_export.simulator import SimCluster, Simulator
@@ -144,7 +149,7 @@ def test_a_status_that_survives_its_resets_is_given_up_on_after_ten_saying_why(
             self.calls.append("PUT")  # accepted, but the status stays
 
     api = Stuck(cluster)
-    with pytest.raises(ProtocolError, match="still 'failed' after 10 resets") as info:
+    with pytest.raises(ProtocolError, match="still 'failed' after 10 accepted resets") as info:
         job(api, clock).run()
     assert "no export was started" in str(info.value)
     assert api.calls.count("PUT") == 10
@@ -213,3 +218,75 @@ def test_two_stacks_on_one_database_the_first_failing_never_reports_success(
     assert '"export_status": "succeeded"' not in record
     assert second.returncode == 0, out_b
     assert sim.cluster.exports_started(1) == 2
+
+
+# Found by an adversarial review of the fixes above -----------------------------
+
+
+def test_a_reset_refused_as_busy_is_retried_to_the_deadline_not_counted_as_a_reset(
+    cluster: SimCluster, clock: FakeClock
+) -> None:
+    """409 to the status reset is temporary (RS): 15 of them, then an accepted reset, and the
+    export runs; before, the 10th refusal ended the run as 'survives 10 resets'."""
+    cluster.databases[1].export_status = "failed"
+    said: list[str] = []
+
+    class Busy(ClusterApi):
+        refusals = 15
+
+        def reset_export_status(self, uid: int) -> None:
+            if self.refusals:
+                self.refusals -= 1
+                self.calls.append("PUT")
+                raise ClusterBusyError(409, "PUT", "/reset", error_code="busy")
+            super().reset_export_status(uid)
+
+    run = job(Busy(cluster), clock)
+    run.report = said.append
+    assert run.run().export_status == "succeeded"
+    assert run.conflicts == 15
+    assert sum("busy (409) to the status reset" in line for line in said) == 1
+
+
+def test_an_undocumented_status_that_stays_is_reset_after_a_grace_then_exported(
+    cluster: SimCluster, clock: FakeClock
+) -> None:
+    """A status RS does not document ('cancelled') that never changes: waited out 30 s, then
+    reset (RS resets only when no export runs), then this run's export; not a timeout."""
+    cluster.databases[1].export_status = "cancelled"
+    api = ClusterApi(cluster)
+    run = job(api, clock)
+    assert run.run().export_status == "succeeded"
+    first_put = api.calls.index("PUT")
+    assert "POST" in api.calls[first_put:]
+    assert clock.now() >= 30.0
+
+
+def test_a_post_answered_500_every_time_ends_after_three_saying_no_export_was_seen(
+    cluster: SimCluster, clock: FakeClock
+) -> None:
+    """500 to every POST, nothing ever running: three lost answers, each looked for, then one
+    line quoting the 500 (before: reposted until the deadline, then 'raise timeout_seconds')."""
+
+    class Failing(ClusterApi):
+        def start_export(self, uid: int, body: dict[str, Any]) -> str | None:
+            self.calls.append("POST")
+            raise ServerError("POST /x answered 500 (internal: boom)", maybe_sent=True)
+
+    api = Failing(cluster)
+    with pytest.raises(ServerError, match=r"answered 500 \(internal: boom\).*after 3 POSTs"):
+        job(api, clock).run()
+    assert api.calls.count("POST") == 3
+    assert clock.now() < 600
+
+
+def test_the_accepted_line_is_said_with_the_export_already_marked_as_posted(
+    cluster: SimCluster, clock: FakeClock
+) -> None:
+    """An interrupt while the 'accepted' line is written must say the export may run: the
+    job counts it as posted from the 2xx on (before, there was a moment it said none)."""
+    seen: list[bool] = []
+    run = job(ClusterApi(cluster), clock)
+    run.report = lambda line: seen.append(run.posted) if line.endswith("accepted") else None
+    run.run()
+    assert seen == [True]

@@ -48,6 +48,11 @@ CLEARED = frozenset({"", "idle"})
 # The reset of a finished status is asked this many times at most: a status that
 # survives them all is not going to clear, and waiting out the deadline helps no one.
 MAX_RESETS = 10
+# How long a status RS does not document is waited out before it is reset.
+UNKNOWN_GRACE_SECONDS = 30.0
+# A POST answered 5xx (or not at all) this many times in a row, no export seen
+# after each: the cluster is not going to take it, and the run says so.
+MAX_LOST_POSTS = 3
 # After a POST whose answer was lost, how long to look for the export before
 # concluding the cluster never got it.
 LOST_POST_GRACE_SECONDS = 15.0
@@ -158,7 +163,8 @@ class ExportJob:
             with self.slot(uid, deadline):
                 self.marks["slot"] = self.clock.now()
                 self._start(uid, body, deadline)
-                self.marks["accepted"] = self.clock.now()
+                # Set at the 2xx; here when the export was found after a lost answer.
+                self.marks.setdefault("accepted", self.clock.now())
                 state = self._follow(uid, deadline)
                 self.marks["finished"] = self.clock.now()
                 return state
@@ -190,9 +196,17 @@ class ExportJob:
             raise ExportTimeoutError(uid, self.spec.timeout_seconds, status, posted=self.posted)
 
     def _settle(self, uid: int, deadline: Deadline) -> None:
-        """Wait for a running export to end and clear a finished one's status."""
+        """Wait for a running export to end and clear a finished one's status.
+
+        A status RS does not document is waited out like ``exporting`` at first;
+        one that stays longer than UNKNOWN_GRACE_SECONDS is reset like a final one
+        (RS resets only when no export runs, so a real one is not disturbed).
+        """
         samples: list[Sample] = []
-        resets = 0
+        delays = self.retry_delays()
+        resets = 0  # resets the cluster accepted
+        busy = False
+        unknown_since: float | None = None
         while True:
             self._check(uid, deadline)
             state = self._read(uid, deadline)
@@ -200,29 +214,39 @@ class ExportJob:
             if status in CLEARED:
                 return
             if status not in FINISHED:
-                # exporting, or a value RS does not document: not finished, so waited out.
-                if not samples:
-                    what = "already exporting" if status == "exporting" else f"at {status!r}"
-                    self.report(
-                        f"database {uid} is {what} (not this run's export); waiting for it "
-                        "to finish"
-                    )
-                samples.append(_sample(self.clock.now(), state, status == "exporting"))
-                deadline.sleep(self.policy.next_delay(samples))
-                continue
+                now = self.clock.now()
+                unknown_since = None if status == "exporting" else (unknown_since or now)
+                if unknown_since is None or now - unknown_since < UNKNOWN_GRACE_SECONDS:
+                    if not samples:
+                        what = "already exporting" if status == "exporting" else f"at {status!r}"
+                        self.report(
+                            f"database {uid} is {what} (not this run's export); waiting for "
+                            "it to finish"
+                        )
+                    samples.append(_sample(now, state, status == "exporting"))
+                    deadline.sleep(self.policy.next_delay(samples))
+                    continue
             if resets == MAX_RESETS:
                 raise ProtocolError(
                     f"the export status of database {uid} is still {status!r} after "
-                    f"{MAX_RESETS} resets, so a new export's outcome could not be told from "
-                    "the old one's; no export was started. Check the database in the "
+                    f"{MAX_RESETS} accepted resets, so a new export's outcome could not be told "
+                    "from the old one's; no export was started. Check the database in the "
                     "cluster's admin console"
                 )
             try:
                 self.client.reset_export_status(uid)
             except ClusterBusyError:
+                # Busy is temporary (RS): waited out until the deadline, not counted.
                 self.conflicts += 1
+                if not busy:
+                    busy = True
+                    self.report(f"database {uid} is busy (409) to the status reset; retrying")
+                deadline.sleep(next(delays))
+                continue
             except TransportError as exc:
                 self.report(f"{exc}; trying the reset again")
+                deadline.sleep(next(delays))
+                continue
             resets += 1
             # RS may serve the old status for a moment after the reset; a status
             # that outlives many resets must not be asked about ever faster.
@@ -233,6 +257,7 @@ class ExportJob:
     def _start(self, uid: int, body: dict[str, Any], deadline: Deadline) -> None:
         """POST the export, backing off on 409, without ever starting two."""
         delays = self.retry_delays()
+        lost = 0  # POSTs in a row whose answer was lost, and no export seen after
         while True:
             self._check(uid, deadline)
             self.admit(uid, deadline)
@@ -263,15 +288,25 @@ class ExportJob:
                 self.report(f"{exc}; checking whether the export started")
                 if self._has_started(uid, deadline):
                     return
+                lost += 1
+                if lost == MAX_LOST_POSTS:
+                    raise type(exc)(
+                        f"{exc}; the same after {lost} POSTs, and no export was seen running "
+                        "after any of them: check the cluster (its event log)",
+                        maybe_sent=True,
+                    ) from None
             else:
                 self.report(f"export of database {uid} to {self.spec.location.describe()} accepted")
                 return
 
     def _post(self, uid: int, body: dict[str, Any]) -> str:
-        """One POST; ``posting`` is true only while it is in flight."""
+        """One POST; ``posting`` is true while it is in flight, and ``accepted`` is
+        marked before it ends, so an interrupt at any moment knows what may run."""
         self.posting = True
         try:
-            return self.client.start_export(uid, body) or ""
+            action = self.client.start_export(uid, body) or ""
+            self.marks["accepted"] = self.clock.now()
+            return action
         finally:
             self.posting = False
 
