@@ -242,3 +242,33 @@ def test_a_failed_export_taints_and_the_next_apply_exports_again(
     project.apply()
     assert project.outputs()["orders"]["export_status"] == "succeeded"
     assert sim.cluster.exports_started(1) == 2
+
+
+@pytest.mark.parametrize("path", ["st ${x} %{ if true }y.tfstate", "state-😀 é.tfstate", "/ABS"])
+def test_the_run_id_is_read_back_from_a_state_path_of_any_spelling(
+    sim: Simulator, export_dir: Path, project: TerraformProject, path: str
+) -> None:
+    """[state] path with template sequences, a character beyond U+FFFF, or absolute: the
+    state file has exactly that name, and a plain plan after an apply shows no changes
+    (before: the backend wrote '$${x}', and a non-BMP path failed every plan)."""
+    if path == "/ABS":
+        path = str(project.root / "elsewhere" / "exports.tfstate")
+    state = f'[state]\nbackend = "local"\npath = {json.dumps(path, ensure_ascii=False)}\n'
+    project.synth(tables(sim, export_dir), extra=state)
+    project.init()
+    project.apply("r1")
+    assert (project.stack / path).is_file()
+    assert project.plan_changes(None) == 0
+
+
+def test_the_run_id_is_read_back_in_the_workspace_being_planned(
+    applied: TerraformProject, sim: Simulator
+) -> None:
+    """In a second workspace, applied with its own run id, a plain plan keeps that one
+    (before: it read the default workspace's, and planned every export replaced)."""
+    applied.terraform("workspace", "new", "-no-color", "b")
+    applied.apply("run-b")
+    assert applied.plan_changes(None) == 0
+    applied.terraform("workspace", "select", "-no-color", "default")
+    assert applied.plan_changes(None) == 0
+    assert sim.cluster.exports_started(1) == 2

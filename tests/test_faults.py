@@ -334,3 +334,24 @@ def test_a_cluster_whose_answers_trickle_in_fails_with_exit_6_not_a_hang(tmp_pat
     assert "Traceback" not in out + err
     assert json.loads((tmp_path / "r.json").read_text())["export_status"] == "error"
     assert all(r.startswith(b"GET /v1/cluster") for r in server.requests)  # no POST
+
+
+@pytest.mark.parametrize(
+    ("secret", "fail", "code", "status"),
+    [("orders", False, 0, "succeeded"), ("export", False, 0, "succeeded"),
+     ("fail", True, 4, "failed"), ("status", True, 4, "failed")],
+)  # fmt: skip
+def test_a_secret_that_is_also_a_word_of_the_answer_does_not_change_what_it_means(
+    sim: Simulator, tmp_path: Path, secret: str, fail: bool, code: int, status: str
+) -> None:
+    """An S3 secret that is the database's name, part of 'export_status' or of 'failed':
+    the answer is read as sent and the outcome is right; only what is shown is scrubbed
+    (before: a 404 for 'orders', a timeout for the others)."""
+    if fail:
+        sim.cluster.scenario.fail_reason, sim.cluster.scenario.fail_exports = "general-error", 1
+    result = tmp_path / "result.json"
+    config = write_helper_config(sim.url, sim.ca_path, tmp_path, database="orders")
+    got, out, err = run_helper(config, result, env={"S3_SECRET": secret}, timeout=60)
+    record = json.loads(result.read_text())
+    assert (got, record["export_status"]) == (code, status), out + err
+    assert sim.cluster.exports_started(1) == 1

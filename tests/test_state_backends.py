@@ -195,6 +195,40 @@ def test_other_backends_are_declared_by_name_and_configured_at_init(
     project.terraform("validate", "-no-color")
 
 
+@pytest.mark.parametrize(
+    ("state", "reads_back"),
+    [('backend = "s3"\nbucket = "bkt"\nregion = "eu-west-1"', True),
+     ('backend = "s3"\nbucket = "bkt"', False),
+     ('backend = "pg"\nschema_name = "s ${x}"', True)],
+)  # fmt: skip
+def test_stacks_reading_their_run_id_back_validate_without_credentials(
+    tmp_path: Path, state: str, reads_back: bool
+) -> None:
+    """terraform validate, offline and with no AWS or PostgreSQL variable, accepts the stack:
+    s3 without a region reads no run id back (the read would need one; before, validate
+    failed), and a template sequence in the data source's config stays a literal."""
+    config = tmp_path / "exports.toml"
+    tables: dict[str, dict[str, dict[str, Any]]] = {
+        "clusters": {"a": {"url": "https://rs.example.com:9443"}},
+        "exports": {
+            "x": {"cluster": "a", "database": 1, "location": {"type": "mount_point", "path": "/b"}}
+        },
+    }
+    config.write_text(toml_text(tables) + f"[state]\n{state}\n")
+    run = run_main(config, tmp_path)
+    assert run.returncode == 0, run.stderr
+    stack = json.loads((tmp_path / "cdktf.out" / "stacks" / "exports" / "cdk.tf.json").read_text())
+    data = stack.get("data", {}).get("terraform_remote_state", {}).get("previous_run")
+    assert (data is not None) == reads_back
+    if data is not None and "schema_name" in data["config"]:
+        assert data["config"]["schema_name"] == "s $${x}"
+        assert stack["terraform"]["backend"]["pg"]["schema_name"] == "s ${x}"
+    env = {k: v for k, v in terraform_env().items() if not k.startswith(("AWS_", "PG"))}
+    project = TerraformProject(tmp_path, env)
+    project.terraform("init", "-backend=false", "-no-color")
+    project.terraform("validate", "-no-color")
+
+
 def test_s3_endpoint_block_is_what_terraform_1_11_expects_for_a_compatible_store() -> None:
     """An endpoint becomes endpoints.s3 with path style, lock file and every AWS-only check skipped."""
     block = backend_block(

@@ -385,8 +385,9 @@ class RsClient:
         if not raw:
             return None
         try:
-            # Every text the cluster sends may reach a message, a result file or a summary.
-            return _scrubbed(_loads(raw), self._secrets)
+            # Read as sent: a secret that happens to be "fail" or "orders" must not change
+            # what the answer means. Where cluster text is shown, it is scrubbed there.
+            return _loads(raw)
         except (ValueError, RecursionError) as exc:
             kind = response.headers.get("Content-Type", "no content type")
             if isinstance(exc, RecursionError):
@@ -696,17 +697,6 @@ def _strings(value: Any) -> list[str]:
     if isinstance(value, list):
         return [s for v in value for s in _strings(v)]
     return [value] if isinstance(value, str) else []
-
-
-def _scrubbed(value: Any, secrets: list[str]) -> Any:
-    """``value`` with ``scrub`` applied to every string in it, keys too."""
-    if isinstance(value, str):
-        return scrub(value, secrets)
-    if isinstance(value, list):
-        return [_scrubbed(v, secrets) for v in value]
-    if isinstance(value, dict):
-        return {scrub(str(k), secrets): _scrubbed(v, secrets) for k, v in value.items()}
-    return value
 
 
 def _one_line(text: str, limit: int) -> str:

@@ -68,8 +68,9 @@ def literal(value: Any) -> Any:
 
 def _hcl_string(text: str) -> str:
     """``text`` as a quoted string inside a Terraform expression; quoted strings are
-    templates too, so it is escaped as a literal first."""
-    return json.dumps(literal(text))
+    templates too, so it is escaped as a literal first. Not ASCII-escaped: HCL reads
+    no surrogate pairs, so a character beyond U+FFFF must stay itself."""
+    return json.dumps(literal(text), ensure_ascii=False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -331,22 +332,33 @@ def _sticky_run_id(stack: TerraformStack, state: StateBackend) -> str:
 
     Outputs that depend on no failed resource are saved on a failed apply too, so
     after a partial failure the run id is still the one that apply was given.
-    A backend configured only at ``terraform init`` cannot be read back: there
+    Read back from the backend ``[state]`` names, in the current workspace. Not
+    read back: a backend configured only at ``terraform init``, settings that
+    ``-backend-config`` overrides, and ``s3`` with no ``region`` in ``[state]``
+    (``terraform validate`` wants one for the read, and has no $AWS_REGION): there
     a plan without ``-var run_id`` replaces every export, as before.
     """
     if state.backend == "local":
         path = _hcl_string(state.path)
         if not PurePath(state.path).is_absolute():
             path = '"${path.root}/' + path[1:]
+        # Other workspaces' states live apart, whatever the path (the local backend's rule).
+        path = (
+            f'terraform.workspace == "default" ? {path} : '
+            '"${path.root}/terraform.tfstate.d/${terraform.workspace}/terraform.tfstate"'
+        )
         # A missing or empty file (the first plan) is no state yet: no run id.
         previous = f'try(jsondecode(file({path})).outputs.run_id.value, "")'
-    elif state.backend in ("pg", "s3"):
+    elif state.backend == "pg" or (state.backend == "s3" and state.region):
         stack.add_override(
             "data.terraform_remote_state.previous_run",
             {
-                # Only read when no run id is given; before the first apply there is no state.
+                # Read only when no run id is given. Before the first apply there is no
+                # state to read, and Terraform says so ("Unable to find remote state").
                 "count": '${var.run_id == "" ? 1 : 0}',
                 "backend": state.backend,
+                "workspace": "${terraform.workspace}",
+                # An expression, unlike the backend block: its strings are templates.
                 "config": literal(backend_block(state)),
                 "defaults": {"run_id": ""},
             },
@@ -374,5 +386,6 @@ class _Backend(TerraformBackend):
 
 
 def declare_backend(stack: TerraformStack, state: StateBackend) -> None:
-    """Give ``stack`` the backend ``state`` describes, every string a literal."""
-    _Backend(stack, state.backend, literal(backend_block(state)))
+    """Give ``stack`` the backend ``state`` describes. Not escaped: Terraform reads a
+    backend block's strings as they are (no templates; ``$${`` would stay ``$${``)."""
+    _Backend(stack, state.backend, backend_block(state))

@@ -14,11 +14,11 @@ import os
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import HIDDEN, ConfigError, ExportError
+from .errors import HIDDEN, ConfigError, ExportError, scrub
 from .models import ExportSpec
 
 if TYPE_CHECKING:
@@ -178,6 +178,16 @@ class Result:
         values = {k: v for k, v in data.items() if k in known and k != "timeline"}
         timeline = Timeline(**dict(data.get("timeline") or {}))
         return cls(**values, timeline=timeline)
+
+    def scrubbed(self, secrets: list[str]) -> Result:
+        """This record with ``secrets`` taken out of the text the cluster wrote."""
+        return replace(
+            self,
+            message=scrub(self.message, secrets),
+            export_failure_reason=scrub(self.export_failure_reason, secrets),
+            database_name=scrub(self.database_name, secrets),
+            last_export_time=scrub(self.last_export_time, secrets),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

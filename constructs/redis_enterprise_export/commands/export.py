@@ -24,6 +24,7 @@ from redis_enterprise_export.errors import (
     ExportError,
     InterruptedExportError,
     LocalSetupError,
+    scrub,
 )
 from redis_enterprise_export.models import ExportSpec
 from redis_enterprise_export.supervise import signals_raise, supervised
@@ -41,6 +42,9 @@ def _export(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     result_file: Path | None = args.result
     job: ExportJob | None = None
     cluster = ""
+    # The password and the location's secrets: no text from the cluster that this
+    # run shows or records may hold one (it is read as sent, and scrubbed here).
+    secrets: list[str] = []
     outcome: BaseException | None = None
     try:
         with signals_raise(), ExitStack() as cleanup:
@@ -48,9 +52,10 @@ def _export(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
                 _write(result_file, Result(**known, export_status="running", message="running"))
             spec = _load_spec(args, environ)
             known |= {"name": spec.name, "location": spec.location.describe()}
+            secrets = [environ.get(spec.cluster.password_env, ""), *spec.secrets(environ)]
             # host[:port], never userinfo: the summary's cluster column.
             cluster = urlsplit(spec.cluster.url).netloc.rpartition("@")[2]
-            job = _make_job(spec, environ, cleanup)
+            job = _make_job(spec, environ, cleanup, secrets)
             job.run()
     except InterruptedExportError as exc:
         # Only the job knows whether anything was posted: until then, nothing runs.
@@ -65,8 +70,9 @@ def _export(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     except Exception as exc:
         # A bug: still recorded, but its text is never printed (it may hold a secret).
         outcome = exc
-    message = _message(outcome)
+    message = scrub(_message(outcome), secrets)
     record = Result.from_job(job, outcome, message=message, finished_at=_utc_now(), **known)
+    record = record.scrubbed(secrets)
     try:
         if result_file is not None:
             _write(result_file, record)
@@ -146,7 +152,9 @@ def _load_spec(args: argparse.Namespace, environ: Mapping[str, str]) -> ExportSp
         ) from None
 
 
-def _make_job(spec: ExportSpec, environ: Mapping[str, str], cleanup: ExitStack) -> ExportJob:
+def _make_job(
+    spec: ExportSpec, environ: Mapping[str, str], cleanup: ExitStack, secrets: list[str]
+) -> ExportJob:
     # Imported here, not at the top, so --help and input errors stay instant.
     from redis_enterprise_export.connect import cluster_identity, connect
     from redis_enterprise_export.coordination import PgLocks, cluster_turn
@@ -160,7 +168,7 @@ def _make_job(spec: ExportSpec, environ: Mapping[str, str], cleanup: ExitStack) 
     client = connect(cluster, environ, cleanup, spec.secrets(environ))
 
     def report(line: str) -> None:
-        _say(f"[{spec.name}] {line}")
+        _say(scrub(f"[{spec.name}] {line}", secrets))
 
     directory = slots_dir(environ)
     limit = cluster.max_concurrent_exports
