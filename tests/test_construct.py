@@ -21,8 +21,8 @@ from redis_enterprise_export.construct import (
     DatabaseExportProps,
     ExportStack,
     ExportStackProps,
-    unique_id,
 )
+from redis_enterprise_export.contract import unique_id
 from redis_enterprise_export.errors import ConfigError
 from redis_enterprise_export.models import (
     AbsLocation,
@@ -123,7 +123,9 @@ def test_each_export_reruns_on_run_id_and_its_inputs_only(
     _, stack = synthesized
     export = next(v for k, v in stack["resource"]["terraform_data"].items() if "s3_export" in k)
     trigger = export["triggers_replace"]
-    assert trigger["rerun"] == "${var.run_id}"
+    # var.run_id when given, else the last one given (the sticky run id, read from state).
+    assert trigger["rerun"] == "${local.redis_export_run_id}"
+    assert stack["locals"]["redis_export_run_id"].startswith('${var.run_id != "" ? var.run_id')
     assert trigger["export"]["location"]["secret_access_key_env"] == "S3_SECRET"
     assert "ca_cert_pem" not in json.dumps(trigger)
     local_exec = export["provisioner"][0]["local-exec"]
