@@ -193,7 +193,8 @@ def _uninitialized(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(
     ("where", "path", "said"),
     [
-        ("no stack", "/nonexistent/stack", "no stack at /nonexistent/stack (synthesize it"),
+        ("no stack", "/nonexistent/stack", "no stack at /nonexistent/stack (no cdk.tf.json"),
+        ("an empty folder", "/", "no stack at / (no cdk.tf.json: synthesize it"),
         ("not initialized", "", "failed: Error: Backend initialization required"),
         ("no terraform", "", "terraform is not on PATH"),
     ],
@@ -294,8 +295,7 @@ def test_any_state_shape_gives_the_records_it_holds_and_never_raises(
 def test_status_reads_state_with_the_environment_it_was_given(tmp_path: Path) -> None:
     """The terraform it runs is the one on PATH (a stand-in that records its arguments):
     ``terraform -chdir=STACK show -json -no-color``, nothing that could change state."""
-    stack = tmp_path / "stack"
-    stack.mkdir()
+    stack = _uninitialized(tmp_path)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     log = tmp_path / "argv"

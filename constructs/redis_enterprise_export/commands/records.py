@@ -41,6 +41,7 @@ BACKEND_SECRETS = (
 )
 _PASSWORD_SETTING = re.compile(r"(password\s*=\s*)\S+", re.IGNORECASE)
 SUCCEEDED = "succeeded"
+STACK_FILE = "cdk.tf.json"  # what synthesis writes into the stack's folder
 STATE, RESULTS_FILE = "state", "results file"
 
 
@@ -92,9 +93,12 @@ class OwnRecords:
 def read_own_records(stack: Path, names: Iterable[str], environ: Mapping[str, str]) -> OwnRecords:
     """The latest outcome and the last success of each export in ``names``."""
     names = list(names)
-    if not stack.is_dir():
+    # Terraform reads any folder, an empty one as an empty state: that is no stack.
+    if not (stack / STACK_FILE).is_file():
         return OwnRecords(
-            stack, f"no stack at {stack} (synthesize it and run terraform init there, or --stack)"
+            stack,
+            f"no stack at {stack} (no {STACK_FILE}: synthesize it and run terraform init "
+            "there, or give --stack)",
         )
     state, error = _show(stack, environ)
     if state is None:
