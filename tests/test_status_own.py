@@ -312,3 +312,35 @@ def test_status_reads_state_with_the_environment_it_was_given(tmp_path: Path) ->
     assert code == 6  # the cluster is not there; the records were read all the same
     assert json.loads(out)["own_records"]["read"] is True
     assert log.read_text().split() == [f"-chdir={stack}", "show", "-json", "-no-color"]
+
+
+def test_a_state_read_error_says_terraforms_error_without_the_backends_secrets(
+    tmp_path: Path,
+) -> None:
+    """terraform show fails quoting the backend's connection string: status says 'own records
+    not read' with Terraform's Error line, the password in it as ***."""
+    stack = _uninitialized(tmp_path)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    conn = "postgres://backup:Pg-Secret-5ecr3t@db.example.com:5432/tfstate"
+    fake = bin_dir / "terraform"
+    fake.write_text(
+        "#!/bin/sh\necho 'Initializing...' >&2\n"
+        f"echo '│ Error: failed to connect to `{conn}`: password authentication failed' >&2\n"
+        "exit 1\n"
+    )
+    fake.chmod(0o755)
+    config = tmp_path / "exports.toml"
+    config.write_text(toml_text({
+        "clusters": {"sim": {"url": "https://127.0.0.1:9", "request_timeout_seconds": 1}},
+        "exports": {"orders": {"cluster": "sim", "database": 1, "location": S3}},
+    }))  # fmt: skip
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PG_CONN_STR": conn}
+    code, out, err = day2(
+        "status", "--json", "--config", str(config), "--stack", str(stack), env=env
+    )
+    error = json.loads(out)["own_records"]["error"]
+    assert code == 6
+    assert error.startswith(f"terraform show in {stack} failed: Error: failed to connect to `")
+    assert "password authentication failed" in error
+    assert "Pg-Secret-5ecr3t" not in out + err
