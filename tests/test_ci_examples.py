@@ -80,6 +80,8 @@ class Step:
     # GitHub runs `shell: bash` as bash -eo pipefail, its default as bash -e; GitLab's
     # scripts are taken as bash -e, so a pipe needs their own `set -o pipefail`.
     flags: tuple[str, ...] = ("-e",)
+    # Runs also after a step failed: GitHub's `if: always()`, GitLab's after_script.
+    always: bool = False
 
 
 @dataclass
@@ -143,7 +145,8 @@ def github_pipeline(job_name: str) -> Pipeline:
         directory = expand(step["working-directory"]) if "working-directory" in step else None
         shell = step.get("shell", workflow.get("defaults", {}).get("run", {}).get("shell"))
         flags = ("-e", "-o", "pipefail") if shell == "bash" else ("-e",)
-        steps.append(Step(step["run"], directory, step_env(step), flags))
+        always = str(step.get("if", "")).strip() in ("always()", "${{ always() }}")
+        steps.append(Step(step["run"], directory, step_env(step), flags, always))
     return Pipeline(env, steps, skipped)
 
 
@@ -159,7 +162,7 @@ def gitlab_pipeline(job_name: str) -> Pipeline:
     env = {k: str(v) for k, v in pipeline["variables"].items()}
     steps = [Step("\n".join([*before, *job["script"]]))]
     if "after_script" in job:
-        steps.append(Step("\n".join(job["after_script"])))
+        steps.append(Step("\n".join(job["after_script"]), always=True))
     return Pipeline(env, steps, skipped)
 
 
@@ -210,14 +213,17 @@ def gitlab_expand(env: dict[str, str], ci_vars: dict[str, str]) -> dict[str, str
 def run_pipeline(
     root: Path, pipeline: Pipeline, ci_vars: dict[str, str]
 ) -> list[subprocess.CompletedProcess[str]]:
-    """Run each step in order, as its CI system's bash would, stopping at the first that fails."""
+    """Run each step in order, as its CI system's bash would: after one fails, only the
+    steps that run always."""
     path_file = root.parent / "github_path"
     path_file.write_text(f"{stand_in_install(root)}\n")
     # No cluster secret unless a step (GitHub) or the job (GitLab, in ci_vars) gives it.
     base = {k: v for k, v in terraform_env().items() if k not in SECRETS}
     base |= pipeline.env | ci_vars | {"CI": "true", "GITHUB_PATH": str(path_file)}
-    runs = []
+    runs: list[subprocess.CompletedProcess[str]] = []
     for step in pipeline.steps:
+        if any(run.returncode != 0 for run in runs) and not step.always:
+            continue
         assert "${{" not in step.command  # expressions in run: lines are an injection risk
         extra = [line for line in path_file.read_text().splitlines() if line]
         step_env = base | step.env | {"PATH": os.pathsep.join([*extra, base["PATH"]])}
@@ -234,8 +240,6 @@ def run_pipeline(
         assert "\x1b[" not in run.stdout + run.stderr  # -no-color everywhere
         for secret in (PASSWORD, S3_SECRET):  # the user name is shown, as preflight's
             assert secret not in run.stdout + run.stderr
-        if run.returncode != 0:
-            break
     return runs
 
 
@@ -367,17 +371,109 @@ def test_the_freshness_gate_fails_the_job_when_the_newest_export_is_30_hours_old
     if example == GITHUB:
         pipeline, ci_vars = github_pipeline("export"), {"GITHUB_STEP_SUMMARY": str(tmp_path / "s")}
         pipeline.steps = [step for step in pipeline.steps if "--max-age" in step.command]
+        status = root / pipeline.env["STACK_DIR"] / "status.json"
+        status.parent.mkdir(parents=True)  # the folder synth made (no stack in it here)
     else:
         ci_vars = {"CI_PROJECT_DIR": str(root), "VENV": str(tmp_path / "venv")} | SECRETS
         pipeline = gitlab_pipeline("redis-exports")
         pipeline.env = gitlab_expand(pipeline.env, ci_vars)
-        job = load(GITLAB)["redis-exports"]
-        before = [line for line in job["before_script"] if not isinstance(line, Reference)]
-        gate = [line for line in job["script"] if "--max-age" in line]
-        pipeline.steps = [Step("\n".join([*before, *gate]))]
+        pipeline.steps = [Step(freshness_block(pipeline))]
+        status = root / "status.json"
     (run,) = run_pipeline(root, pipeline, ci_vars)
     assert run.returncode == 1, run.stdout + run.stderr
     assert "nightly-orders" in run.stdout
+    (row,) = json.loads(status.read_text())["exports"]
+    assert "newest good export is 30.0 h old (limit 26.0 h)" in row["problem"]
+
+
+def freshness_block(pipeline: Pipeline) -> str:
+    """The GitLab job's shell set-up and its freshness lines, from ``fresh=0`` on (not
+    the apply's exit, which they carry)."""
+    job = load(GITLAB)["redis-exports"]
+    before = [line for line in job["before_script"] if not isinstance(line, Reference)]
+    script: list[str] = job["script"]
+    gate = [line for line in script[script.index("fresh=0") :] if "applied" not in line]
+    return "\n".join([*before, *gate])
+
+
+def status_commands(example: Path) -> list[str]:
+    """Every ``redis-enterprise-export status`` command line in the example."""
+    text = example.read_text().replace("\\\n", " ")
+    return [line for line in text.splitlines() if "redis-enterprise-export status" in line]
+
+
+@pytest.mark.parametrize("example", [GITHUB, GITLAB], ids=["github", "gitlab"])
+def test_the_freshness_check_reads_the_stack_runs_after_a_failed_apply_and_is_kept(
+    example: Path,
+) -> None:
+    """status is given the stack the example synthesizes (--stack "$STACK_DIR", where synth
+    writes), runs also when the apply failed (GitHub: if: always(); GitLab: the apply's
+    failure is kept until the end), and its JSON is in the artifact."""
+    commands = status_commands(example)
+    assert len(commands) == 2
+    assert all('--stack "$STACK_DIR"' in command for command in commands)
+    assert [c for c in commands if "--json > " in c and "status.json" in c]
+    if example == GITHUB:
+        workflow = load(GITHUB)
+        assert workflow["env"]["STACK_DIR"] == "cdktf.out/stacks/exports"
+        steps = workflow["jobs"]["export"]["steps"]
+        (fresh,) = [step for step in steps if "--max-age" in step.get("run", "")]
+        assert fresh["if"] == "always()"
+        upload = next(step for step in steps if "upload-artifact" in step.get("uses", ""))
+        assert "${{ env.STACK_DIR }}/status.json" in upload["with"]["path"].splitlines()
+    else:
+        job = load(GITLAB)["redis-exports"]
+        assert load(GITLAB)["variables"]["STACK_DIR"] == "cdktf.out/stacks/exports"
+        (apply,) = [line for line in job["script"] if "terraform apply" in line]
+        assert apply.endswith("|| applied=$?")
+        assert job["script"][-2:] == ['[ "$applied" -eq 0 ] || exit "$applied"', 'exit "$fresh"']
+        assert "status.json" in job["artifacts"]["paths"]
+        assert job["artifacts"]["when"] == "always"
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("example", [GITHUB, GITLAB], ids=["github", "gitlab"])
+def test_a_failed_apply_still_leaves_each_exports_own_outcome_in_the_artifact(
+    tmp_path: Path, sim: Simulator, export_dir: Path, example: Path
+) -> None:
+    """The export fails: the job fails, and the freshness check still ran: status.json in
+    the artifact shows the export's own latest run failed, with the cluster's reason, and
+    the job summary shows the same row."""
+    root = infra_repo(tmp_path, sim, export_dir)
+    sim.cluster.scenario.fail_reason = "general-error"
+    page = tmp_path / "step_summary.md"
+    if example == GITHUB:
+        pipeline = github_pipeline("export")
+        ci_vars = {"GITHUB_RUN_ID": "4711", "GITHUB_RUN_ATTEMPT": "1",
+                   "GITHUB_WORKSPACE": str(root), "GITHUB_STEP_SUMMARY": str(page),
+                   "RUNNER_TEMP": str(tmp_path / "runner-temp")}  # fmt: skip
+        runs = run_pipeline(root, pipeline, ci_vars)
+        names = [step.command for step in pipeline.steps]
+        applied = next(i for i, name in enumerate(names) if "terraform apply" in name)
+        assert runs[applied].returncode != 0
+        assert runs[applied + 1].returncode == 1  # the freshness check ran, and failed
+        status = root / pipeline.env["STACK_DIR"] / "status.json"
+        run_id = "gh-4711-1"
+        summary = page.read_text()
+    else:
+        ci_vars = {"CI_PIPELINE_ID": "815", "CI_PROJECT_DIR": str(root),
+                   "AWS_ID_TOKEN": "t", "AWS_WEB_IDENTITY_TOKEN_FILE": str(tmp_path / "aws-token"),
+                   "VENV": str(tmp_path / "venv")} | SECRETS  # fmt: skip
+        pipeline = gitlab_pipeline("redis-exports")
+        pipeline.env = gitlab_expand(pipeline.env, ci_vars)
+        runs = run_pipeline(root, pipeline, ci_vars)
+        assert runs[0].returncode != 0
+        status = root / "status.json"
+        run_id = "gl-815"
+        summary = (root / "status.md").read_text()
+    (row,) = json.loads(status.read_text())["exports"]
+    assert row["own_latest"]["export_status"] == "failed"
+    assert row["own_latest"]["export_failure_reason"] == "general-error"
+    assert row["own_latest"]["run_id"] == run_id
+    assert row["problem"].startswith(f"its latest run {run_id} failed: ")
+    assert f"its latest run {run_id} failed" in summary
+    stack = root / pipeline.env["STACK_DIR"]
+    assert (stack / ".results" / "nightly-orders.json").exists()
 
 
 @pytest.mark.parametrize("example", [GITHUB, GITLAB], ids=["github", "gitlab"])

@@ -21,8 +21,8 @@ from redis_enterprise_export.construct import (
     DatabaseExportProps,
     ExportStack,
     ExportStackProps,
-    unique_id,
 )
+from redis_enterprise_export.contract import unique_id
 from redis_enterprise_export.errors import ConfigError
 from redis_enterprise_export.models import (
     AbsLocation,

@@ -291,7 +291,14 @@ def test_status_coverage_lists_databases_no_export_covers(sim: Simulator, tmp_pa
         str(config(tmp_path, {"sim": sim}, {"orders": {"database": 1}})),
     )
     assert code == 1
-    assert "Databases no export covers:\n- sim: search (uid 2)\n- sim: payments (uid 7)" in out
+    lines = out.split("Coverage:\n")[1].splitlines()
+    assert lines[0].split() == ["cluster", "database", "covered", "by", "export", "age", "RS",
+                                "backup", "age", "problem"]  # fmt: skip
+    nothing = "nothing  -  -  no export and no RS scheduled backup covers it"
+    assert [" ".join(line.split()) for line in lines[2:4]] == [
+        f"sim search (uid 2) {' '.join(nothing.split())}",
+        f"sim payments (uid 7) {' '.join(nothing.split())}",
+    ]
 
 
 def test_status_prometheus_file_parses_with_prometheus_client(
@@ -310,13 +317,17 @@ def test_status_prometheus_file_parses_with_prometheus_client(
         for family in text_string_to_metric_families(metrics.read_text())
         for s in family.samples
     }
-    labels = (("cluster", "sim"), ("database", "orders"), ("export", "orders"))
+    labels = (("cluster", "sim"), ("database", "orders"), ("database_uid", "1"),
+              ("export", "orders"))  # fmt: skip
     expected = datetime(2026, 11, 27, 1, 2, 3, tzinfo=UTC).timestamp()
     assert samples[("redis_export_last_success_timestamp_seconds", labels)] == expected
     assert samples[("redis_export_status", (*labels, ("redis_export_status", "succeeded")))] == 1
     assert samples[("redis_export_status", (*labels, ("redis_export_status", "failed")))] == 0
     covered = samples[
-        ("redis_export_database_covered", (("cluster", "sim"), ("database", "search")))
+        (
+            "redis_export_database_covered",
+            (("cluster", "sim"), ("database", "search"), ("database_uid", "2")),
+        )
     ]
     assert covered == 0
     assert list(metrics.parent.iterdir()) == [metrics]  # written atomically, no temp file left
@@ -458,14 +469,17 @@ def test_status_keeps_cluster_text_in_its_cell_and_on_its_line(
     code, out, _ = day2("status", "--coverage", "--markdown", "--config", str(path))
     html = MarkdownIt("commonmark").enable("table").render(out)
     assert code == 1
-    assert (html.count("<table>"), html.count("<tr>"), html.count("<td>")) == (1, 2, 7)
-    assert html.count("<li>") == 2  # search and the evil one, each one item
+    # The exports' table (a header, one export, 9 columns) and coverage's (a header;
+    # orders, search and the evil one; 6 columns), and the note, one paragraph.
+    assert (html.count("<table>"), html.count("<tr>"), html.count("<td>")) == (2, 6, 27)
+    assert html.count("<p>") == 1
     assert "<h1>" not in html
     assert "<h2>" not in html
     code, out, _ = day2("status", "--coverage", "--config", str(path))
     assert not [c for c in out if c in "\x1b\x07\r"]
-    assert len(out.splitlines()) == 6  # header, one export, blank, title, two databases
-    assert "- sim: evil # heading | x \\| y (uid 3)" in out
+    # header, one export, blank, title, header, three databases, blank, the note
+    assert len(out.splitlines()) == 10
+    assert "sim      evil # heading | x \\| y (uid 3)  nothing" in out
 
 
 @pytest.mark.parametrize(

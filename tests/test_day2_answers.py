@@ -45,6 +45,14 @@ DATABASE = st.fixed_dictionaries(
         "last_export_time": st.sampled_from(["2026-11-28T02:05:25Z", "0001-01-01T00:00:00+01:00"])
         | VALUES,
         "module_list": VALUES,
+        # RS's own scheduled backups, which coverage reads.
+        "backup": st.booleans() | VALUES,
+        "backup_interval": st.just(86400) | SCALARS,
+        "backup_location": st.just({"type": "s3", "bucket_name": "b"}) | VALUES,
+        "last_backup_time": st.sampled_from(["2026-11-28T02:05:25Z", "9999-12-31T23:59:59"])
+        | VALUES,
+        "backup_status": st.sampled_from(["succeeded", "failed", "exporting", ""]) | VALUES,
+        "backup_failure_reason": VALUES,
     },
 )
 

@@ -107,14 +107,47 @@ def test_after_a_partial_failure_a_plain_plan_replaces_only_the_failed_export(
     actions = [
         line.strip() for line in plan.splitlines() if line.strip().startswith("# terraform_data")
     ]
-    # Whichever export posted first failed: it (tainted) and its result, nothing of the other.
+    # Whichever export posted first failed: it (tainted; its predecessor, deposed, goes
+    # too) and its result, which the failed apply kept as it was; nothing of the other.
     failed = (
         "orders_offsite" if actions[0].startswith("# terraform_data.orders_offsite") else "orders"
     )
-    assert len(actions) == 2, actions
+    assert len(actions) == 3, actions
     assert actions[0].startswith(f"# terraform_data.{failed}_export_"), actions
     assert actions[0].endswith("is tainted, so must be replaced"), actions
-    assert actions[1].startswith(f"# terraform_data.{failed}_result_"), actions
+    assert actions[1].startswith(f"# terraform_data.{failed}_export_"), actions
+    assert "(deposed object" in actions[1], actions
+    assert actions[2].startswith(f"# terraform_data.{failed}_result_"), actions
+    assert actions[2].endswith("must be replaced"), actions
+
+
+def test_a_failed_export_keeps_its_last_success_in_state(
+    sim: Simulator, export_dir: Path, project: TerraformProject
+) -> None:
+    """Run r2 fails one of two exports: state still holds the failed one's r1 success
+    (its result is replaced create-before-destroy, so the failed apply never dropped it),
+    and the other's r2. Before, the failed export's result was destroyed first: gone."""
+    location = {"type": "mount_point", "path": str(export_dir)}
+    config = tables(sim, export_dir)
+    config["exports"]["orders_offsite"] = {"cluster": "sim", "database": 1, "location": location}
+    project.synth(config)
+    project.init()
+    project.apply("r1")
+    sim.cluster.scenario.fail_reason, sim.cluster.scenario.fail_exports = "general-error", 1
+    assert project.apply("r2", check=False).code != 0
+    results = {
+        record["name"]: (record["run_id"], record["export_status"])
+        for resource in project.state()["resources"]
+        if "_result_" in resource["name"]
+        for record in [json.loads(resource["instances"][0]["attributes"]["output"]["value"])]
+    }
+    latest = {
+        path.stem: json.loads(path.read_text())["export_status"]
+        for path in (project.stack / ".results").glob("*.json")
+    }
+    (failed,) = [name for name, status in latest.items() if status == "failed"]
+    (other,) = [name for name in latest if name != failed]
+    assert results == {failed: ("r1", "succeeded"), other: ("r2", "succeeded")}
 
 
 def test_a_new_run_id_exports_again_exactly_once(applied: TerraformProject, sim: Simulator) -> None:

@@ -269,7 +269,7 @@ def test_a_post_answered_500_every_time_ends_after_three_saying_no_export_was_se
     line quoting the 500 (before: reposted until the deadline, then 'raise timeout_seconds')."""
 
     class Failing(ClusterApi):
-        def start_export(self, uid: int, body: dict[str, Any]) -> str | None:
+        def start_export(self, uid: int, body: dict[str, Any]) -> None:
             self.calls.append("POST")
             raise ServerError("POST /x answered 500 (internal: boom)", maybe_sent=True)
 

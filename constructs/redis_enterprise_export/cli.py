@@ -98,25 +98,40 @@ def _day2(commands: Any, environ: Mapping[str, str]) -> None:
     preflight.add_argument("--json", action="store_true", help="print the checks as JSON")
     status = commands.add_parser(
         "status",
-        help="each export's state on its cluster and the age of its newest good export",
+        help="each export's own latest outcome and last success, beside what its cluster shows",
         description=(
-            "Show, for every export (or --name), the cluster's export fields and "
-            "last_export_time, and the age of the newest successful export. Reads only."
+            "Show, for every export (or --name), its own latest outcome and last success, "
+            "from its records in the stack (Terraform state and .results/), beside the "
+            "cluster's export fields for its database, which all exports of that database "
+            "share. Reads only."
         ),
         epilog="exit codes: 0 fine, 1 a --max-age or --coverage check failed (an export "
-        f"stale, failed, unknown or in the future; a database uncovered), 2 bad input, "
-        f"{UNREADABLE_MEANING}",
+        f"stale, failed, unknown or in the future; a database uncovered, or its RS backups "
+        f"failed or stale), 2 bad input, {UNREADABLE_MEANING}",
     )
     add_config_arguments(status, environ)
+    status.add_argument(
+        "--stack",
+        type=Path,
+        metavar="DIR",
+        help="the synthesized stack, initialized, whose state (terraform show -json) and "
+        ".results/ hold each export's own records (default: cdktf.out/stacks/exports "
+        "beside the config). If they cannot be read, status says so and uses the "
+        "cluster's last_export_time",
+    )
     status.add_argument(
         "--max-age",
         type=duration,
         metavar="AGE",
-        help="exit 1 if an export's newest good export is older (26h, 90m, 2d, 3600s: a unit "
-        "is required), failed, unknown, or in the future",
+        help="exit 1 if an export's own newest good export is older (26h, 90m, 2d, 3600s: a "
+        "unit is required), missing or in the future, or its own latest run did not succeed; "
+        "also RS's scheduled backups with --coverage",
     )
     status.add_argument(
-        "--coverage", action="store_true", help="also list databases no export covers (exit 1)"
+        "--coverage",
+        action="store_true",
+        help="also show what covers each database (an export, RS's own scheduled backups, "
+        "both); exit 1 on one neither covers, or whose RS backup failed",
     )
     formats = status.add_mutually_exclusive_group()
     formats.add_argument("--json", action="store_true", help="print JSON")

@@ -8,7 +8,9 @@ downloads nothing:
 - ``result`` reads the helper's result file into Terraform state right after,
   so the outputs are fresh on the first apply and survive on any machine that
   shares the state. ``ignore_changes`` keeps a checkout without the file from
-  planning a change.
+  planning a change. It is replaced create-before-destroy: a failed export
+  never creates the new one, so the old one stays, and state keeps each
+  export's last successful run (``status`` reads it).
 
 Every string from the user reaches Terraform as a literal (see ``literal``):
 config values are data, never evaluated as Terraform templates.
@@ -16,9 +18,7 @@ config values are data, never evaluated as Terraform templates.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePath
@@ -45,6 +45,7 @@ from .contract import (
     ca_parts,
     pack_spec,
     result_path,
+    unique_id,
 )
 from .errors import ConfigError
 from .models import ExportInputs, ExportSpec
@@ -171,7 +172,11 @@ class DatabaseExport(Construct):
             {
                 "input": f'${{{export_ref} == "" ? "" : '
                 f"try(file({_hcl_string(result_file)}), {missing})}}",
-                "lifecycle": {"ignore_changes": ["input"]},
+                # Destroy-then-create would drop the last success before the
+                # export runs, and a failed export would leave none in state.
+                # (Terraform makes the export create-before-destroy too: a
+                # terraform_data's destroy does nothing, so that costs nothing.)
+                "lifecycle": {"ignore_changes": ["input"], "create_before_destroy": True},
                 "triggers_replace": "${" + export_ref + "}",
             },
         )
@@ -234,26 +239,6 @@ def _record(stack: TerraformStack) -> _StackRecord:
 def _path_within(stack: TerraformStack, construct: Construct) -> list[str]:
     """``construct``'s path below ``stack``, as construct ids."""
     return construct.node.path.split("/")[len(stack.node.path.split("/")) :]
-
-
-def unique_id(path: list[str]) -> str:
-    """The logical id cdktf gives the element at ``path`` below its stack
-    (``makeUniqueId`` in cdktf's ``private/unique.ts``), so addresses in existing
-    state stay what they were when each resource was a framework object."""
-    path = [part for part in path if part != "Default"]
-    if len(path) == 1 and len(_allowed(path[0])) <= 255:
-        return _allowed(path[0])
-    digest = hashlib.md5("/".join(path).encode(), usedforsecurity=False).hexdigest()
-    human: list[str] = []
-    for part in path:
-        if not human or not human[-1].endswith(part):
-            human.append(part)
-    text = "_".join(_allowed(part) for part in human if part != "Resource")[:240]
-    return f"{text}_{digest[:8].upper()}"
-
-
-def _allowed(part: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]", "", part)
 
 
 def _ca_locals(stack: TerraformStack, record: _StackRecord, pem: str) -> list[str]:

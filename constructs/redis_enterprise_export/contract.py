@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import tempfile
 import time
 from collections.abc import Mapping
@@ -46,6 +47,26 @@ HELPER_MODULE = "redis_enterprise_export"
 def result_path(name: str) -> str:
     """The result file of export ``name``, relative to the stack's folder."""
     return f"{RESULTS_DIR}/{name}.json"
+
+
+def unique_id(path: list[str]) -> str:
+    """The logical id cdktf gives the element at ``path`` below its stack
+    (``makeUniqueId`` in cdktf's ``private/unique.ts``), so addresses in existing
+    state stay what they were when each resource was a framework object."""
+    path = [part for part in path if part != "Default"]
+    if len(path) == 1 and len(_allowed(path[0])) <= 255:
+        return _allowed(path[0])
+    digest = hashlib.md5("/".join(path).encode(), usedforsecurity=False).hexdigest()
+    human: list[str] = []
+    for part in path:
+        if not human or not human[-1].endswith(part):
+            human.append(part)
+    text = "_".join(_allowed(part) for part in human if part != "Resource")[:240]
+    return f"{text}_{digest[:8].upper()}"
+
+
+def _allowed(part: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "", part)
 
 
 def ca_parts(pem: str) -> list[str]:

@@ -13,9 +13,13 @@ from .connect import connect
 from .errors import ApiError, ExportError
 from .models import Cluster, ExportSpec
 
+# The backup_* fields are RS's own scheduled backups (fact sheet, Addendum), which
+# coverage counts beside this project's exports. backup_location carries secrets:
+# only its type and where (bucket, container, path) are ever shown.
 DATABASE_FIELDS = (
     "uid,name,status,export_status,export_progress,export_failure_reason,"
-    "last_export_time,module_list"
+    "last_export_time,module_list,backup,backup_interval,backup_location,"
+    "last_backup_time,backup_status,backup_failure_reason"
 )
 
 T = TypeVar("T")
@@ -56,11 +60,14 @@ class ClusterView:
 
     def uncovered_by(self, exports: list[ExportSpec]) -> list[dict[str, Any]]:
         """This cluster's databases that none of ``exports`` names."""
-        mine = [spec.database for spec in exports if spec.cluster == self.cluster]
+        return [row for row in self.databases.value or [] if not self.exports_of(row, exports)]
+
+    def exports_of(self, row: dict[str, Any], exports: list[ExportSpec]) -> list[ExportSpec]:
+        """Those of ``exports`` that name the database ``row`` (by uid or name)."""
         return [
-            row
-            for row in self.databases.value or []
-            if row.get("uid") not in mine and row.get("name") not in mine
+            spec
+            for spec in exports
+            if spec.cluster == self.cluster and spec.database in (row.get("uid"), row.get("name"))
         ]
 
 

@@ -6,6 +6,7 @@ import argparse
 import re
 import sys
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -104,3 +105,65 @@ def duration(text: str) -> float:
             f"got {text!r}; expected a number and a unit (s, m, h or d), such as 26h or 90m"
         )
     return float(match[1]) * _UNIT_SECONDS[match[2]]
+
+
+# How far a time may lie ahead of this machine's clock (clocks drift) before it is a
+# problem: a time in the future proves nothing about a backup's age.
+CLOCK_SKEW_SECONDS = 300.0
+
+
+def parse_time(text: object) -> datetime | None:
+    """An ISO 8601 time as an aware time, or None. RS writes UTC (UNCONFIRMED for
+    last_export_time and last_backup_time), so a time without a zone is UTC."""
+    if not isinstance(text, str):
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def age_seconds(text: str, now: datetime) -> float | None:
+    """Seconds since ``text``: 0 for a time a little ahead (clock skew), negative for
+    one further ahead, which is a problem to report; None if it is not a time."""
+    when = parse_time(text)
+    if when is None:
+        return None
+    try:
+        age = (now - when).total_seconds()
+    except OverflowError:
+        return None
+    return 0.0 if -CLOCK_SKEW_SECONDS <= age < 0 else age
+
+
+def hours(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
+
+
+def freshness(
+    text: str,
+    now: datetime,
+    max_age: float | None,
+    *,
+    newest: str,
+    none: str,
+    field: str,
+    clock: str = "the cluster's",
+) -> str:
+    """The problem with ``text``, the time (``field``) of the ``newest`` good backup, or "".
+
+    ``none`` is the problem when there is no time at all; ``clock`` wrote the time."""
+    age = age_seconds(text, now)
+    if not text:
+        return none
+    if age is None:
+        return f"{field} {text!r} is not a time this tool can read"
+    if age < -CLOCK_SKEW_SECONDS:
+        return (
+            f"{field} {text} is {hours(-age)} in the future: {clock} clock or this "
+            "machine's is wrong, so the backup's age is unknown"
+        )
+    if max_age is not None and age > max_age:
+        return f"{newest} is {hours(age)} old (limit {hours(max_age)})"
+    return ""

@@ -21,6 +21,7 @@ from redis_enterprise_export.commands.common import (
     UNREADABLE,
     bad_input,
     clusters_of,
+    hours,
     load,
     unread,
 )
@@ -72,14 +73,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         ]
         # Against the whole config: --name narrows what is checked, not what exists.
         checks += [
-            Check(
-                view.name,
-                "",
-                "coverage",
-                WARN,
-                f"database {row.get('name')!r} (uid {row.get('uid')}) has no export: "
-                "add one to the config, or a selector",
-            )
+            Check(view.name, "", "coverage", *_coverage(row))
             for row in view.uncovered_by(config.exports)
         ]
     if args.json:
@@ -92,6 +86,19 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     if unread(views):
         return UNREADABLE
     return CHECK_FAILED if any(c.outcome == FAIL for c in checks) else OK
+
+
+def _coverage(row: dict[str, Any]) -> tuple[str, str]:
+    """A database no export covers: fine if RS's own scheduled backups do (``backup``)."""
+    database = f"database {row.get('name')!r} (uid {row.get('uid')}) has no export"
+    if row.get("backup") is True:
+        interval = row.get("backup_interval")
+        every = f" every {hours(interval)}" if type(interval) is int and interval > 0 else ""
+        return PASS, f"{database}; RS's own scheduled backups cover it{every}"
+    return WARN, (
+        f"{database} and no RS scheduled backup: add one to the config, or a selector, "
+        "or turn on the database's scheduled backups"
+    )
 
 
 def tally(checks: list[Check]) -> str:

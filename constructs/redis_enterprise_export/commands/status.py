@@ -1,6 +1,11 @@
-"""``status``: each export's state on its cluster, and the age of its newest good export.
+"""``status``: each export's own latest outcome and last success, beside what its
+cluster shows, and (``--coverage``) what covers each database.
 
-Reads only (one GET per cluster); never starts an export or touches Terraform state.
+The cluster's export fields belong to the database: with two exports of one
+database (local and offsite), one's failure shows on both and there is one
+"last export" time. Each export's own records (``records``) tell them apart.
+Reads only: one GET per cluster and one ``terraform show``; never starts an
+export or changes Terraform state.
 """
 
 from __future__ import annotations
@@ -10,7 +15,6 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from redis_enterprise_export.client import as_progress
@@ -19,42 +23,61 @@ from redis_enterprise_export.commands.common import (
     CHECK_FAILED,
     OK,
     UNREADABLE,
+    age_seconds,
     bad_input,
     clusters_of,
+    freshness,
+    hours,
     load,
     unread,
 )
-from redis_enterprise_export.config import ExportsConfig
+from redis_enterprise_export.commands.coverage import NOTHING, Coverage, coverage, covered_cell
+from redis_enterprise_export.commands.records import (
+    SUCCEEDED,
+    Outcome,
+    OwnRecords,
+    read_own_records,
+)
+from redis_enterprise_export.commands.synth import default_stack
 from redis_enterprise_export.errors import ConfigError
 from redis_enterprise_export.inventory import ClusterView, read_clusters, view_for
+from redis_enterprise_export.models import ExportSpec
 from redis_enterprise_export.summary import cell, one_line
 
-# The states the redis_export_status metric takes; "none" is a never-exported database.
-STATES = ("succeeded", "failed", "exporting", "none", "unknown")
-# How far last_export_time may lie ahead of this machine's clock (clocks drift) before
-# it is a problem: a time in the future proves nothing about the backup's age.
-CLOCK_SKEW_SECONDS = 300.0
+OWN, CLUSTER = "own records", "cluster"
 
 
 @dataclass(frozen=True)
 class ExportStatus:
-    """One export as its cluster shows it now; ``problem`` is empty when all is well."""
+    """One export: its own records, its database as the cluster shows it now, and
+    ``problem`` (empty when all is well).
+
+    ``database`` is as configured; ``database_name`` and ``database_uid`` as the
+    cluster reports them (as configured when it was not read). ``export_status``
+    to ``age_seconds`` are the cluster's per-database fields. ``freshness_from``
+    says which last success ``--max-age`` judged: the export's own, or (own
+    records not read) the cluster's ``last_export_time``."""
 
     export: str
     cluster: str
     database: str
     database_uid: int | None
+    database_name: str
     export_status: str
     export_progress: float | None
     export_failure_reason: str
     last_export_time: str
     age_seconds: float | None
+    own_latest: Outcome | None
+    own_last_success: Outcome | None
+    own_age_seconds: float | None
+    freshness_from: str
     problem: str
 
 
 @dataclass(frozen=True)
 class Uncovered:
-    """A database on a configured cluster that no export names."""
+    """A database on a configured cluster that neither an export nor RS's schedule covers."""
 
     cluster: str
     database_uid: int | None
@@ -67,15 +90,27 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     except ConfigError as exc:
         return bad_input(exc)
     views = read_clusters(clusters_of(config, selected), environ, preflight=False)
+    stack = args.stack if args.stack is not None else default_stack(args.config)
+    # Every export's, not only --name's: coverage counts them all.
+    own = read_own_records(stack, [spec.name for spec in config.exports], environ)
     now = datetime.now(UTC)
-    rows = [
-        _status(spec.name, view_for(views, spec), spec.database, now, args.max_age)
-        for spec in selected
-    ]
-    uncovered = _uncovered(config, views) if args.coverage else []
+    rows = [_status(spec, view_for(views, spec), own, now, args.max_age) for spec in selected]
+    covers: list[Coverage] = []
+    if args.coverage:
+        last_success = {spec.name: _last_success(spec, views, own) for spec in config.exports}
+        covers = coverage(config, views, last_success, now, args.max_age)
     if args.prometheus is not None:
         try:
-            write_prometheus(args.prometheus, rows, views, config, coverage=args.coverage)
+            # Here, not at the top: prometheus_client is an extra, needed only with the flag.
+            from redis_enterprise_export.commands.metrics import write_prometheus
+        except ModuleNotFoundError as exc:
+            if exc.name != "prometheus_client":
+                raise
+            from redis_enterprise_export.extras import not_installed
+
+            raise not_installed("prometheus_client", "status --prometheus") from None
+        try:
+            write_prometheus(args.prometheus, rows, views, own, covers, coverage=args.coverage)
         except OSError as exc:
             return bad_input(
                 ConfigError(
@@ -83,217 +118,219 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
                 )
             )
     if args.json:
-        print(
-            json.dumps(
-                {"exports": [asdict(r) for r in rows], "uncovered": [asdict(u) for u in uncovered]},
-                indent=2,
-            )
-        )
+        print(json.dumps(as_json(rows, own, covers), indent=2))
     elif args.markdown:
-        print(markdown(rows, uncovered))
+        print(markdown(rows, own, covers))
     else:
-        print(text(rows, uncovered))
+        print(text(rows, own, covers))
     if unread(views):
         return UNREADABLE
     if any(isinstance(view.databases.error, ConfigError) for view in views.values()):
         return BAD_INPUT  # a credentials variable is unset: said in the problem column
     failing = args.max_age is not None and any(row.problem for row in rows)
-    return CHECK_FAILED if failing or uncovered else OK
+    return CHECK_FAILED if failing or any(c.problem for c in covers) else OK
 
 
 def _status(
-    export: str, view: ClusterView, database: int | str, now: datetime, max_age: float | None
+    spec: ExportSpec, view: ClusterView, own: OwnRecords, now: datetime, max_age: float | None
 ) -> ExportStatus:
+    latest = own.latest.get(spec.name)
+    success = own.last_success.get(spec.name)
     base: dict[str, Any] = {
-        "export": export,
+        "export": spec.name,
         "cluster": view.name,
-        "database": str(database),
-        "database_uid": None,
+        "database": str(spec.database),
+        "database_uid": spec.database if isinstance(spec.database, int) else None,
+        "database_name": spec.database if isinstance(spec.database, str) else "",
         "export_status": "unknown",
         "export_progress": None,
         "export_failure_reason": "",
         "last_export_time": "",
         "age_seconds": None,
+        "own_latest": latest,
+        "own_last_success": success,
+        "own_age_seconds": age_seconds(success.finished_at, now) if success else None,
+        "freshness_from": OWN if own.read else CLUSTER,
     }
+    problems = _own_problems(latest, success, now, max_age) if own.read else []
     if not view.databases.ok:
-        return ExportStatus(**base, problem=f"cluster not read: {view.databases.error}")
-    found = view.database(database)
+        problems.append(f"cluster not read: {view.databases.error}")
+        return ExportStatus(**base, problem="; ".join(problems))
+    found = view.database(spec.database)
     if len(found) != 1:
         what = "no database" if not found else f"{len(found)} databases"
-        return ExportStatus(**base, problem=f"{what} called {database!r} on {view.name}")
+        problems.append(f"{what} called {spec.database!r} on {view.name}")
+        return ExportStatus(**base, problem="; ".join(problems))
     row = found[0]
     status = str(row.get("export_status") or "")
     last = str(row.get("last_export_time") or "")
-    age = _age(last, now)
+    uid = row.get("uid")
     base |= {
-        "database_uid": row.get("uid") if isinstance(row.get("uid"), int) else None,
+        "database_uid": uid if isinstance(uid, int) and not isinstance(uid, bool) else None,
+        "database_name": row["name"] if isinstance(row.get("name"), str) else "",
         "export_status": status or "none",
         "export_progress": as_progress(row.get("export_progress")),
         "export_failure_reason": str(row.get("export_failure_reason") or ""),
         "last_export_time": last,
-        "age_seconds": age,
+        "age_seconds": age_seconds(last, now),
     }
-    if status == "failed":
-        problem = f"the last export failed ({base['export_failure_reason'] or 'no reason given'})"
-    elif not last:
-        problem = "no successful export on record"
-    elif age is None:
-        problem = f"last_export_time {last!r} is not a time this tool can read"
-    elif age < -CLOCK_SKEW_SECONDS:
-        problem = (
-            f"last_export_time {last} is {_hours(-age)} in the future: the cluster's "
-            "clock or this machine's is wrong, so the backup's age is unknown"
+    if not own.read:
+        problems = [_cluster_problem(status, base["export_failure_reason"], last, now, max_age)]
+    return ExportStatus(**base, problem="; ".join(p for p in problems if p))
+
+
+def _own_problems(
+    latest: Outcome | None, success: Outcome | None, now: datetime, max_age: float | None
+) -> list[str]:
+    """What the export's own records say is wrong: its latest run did not succeed, or
+    its newest success is missing, unreadable, in the future or (``max_age``) too old."""
+    problems = []
+    if latest is not None and latest.export_status != SUCCEEDED:
+        run = f" {latest.run_id}" if latest.run_id else ""
+        why = latest.message or latest.export_failure_reason or "no reason recorded"
+        problems.append(f"its latest run{run} {latest.export_status}: {why}")
+    problems.append(
+        freshness(
+            success.finished_at if success else "",
+            now,
+            max_age,
+            newest="its newest good export",
+            none="no successful export of its own on record",
+            field="its last success finished_at",
+            clock="the runner's",
         )
-    elif max_age is not None and age > max_age:
-        problem = f"newest good export is {_hours(age)} old (limit {_hours(max_age)})"
-    else:
-        problem = ""
-    return ExportStatus(**base, problem=problem)
+    )
+    return [p for p in problems if p]
 
 
-def _when(last: str) -> datetime | None:
-    """``last_export_time`` as an aware time, or None if it is not ISO 8601."""
-    try:
-        when = datetime.fromisoformat(last)
-    except ValueError:
-        return None
-    # RS writes UTC (UNCONFIRMED for last_export_time).
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+def _cluster_problem(
+    status: str, reason: str, last: str, now: datetime, max_age: float | None
+) -> str:
+    """Without own records: what the database's fields say, as before them."""
+    if status == "failed":
+        return f"the last export failed ({reason or 'no reason given'})"
+    return freshness(
+        last,
+        now,
+        max_age,
+        newest="newest good export",
+        none="no successful export on record",
+        field="last_export_time",
+    )
 
 
-def _age(last: str, now: datetime) -> float | None:
-    """Seconds since ``last``: 0 for a time a little ahead (clock skew), negative for
-    one further ahead, which is a problem to report."""
-    when = _when(last)
-    if when is None:
-        return None
-    age = (now - when).total_seconds()
-    return 0.0 if -CLOCK_SKEW_SECONDS <= age < 0 else age
+def _last_success(spec: ExportSpec, views: Mapping[str, ClusterView], own: OwnRecords) -> str:
+    """The time coverage counts as the export's newest good export."""
+    if own.read:
+        success = own.last_success.get(spec.name)
+        return success.finished_at if success else ""
+    view = next((v for v in views.values() if v.cluster is spec.cluster), None)
+    found = view.database(spec.database) if view is not None else []
+    return str(found[0].get("last_export_time") or "") if len(found) == 1 else ""
 
 
-def _hours(seconds: float) -> str:
-    return f"{seconds / 60:.0f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
+def as_json(rows: list[ExportStatus], own: OwnRecords, covers: list[Coverage]) -> dict[str, Any]:
+    return {
+        "own_records": {"stack": str(own.stack), "read": own.read, "error": own.error},
+        "exports": [asdict(r) for r in rows],
+        "coverage": [asdict(c) for c in covers],
+        "uncovered": [
+            asdict(Uncovered(c.cluster, c.database_uid, c.database))
+            for c in covers
+            if c.covered_by == NOTHING
+        ],
+    }
 
 
-def _uncovered(config: ExportsConfig, views: Mapping[str, ClusterView]) -> list[Uncovered]:
-    return [
-        Uncovered(view.name, row.get("uid"), str(row.get("name") or ""))
-        for view in views.values()
-        for row in view.uncovered_by(config.exports)
-    ]
-
-
-COLUMNS = ("export", "cluster", "database", "status", "last good export", "age", "problem")
+COLUMNS = (
+    "export",
+    "cluster",
+    "database",
+    "latest run",
+    "last good (own)",
+    "age",
+    "cluster status",
+    "cluster last export",
+    "problem",
+)
+COVERAGE_COLUMNS = ("cluster", "database", "covered by", "export age", "RS backup age", "problem")
 
 
 def _cells(row: ExportStatus) -> tuple[str, ...]:
     uid = f" (uid {row.database_uid})" if row.database_uid is not None else ""
-    age = _hours(row.age_seconds) if row.age_seconds is not None else "-"
+    latest = row.own_latest
+    judged = row.own_age_seconds if row.freshness_from == OWN else row.age_seconds
     return (
         row.export,
         row.cluster,
-        row.database + uid,
+        (row.database_name or row.database) + uid,
+        " ".join(p for p in (latest.export_status, latest.run_id, latest.finished_at) if p)
+        if latest
+        else "-",
+        row.own_last_success.finished_at if row.own_last_success else "-",
+        hours(judged) if judged is not None else "-",
         row.export_status,
         row.last_export_time or "-",
-        age,
         row.problem or "ok",
     )
 
 
-def text(rows: list[ExportStatus], uncovered: list[Uncovered]) -> str:
-    table = [COLUMNS, *(tuple(one_line(c) for c in _cells(row)) for row in rows)]
-    widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS))]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
-        for line in table
-    ]
-    lines += _uncovered_lines(uncovered)
+def _coverage_cells(row: Coverage) -> tuple[str, ...]:
+    uid = f" (uid {row.database_uid})" if row.database_uid is not None else ""
+    rs_age = "-"
+    if row.rs_backup:
+        rs_age = hours(row.rs_backup_age_seconds) if row.rs_backup_age_seconds is not None else "?"
+    export_age = "-"
+    if row.exports:
+        export_age = hours(row.export_age_seconds) if row.export_age_seconds is not None else "?"
+    return (
+        row.cluster,
+        row.database + uid,
+        covered_cell(row),
+        export_age,
+        rs_age,
+        row.problem or "ok",
+    )
+
+
+def _note(own: OwnRecords) -> str:
+    if own.read:
+        return ""
+    return (
+        f"own records not read: {own.error}; ages and --max-age are the cluster's "
+        "last_export_time, which all exports of a database share"
+    )
+
+
+def text(rows: list[ExportStatus], own: OwnRecords, covers: list[Coverage]) -> str:
+    lines = _table(COLUMNS, [_cells(row) for row in rows])
+    if covers:
+        lines += ["", "Coverage:", *_table(COVERAGE_COLUMNS, [_coverage_cells(c) for c in covers])]
+    if note := _note(own):
+        lines += ["", one_line(note)]
     return "\n".join(lines)
 
 
-def markdown(rows: list[ExportStatus], uncovered: list[Uncovered]) -> str:
-    def line(cells: tuple[str, ...]) -> str:
-        return "| " + " | ".join(cell(c) for c in cells) + " |"
-
-    lines = [line(COLUMNS), "|" + "---|" * len(COLUMNS), *(line(_cells(r)) for r in rows)]
-    return "\n".join(lines + _uncovered_lines(uncovered, markdown=True))
-
-
-def _uncovered_lines(uncovered: list[Uncovered], *, markdown: bool = False) -> list[str]:
-    if not uncovered:
-        return []
-    # In Markdown a list item's text is inline too: the pipe and the line are what matter.
-    clean = cell if markdown else one_line
-    return ["", "Databases no export covers:"] + [
-        "- " + clean(f"{u.cluster}: {u.database} (uid {u.database_uid})") for u in uncovered
+def _table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    table = [columns, *(tuple(one_line(c) for c in row) for row in rows)]
+    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
+    return [
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in table
     ]
 
 
-def write_prometheus(
-    path: Path,
-    rows: list[ExportStatus],
-    views: Mapping[str, ClusterView],
-    config: ExportsConfig,
-    *,
-    coverage: bool,
-) -> None:
-    """The node_exporter textfile format, written atomically by prometheus_client.
+def markdown(rows: list[ExportStatus], own: OwnRecords, covers: list[Coverage]) -> str:
+    lines = _markdown_table(COLUMNS, [_cells(row) for row in rows])
+    if covers:
+        lines += ["", *_markdown_table(COVERAGE_COLUMNS, [_coverage_cells(c) for c in covers])]
+    if note := _note(own):
+        # In Markdown a paragraph's text is inline too: the pipe and the line are what matter.
+        lines += ["", cell(note)]
+    return "\n".join(lines)
 
-    ``redis_export_cluster_up`` 0 says a cluster was not read: its coverage is then
-    unknown, not fine, so an alert on it fires while the monitor is blind."""
-    try:
-        from prometheus_client import CollectorRegistry, Enum, Gauge, write_to_textfile
-    except ImportError:
-        from redis_enterprise_export.extras import not_installed
 
-        raise not_installed("prometheus_client", "status --prometheus") from None
+def _markdown_table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    def line(cells: tuple[str, ...]) -> str:
+        return "| " + " | ".join(cell(c) for c in cells) + " |"
 
-    registry = CollectorRegistry()
-    labels = ("cluster", "database", "export")
-    last = Gauge(
-        "redis_export_last_success_timestamp_seconds",
-        "When the database's newest successful export finished (epoch seconds).",
-        labels,
-        registry=registry,
-    )
-    status = Enum(
-        "redis_export_status",
-        "The database's export_status as the cluster shows it.",
-        labels,
-        states=list(STATES),
-        registry=registry,
-    )
-    progress = Gauge(
-        "redis_export_progress_percent",
-        "The database's export_progress.",
-        labels,
-        registry=registry,
-    )
-    for row in rows:
-        key = (row.cluster, row.database, row.export)
-        status.labels(*key).state(row.export_status if row.export_status in STATES else "unknown")
-        when = _when(row.last_export_time) if row.age_seconds is not None else None
-        if when is not None:
-            last.labels(*key).set(when.timestamp())
-        if row.export_progress is not None:
-            progress.labels(*key).set(row.export_progress)
-    up = Gauge(
-        "redis_export_cluster_up",
-        "1 if the cluster's databases were read, else 0 (then nothing else about it is known).",
-        ("cluster",),
-        registry=registry,
-    )
-    for view in views.values():
-        up.labels(view.name).set(1 if view.databases.ok else 0)
-    if coverage:
-        covered = Gauge(
-            "redis_export_database_covered",
-            "1 if an export in the config covers this database, else 0.",
-            ("cluster", "database"),
-            registry=registry,
-        )
-        for view in views.values():
-            missing = {id(row) for row in view.uncovered_by(config.exports)}
-            for row in view.databases.value or []:
-                covered.labels(view.name, str(row.get("name"))).set(0 if id(row) in missing else 1)
-    write_to_textfile(str(path), registry)
+    return [line(columns), "|" + "---|" * len(columns), *(line(r) for r in rows)]

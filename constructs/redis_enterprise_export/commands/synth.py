@@ -15,6 +15,12 @@ from redis_enterprise_export.config import load_config
 from redis_enterprise_export.errors import ConfigError
 
 STACK = "exports"
+OUT = "cdktf.out"  # the App's default output folder
+
+
+def default_stack(config_path: Path) -> Path:
+    """Where ``synth`` (and ``main.py``), run from the config's folder, write its stack."""
+    return config_path.parent / OUT / "stacks" / STACK
 
 
 def synthesize(config_path: Path, out: Path | None = None) -> Path:

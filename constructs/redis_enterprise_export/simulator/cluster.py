@@ -148,6 +148,16 @@ class Database:
     export_progress: float = 0.0
     export_failure_reason: str = ""
     last_export_time: str | None = None
+    # RS's own scheduled backups (periodic-backup policy and outcome), as on a fresh
+    # database: off, every 24 h, never run. The simulator never runs them.
+    backup: bool = False
+    backup_interval: int = 86400
+    backup_location: dict[str, Any] = field(
+        default_factory=lambda: {"type": "s3", "secret_access_key": "sim-backup-secret"}
+    )
+    backup_status: str = ""
+    backup_failure_reason: str = ""
+    last_backup_time: str | None = None
     export: Export | None = None
     files: list[Path] = field(default_factory=list)
     stale_reads: int = 0
@@ -185,10 +195,18 @@ class Database:
             ],
             # The full object carries secrets; clients must ask for fields instead.
             "authentication_redis_pass": "sim-db-password-never-log-me",
-            "backup_location": {"type": "s3", "secret_access_key": "sim-backup-secret"},
+            # So does the backup location: a client that asks for it must not show them.
+            "backup_location": dict(self.backup_location),
+            "backup": self.backup,
+            "backup_interval": self.backup_interval,
+            "backup_status": self.backup_status,
+            "backup_progress": 0.0,
+            "backup_failure_reason": self.backup_failure_reason,
         }
         if self.last_export_time is not None:
             data["last_export_time"] = self.last_export_time
+        if self.last_backup_time is not None:
+            data["last_backup_time"] = self.last_backup_time
         # Documented as "UID of the action currently running"; that an export shows
         # here while it runs is UNCONFIRMED. Helpers must work with and without it.
         if scenario.action_uid and self.export_status == "exporting" and self.export is not None:

@@ -1,0 +1,225 @@
+"""Each export's own records, as ``status`` reads them from the synthesized stack.
+
+Two sources, both this project's own: the ``result`` resource of each export in
+Terraform state (the record of its last *successful* run: a failed export never
+replaces it), read with ``terraform show -json``, which works for every backend
+once the stack is initialized; and ``.results/<name>.json``, which the helper
+writes on this runner for its latest attempt, whatever its outcome. The
+cluster's per-database fields cannot tell two exports of one database apart;
+these can.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from redis_enterprise_export.commands.common import parse_time
+from redis_enterprise_export.contract import Result, result_path, unique_id
+from redis_enterprise_export.errors import scrub
+from redis_enterprise_export.models import redact_url
+from redis_enterprise_export.summary import one_line
+
+# Reading state may go over the network (s3, pg): bounded, so a monitor never hangs.
+SHOW_TIMEOUT_SECONDS = 120
+# Backend credentials Terraform may read from the environment: never in an error shown.
+BACKEND_SECRETS = (
+    "PG_CONN_STR",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "TF_HTTP_PASSWORD",
+    "ARM_CLIENT_SECRET",
+    "ARM_ACCESS_KEY",
+    "GOOGLE_CREDENTIALS",
+    "CONSUL_HTTP_TOKEN",
+)
+_PASSWORD_SETTING = re.compile(r"(password\s*=\s*)\S+", re.IGNORECASE)
+SUCCEEDED = "succeeded"
+STACK_FILE = "cdk.tf.json"  # what synthesis writes into the stack's folder
+STATE, RESULTS_FILE = "state", "results file"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One run of one export, as its own record tells it."""
+
+    export_status: str
+    run_id: str
+    started_at: str
+    finished_at: str
+    export_failure_reason: str
+    message: str
+    source: str  # STATE or RESULTS_FILE
+
+    @classmethod
+    def of(cls, result: Result, source: str) -> Outcome:
+        # A record is read back from a file: its fields are only as typed as the file.
+        return cls(
+            export_status=str(result.export_status or "unknown"),
+            run_id=str(result.run_id or ""),
+            started_at=str(result.started_at or ""),
+            finished_at=str(result.finished_at or ""),
+            export_failure_reason=str(result.export_failure_reason or ""),
+            message=str(result.message or ""),
+            source=source,
+        )
+
+    @property
+    def when(self) -> datetime | None:
+        """When the run ended (or, not ended, began), for ordering; None if unknown."""
+        return parse_time(self.finished_at) or parse_time(self.started_at)
+
+
+@dataclass(frozen=True)
+class OwnRecords:
+    """What the stack says of each export; ``error`` says why nothing was read."""
+
+    stack: Path
+    error: str = ""
+    latest: dict[str, Outcome] = field(default_factory=dict)
+    last_success: dict[str, Outcome] = field(default_factory=dict)
+
+    @property
+    def read(self) -> bool:
+        return not self.error
+
+
+def read_own_records(stack: Path, names: Iterable[str], environ: Mapping[str, str]) -> OwnRecords:
+    """The latest outcome and the last success of each export in ``names``."""
+    names = list(names)
+    # Terraform reads any folder, an empty one as an empty state: that is no stack.
+    if not (stack / STACK_FILE).is_file():
+        return OwnRecords(
+            stack,
+            f"no stack at {stack} (no {STACK_FILE}: synthesize it and run terraform init "
+            "there, or give --stack)",
+        )
+    state, error = _show(stack, environ)
+    if state is None:
+        return OwnRecords(stack, error)
+    in_state = results_in_state(state, names)
+    latest: dict[str, Outcome] = {}
+    last_success: dict[str, Outcome] = {}
+    for name in names:
+        known = [Outcome.of(r, STATE) for r in in_state.get(name, [])]
+        mine = _results_file(stack, name)
+        if mine is not None:
+            known.append(mine)
+        if not known:
+            continue
+        latest[name] = _newest(known)
+        good = [o for o in known if o.export_status == SUCCEEDED]
+        if good:
+            last_success[name] = _newest(good)
+    return OwnRecords(stack, "", latest, last_success)
+
+
+def _newest(outcomes: list[Outcome]) -> Outcome:
+    """The newest outcome. At a tie, and when the results file's time is unknown (a
+    record that could not be read), the file wins: it is this runner's latest attempt."""
+
+    def order(outcome: Outcome) -> tuple[datetime, bool]:
+        mine = outcome.source == RESULTS_FILE
+        unknown = datetime.max if mine else datetime.min
+        return outcome.when or unknown.replace(tzinfo=UTC), mine
+
+    return max(outcomes, key=order)
+
+
+def _show(stack: Path, environ: Mapping[str, str]) -> tuple[dict[str, Any] | None, str]:
+    """``terraform show -json`` of the stack's state, or None and why not."""
+    try:
+        run = subprocess.run(
+            ["terraform", f"-chdir={stack}", "show", "-json", "-no-color"],
+            env=dict(environ),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=SHOW_TIMEOUT_SECONDS,
+        )
+    except FileNotFoundError:
+        return None, "terraform is not on PATH (status reads the stack's state with it)"
+    except subprocess.TimeoutExpired:
+        return None, f"terraform show did not answer within {SHOW_TIMEOUT_SECONDS} s"
+    except OSError as exc:
+        return None, f"terraform could not be started ({exc.strerror})"
+    if run.returncode != 0:
+        return None, f"terraform show in {stack} failed: {_first_error(run.stderr, environ)}"
+    try:
+        state = json.loads(run.stdout)
+    except ValueError:
+        return None, f"terraform show in {stack} printed no JSON"
+    if not isinstance(state, dict):
+        return None, f"terraform show in {stack} printed no JSON object"
+    return state, ""
+
+
+def _first_error(stderr: str, environ: Mapping[str, str]) -> str:
+    """Terraform's first ``Error:`` line (boxed or not), secrets replaced, on one line."""
+    text = scrub(stderr, [environ.get(name, "") for name in BACKEND_SECRETS])
+    # A connection string's password, should Terraform quote it in part.
+    text = _PASSWORD_SETTING.sub(r"\1***", redact_url(text))
+    lines = [line.strip(" │╷╵\t") for line in text.splitlines()]
+    errors = [line for line in lines if line.startswith("Error")]
+    found = errors[0] if errors else next((line for line in lines if line), "no message")
+    return one_line(found)[:300]
+
+
+def results_in_state(state: Mapping[str, Any], names: list[str]) -> dict[str, list[Result]]:
+    """Each export's ``result`` resource in state, by export name: found by its address
+    (the construct's logical id), or by the record's own ``name``."""
+    by_address = {f"terraform_data.{unique_id([name, 'result'])}": name for name in names}
+    values = state.get("values")
+    module = values.get("root_module") if isinstance(values, dict) else None
+    resources = module.get("resources") if isinstance(module, dict) else None
+    found: dict[str, list[Result]] = {}
+    for resource in resources if isinstance(resources, list) else []:
+        if not isinstance(resource, dict) or resource.get("type") != "terraform_data":
+            continue
+        if resource.get("deposed_key") or resource.get("mode", "managed") != "managed":
+            continue  # a leftover of a failed replacement: not the current record
+        output = (resource.get("values") or {}).get("output")
+        record = _record(output)
+        if record is None:
+            continue
+        name = by_address.get(str(resource.get("address")))
+        if name is None and record.name in names:
+            name = record.name
+        if name is not None:
+            found.setdefault(name, []).append(record)
+    return found
+
+
+def _record(output: Any) -> Result | None:
+    """A result resource's output (the helper's JSON record, as a string) as a Result."""
+    if not isinstance(output, str) or not output:
+        return None
+    try:
+        data = json.loads(output)
+        return Result.from_dict(data) if isinstance(data, dict) else None
+    except (ValueError, TypeError):
+        return None
+
+
+def _results_file(stack: Path, name: str) -> Outcome | None:
+    """This runner's latest attempt of ``name``; one that cannot be read is an unknown outcome."""
+    path = stack / result_path(name)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        return Outcome.of(Result.from_dict(data), RESULTS_FILE)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, TypeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return Outcome.of(
+            Result(export_status="unknown", message=f"{path} could not be read: {reason}"),
+            RESULTS_FILE,
+        )
