@@ -90,11 +90,9 @@ def test_a_first_plan_without_a_run_id_plans_every_export(
     assert project.plan_changes(None) == 2
 
 
-def test_after_a_partial_failure_a_plain_plan_replaces_only_the_failed_export(
-    sim: Simulator, export_dir: Path, project: TerraformProject
-) -> None:
-    """Run r2 fails one of two exports: a plain plan then replaces the tainted one only,
-    keeping the other's r2 (outputs that depend on no failed resource are saved)."""
+@pytest.fixture
+def partly_failed(sim: Simulator, export_dir: Path, project: TerraformProject) -> TerraformProject:
+    """Two exports of one database applied with r1, then r2 failing the first to post."""
     location = {"type": "mount_point", "path": str(export_dir)}
     config = tables(sim, export_dir)
     config["exports"]["orders_offsite"] = {"cluster": "sim", "database": 1, "location": location}
@@ -103,7 +101,15 @@ def test_after_a_partial_failure_a_plain_plan_replaces_only_the_failed_export(
     project.apply("r1")
     sim.cluster.scenario.fail_reason, sim.cluster.scenario.fail_exports = "general-error", 1
     assert project.apply("r2", check=False).code != 0
-    plan = project.terraform("plan", "-no-color", check=False).stdout
+    return project
+
+
+def test_after_a_partial_failure_a_plain_plan_replaces_only_the_failed_export(
+    partly_failed: TerraformProject,
+) -> None:
+    """Run r2 fails one of two exports: a plain plan then replaces the tainted one only,
+    keeping the other's r2 (outputs that depend on no failed resource are saved)."""
+    plan = partly_failed.terraform("plan", "-no-color", check=False).stdout
     actions = [
         line.strip() for line in plan.splitlines() if line.strip().startswith("# terraform_data")
     ]
@@ -122,28 +128,20 @@ def test_after_a_partial_failure_a_plain_plan_replaces_only_the_failed_export(
 
 
 def test_a_failed_export_keeps_its_last_success_in_state(
-    sim: Simulator, export_dir: Path, project: TerraformProject
+    partly_failed: TerraformProject, sim: Simulator
 ) -> None:
     """Run r2 fails one of two exports: state still holds the failed one's r1 success
     (its result is replaced create-before-destroy, so the failed apply never dropped it),
     and the other's r2. Before, the failed export's result was destroyed first: gone."""
-    location = {"type": "mount_point", "path": str(export_dir)}
-    config = tables(sim, export_dir)
-    config["exports"]["orders_offsite"] = {"cluster": "sim", "database": 1, "location": location}
-    project.synth(config)
-    project.init()
-    project.apply("r1")
-    sim.cluster.scenario.fail_reason, sim.cluster.scenario.fail_exports = "general-error", 1
-    assert project.apply("r2", check=False).code != 0
     results = {
         record["name"]: (record["run_id"], record["export_status"])
-        for resource in project.state()["resources"]
+        for resource in partly_failed.state()["resources"]
         if "_result_" in resource["name"]
         for record in [json.loads(resource["instances"][0]["attributes"]["output"]["value"])]
     }
     latest = {
         path.stem: json.loads(path.read_text())["export_status"]
-        for path in (project.stack / ".results").glob("*.json")
+        for path in (partly_failed.stack / ".results").glob("*.json")
     }
     (failed,) = [name for name, status in latest.items() if status == "failed"]
     (other,) = [name for name in latest if name != failed]

@@ -173,21 +173,26 @@ def test_two_applies_at_once_on_s3_state_export_each_database_once_per_run_id(
     assert any("Acquiring state lock" in r.stdout for r in results)
 
 
-@pytest.mark.parametrize("backend", PARTIAL_BACKENDS)
-def test_other_backends_are_declared_by_name_and_configured_at_init(
-    tmp_path: Path, backend: str
-) -> None:
-    """gcs, azurerm, http, consul, kubernetes synthesize an empty block that terraform validates; settings come from -backend-config."""
-    config = tmp_path / "exports.toml"
+def synth_with_state(directory: Path, state: str) -> None:
+    """Synthesize one export of a cluster nothing needs to reach, with ``[state]`` as given."""
     tables: dict[str, dict[str, dict[str, Any]]] = {
         "clusters": {"a": {"url": "https://rs.example.com:9443"}},
         "exports": {
             "x": {"cluster": "a", "database": 1, "location": {"type": "mount_point", "path": "/b"}}
         },
     }
-    config.write_text(toml_text(tables) + f'[state]\nbackend = "{backend}"\n')
-    run = run_main(config, tmp_path)
+    config = directory / "exports.toml"
+    config.write_text(toml_text(tables) + f"[state]\n{state}\n")
+    run = run_main(config, directory)
     assert run.returncode == 0, run.stderr
+
+
+@pytest.mark.parametrize("backend", PARTIAL_BACKENDS)
+def test_other_backends_are_declared_by_name_and_configured_at_init(
+    tmp_path: Path, backend: str
+) -> None:
+    """gcs, azurerm, http, consul, kubernetes synthesize an empty block that terraform validates; settings come from -backend-config."""
+    synth_with_state(tmp_path, f'backend = "{backend}"')
     stack = tmp_path / "cdktf.out" / "stacks" / "exports"
     assert json.loads((stack / "cdk.tf.json").read_text())["terraform"]["backend"] == {backend: {}}
     project = TerraformProject(tmp_path, terraform_env())
@@ -207,16 +212,7 @@ def test_stacks_reading_their_run_id_back_validate_without_credentials(
     """terraform validate, offline and with no AWS or PostgreSQL variable, accepts the stack:
     s3 without a region reads no run id back (the read would need one; before, validate
     failed), and a template sequence in the data source's config stays a literal."""
-    config = tmp_path / "exports.toml"
-    tables: dict[str, dict[str, dict[str, Any]]] = {
-        "clusters": {"a": {"url": "https://rs.example.com:9443"}},
-        "exports": {
-            "x": {"cluster": "a", "database": 1, "location": {"type": "mount_point", "path": "/b"}}
-        },
-    }
-    config.write_text(toml_text(tables) + f"[state]\n{state}\n")
-    run = run_main(config, tmp_path)
-    assert run.returncode == 0, run.stderr
+    synth_with_state(tmp_path, state)
     stack = json.loads((tmp_path / "cdktf.out" / "stacks" / "exports" / "cdk.tf.json").read_text())
     data = stack.get("data", {}).get("terraform_remote_state", {}).get("previous_run")
     assert (data is not None) == reads_back
