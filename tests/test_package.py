@@ -234,6 +234,18 @@ def test_a_wheel_from_a_git_url_installs_the_console_command_that_synthesizes(
     assert "Traceback" not in run.stdout + run.stderr
     assert sim.cluster.exports_started(1) == 1
     assert (repo / "cdktf.out" / "stacks" / STACK / ".results" / "orders.json").exists()
+    # And every other command the README shows being typed ("$ redis-enterprise-export …").
+    readme = (REPO / "README.md").read_text()
+    shown = re.findall(r"^\$ (redis-enterprise-export .+)$", readme, re.MULTILINE)
+    assert shown
+    for line in shown:
+        typed = subprocess.run(
+            ["bash", "-c", line], env=env, cwd=repo, capture_output=True, text=True,
+            check=False, timeout=300,
+        )  # fmt: skip
+        # 1: a check failed (the simulator's 'search' database has no export).
+        assert typed.returncode in (0, 1), line + typed.stdout + typed.stderr
+        assert "Traceback" not in typed.stdout + typed.stderr
     metadata = subprocess.run(
         [str(fresh / "bin" / "python"), "-c",
          "from importlib.metadata import requires; print('\\n'.join(requires('redis-enterprise-export')))"],
