@@ -35,6 +35,7 @@ def sim(tmp_path: Path) -> Iterator[Simulator]:
     """
     with Simulator(tmp_path / "sim") as simulator:
         simulator.cluster.scenario.export_seconds = 0.4
+        simulator.cluster.scenario.import_seconds = 0.4
         simulator.cluster.add_user(ADMIN, PASSWORD, "admin")
         simulator.cluster.add_user(VIEWER, PASSWORD, "db_viewer")
         simulator.add_database(1, "orders", data=ORDERS)

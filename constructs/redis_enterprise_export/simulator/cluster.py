@@ -4,8 +4,9 @@ It follows the documented API, awkward parts included: ``export_status`` is
 ``""`` on a fresh database and ``idle`` after a reset, it keeps the previous
 export's value until reset and may go on showing it for a few reads after a POST
 (``Scenario.stale_reads``); ``export_progress`` can come as a string; error
-bodies carry ``description`` or, like older clusters, ``message``. SOURCES.md
-beside this file names the page each modelled behaviour comes from.
+bodies carry ``description`` or, like older clusters, ``message``. Imports load
+the file into the database's real redis-server (``redis_server.read_rdb``).
+SOURCES.md beside this file names the page each modelled behaviour comes from.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import re
 import shutil
+import subprocess
 import threading
 import time
 import uuid
@@ -23,11 +26,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from .redis_server import RedisServer
+from .redis_server import CorruptRdbError, Entry, RedisServer, read_rdb
 
 # The permissions table (SOURCES.md: permissions.md). start_bdb_export and
 # reset_bdb_current_export_status:
 EXPORT_ROLES = frozenset({"admin", "cluster_member", "db_member"})
+# start_bdb_import and reset_bdb_current_import_status: the same three.
+IMPORT_ROLES = EXPORT_ROLES
 ROLES = EXPORT_ROLES | {"db_viewer", "cluster_viewer", "user_manager", "none"}
 # view_bdb_info, view_cluster_info and view_cluster_modules: every role but none.
 VIEW_ROLES = ROLES - {"none"}
@@ -63,6 +68,17 @@ LOCATION_FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "abs": ({"account_name", "container"}, {"account_key", "sas_token", "subdir"}),
     "mount_point": ({"path"}, set()),
 }
+# An import source names one file: s3, gs and abs add filename, mount_point's path
+# is the file, url and sftp_url end with it (dataset_import_sources.md).
+SOURCE_FIELDS: dict[str, tuple[set[str], set[str]]] = {
+    kind: (required | {"filename"}, optional)
+    if kind in ("s3", "gs", "abs")
+    else (required, optional)
+    for kind, (required, optional) in LOCATION_FIELDS.items()
+}
+IMPORT_RUNNING = frozenset({"initializing", "importing"})
+# The share of an import's time spent "initializing" (fetching the file) before "importing".
+INITIALIZING_SHARE = 0.2
 
 
 @dataclass
@@ -70,6 +86,10 @@ class Scenario:
     """Faults and timings for the next requests; tests set these per case."""
 
     export_seconds: float = 1.0  # plus data_bytes / export_bytes_per_second, if that is set
+    import_seconds: float = 1.0
+    # Fail imports midway with this import_failure_reason, whatever the file holds
+    # (e.g. "out-of-memory", "file-larger-than-mem-limit:2048:1024").
+    import_fail_reason: str | None = None
     export_bytes_per_second: float | None = None
     # Like rladmin's max_simultaneous_backups: a POST beyond it is answered 409.
     max_concurrent_exports: int | None = None
@@ -163,26 +183,33 @@ class Database:
     stale_reads: int = 0
     stale_view: dict[str, Any] = field(default_factory=dict)
     data_bytes: int = 0  # the dataset's size, when no redis-server backs the database
+    crdt: bool = False  # an Active-Active database: an import merges instead of erasing
+    import_status: str = ""
+    import_progress: float = 0.0
+    import_failure_reason: str = ""
+    load: Load | None = None  # the latest import
 
     def dataset_bytes(self) -> int:
         if self.redis is None:
             return self.data_bytes
         return int(self.redis.client.info("memory")["used_memory_dataset"])
 
+    def importing(self) -> bool:
+        return self.import_status in IMPORT_RUNNING
+
     def fields(self, scenario: Scenario) -> dict[str, Any]:
-        progress: Any = self.export_progress
-        if scenario.progress_as_string:
-            progress = f"{progress:g}"
-        if scenario.non_numeric_progress is not None:
-            odd = scenario.non_numeric_progress
-            progress = None if odd == "null" else odd
         data: dict[str, Any] = {
             "uid": self.uid,
             "name": self.name,
-            "status": "active",
+            # The one documented bdb status an action sets (status.md).
+            "status": "import-pending" if self.importing() else "active",
+            "crdt": self.crdt,
             "export_status": self.export_status,
-            "export_progress": progress,
+            "export_progress": _shown_progress(self.export_progress, scenario),
             "export_failure_reason": self.export_failure_reason,
+            "import_status": self.import_status,
+            "import_progress": _shown_progress(self.import_progress, scenario),
+            "import_failure_reason": self.import_failure_reason,
             # module_id names the version; module_args "" as on RS 8.0 (RER's fixture).
             "module_list": [
                 {
@@ -211,7 +238,17 @@ class Database:
         # here while it runs is UNCONFIRMED. Helpers must work with and without it.
         if scenario.action_uid and self.export_status == "exporting" and self.export is not None:
             data["action_uid"] = self.export.action_uid
+        if scenario.action_uid and self.importing() and self.load is not None:
+            data["action_uid"] = self.load.action_uid
         return data
+
+
+def _shown_progress(value: float, scenario: Scenario) -> Any:
+    """A progress field as the scenario has the cluster show it."""
+    if scenario.non_numeric_progress is not None:
+        odd = scenario.non_numeric_progress
+        return None if odd == "null" else odd
+    return f"{value:g}" if scenario.progress_as_string else value
 
 
 @dataclass
@@ -222,6 +259,18 @@ class Export:
     fail_reason: str | None
     done: bool = False
     finished_at: float | None = None  # wall clock, for measuring detection latency
+    action_uid: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+@dataclass
+class Load:
+    """One import: its sources, loaded into the database when its time is up."""
+
+    sources: list[dict[str, Any]]
+    started: float
+    seconds: float
+    fail_reason: str | None
+    done: bool = False
     action_uid: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
@@ -250,6 +299,7 @@ class SimCluster:
         self.scenario = Scenario()
         self.log: list[Request] = []
         self.export_bodies: list[dict[str, Any]] = []
+        self.import_bodies: list[dict[str, Any]] = []
         self.failed_logins = 0
         self._timers: list[threading.Timer] = []
         self._closed = False
@@ -276,10 +326,12 @@ class SimCluster:
         name: str,
         redis: RedisServer | None = None,
         modules: list[dict[str, Any]] | None = None,
+        *,
+        crdt: bool = False,
     ) -> Database:
         """A database loading ``modules``: each names an installed version by
         ``module_id``, or installs one from ``module_name``, ``semantic_version``
-        (default 1.0.0) and ``capabilities``."""
+        (default 1.0.0) and ``capabilities``. ``crdt``: an Active-Active database."""
         loaded = [
             self.modules[m["module_id"]]
             if "module_id" in m
@@ -288,19 +340,24 @@ class SimCluster:
             )
             for m in modules or []
         ]
-        db = Database(uid=uid, name=name, redis=redis, modules=loaded)
+        db = Database(uid=uid, name=name, redis=redis, modules=loaded, crdt=crdt)
         self.databases[uid] = db
         return db
 
     def exports_started(self, uid: int | None = None) -> int:
         """How many export POSTs the cluster accepted (for one database, or all); the log
         holds the cluster's own answers, including those a fault then lost."""
+        return self._accepted("export", uid)
+
+    def imports_started(self, uid: int | None = None) -> int:
+        """How many import POSTs the cluster accepted, as ``exports_started``."""
+        return self._accepted("import", uid)
+
+    def _accepted(self, action: str, uid: int | None) -> int:
+        database = str(uid) if uid is not None else r"\d+"
+        path = re.compile(rf"/v1/bdbs/{database}/actions/{action}\Z")
         return sum(
-            1
-            for r in self.log
-            if r.method == "POST"
-            and r.status == 200
-            and (uid is None or r.path == f"/v1/bdbs/{uid}/actions/export")
+            1 for r in self.log if r.method == "POST" and r.status == 200 and path.match(r.path)
         )
 
     # Requests ---------------------------------------------------------------
@@ -374,20 +431,9 @@ class SimCluster:
             problem = _check_export_body(body)
             if problem:
                 return self.error(400, "invalid_schema", problem)
-            lacking = [m.module_name for m in db.modules if "backup_restore" not in m.capabilities]
-            if lacking:
-                return self.error(
-                    406,
-                    "unsupported_module_capabilities",
-                    f"module {lacking[0]} does not support backup_restore",
-                )
-            self._advance(db)
-            if (
-                self.scenario.conflicts > 0
-                or db.export_status == "exporting"
-                or self._at_export_limit()
-            ):
-                self.scenario.conflicts = max(self.scenario.conflicts - 1, 0)
+            if refused := self._lacks_backup_restore(db):
+                return refused
+            if self._busy(db) or self._at_export_limit():
                 return self.error(409, "busy", "database is busy with another action")
             self.export_bodies.append(body)
             self._go_stale(db)
@@ -399,12 +445,76 @@ class SimCluster:
                 fail_reason=self._next_fail_reason(),
             )
             db.export_status, db.export_progress, db.export_failure_reason = "exporting", 0.0, ""
-            # Finish on time even if nobody reads: exports hold the database busy.
-            timer = threading.Timer(db.export.seconds, self._finish_later, (db,))
-            timer.daemon = True
-            timer.start()
-            self._timers.append(timer)
+            self._finish_on_time(db, db.export.seconds)
         return Reply(200, None)
+
+    def start_import(self, uid: int, role: str, body: Any) -> Reply:
+        """POST /v1/bdbs/{uid}/actions/import: load the sources when the import's time is up."""
+        if denied := self.lacks(role, "start_bdb_import"):
+            return denied
+        with self.lock:
+            db = self.databases.get(uid)
+            if db is None:
+                return self.error(404, "db_not_exist", f"database {uid} does not exist")
+            problem = _check_import_body(body)
+            if problem:
+                return self.error(400, "invalid_schema", problem)
+            if refused := self._lacks_backup_restore(db):
+                return refused
+            if self._busy(db):
+                return self.error(409, "busy", "database is busy with another action")
+            self.import_bodies.append(body)
+            self._go_stale(db)
+            db.load = Load(
+                sources=list(body["dataset_import_sources"]),
+                started=self.clock(),
+                seconds=self.scenario.import_seconds,
+                fail_reason=self.scenario.import_fail_reason,
+            )
+            db.import_status, db.import_progress, db.import_failure_reason = "initializing", 0.0, ""
+            self._finish_on_time(db, db.load.seconds)
+        return Reply(200, None)
+
+    def reset_import_status(self, uid: int, role: str) -> Reply:
+        """PUT /v1/bdbs/{uid}/actions/import_reset_status: back to idle, unless one runs."""
+        if denied := self.lacks(role, "reset_bdb_current_import_status"):
+            return denied
+        with self.lock:
+            db = self.databases.get(uid)
+            if db is None:
+                return self.error(404, "db_not_exist", f"database {uid} does not exist")
+            self._advance(db)
+            if db.importing():
+                return self.error(409, "busy", "an import is running")
+            self._go_stale(db)
+            db.import_status, db.import_progress, db.import_failure_reason = "idle", 0.0, ""
+        return Reply(200, None)
+
+    def _busy(self, db: Database) -> bool:
+        """Whether a POST must be answered 409: a scripted conflict (used up by this
+        answer), or an export or import running on ``db`` (under the lock)."""
+        self._advance(db)
+        if self.scenario.conflicts > 0:
+            self.scenario.conflicts -= 1
+            return True
+        return db.export_status == "exporting" or db.importing()
+
+    def _lacks_backup_restore(self, db: Database) -> Reply | None:
+        lacking = [m.module_name for m in db.modules if "backup_restore" not in m.capabilities]
+        if not lacking:
+            return None
+        return self.error(
+            406,
+            "unsupported_module_capabilities",
+            f"module {lacking[0]} does not support backup_restore",
+        )
+
+    def _finish_on_time(self, db: Database, seconds: float) -> None:
+        # Finish on time even if nobody reads: an action holds the database busy.
+        timer = threading.Timer(seconds, self._finish_later, (db,))
+        timer.daemon = True
+        timer.start()
+        self._timers.append(timer)
 
     def _next_fail_reason(self) -> str | None:
         """The reason the export being started will fail with, if it is to fail."""
@@ -436,6 +546,8 @@ class SimCluster:
         roles = {
             "start_bdb_export": EXPORT_ROLES,
             "reset_bdb_current_export_status": EXPORT_ROLES,
+            "start_bdb_import": IMPORT_ROLES,
+            "reset_bdb_current_import_status": IMPORT_ROLES,
             "view_all_users_info": USER_VIEW_ROLES,
         }.get(permission, VIEW_ROLES)  # view_bdb_info, view_cluster_info, view_cluster_modules
         if role in roles:
@@ -539,7 +651,61 @@ class SimCluster:
                 self._advance(db)
 
     def _advance(self, db: Database) -> None:
-        """Bring the export's state up to the clock (called under the lock)."""
+        """Bring the export's and the import's state up to the clock (under the lock)."""
+        self._advance_export(db)
+        self._advance_import(db)
+
+    def _advance_import(self, db: Database) -> None:
+        load = db.load
+        if load is None or load.done:
+            return
+        fraction = (self.clock() - load.started) / load.seconds if load.seconds else 1.0
+        if load.fail_reason and fraction >= 0.5:
+            load.done = True
+            db.import_status, db.import_failure_reason = "failed", load.fail_reason
+            return
+        if fraction < 1.0:
+            db.import_status = "initializing" if fraction < INITIALIZING_SHARE else "importing"
+            db.import_progress = round(100.0 * fraction, 1)
+            return
+        load.done = True
+        reason = self._load(db, load.sources)
+        if reason:
+            db.import_status, db.import_failure_reason = "failed", reason
+            return
+        db.import_status, db.import_progress = "succeeded", 100.0
+
+    def _load(self, db: Database, sources: list[dict[str, Any]]) -> str:
+        """Load the sources into the database; returns a failure reason, or "" on success.
+
+        All sources are read and checked first, and only then is the database erased
+        and loaded, in one transaction: a failed import leaves the old data (ours: RS
+        documents no outcome for the data of a failed import).
+        """
+        files: list[Path] = []
+        for source in sources:
+            if source["type"] != "mount_point":
+                continue  # remote stores are not reachable from here: read as empty
+            path = Path(source["path"])
+            if not path.is_file() or not os.access(path, os.R_OK):
+                return "download-error"
+            files.append(path)
+        entries: list[Entry] = []
+        try:
+            for path in files:
+                entries += read_rdb(path)
+        except CorruptRdbError:
+            return "file-corrupted"
+        except (OSError, RuntimeError, subprocess.SubprocessError):
+            return "general-error"  # the file was checked whole; loading it failed anyway
+        if db.redis is None:
+            return "general-error" if files else ""
+        # Active-Active: "imported data is merged" (import-data.md); counters that add
+        # up are not modelled: a key from the file replaces the one there.
+        db.redis.replace_data(entries, erase=not db.crdt)
+        return ""
+
+    def _advance_export(self, db: Database) -> None:
         export = db.export
         if export is None or export.done:
             return
@@ -582,22 +748,51 @@ class SimCluster:
 def _check_export_body(body: Any) -> str:
     if not isinstance(body, dict) or not isinstance(body.get("export_location"), dict):
         return "export_location: expected an object"
-    extra = set(body) - {"export_location", "email_notification"}
+    return _check_attributes(body, "export_location") or _check_location(
+        body["export_location"], "export_location", LOCATION_FIELDS
+    )
+
+
+def _check_import_body(body: Any) -> str:
+    # With no body RS imports from the database's configured sources; the simulated
+    # databases have none (ours).
+    sources = body.get("dataset_import_sources") if isinstance(body, dict) else None
+    if not isinstance(sources, list) or not sources:
+        return "dataset_import_sources: expected a non-empty array (no sources are configured)"
+    problems = (
+        _check_location(source, f"dataset_import_sources[{i}]", SOURCE_FIELDS)
+        if isinstance(source, dict)
+        else f"dataset_import_sources[{i}]: expected an object"
+        for i, source in enumerate(sources)
+    )
+    return _check_attributes(body, "dataset_import_sources") or next(
+        (problem for problem in problems if problem), ""
+    )
+
+
+def _check_attributes(body: dict[str, Any], main: str) -> str:
+    """Only ``main`` and email_notification: "Other attributes are not allowed"."""
+    extra = set(body) - {main, "email_notification"}
     if extra:
         return f"unknown attribute {sorted(extra)[0]}"
-    location = body["export_location"]
-    kind = location.get("type")
-    if kind not in LOCATION_FIELDS:
-        return f"export_location.type {kind!r} is not supported"
-    required, optional = LOCATION_FIELDS[kind]
-    missing = required - set(location)
-    if missing:
-        return f"export_location.{sorted(missing)[0]} is required"
-    unknown = set(location) - required - optional - {"type"}
-    if unknown:
-        return f"export_location.{sorted(unknown)[0]} is not allowed for type {kind}"
-    if kind == "abs" and ("account_key" in location) == ("sas_token" in location):
-        return "export_location: exactly one of account_key and sas_token"
     if "email_notification" in body and not isinstance(body["email_notification"], bool):
         return "email_notification: expected a boolean"
+    return ""
+
+
+def _check_location(
+    location: dict[str, Any], name: str, table: dict[str, tuple[set[str], set[str]]]
+) -> str:
+    kind = location.get("type")
+    if kind not in table:
+        return f"{name}.type {kind!r} is not supported"
+    required, optional = table[kind]
+    missing = required - set(location)
+    if missing:
+        return f"{name}.{sorted(missing)[0]} is required"
+    unknown = set(location) - required - optional - {"type"}
+    if unknown:
+        return f"{name}.{sorted(unknown)[0]} is not allowed for type {kind}"
+    if kind == "abs" and ("account_key" in location) == ("sas_token" in location):
+        return f"{name}: exactly one of account_key and sas_token"
     return ""

@@ -1,13 +1,42 @@
-"""A real ``redis-server`` (Debian's package) behind each simulated database."""
+"""A real ``redis-server`` (Debian's package) behind each simulated database, and
+reading an RDB file the way an import needs it: checked, then key by key."""
 
 from __future__ import annotations
 
+import gzip
 import shutil
 import subprocess
+import tempfile
 import time
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import redis
+
+GZIP_MAGIC = b"\x1f\x8b"
+# What redis-check-rdb may take on a file of test size; a hang is a corrupt file too.
+CHECK_SECONDS = 60
+
+
+class CorruptRdbError(Exception):
+    """Raised when a file is not a whole RDB (or gzipped RDB) that Redis can load."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One key as DUMP gives it: its serialized value, and its TTL in ms (0: none)."""
+
+    key: bytes
+    payload: bytes
+    ttl_ms: int
+
+
+def _binary() -> str:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not on PATH: apt-get install redis-server")
+    return binary
 
 
 class RedisServer:
@@ -19,9 +48,7 @@ class RedisServer:
         self.socket = directory / "redis.sock"
         if rdb is not None:
             shutil.copyfile(rdb, directory / "dump.rdb")
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("redis-server is not on PATH: apt-get install redis-server")
+        binary = _binary()
         self.process = subprocess.Popen(
             [
                 binary,
@@ -55,6 +82,20 @@ class RedisServer:
         self.client.save()
         return self.directory / "dump.rdb"
 
+    def replace_data(self, entries: list[Entry], *, erase: bool = True) -> None:
+        """Load ``entries``, in one transaction: after erasing every key (an import), or
+        over the keys there (an Active-Active merge). Readers see the old data or the new."""
+        raw = redis.Redis(unix_socket_path=str(self.socket))
+        try:
+            with raw.pipeline(transaction=True) as batch:
+                if erase:
+                    batch.flushall()
+                for entry in entries:
+                    batch.restore(entry.key, entry.ttl_ms, entry.payload, replace=True)
+                batch.execute()
+        finally:
+            raw.close()
+
     def stop(self) -> None:
         self.client.close()
         self.process.terminate()
@@ -65,3 +106,65 @@ class RedisServer:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+def read_rdb(path: Path) -> list[Entry]:
+    """Every key of the RDB file ``path`` (plain or gzipped), for ``replace_data``.
+
+    Raises CorruptRdbError for a file that is cut short, altered or not an RDB.
+
+    Why this way: ``redis-check-rdb`` decides whether the file is whole (it
+    checks the structure to the end and the CRC64 checksum, without loading
+    anything), so "corrupt" never depends on how a server happens to fail. Then
+    a scratch redis-server loads the checked file and hands over each key with
+    DUMP. The database's own redis-server never restarts and never loads an
+    unchecked file (Redis exits on a corrupt RDB, and DEBUG RELOAD would take the
+    database down with it), and several files (one per shard) merge naturally.
+    """
+    with tempfile.TemporaryDirectory(prefix="sim-import-") as scratch:
+        plain = Path(scratch) / "source.rdb"
+        _unpack(path, plain)
+        # redis-check-rdb is redis-server under another name (Redis picks its mode
+        # from argv[0]), so Debian's redis-server package alone is enough.
+        try:
+            check = subprocess.run(
+                ["redis-check-rdb", str(plain)],
+                check=False,
+                executable=_binary(),
+                cwd=scratch,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=CHECK_SECONDS,
+            )
+        except subprocess.TimeoutExpired:
+            raise CorruptRdbError(f"{path}: redis-check-rdb did not finish") from None
+        if check.returncode != 0:
+            raise CorruptRdbError(f"{path}: redis-check-rdb refused it")
+        server = RedisServer(Path(scratch) / "server", rdb=plain)
+        raw = redis.Redis(unix_socket_path=str(server.socket))
+        try:
+            entries = (_entry(raw, key) for key in raw.scan_iter(count=1000))
+            return [entry for entry in entries if entry is not None]
+        finally:
+            raw.close()
+            server.stop()
+
+
+def _unpack(path: Path, plain: Path) -> None:
+    """Copy ``path`` to ``plain``, gunzipped if it is gzip (RS takes either)."""
+    with path.open("rb") as source:
+        gzipped = source.read(2) == GZIP_MAGIC
+    try:
+        with gzip.open(path, "rb") if gzipped else path.open("rb") as src, plain.open("wb") as dst:
+            shutil.copyfileobj(src, dst)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise CorruptRdbError(f"{path}: not a whole gzip file ({exc})") from None
+
+
+def _entry(raw: redis.Redis, key: bytes) -> Entry | None:
+    """The key's DUMP and TTL; None if it expired since the scan (so did it in the file)."""
+    payload = raw.dump(key)
+    ttl = int(raw.pttl(key))
+    if not isinstance(payload, bytes) or ttl == -2:
+        return None
+    return Entry(key, payload, max(ttl, 0))

@@ -23,8 +23,8 @@ from .cluster import Reply, Request, SimCluster
 from .redis_server import RedisServer
 
 BDB = re.compile(r"/v1/bdbs/(\d+)\Z")
-EXPORT = re.compile(r"/v1/bdbs/(\d+)/actions/export\Z")
-RESET = re.compile(r"/v1/bdbs/(\d+)/actions/export_reset_status\Z")
+# The actions on one database: (method, action) -> what the cluster model does.
+ACTION = re.compile(r"/v1/bdbs/(\d+)/actions/(\w+)\Z")
 # The "trickle" fault's pace: each wait well inside a 1 s request timeout, the
 # whole answer (a few hundred bytes) minutes long.
 TRICKLE_SECONDS = 0.5
@@ -154,10 +154,14 @@ class _Handler(BaseHTTPRequestHandler):
             return cluster.error(400, "invalid_json", "the body is not JSON")
         if method == "GET":
             return self._get(path, fields, role)
-        if method == "POST" and (m := EXPORT.match(path)):
-            return cluster.start_export(int(m[1]), role, body)
-        if method == "PUT" and (m := RESET.match(path)):
-            return cluster.reset_export_status(int(m[1]), role)
+        actions = {
+            ("POST", "export"): lambda uid: cluster.start_export(uid, role, body),
+            ("PUT", "export_reset_status"): lambda uid: cluster.reset_export_status(uid, role),
+            ("POST", "import"): lambda uid: cluster.start_import(uid, role, body),
+            ("PUT", "import_reset_status"): lambda uid: cluster.reset_import_status(uid, role),
+        }
+        if (m := ACTION.match(path)) and (method, m[2]) in actions:
+            return actions[method, m[2]](int(m[1]))
         return cluster.error(404, "not_found", f"no route {method} {path}")
 
     def _get(self, path: str, fields: list[str] | None, role: str) -> Reply:
@@ -326,13 +330,15 @@ class Simulator:
         *,
         data: dict[str, str] | None = None,
         modules: list[dict[str, Any]] | None = None,
+        crdt: bool = False,
     ) -> RedisServer:
-        """A database backed by a fresh redis-server, filled with ``data``."""
+        """A database backed by a fresh redis-server, filled with ``data``; ``crdt``:
+        an Active-Active database."""
         redis = RedisServer(self.root / f"redis-{uid}")
         self._redis.append(redis)
         if data:
             redis.client.mset(data)
-        self.cluster.add_database(uid, name, redis, modules)
+        self.cluster.add_database(uid, name, redis, modules, crdt=crdt)
         return redis
 
     def stop(self) -> None:
