@@ -215,3 +215,116 @@ def test_headers_and_auth_are_as_documented(httpserver: HTTPServer) -> None:
     assert request.headers["Content-Type"] == "application/json"
     assert request.headers["Authorization"] == "Basic " + base64.b64encode(b"u:p").decode()
     assert json.loads(request.data) == BODY
+
+
+# The import calls: the export's transport, refusals and scrubbing --------------
+
+SOURCES = {"dataset_import_sources": [{"type": "mount_point", "path": "/tmp/orders.rdb.gz"}]}
+IMPORT = "/v1/bdbs/1/actions/import"
+
+
+def test_start_import_posts_the_sources_unchanged_and_reads_only_import_fields(
+    sim: Simulator,
+) -> None:
+    """start_import POSTs the body as given and starts one import; import_state asks for
+    the import fields (with status and crdt), never the whole object."""
+    rs = client(sim)
+    assert rs.start_import(1, SOURCES) is None  # RS documents a status code only
+    assert sim.cluster.import_bodies == [SOURCES]
+    assert sim.cluster.imports_started(1) == 1
+    state = rs.import_state(1)
+    assert (state.uid, state.name, state.crdt) == (1, "orders", False)
+    assert state.import_status in ("initializing", "importing")
+    assert state.status == "import-pending"
+    query = sim.cluster.log[-1].query
+    assert "import_status" in query
+    assert "crdt" in query
+    assert "export_status" not in query
+
+
+@pytest.mark.parametrize(
+    ("call", "user", "expected", "words"),
+    [
+        ("start", ADMIN, ClusterBusyError, "busy with another action"),
+        ("start-406", ADMIN, ApiError, "so RS cannot import into it"),
+        ("start", VIEWER, ApiError, f"User {VIEWER!r} lacks the start_bdb_import permission"),
+        ("start-400", ADMIN, ApiError, "check the import source's fields"),
+        ("reset", VIEWER, ApiError, "lacks the reset_bdb_current_import_status permission"),
+    ],
+)
+def test_import_refusals_map_as_the_exports_with_the_imports_words(
+    sim: Simulator, call: str, user: str, expected: type[ApiError], words: str
+) -> None:
+    """409 is busy, 406, 403 and 400 carry hints in the import's words."""
+    if user == ADMIN and call == "start":
+        sim.cluster.scenario.conflicts = 1
+    rs = client(sim, user=user)
+    uid = 2 if call == "start-406" else 1
+    body = {"dataset_import_sources": []} if call == "start-400" else SOURCES
+
+    def act() -> None:
+        if call == "reset":
+            rs.reset_import_status(uid)
+        else:
+            rs.start_import(uid, body)
+
+    with pytest.raises(expected) as info:
+        act()
+    assert type(info.value) is expected
+    assert words in str(info.value)
+
+
+def test_the_import_status_reset_clears_a_finished_import(sim: Simulator, tmp_path: Path) -> None:
+    """reset_import_status PUTs the reset; the status reads idle afterwards."""
+    rs = client(sim)
+    rs.start_import(1, {"dataset_import_sources": [{"type": "mount_point",
+                                                    "path": str(tmp_path / "none.rdb")}]})  # fmt: skip
+    sim.cluster.clock = lambda: float("inf")  # the import's time is up
+    assert rs.import_state(1).import_failure_reason == "download-error"
+    rs.reset_import_status(1)
+    assert (rs.import_state(1).import_status, sim.cluster.log[-2].method) == ("idle", "PUT")
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_a_5xx_to_the_import_post_is_a_lost_answer_sent_once(
+    httpserver: HTTPServer, status: int
+) -> None:
+    """A 5xx to the import's POST is not retried: one request, maybe_sent, so the job
+    looks before posting again."""
+    httpserver.expect_request(IMPORT, method="POST").respond_with_data("", status=status)
+    rs = RsClient(httpserver.url_for("").rstrip("/"), auth=("u", "p"))
+    with pytest.raises(TransportError, match=f"answered {status}") as info:
+        rs.start_import(1, SOURCES)
+    assert info.value.maybe_sent
+    assert len(httpserver.log) == 1
+
+
+def test_a_secret_the_cluster_echoes_to_an_import_is_not_shown(httpserver: HTTPServer) -> None:
+    """Refusal text quoting the source's secret or the password shows neither."""
+    secret = "sas-Token-Secret-42"
+    httpserver.expect_request(IMPORT, method="POST").respond_with_json(
+        {"error_code": "bad", "description": f"cannot read with {secret} as u:{PASSWORD}"},
+        status=400,
+    )
+    rs = RsClient(httpserver.url_for("").rstrip("/"), auth=("u", PASSWORD))
+    body = {"dataset_import_sources": [{"type": "abs", "account_name": "a", "container": "c",
+                                        "sas_token": secret, "filename": "f.rdb"}]}  # fmt: skip
+    with pytest.raises(ApiError) as info:
+        rs.start_import(1, body)
+    assert "cannot read with *** as u:***" in str(info.value)
+    assert secret not in str(info.value)
+    assert PASSWORD not in str(info.value)
+
+
+@pytest.mark.parametrize("crdt", ["true", 1, None])
+def test_a_crdt_that_is_not_true_or_false_is_a_protocol_error(
+    httpserver: HTTPServer, crdt: object
+) -> None:
+    """Misread, crdt could let an Active-Active database be restored into: anything but
+    a JSON boolean is refused (absent reads as false, as on clusters without it)."""
+    httpserver.expect_request("/v1/bdbs/1").respond_with_json(
+        {"uid": 1, "name": "orders", "import_status": "", "crdt": crdt}
+    )
+    rs = RsClient(httpserver.url_for("").rstrip("/"), auth=("u", "p"), retry=Retry(0))
+    with pytest.raises(ProtocolError, match=r"crdt .* is not true or false"):
+        rs.import_state(1)

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 from helpers import FakeClock
-from redis_enterprise_export.client import ExportState, refusal
+from redis_enterprise_export.client import ExportState, ImportState, refusal
 from redis_enterprise_export.errors import (
     ExportFailedError,
     ExportTimeoutError,
     TransportError,
 )
 from redis_enterprise_export.export import ExportJob
+from redis_enterprise_export.job import ActionJob
 from redis_enterprise_export.models import Cluster, ExportSpec, S3Location
 from redis_enterprise_export.polling import Deadline, PollPolicy
 from redis_enterprise_export.simulator import SimCluster
@@ -29,7 +30,8 @@ ENV = {"S3_SECRET": "s3-secret"}
 
 
 class ClusterApi:
-    """The job's API, served straight from a SimCluster; faults are scripted here."""
+    """The jobs' API (export and import), served straight from a SimCluster; faults
+    are scripted here."""
 
     def __init__(self, cluster: SimCluster) -> None:
         self.cluster = cluster
@@ -48,6 +50,12 @@ class ClusterApi:
         return reply.body
 
     def export_state(self, uid: int) -> ExportState:
+        return ExportState.parse(self._read(uid), f"/v1/bdbs/{uid}")
+
+    def import_state(self, uid: int) -> ImportState:
+        return ImportState.parse(self._read(uid), f"/v1/bdbs/{uid}")
+
+    def _read(self, uid: int) -> Any:
         self.calls.append("GET")
         if self.refuse_reads_after_post and "POST" in self.calls:
             self.refuse_reads_after_post -= 1
@@ -55,17 +63,21 @@ class ClusterApi:
         if self.refuse_reads and "POST" not in self.calls:
             self.refuse_reads -= 1
             raise TransportError("connection refused", maybe_sent=False)
-        body = self._check(self.cluster.get_database(uid, None), "GET", f"/v1/bdbs/{uid}")
-        return ExportState.parse(body, f"/v1/bdbs/{uid}")
+        return self._check(self.cluster.get_database(uid, None), "GET", f"/v1/bdbs/{uid}")
 
     def find_database(self, name: str) -> int:
         rows = self.cluster.list_databases(["uid", "name"]).body
         return next(int(r["uid"]) for r in rows if r["name"] == name)
 
     def start_export(self, uid: int, body: dict[str, Any]) -> None:
+        self._post(f"/v1/bdbs/{uid}/actions/export", self.cluster.start_export(uid, "admin", body))
+
+    def start_import(self, uid: int, body: dict[str, Any]) -> None:
+        self._post(f"/v1/bdbs/{uid}/actions/import", self.cluster.start_import(uid, "admin", body))
+
+    def _post(self, path: str, reply: Reply) -> None:
         self.calls.append("POST")
-        path = f"/v1/bdbs/{uid}/actions/export"
-        self._check(self.cluster.start_export(uid, "admin", body), "POST", path)
+        self._check(reply, "POST", path)
         if self.lose_post_responses:
             self.lose_post_responses -= 1
             raise TransportError("connection reset by peer", maybe_sent=True)
@@ -74,6 +86,11 @@ class ClusterApi:
         self.calls.append("PUT")
         path = f"/v1/bdbs/{uid}/actions/export_reset_status"
         self._check(self.cluster.reset_export_status(uid, "admin"), "PUT", path)
+
+    def reset_import_status(self, uid: int) -> None:
+        self.calls.append("PUT")
+        path = f"/v1/bdbs/{uid}/actions/import_reset_status"
+        self._check(self.cluster.reset_import_status(uid, "admin"), "PUT", path)
 
 
 def spec(timeout: float = 600, database: int | str = 1) -> ExportSpec:
@@ -91,19 +108,19 @@ def no_jitter() -> Iterator[float]:
         yield 2.0
 
 
-def make_job(api: ClusterApi, clock: FakeClock, **kwargs: Any) -> tuple[ExportJob, list[str]]:
+J = TypeVar("J", bound=ActionJob[Any])
+
+
+def build(cls: type[J], api: ClusterApi, clock: FakeClock, **kwargs: Any) -> tuple[J, list[str]]:
+    """A job of ``cls`` on ``api`` with no jitter; its report lines are returned too."""
     lines: list[str] = []
-    job = ExportJob(
-        spec=kwargs.pop("spec", spec()),
-        client=api,
-        environ=ENV,
-        clock=clock,
-        report=lines.append,
-        policy=PollPolicy(),
-        retry_delays=no_jitter,
-        **kwargs,
-    )
+    job = cls(client=api, environ=ENV, clock=clock, report=lines.append, policy=PollPolicy(),
+              retry_delays=no_jitter, **kwargs)  # fmt: skip
     return job, lines
+
+
+def make_job(api: ClusterApi, clock: FakeClock, **kwargs: Any) -> tuple[ExportJob, list[str]]:
+    return build(ExportJob, api, clock, spec=kwargs.pop("spec", spec()), **kwargs)
 
 
 def test_success_reports_the_final_state_after_the_export_really_finished(

@@ -13,9 +13,9 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -54,6 +54,10 @@ MAX_ANSWER_BYTES = 16 * 1024 * 1024
 EXPORT_FIELDS = (
     "uid,name,status,export_status,export_progress,export_failure_reason,last_export_time,"
     "action_uid"
+)
+# crdt: an Active-Active database, where an import merges instead of replacing.
+IMPORT_FIELDS = (
+    "uid,name,status,crdt,import_status,import_progress,import_failure_reason,action_uid"
 )
 # The documented export_status values. Others occur: "" on a real never-exported
 # database, "idle" after export_reset_status, maybe phases like import_status's
@@ -101,11 +105,32 @@ def transport_retry() -> Retry:
     )
 
 
+class _Phases:
+    """What job.ActionJob reads of a state, whatever the action: its
+    ``<action>_status``, ``_progress`` and ``_failure_reason``."""
+
+    action: ClassVar[str]
+
+    @property
+    def phase(self) -> str:
+        return str(getattr(self, f"{self.action}_status"))
+
+    @property
+    def percent(self) -> float | None:
+        progress: float | None = getattr(self, f"{self.action}_progress")
+        return progress
+
+    @property
+    def reason(self) -> str:
+        return str(getattr(self, f"{self.action}_failure_reason"))
+
+
 @dataclass(frozen=True)
-class ExportState:
+class ExportState(_Phases):
     """The export fields of a database, checked: text where text is due, and
     progress a finite percentage, or None when the cluster's value is not one."""
 
+    action: ClassVar[str] = "export"
     uid: int
     name: str
     export_status: str
@@ -118,20 +143,59 @@ class ExportState:
 
     @classmethod
     def parse(cls, data: Any, path: str) -> ExportState:
-        if not isinstance(data, dict):
-            raise ProtocolError(f"GET {path} answered {type(data).__name__}, not a database object")
         return cls(
-            uid=_as_uid(data.get("uid"), "uid", path),
-            name=_as_text(data.get("name"), "name", path),
-            # Bounded and on one line: an unknown value is shown in messages.
-            export_status=_one_line(_as_text(data.get("export_status"), "export_status", path), 60),
-            export_progress=as_progress(data.get("export_progress")),
-            export_failure_reason=_as_text(
-                data.get("export_failure_reason"), "export_failure_reason", path
-            ),
+            **_action_fields(data, path, cls.action),
             last_export_time=_as_text(data.get("last_export_time"), "last_export_time", path),
-            action_uid=_as_action(data.get("action_uid"), path),
         )
+
+
+@dataclass(frozen=True)
+class ImportState(_Phases):
+    """The import fields of a database, checked as ``ExportState``'s, with its bdb
+    ``status`` (``import-pending`` while importing) and ``crdt`` (Active-Active)."""
+
+    action: ClassVar[str] = "import"
+    uid: int
+    name: str
+    import_status: str
+    import_progress: float | None  # advisory, as export_progress
+    import_failure_reason: str
+    status: str = ""
+    crdt: bool = False
+    action_uid: str = ""
+
+    @classmethod
+    def parse(cls, data: Any, path: str) -> ImportState:
+        fields = _action_fields(data, path, cls.action)  # checks that it is an object
+        crdt = data.get("crdt", False)
+        if not isinstance(crdt, bool):
+            # Read wrong, an Active-Active database would be restored into.
+            raise ProtocolError(f"GET {path}: crdt {_shown(crdt)} is not true or false")
+        return cls(
+            **fields,
+            status=_one_line(_as_text(data.get("status"), "status", path), 60),
+            crdt=crdt,
+        )
+
+
+State = TypeVar("State", ExportState, ImportState)
+
+
+def _action_fields(data: Any, path: str, action: str) -> dict[str, Any]:
+    """The fields every action shows on a database: uid, name, action_uid and the
+    ``<action>_status``, ``_progress`` and ``_failure_reason``, checked."""
+    if not isinstance(data, dict):
+        raise ProtocolError(f"GET {path} answered {type(data).__name__}, not a database object")
+    status, reason = f"{action}_status", f"{action}_failure_reason"
+    return {
+        "uid": _as_uid(data.get("uid"), "uid", path),
+        "name": _as_text(data.get("name"), "name", path),
+        # Bounded and on one line: an unknown value is shown in messages.
+        status: _one_line(_as_text(data.get(status), status, path), 60),
+        f"{action}_progress": as_progress(data.get(f"{action}_progress")),
+        reason: _as_text(data.get(reason), reason, path),
+        "action_uid": _as_action(data.get("action_uid"), path),
+    }
 
 
 def _as_action(value: Any, path: str) -> str:
@@ -266,9 +330,16 @@ class RsClient:
     # The endpoints ----------------------------------------------------------
 
     def export_state(self, uid: int) -> ExportState:
+        return self._state(uid, EXPORT_FIELDS, ExportState.parse)
+
+    def import_state(self, uid: int) -> ImportState:
+        """The import fields of database ``uid``, its bdb status and crdt."""
+        return self._state(uid, IMPORT_FIELDS, ImportState.parse)
+
+    def _state(self, uid: int, fields: str, parse: Callable[[Any, str], State]) -> State:
+        """Only ``fields``: the full database object carries passwords."""
         path = f"/v1/bdbs/{uid}"
-        data = self._get(path, {"fields": EXPORT_FIELDS})
-        state = ExportState.parse(data, path)
+        state = parse(self._get(path, {"fields": fields}), path)
         if state.uid != uid:
             raise ProtocolError(f"GET {path} answered the database with uid {state.uid}")
         return state
@@ -302,22 +373,38 @@ class RsClient:
         Returns the ``action_uid`` of the export if the answer carries one
         (undocumented: RS documents the 200 as status only), else None.
         """
-        path = f"/v1/bdbs/{uid}/actions/export"
+        return self._start(uid, "export", "start_bdb_export", body)
+
+    def start_import(self, uid: int, body: dict[str, Any]) -> str | None:
+        """POST the import (``dataset_import_sources``), as ``start_export``. It
+        erases the database's content once it runs."""
+        return self._start(uid, "import", "start_bdb_import", body)
+
+    def reset_export_status(self, uid: int) -> None:
+        """Clear a finished export's status, so the next one cannot be mistaken for it."""
+        self._reset(uid, "export", "reset_bdb_current_export_status")
+
+    def reset_import_status(self, uid: int) -> None:
+        """Clear a finished import's status, as ``reset_export_status``."""
+        self._reset(uid, "import", "reset_bdb_current_import_status")
+
+    def _start(self, uid: int, action: str, permission: str, body: dict[str, Any]) -> str | None:
+        path = f"/v1/bdbs/{uid}/actions/{action}"
         with self._request(
-            "POST", path, permission="start_bdb_export", secrets=_strings(body), json=body
+            "POST", path, permission=permission, secrets=_strings(body), action=action, json=body
         ) as response:
             try:
                 raw = self._read(response, "POST", path)
             except ExportError:
-                return None  # the status line was the answer: the export is accepted
+                return None  # the status line was the answer: the action is accepted
         return _action_uid(raw)
 
-    def reset_export_status(self, uid: int) -> None:
-        """Clear a finished export's status, so the next one cannot be mistaken for it."""
+    def _reset(self, uid: int, action: str, permission: str) -> None:
         with self._request(
             "PUT",
-            f"/v1/bdbs/{uid}/actions/export_reset_status",
-            permission="reset_bdb_current_export_status",
+            f"/v1/bdbs/{uid}/actions/{action}_reset_status",
+            permission=permission,
+            action=action,
             json={},
         ):
             pass  # a 2xx is the answer; its body says nothing more
@@ -409,13 +496,19 @@ class RsClient:
         *,
         permission: str,
         secrets: Iterable[str] = (),
+        action: str = "export",
         **kwargs: Any,
     ) -> Iterator[requests.Response]:
-        """Send one request; yield its 2xx response to read. Each answer is bounded in all."""
+        """Send one request; yield its 2xx response to read. Each answer is bounded in all.
+
+        ``action``: what the request is part of ("export", "import"), for the hint of a
+        refusal."""
         watchdog = Watchdog(self.answer_seconds)
         token = WATCHDOG.set(watchdog)
         try:
-            with self._send(method, path, permission=permission, secrets=secrets, **kwargs) as r:
+            with self._send(
+                method, path, permission=permission, secrets=secrets, action=action, **kwargs
+            ) as r:
                 yield r
         finally:
             watchdog.stop()
@@ -428,6 +521,7 @@ class RsClient:
         *,
         permission: str,
         secrets: Iterable[str] = (),
+        action: str = "export",
         **kwargs: Any,
     ) -> requests.Response:
         """Send one request; return its 2xx response (open: the caller reads and closes it)."""
@@ -446,7 +540,9 @@ class RsClient:
         if 200 <= response.status_code < 300:
             return response
         with response:
-            raise self._refusal(response, method, path, permission, [*self._secrets, *secrets])
+            raise self._refusal(
+                response, method, path, permission, [*self._secrets, *secrets], action=action
+            )
 
     def _read(self, response: requests.Response, method: str, path: str) -> bytes:
         """The body of ``response``, at most MAX_ANSWER_BYTES of it."""
@@ -483,6 +579,8 @@ class RsClient:
         path: str,
         permission: str,
         secrets: list[str],
+        *,
+        action: str,
     ) -> ExportError:
         status = response.status_code
         if 300 <= status < 400:
@@ -495,7 +593,14 @@ class RsClient:
         except (ExportError, ValueError, RecursionError):
             body = {}
         return refusal(
-            status, body, method, path, user=self.user, permission=permission, secrets=secrets
+            status,
+            body,
+            method,
+            path,
+            user=self.user,
+            permission=permission,
+            secrets=secrets,
+            action=action,
         )
 
 
@@ -508,9 +613,11 @@ def refusal(
     user: str,
     permission: str,
     secrets: Iterable[str] = (),
+    action: str = "export",
 ) -> ExportError:
     """The error for an error status and its JSON body: the one mapping of RS's
-    answers to the error tree (tests' fake cluster API uses it too)."""
+    answers to the error tree (tests' fake cluster API uses it too). ``action``
+    ("export", "import") words the hint of a 400 or 406."""
     if not isinstance(body, dict):
         body = {}
     secrets = list(secrets)
@@ -529,22 +636,28 @@ def refusal(
             + ": trouble on the cluster or on a proxy in front of it",
             maybe_sent=True,
         )
-    hint = _HINTS.get(status, "").format(user=user, permission=permission)
+    hint = _HINTS.get(status, "").format(user=user, permission=permission, **_WORDS[action])
     cls = ClusterBusyError if status == 409 else ApiError
     return cls(status, method, path, error_code=code, description=text, hint=hint)
 
 
 _HINTS = {
-    400: "The cluster rejected the request; check the export location's fields",
+    400: "The cluster rejected the request; check the {location}'s fields",
     401: "The cluster refused the credentials of user {user!r}; check the username and "
     "password variables. Not retried: RS locks a user out after 5 failed logins",
     403: "User {user!r} lacks the {permission} permission; the admin, cluster_member and "
     "db_member roles have it",
     404: "No such database on this cluster; check the database uid or name",
-    406: "A module loaded in this database lacks the backup_restore capability, so RS "
-    "cannot export it",
+    406: "A module loaded in this database lacks the backup_restore capability, so RS cannot {act}",
     409: "The database is busy with another action",
     505: "The cluster does not support this API version",
+}
+
+
+# The words of the hints above, per action.
+_WORDS = {
+    "export": {"location": "export location", "act": "export it"},
+    "import": {"location": "import source", "act": "import into it"},
 }
 
 

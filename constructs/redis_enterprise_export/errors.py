@@ -209,14 +209,36 @@ class ExportFailedError(ExportError):
 
     exit_code = ExitCode.EXPORT_FAILED
     status = "failed"
+    noun: ClassVar[str] = "export"
 
     def __init__(self, database: int, reason: str) -> None:
         self.database = database
         self.reason = reason
         super().__init__(
-            f"export of database {database} failed: export_failure_reason "
-            f"{reason or '(empty)'!r}. {_FAILURE_HINTS.get(reason, '')}".rstrip()
+            f"{self.noun} of database {database} failed: {self.noun}_failure_reason "
+            f"{reason or '(empty)'!r}. {self.hint(reason)}".rstrip()
         )
+
+    def hint(self, reason: str) -> str:
+        return _FAILURE_HINTS.get(reason, "")
+
+
+class ImportFailedError(ExportFailedError):
+    """Raised when the cluster reports ``import_status: failed`` for this run's import."""
+
+    noun = "import"
+
+    def hint(self, reason: str) -> str:
+        # Some reasons carry parameters: file-larger-than-mem-limit:<expected>:<limit>.
+        name, _, parameters = reason.partition(":")
+        hint = _IMPORT_HINTS.get(name, "")
+        if name == "file-larger-than-mem-limit":
+            expected, _, limit = parameters.partition(":")
+            hint += f" ({expected or '?'} bytes needed, a limit of {limit or '?'} bytes)."
+        return (
+            f"{hint} RS does not document what a failed import leaves in the database: "
+            "check its content before using it"
+        ).lstrip()
 
 
 _FAILURE_HINTS = {
@@ -225,6 +247,22 @@ _FAILURE_HINTS = {
     "wrong-file-path": "The location's path, bucket, container or subdir does not exist "
     "or is mistyped.",
     "general-error": "The cluster's event log says more (Cluster > Logs in the admin console).",
+}
+
+
+_IMPORT_HINTS = {
+    "download-error": "The cluster could not fetch the file: check the file name, the "
+    "location, its credentials, and that every node can reach it.",
+    "file-corrupted": "The file is not a whole RDB or gzipped RDB: it was cut short or "
+    "altered, or it is not an export file. Check that the export that wrote it succeeded, "
+    "or restore another file.",
+    "general-error": _FAILURE_HINTS["general-error"],
+    "file-larger-than-mem-limit": "The data needs more memory than the database's limit: "
+    "raise its memory limit, or restore into a larger database",
+    "key-too-long": "A key in the file is longer than the database accepts.",
+    "invalid-bulk-length": "A value in the file has an impossible length: the file is "
+    "damaged, or from an incompatible Redis version.",
+    "out-of-memory": "The database ran out of memory while loading: raise its memory limit.",
 }
 
 
@@ -237,6 +275,8 @@ class ExportTimeoutError(ExportError):
 
     exit_code = ExitCode.TIMED_OUT
     status = "timeout"
+    noun: ClassVar[str] = "export"
+    knob: ClassVar[str] = "timeout_seconds"  # what raises the deadline
 
     def __init__(
         self, database: int, seconds: float, last_status: str, *, posted: bool = True
@@ -244,15 +284,22 @@ class ExportTimeoutError(ExportError):
         self.database = database
         self.seconds = seconds
         after = (
-            "The export may still finish on the cluster."
+            f"The {self.noun} may still finish on the cluster."
             if posted
-            else "No export was started by this run."
+            else f"No {self.noun} was started by this run."
         )
         super().__init__(
-            f"export of database {database} did not finish within {seconds:g} s "
-            f"(last export_status {last_status!r}); raise timeout_seconds or check the "
+            f"{self.noun} of database {database} did not finish within {seconds:g} s "
+            f"(last {self.noun}_status {last_status!r}); raise {self.knob} or check the "
             f"cluster. {after}"
         )
+
+
+class ImportTimeoutError(ExportTimeoutError):
+    """Raised when the import did not finish within the restore's deadline."""
+
+    noun = "import"
+    knob = "--timeout"
 
 
 class OutcomeUnknownError(ExportError):
@@ -268,16 +315,39 @@ class InterruptedExportError(ExportError):
 
     exit_code = ExitCode.INTERRUPTED
     status = "interrupted"
+    noun: ClassVar[str] = "export"
+    # What happens to an action that may still run.
+    then: ClassVar[str] = "and the next apply waits for it, then exports again"
 
     def __init__(self, signal_name: str, *, posted: bool = True) -> None:
         self.signal_name = signal_name
         after = (
-            "the export may still be running on the cluster, and the next apply waits for "
-            "it, then exports again"
+            f"the {self.noun} may still be running on the cluster, {self.then}"
             if posted
-            else "no export was started by this run"
+            else f"no {self.noun} was started by this run"
         )
         super().__init__(f"interrupted by {signal_name}; {after}")
+
+
+class InterruptedImportError(InterruptedExportError):
+    """Raised when SIGINT or SIGTERM stops a restore; ``posted`` as for a timeout."""
+
+    noun = "import"
+    then = "erasing the database's content: watch its import_status before restoring again"
+
+
+class ActiveActiveError(ExportError):
+    """Raised instead of importing into an Active-Active database (bdb ``crdt: true``):
+    RS merges the file into its data there, adding counters up, rather than restoring."""
+
+    exit_code = ExitCode.BAD_INPUT
+
+    def __init__(self, database: int, name: str) -> None:
+        super().__init__(
+            f"database {database} ({name!r}) is Active-Active (crdt: true): RS would merge "
+            "the file into its data and add up its counters instead of restoring it; nothing "
+            "was imported. Restore into a database that is not Active-Active"
+        )
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:

@@ -8,6 +8,7 @@ at apply time, when it builds the request body.
 from __future__ import annotations
 
 import ipaddress
+import posixpath
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import MISSING, dataclass, fields
@@ -244,6 +245,17 @@ class Location:
         """The ``export_location`` object the API expects, secrets resolved."""
         return _resolved(self.to_dict(), environ)
 
+    def import_source(self, environ: Mapping[str, str], file: str) -> dict[str, Any]:
+        """The ``dataset_import_sources`` entry for ``file`` in this location, secrets
+        resolved: the location's fields plus ``filename`` (s3, gs, abs; the other
+        types name the file in their path or URL)."""
+        return self.api_object(environ) | {"filename": file}
+
+    def secrets(self, environ: Mapping[str, str]) -> list[str]:
+        """The location's secrets (the values of its ``*_env`` variables) that are set."""
+        names = [name for key, name in _strings(self.to_dict()) if key.endswith("_env")]
+        return [environ[name] for name in names if environ.get(name)]
+
     def describe(self) -> str:
         """A one-line, secret-free description for progress lines."""
         return self.type
@@ -293,6 +305,14 @@ class _UrlLocation(Location):
             user = quote(unquote(user), safe="")
             netloc = f"{user}:{quote(password, safe='')}@{host}"
             body[self.url_field] = urlunsplit(parts._replace(netloc=netloc))
+        return body
+
+    def import_source(self, environ: Mapping[str, str], file: str) -> dict[str, Any]:
+        # The URL names the file: ftp://host/path/FILE (dataset_import_sources.md).
+        body = self.api_object(environ)
+        parts = urlsplit(body[self.url_field])
+        folder = parts.path if parts.path.endswith("/") else parts.path + "/"
+        body[self.url_field] = urlunsplit(parts._replace(path=folder + quote(file)))
         return body
 
     def describe(self) -> str:
@@ -428,6 +448,10 @@ class MountPointLocation(Location):
     def __post_init__(self) -> None:
         if not isinstance(self.path, str) or not self.path.startswith("/"):
             raise ConfigError("path", self.path, "an absolute path on the cluster's nodes")
+
+    def import_source(self, environ: Mapping[str, str], file: str) -> dict[str, Any]:
+        # "path: Path to the locally mounted filename to import" (dataset_import_sources.md).
+        return {"type": self.type, "path": posixpath.join(self.path, file)}
 
     def describe(self) -> str:
         return f"mount_point {self.path}"
@@ -637,8 +661,11 @@ class ExportSpec(ExportInputs):
 
     def secrets(self, environ: Mapping[str, str]) -> list[str]:
         """The location's secrets (the values of its ``*_env`` variables) that are set."""
-        names = [name for key, name in _strings(self.location.to_dict()) if key.endswith("_env")]
-        return [environ[name] for name in names if environ.get(name)]
+        return self.location.secrets(environ)
+
+    def describe(self) -> str:
+        """Where the export goes, secret-free, for progress lines."""
+        return self.location.describe()
 
     def trigger(self) -> dict[str, Any]:
         """What, when changed, means a new export (not TLS material or timeouts)."""

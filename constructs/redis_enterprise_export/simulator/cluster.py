@@ -178,7 +178,7 @@ class Database:
     backup_status: str = ""
     backup_failure_reason: str = ""
     last_backup_time: str | None = None
-    export: Export | None = None
+    export: Run | None = None
     files: list[Path] = field(default_factory=list)
     stale_reads: int = 0
     stale_view: dict[str, Any] = field(default_factory=dict)
@@ -187,12 +187,15 @@ class Database:
     import_status: str = ""
     import_progress: float = 0.0
     import_failure_reason: str = ""
-    load: Load | None = None  # the latest import
+    load: Run | None = None  # the latest import
 
     def dataset_bytes(self) -> int:
         if self.redis is None:
             return self.data_bytes
         return int(self.redis.client.info("memory")["used_memory_dataset"])
+
+    def exporting(self) -> bool:
+        return self.export_status == "exporting"
 
     def importing(self) -> bool:
         return self.import_status in IMPORT_RUNNING
@@ -252,8 +255,11 @@ def _shown_progress(value: float, scenario: Scenario) -> Any:
 
 
 @dataclass
-class Export:
-    location: dict[str, str]
+class Run:
+    """One export or import under way; its work is done when its time is up."""
+
+    what: Any  # the export's location, or the import's sources
+    body: Any  # the POST's body
     started: float
     seconds: float
     fail_reason: str | None
@@ -261,17 +267,14 @@ class Export:
     finished_at: float | None = None  # wall clock, for measuring detection latency
     action_uid: str = field(default_factory=lambda: uuid.uuid4().hex)
 
-
-@dataclass
-class Load:
-    """One import: its sources, loaded into the database when its time is up."""
-
-    sources: list[dict[str, Any]]
-    started: float
-    seconds: float
-    fail_reason: str | None
-    done: bool = False
-    action_uid: str = field(default_factory=lambda: uuid.uuid4().hex)
+    def step(self, now: float) -> float | None:
+        """The share of its time gone at ``now``, below 1 while it runs; None once it
+        ends: at its time, or halfway with ``fail_reason``. Marks the end."""
+        fraction = (now - self.started) / self.seconds if self.seconds else 1.0
+        if fraction < (0.5 if self.fail_reason else 1.0):
+            return fraction
+        self.done, self.finished_at = True, time.time()
+        return None
 
 
 @dataclass
@@ -422,73 +425,111 @@ class SimCluster:
         return Reply(200, rows)
 
     def start_export(self, uid: int, role: str, body: Any) -> Reply:
-        if denied := self.lacks(role, "start_bdb_export"):
-            return denied
-        with self.lock:
-            db = self.databases.get(uid)
-            if db is None:
-                return self.error(404, "db_not_exist", f"database {uid} does not exist")
-            problem = _check_export_body(body)
-            if problem:
-                return self.error(400, "invalid_schema", problem)
-            if refused := self._lacks_backup_restore(db):
-                return refused
-            if self._busy(db) or self._at_export_limit():
-                return self.error(409, "busy", "database is busy with another action")
-            self.export_bodies.append(body)
-            self._go_stale(db)
+        """POST /v1/bdbs/{uid}/actions/export: write the file when the export's time is up."""
+
+        def begin(db: Database) -> Run:
             db.pre_start = list(self.scenario.pre_start_statuses)
-            db.export = Export(
-                location=body["export_location"],
-                started=self.clock(),
-                seconds=self._export_seconds(db),
-                fail_reason=self._next_fail_reason(),
-            )
+            seconds, reason = self._export_seconds(db), self._next_fail_reason()
+            db.export = Run(body["export_location"], body, self.clock(), seconds, reason)
             db.export_status, db.export_progress, db.export_failure_reason = "exporting", 0.0, ""
-            self._finish_on_time(db, db.export.seconds)
-        return Reply(200, None)
+            return db.export
+
+        problem = _check_export_body(body)
+        return self._start(uid, role, "start_bdb_export", problem, begin,
+                           bodies=self.export_bodies, limited=self._at_export_limit)  # fmt: skip
 
     def start_import(self, uid: int, role: str, body: Any) -> Reply:
         """POST /v1/bdbs/{uid}/actions/import: load the sources when the import's time is up."""
-        if denied := self.lacks(role, "start_bdb_import"):
+        scenario = self.scenario
+
+        def begin(db: Database) -> Run:
+            sources = list(body["dataset_import_sources"])
+            db.load = Run(sources, body, self.clock(), scenario.import_seconds,
+                          scenario.import_fail_reason)  # fmt: skip
+            db.import_status, db.import_progress, db.import_failure_reason = "initializing", 0.0, ""
+            return db.load
+
+        problem = _check_import_body(body)
+        return self._start(uid, role, "start_bdb_import", problem, begin, bodies=self.import_bodies)
+
+    def reset_export_status(self, uid: int, role: str) -> Reply:
+        """PUT …/export_reset_status: "Resets the database's export_status to idle if an
+        export is not in progress" (export_reset_status.md)."""
+
+        def clear(db: Database) -> None:
+            db.pre_start = []
+            db.export_status, db.export_progress, db.export_failure_reason = "idle", 0.0, ""
+
+        return self._reset(uid, role, "reset_bdb_current_export_status", Database.exporting, clear)
+
+    def reset_import_status(self, uid: int, role: str) -> Reply:
+        """PUT …/import_reset_status: the same for the import's fields."""
+
+        def clear(db: Database) -> None:
+            db.import_status, db.import_progress, db.import_failure_reason = "idle", 0.0, ""
+
+        return self._reset(uid, role, "reset_bdb_current_import_status", Database.importing, clear)
+
+    def _on(self, uid: int, role: str, permission: str, act: Callable[[Database], Reply]) -> Reply:
+        """``act`` on database ``uid`` under the lock; 403 without ``permission``, 404
+        for no such database."""
+        if denied := self.lacks(role, permission):
             return denied
         with self.lock:
             db = self.databases.get(uid)
             if db is None:
                 return self.error(404, "db_not_exist", f"database {uid} does not exist")
-            problem = _check_import_body(body)
+            return act(db)
+
+    def _start(
+        self,
+        uid: int,
+        role: str,
+        permission: str,
+        problem: str,
+        begin: Callable[[Database], Run],
+        *,
+        bodies: list[Any],
+        limited: Callable[[], bool] = lambda: False,
+    ) -> Reply:
+        """An action's POST: 403, 404, 400 for a bad body (``problem``), 406, 409 while
+        busy (or ``limited``); else ``begin`` it, keep its body in ``bodies``, and
+        finish it on time."""
+
+        def act(db: Database) -> Reply:
             if problem:
                 return self.error(400, "invalid_schema", problem)
             if refused := self._lacks_backup_restore(db):
                 return refused
-            if self._busy(db):
+            if self._busy(db) or limited():
                 return self.error(409, "busy", "database is busy with another action")
-            self.import_bodies.append(body)
             self._go_stale(db)
-            db.load = Load(
-                sources=list(body["dataset_import_sources"]),
-                started=self.clock(),
-                seconds=self.scenario.import_seconds,
-                fail_reason=self.scenario.import_fail_reason,
-            )
-            db.import_status, db.import_progress, db.import_failure_reason = "initializing", 0.0, ""
-            self._finish_on_time(db, db.load.seconds)
-        return Reply(200, None)
+            run = begin(db)
+            bodies.append(run.body)
+            self._finish_on_time(db, run.seconds)
+            return Reply(200, None)
 
-    def reset_import_status(self, uid: int, role: str) -> Reply:
-        """PUT /v1/bdbs/{uid}/actions/import_reset_status: back to idle, unless one runs."""
-        if denied := self.lacks(role, "reset_bdb_current_import_status"):
-            return denied
-        with self.lock:
-            db = self.databases.get(uid)
-            if db is None:
-                return self.error(404, "db_not_exist", f"database {uid} does not exist")
+        return self._on(uid, role, permission, act)
+
+    def _reset(
+        self,
+        uid: int,
+        role: str,
+        permission: str,
+        running: Callable[[Database], bool],
+        clear: Callable[[Database], None],
+    ) -> Reply:
+        """A status reset: 403, 404, 409 while the action runs, else ``clear`` its fields."""
+
+        def act(db: Database) -> Reply:
             self._advance(db)
-            if db.importing():
-                return self.error(409, "busy", "an import is running")
+            if running(db):
+                return self.error(409, "busy", "an action of this kind is running")
             self._go_stale(db)
-            db.import_status, db.import_progress, db.import_failure_reason = "idle", 0.0, ""
-        return Reply(200, None)
+            clear(db)
+            return Reply(200, None)
+
+        return self._on(uid, role, permission, act)
 
     def _busy(self, db: Database) -> bool:
         """Whether a POST must be answered 409: a scripted conflict (used up by this
@@ -497,7 +538,7 @@ class SimCluster:
         if self.scenario.conflicts > 0:
             self.scenario.conflicts -= 1
             return True
-        return db.export_status == "exporting" or db.importing()
+        return db.exporting() or db.importing()
 
     def _lacks_backup_restore(self, db: Database) -> Reply | None:
         lacking = [m.module_name for m in db.modules if "backup_restore" not in m.capabilities]
@@ -524,22 +565,6 @@ class SimCluster:
             return None
         self.scenario.fail_exports -= 1
         return self.scenario.fail_reason
-
-    def reset_export_status(self, uid: int, role: str) -> Reply:
-        if denied := self.lacks(role, "reset_bdb_current_export_status"):
-            return denied
-        with self.lock:
-            db = self.databases.get(uid)
-            if db is None:
-                return self.error(404, "db_not_exist", f"database {uid} does not exist")
-            self._advance(db)
-            if db.export_status == "exporting":
-                return self.error(409, "busy", "an export is running")
-            self._go_stale(db)
-            db.pre_start = []
-            # "Resets the database's export_status to idle" (export_reset_status.md).
-            db.export_status, db.export_progress, db.export_failure_reason = "idle", 0.0, ""
-        return Reply(200, None)
 
     def lacks(self, role: str, permission: str) -> Reply | None:
         """The 403 for a role without ``permission``, or None if it has it."""
@@ -652,28 +677,41 @@ class SimCluster:
 
     def _advance(self, db: Database) -> None:
         """Bring the export's and the import's state up to the clock (under the lock)."""
-        self._advance_export(db)
-        self._advance_import(db)
+        actions = (
+            (db.export, self._exporting, self._exported),
+            (db.load, self._importing, self._imported),
+        )
+        for run, running, ended in actions:
+            if run is None or run.done:
+                continue
+            fraction = run.step(self.clock())
+            if fraction is None:
+                ended(db, run)
+            else:
+                running(db, round(100.0 * fraction, 1))
 
-    def _advance_import(self, db: Database) -> None:
-        load = db.load
-        if load is None or load.done:
-            return
-        fraction = (self.clock() - load.started) / load.seconds if load.seconds else 1.0
-        if load.fail_reason and fraction >= 0.5:
-            load.done = True
-            db.import_status, db.import_failure_reason = "failed", load.fail_reason
-            return
-        if fraction < 1.0:
-            db.import_status = "initializing" if fraction < INITIALIZING_SHARE else "importing"
-            db.import_progress = round(100.0 * fraction, 1)
-            return
-        load.done = True
-        reason = self._load(db, load.sources)
+    def _exporting(self, db: Database, percent: float) -> None:
+        db.export_progress = percent
+
+    def _exported(self, db: Database, export: Run) -> None:
+        reason = export.fail_reason or self._write(db, export.what)
         if reason:
-            db.import_status, db.import_failure_reason = "failed", reason
+            db.export_status, db.export_failure_reason = "failed", reason
             return
-        db.import_status, db.import_progress = "succeeded", 100.0
+        db.export_status, db.export_progress = "succeeded", 100.0
+        db.last_export_time = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def _importing(self, db: Database, percent: float) -> None:
+        db.import_status = "initializing" if percent < 100 * INITIALIZING_SHARE else "importing"
+        db.import_progress = percent
+
+    def _imported(self, db: Database, load: Run) -> None:
+        reason = load.fail_reason or self._load(db, load.what)
+        db.import_status, db.import_failure_reason = (
+            ("failed", reason) if reason else ("succeeded", "")
+        )
+        if not reason:
+            db.import_progress = 100.0
 
     def _load(self, db: Database, sources: list[dict[str, Any]]) -> str:
         """Load the sources into the database; returns a failure reason, or "" on success.
@@ -704,26 +742,6 @@ class SimCluster:
         # up are not modelled: a key from the file replaces the one there.
         db.redis.replace_data(entries, erase=not db.crdt)
         return ""
-
-    def _advance_export(self, db: Database) -> None:
-        export = db.export
-        if export is None or export.done:
-            return
-        fraction = (self.clock() - export.started) / export.seconds if export.seconds else 1.0
-        if export.fail_reason and fraction >= 0.5:
-            export.done, export.finished_at = True, time.time()
-            db.export_status, db.export_failure_reason = "failed", export.fail_reason
-            return
-        if fraction < 1.0:
-            db.export_progress = round(100.0 * fraction, 1)
-            return
-        export.done, export.finished_at = True, time.time()
-        reason = self._write(db, export.location)
-        if reason:
-            db.export_status, db.export_failure_reason = "failed", reason
-            return
-        db.export_status, db.export_progress = "succeeded", 100.0
-        db.last_export_time = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def _write(self, db: Database, location: dict[str, str]) -> str:
         """Write the export file; returns a failure reason, or "" on success."""

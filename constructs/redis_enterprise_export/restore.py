@@ -1,0 +1,118 @@
+"""One restore: files of an export's location imported into one database, followed
+to the end by the ``job.ActionJob`` for ``import_status``.
+
+Importing ERASES the database's content (RS: "Importing data erases all existing
+content in the database"). On an Active-Active database RS merges the file into
+the data instead, adding counters up, which restores nothing: the job refuses
+such a database (bdb ``crdt: true``) before any POST.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+from .client import ImportState
+from .errors import ActiveActiveError, ConfigError, ImportFailedError, ImportTimeoutError
+from .job import ActionJob, Kind
+from .models import DEFAULT_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS, Cluster, Location
+
+IMPORT = Kind(
+    noun="import",
+    doing="importing",
+    done="imported into",
+    preposition="from",
+    running=frozenset({"initializing", "importing"}),
+    failed=ImportFailedError,
+    timed_out=ImportTimeoutError,
+)
+# A file of the export's location, by its name alone: no folder (the location says
+# where), no control character, at most 255 characters (a file name's limit).
+FILE_NAME = re.compile(r"[^/\x00-\x1f\x7f]{1,255}\Z")
+FILE_EXPECTED = (
+    "a file's name in the export's location: 1-255 characters, no '/', no control "
+    "characters, not '.' or '..'"
+)
+
+
+class ImportApi(Protocol):
+    """The calls the job makes (by these names); ``client.RsClient`` is the real one."""
+
+    def import_state(self, uid: int) -> ImportState: ...
+
+    def find_database(self, name: str) -> int: ...
+
+    def start_import(self, uid: int, body: dict[str, Any]) -> str | None: ...
+
+    def reset_import_status(self, uid: int) -> None: ...
+
+
+def check_file_name(value: object) -> str:
+    """``value`` if it names a file in a location; raises ConfigError (key ``--file``)."""
+    if (
+        not isinstance(value, str)
+        or not FILE_NAME.match(value)
+        or value in (".", "..")
+        or not value.strip()
+    ):
+        shown = value[:100] + "…" if isinstance(value, str) and len(value) > 100 else value
+        raise ConfigError("--file", shown, FILE_EXPECTED)
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class RestoreSpec:
+    """What goes where: ``files`` of ``location`` into ``database`` of ``cluster``.
+
+    Args:
+        cluster: how to reach the cluster that holds the target database.
+        database: the target's uid, or its name; ITS CONTENT IS ERASED.
+        location: where the files are: the location of the export that wrote them.
+        files: the files' names there (several: one per shard, loaded together).
+        timeout_seconds: how long to wait for the import; if omitted, one hour.
+    """
+
+    cluster: Cluster
+    database: int | str
+    location: Location
+    files: tuple[str, ...]
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+
+    def __post_init__(self) -> None:
+        if not self.files:
+            raise ConfigError.missing("--file", FILE_EXPECTED)
+        for file in self.files:
+            check_file_name(file)
+        t = self.timeout_seconds
+        if not 0 < t <= MAX_TIMEOUT_SECONDS:
+            raise ConfigError(
+                "--timeout", t, f"a number of seconds above 0, at most {MAX_TIMEOUT_SECONDS}"
+            )
+
+    def request_body(self, environ: Mapping[str, str]) -> dict[str, Any]:
+        """The documented POST body, with the location's secrets resolved."""
+        return {
+            "dataset_import_sources": [
+                self.location.import_source(environ, file) for file in self.files
+            ]
+        }
+
+    def describe(self) -> str:
+        """The files and their location, secret-free, for progress lines."""
+        return f"{', '.join(map(repr, self.files))} in {self.location.describe()}"
+
+
+@dataclass(kw_only=True)
+class ImportJob(ActionJob[ImportState]):
+    """Runs one import of ``spec`` through ``client``; progress goes to ``report``."""
+
+    kind: ClassVar[Kind] = IMPORT
+    spec: RestoreSpec
+    client: ImportApi
+
+    def check_target(self, uid: int, state: ImportState) -> None:
+        # Read before any POST (the settle's reads), and again after a 409.
+        if state.crdt:
+            raise ActiveActiveError(uid, state.name)
