@@ -28,6 +28,7 @@ COMMANDS = {
     "status": "status",
     "discover": "discover",
     "synth": "synth",
+    "restore": "restore",
 }
 
 
@@ -74,6 +75,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     )
     _day2(commands, environ)
     _synth(commands, environ)
+    _restore(commands, environ)
     return parser
 
 
@@ -181,6 +183,35 @@ def _synth(commands: Any, environ: Mapping[str, str]) -> None:
         type=Path,
         metavar="DIR",
         help="the output folder (default: cdktf.out, or what the cdktf/cdktn CLI sets)",
+    )
+
+
+def _restore(commands: Any, environ: Mapping[str, str]) -> None:
+    from .commands import restore as command
+    from .commands.common import add_config_arguments, duration
+
+    restore = commands.add_parser(
+        "restore",
+        help=command.HELP,
+        description=command.DESCRIPTION,
+        epilog=f"exit codes: {command.describe_exit_codes()}",
+    )
+    add_config_arguments(restore, environ, names=False)
+    for flag, metavar, text in command.REQUIRED:
+        restore.add_argument(flag, required=True, metavar=metavar, help=text)
+    restore.add_argument(
+        "--file",
+        required=True,
+        action="append",
+        metavar="FILE",
+        help="the file's name in that location; repeat it for one file per shard",
+    )
+    restore.add_argument(
+        "--timeout",
+        type=duration,
+        default=3600.0,
+        metavar="AGE",
+        help="how long to wait for the import: 2h, 90m, 3600s (default: 1h)",
     )
 
 

@@ -1,17 +1,20 @@
-"""Process supervision for the helper: a worker that outlives Terraform's SIGKILL, and
-signals turned into an exception so the result is always recorded."""
+"""Process supervision for the helper: a worker that outlives Terraform's SIGKILL,
+signals turned into an exception so the result is always recorded, and whatever
+ended a command's work turned into its outcome."""
 
 from __future__ import annotations
 
 import os
 import signal
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 
-from .errors import ExitCode, InterruptedExportError
+from .errors import ExitCode, ExportError, InterruptedExportError, LocalSetupError
 
 
 def supervised(work: Callable[[], int]) -> int:
@@ -78,3 +81,41 @@ def signals_raise() -> Iterator[None]:
         # the result is written, and Terraform's death sends one (PDEATHSIG).
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_IGN)
+
+
+def guarded(
+    work: Callable[[], None],
+    interrupted: Callable[[InterruptedExportError], BaseException],
+) -> BaseException | None:
+    """Run ``work`` with SIGINT and SIGTERM raised as errors; return what ended it (None:
+    it succeeded). ``interrupted`` turns a signal into the outcome, knowing whether the
+    work had posted. Nothing the work raises escapes: a bug comes back as its exception,
+    to be recorded, its text never printed (see ``outcome_message``)."""
+    try:
+        with signals_raise():
+            work()
+    except InterruptedExportError as exc:
+        return interrupted(exc)
+    except ExportError as exc:
+        return exc
+    except OSError as exc:
+        # A local file or directory the helper needs is unusable; strerror and the
+        # file name say which, and neither holds a secret.
+        return LocalSetupError(f"{exc.strerror or type(exc).__name__}: {exc.filename or ''}")
+    except Exception as exc:
+        return exc
+    return None
+
+
+def outcome_message(outcome: BaseException | None, success: str) -> str:
+    """The one line that says how the work ended: ``success``, the error's text, or for a
+    bug where it happened (its text may hold a secret: never shown)."""
+    if outcome is None:
+        return success
+    if isinstance(outcome, ExportError):
+        return str(outcome)
+    frame = traceback.extract_tb(outcome.__traceback__)[-1]
+    return (
+        f"internal error: {type(outcome).__name__} at {Path(frame.filename).name}:{frame.lineno} "
+        "(a bug; please report it; its text is not shown, as it may hold a secret)"
+    )

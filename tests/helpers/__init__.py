@@ -8,7 +8,13 @@ PostgreSQL server. ``servers``: a raw HTTP answerer and a CONNECT proxy.
 
 from .clock import FakeClock
 from .common import ADMIN, ORDERS, PASSWORD, REPO, STACK, VENV_BIN, VIEWER
-from .helper_process import S3_SECRET, run_helper, start_helper, write_helper_config
+from .helper_process import (
+    S3_SECRET,
+    run_helper,
+    run_restore,
+    start_helper,
+    write_helper_config,
+)
 from .postgres import PostgresServer, free_port
 from .servers import ConnectProxy, RawServer
 from .terraform import Result, TerraformProject, run_main, terraform_env
@@ -32,6 +38,7 @@ __all__ = [
     "free_port",
     "run_helper",
     "run_main",
+    "run_restore",
     "start_helper",
     "terraform_env",
     "toml_text",

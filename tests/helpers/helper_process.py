@@ -73,3 +73,20 @@ def run_helper(
     process = start_helper(config, result, env, name)
     out, err = process.communicate(timeout=timeout)
     return process.returncode, out, err
+
+
+def run_restore(
+    config: Path, *args: str, env: Mapping[str, str] | None = None, timeout: float = 90
+) -> tuple[int, str, str]:
+    """``redis-enterprise-export restore --config CONFIG ARGS…`` to its end, as a person
+    runs it (credentials and $S3_SECRET in the environment); the timeout bounds a hang."""
+    process = subprocess.run(
+        [sys.executable, "-m", "redis_enterprise_export", "restore", "--config", str(config),
+         *args],
+        env=terraform_env(S3_SECRET=S3_SECRET) | dict(env or {}),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )  # fmt: skip
+    return process.returncode, process.stdout, process.stderr

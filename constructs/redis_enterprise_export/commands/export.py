@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import traceback
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
 from datetime import UTC, datetime
@@ -27,7 +26,7 @@ from redis_enterprise_export.errors import (
     scrub,
 )
 from redis_enterprise_export.models import ExportSpec
-from redis_enterprise_export.supervise import signals_raise, supervised
+from redis_enterprise_export.supervise import guarded, outcome_message, supervised
 
 if TYPE_CHECKING:
     from redis_enterprise_export.export import ExportJob
@@ -45,32 +44,27 @@ def _export(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     # The password and the location's secrets: no text from the cluster that this
     # run shows or records may hold one (it is read as sent, and scrubbed here).
     secrets: list[str] = []
-    outcome: BaseException | None = None
-    try:
-        with signals_raise(), ExitStack() as cleanup:
+
+    def work() -> None:
+        nonlocal job, cluster
+        with ExitStack() as cleanup:
             if result_file is not None:
                 _write(result_file, Result(**known, export_status="running", message="running"))
             spec = _load_spec(args, environ)
-            known |= {"name": spec.name, "location": spec.location.describe()}
-            secrets = [environ.get(spec.cluster.password_env, ""), *spec.secrets(environ)]
+            known.update(name=spec.name, location=spec.location.describe())
+            secrets[:] = [environ.get(spec.cluster.password_env, ""), *spec.secrets(environ)]
             # host[:port], never userinfo: the summary's cluster column.
             cluster = urlsplit(spec.cluster.url).netloc.rpartition("@")[2]
             job = _make_job(spec, environ, cleanup, secrets)
             job.run()
-    except InterruptedExportError as exc:
+
+    def interrupted(exc: InterruptedExportError) -> InterruptedExportError:
         # Only the job knows whether anything was posted: until then, nothing runs.
         posted = job is not None and job.posted
-        outcome = exc if posted else InterruptedExportError(exc.signal_name, posted=False)
-    except ExportError as exc:
-        outcome = exc
-    except OSError as exc:
-        # A local file or directory the helper needs is unusable; strerror and the
-        # file name say which, and neither holds a secret.
-        outcome = LocalSetupError(f"{exc.strerror or type(exc).__name__}: {exc.filename or ''}")
-    except Exception as exc:
-        # A bug: still recorded, but its text is never printed (it may hold a secret).
-        outcome = exc
-    message = scrub(_message(outcome), secrets)
+        return exc if posted else InterruptedExportError(exc.signal_name, posted=False)
+
+    outcome = guarded(work, interrupted)
+    message = scrub(outcome_message(outcome, "exported"), secrets)
     record = Result.from_job(job, outcome, message=message, finished_at=_utc_now(), **known)
     record = record.scrubbed(secrets)
     try:
@@ -87,18 +81,6 @@ def _export(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     with suppress(OSError):  # Terraform may be gone, and our stderr with it
         print(f"error: {message}", file=sys.stderr)
     return outcome.exit_code if isinstance(outcome, ExportError) else ExitCode.INTERNAL
-
-
-def _message(outcome: BaseException | None) -> str:
-    if outcome is None:
-        return "exported"
-    if isinstance(outcome, ExportError):
-        return str(outcome)
-    frame = traceback.extract_tb(outcome.__traceback__)[-1]
-    return (
-        f"internal error: {type(outcome).__name__} at {Path(frame.filename).name}:{frame.lineno} "
-        "(a bug; please report it; its text is not shown, as it may hold a secret)"
-    )
 
 
 def _write(path: Path, record: Result) -> None:

@@ -1,0 +1,304 @@
+"""``restore`` as a person runs it: the confirm guard, the Active-Active refusal, a real
+restore of an exported file (keys compared in real redis), failures and their exit codes,
+409s and a lost POST answer, and that terraform never runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from helpers import ORDERS, S3_SECRET, run_helper, run_restore, write_helper_config
+from redis_enterprise_export.cli import main
+from redis_enterprise_export.errors import ExitCode
+from redis_enterprise_export.simulator import Simulator
+from test_package import cli, config
+
+STAGING = {"stale:1": "old", "stale:2": "old"}
+
+
+def exported(sim: Simulator, tmp_path: Path, export_dir: Path) -> tuple[Path, str]:
+    """Export 'orders' (database 1) to ``export_dir`` with the helper; the config, and the
+    file's name as a person finds it: the one file in the mount point."""
+    path = write_helper_config(
+        sim.url, sim.ca_path, tmp_path, location={"type": "mount_point", "path": str(export_dir)}
+    )
+    code, _, err = run_helper(path, tmp_path / "result.json")
+    assert (code, err) == (0, "")
+    (file,) = [p.name for p in export_dir.iterdir()]
+    return path, file
+
+
+def restore_args(file: str, into: str = "staging", confirm: str | None = None) -> list[str]:
+    return ["--cluster", "sim", "--into", into, "--confirm", into if confirm is None else confirm,
+            "--from-export", "orders", "--file", file]  # fmt: skip
+
+
+@contextmanager
+def handlers_kept() -> Iterator[None]:
+    kept = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in kept.items():
+            signal.signal(sig, handler)
+
+
+def posts(sim: Simulator) -> list[str]:
+    return [r.path for r in sim.cluster.log if r.method == "POST"]
+
+
+def test_a_restore_brings_the_exported_keys_into_the_other_database(
+    sim: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """Export 'orders' with the helper, restore its file into 'staging' by name: staging
+    holds exactly the exported keys and values (its own are erased), one import ran, and
+    the lines say what is erased and that it is done."""
+    staging = sim.add_database(3, "staging", data=STAGING)
+    path, file = exported(sim, tmp_path, export_dir)
+    code, out, err = run_restore(path, *restore_args(file))
+    assert (code, err) == (0, "")
+    assert staging.client.mget(list(ORDERS)) == list(ORDERS.values())
+    assert set(staging.client.keys()) == set(ORDERS)
+    assert sim.cluster.imports_started(3) == 1
+    assert sim.cluster.import_bodies == [
+        {"dataset_import_sources": [{"type": "mount_point", "path": str(export_dir / file)}]}
+    ]
+    lines = out.splitlines()
+    assert "this ERASES its content" in lines[0]
+    assert "[restore] database 'staging' is uid 3" in lines
+    assert lines[-1] == "[restore] database 3 ('staging') now holds the file's data"
+
+
+def test_a_uid_names_the_database_too(sim: Simulator, tmp_path: Path, export_dir: Path) -> None:
+    """--into 3 --confirm 3: digits are a uid, so no name lookup is made."""
+    staging = sim.add_database(3, "staging", data=STAGING)
+    path, file = exported(sim, tmp_path, export_dir)
+    assert run_restore(path, *restore_args(file, into="3"))[0] == 0
+    assert staging.client.dbsize() == len(ORDERS)
+    assert not any(r.path == "/v1/bdbs" for r in sim.cluster.log)
+
+
+@pytest.mark.parametrize(
+    ("into", "confirm"),
+    [("staging", "Staging"), ("staging", "staging "), ("3", "staging"), ("staging", "")],
+)
+def test_a_confirm_that_is_not_into_exits_2_before_any_request(
+    sim: Simulator, tmp_path: Path, export_dir: Path, into: str, confirm: str
+) -> None:
+    """The guard: --confirm must be --into's exact text, or exit 2 with one line saying
+    that importing ERASES the database; nothing is read from the cluster, nothing posted."""
+    staging = sim.add_database(3, "staging", data=STAGING)
+    path = write_helper_config(sim.url, sim.ca_path, tmp_path,
+                               location={"type": "mount_point", "path": str(export_dir)})  # fmt: skip
+    code, out, err = run_restore(path, *restore_args("f.rdb.gz", into, confirm))
+    assert code == ExitCode.BAD_INPUT
+    assert out == ""
+    (line,) = err.splitlines()
+    assert line.startswith(f"error: --confirm {confirm!r} is not --into {into!r}: importing ERASES")
+    assert sim.cluster.log == []
+    assert staging.client.dbsize() == len(STAGING)
+
+
+HOSTILE = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=300)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(into=HOSTILE, confirm=HOSTILE)
+def test_any_two_different_names_are_refused_on_one_line(
+    sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str], into: str, confirm: str
+) -> None:
+    """Whatever the two texts (newlines, escapes, 300 characters), if they differ the
+    answer is exit 2 and one bounded line, and the cluster hears nothing."""
+    if into == confirm:
+        confirm += "x"
+    code = main(["restore", "--config", str(tmp_path / "none.toml"), *restore_args(
+        "f.rdb.gz", into, confirm)], {})  # fmt: skip
+    _, err = capsys.readouterr()
+    assert code == ExitCode.BAD_INPUT
+    (line,) = err.splitlines()
+    assert "ERASES" in line
+    assert len(line) < 500
+    assert sim.cluster.log == []
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(name=HOSTILE.filter(lambda t: t not in ("orders", "search") and not t.isdigit()),
+       file=HOSTILE)  # fmt: skip
+def test_hostile_names_and_files_fail_on_one_line_and_post_nothing(
+    sim: Simulator,
+    tmp_path: Path,
+    export_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    file: str,
+) -> None:
+    """--into (twice the same; not a uid or a database there) and --file of any text:
+    never an import, never a traceback; exit 2 (bad file or name) or 3 (no such
+    database), on one line."""
+    path = write_helper_config(sim.url, sim.ca_path, tmp_path,
+                               location={"type": "mount_point", "path": str(export_dir)})  # fmt: skip
+    environ = {"REDIS_ENTERPRISE_USER": "admin@example.com",
+               "REDIS_ENTERPRISE_PASSWORD": "Cluster-Pass-5ecr3t-91f"}  # fmt: skip
+    with handlers_kept():  # the command leaves SIGINT and SIGTERM ignored, as it exits
+        code = main(["restore", "--config", str(path), *restore_args(file, name)], environ)
+    out, err = capsys.readouterr()
+    assert code in (ExitCode.BAD_INPUT, ExitCode.REFUSED)
+    (line,) = err.splitlines()
+    assert line.startswith("error: ")
+    assert "Traceback" not in out + err
+    assert posts(sim) == []
+
+
+def test_an_active_active_database_is_refused_before_any_post(
+    sim: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """A target with crdt: true: exit 2, one line saying why, its data untouched, no POST."""
+    aa = sim.add_database(3, "orders-aa", data=STAGING, crdt=True)
+    path, file = exported(sim, tmp_path, export_dir)
+    code, _, err = run_restore(path, *restore_args(file, into="orders-aa"))
+    assert code == ExitCode.BAD_INPUT
+    (line,) = err.splitlines()
+    assert "database 3 ('orders-aa') is Active-Active (crdt: true)" in line
+    assert "nothing was imported" in line
+    assert posts(sim) == ["/v1/bdbs/1/actions/export"]  # the helper's export only
+    assert aa.client.dbsize() == len(STAGING)
+
+
+@pytest.mark.parametrize("how", ["truncated", "not-gzip-nor-rdb"])
+def test_a_corrupt_file_exits_4_with_file_corrupted_and_a_hint(
+    sim: Simulator, tmp_path: Path, export_dir: Path, how: str
+) -> None:
+    """A damaged file: the import fails, exit 4, one line with import_failure_reason
+    'file-corrupted', what to do, and that RS does not say what a failed import leaves."""
+    sim.add_database(3, "staging", data=STAGING)
+    path, file = exported(sim, tmp_path, export_dir)
+    damaged = export_dir / file
+    data = damaged.read_bytes()
+    damaged.write_bytes(data[: len(data) // 2] if how == "truncated" else b"junk\n" * 100)
+    code, _, err = run_restore(path, *restore_args(file))
+    assert code == ExitCode.EXPORT_FAILED
+    (line,) = err.splitlines()
+    assert "import of database 3 failed: import_failure_reason 'file-corrupted'" in line
+    assert "Check that the export that wrote it succeeded, or restore another file" in line
+    assert "RS does not document what a failed import leaves" in line
+
+
+def test_a_file_not_there_exits_4_with_download_error(
+    sim: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """A file name that is not in the location: download-error, and a hint to check it."""
+    sim.add_database(3, "staging", data=STAGING)
+    path, _ = exported(sim, tmp_path, export_dir)
+    code, _, err = run_restore(path, *restore_args("orders-typo.rdb.gz"))
+    assert code == ExitCode.EXPORT_FAILED
+    assert "'download-error'. The cluster could not fetch the file: check the file name" in err
+
+
+def test_409s_are_backed_off_and_one_import_runs(
+    sim: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """The database answers 409 twice: the restore backs off, then imports once."""
+    staging = sim.add_database(3, "staging", data=STAGING)
+    path, file = exported(sim, tmp_path, export_dir)
+    sim.cluster.scenario.conflicts = 2
+    code, out, _ = run_restore(path, *restore_args(file))
+    assert code == 0
+    assert out.count("busy (409); retrying in") == 2
+    assert sim.cluster.imports_started(3) == 1
+    assert staging.client.dbsize() == len(ORDERS)
+
+
+@pytest.mark.parametrize("fault", ["drop", "503-started"])
+def test_a_lost_post_answer_is_looked_for_and_one_import_runs(
+    sim: Simulator, tmp_path: Path, export_dir: Path, fault: str
+) -> None:
+    """The cluster starts the import but its answer is lost (connection reset, or a 503
+    after the work): the restore looks, finds it running, follows it; one import only."""
+    staging = sim.add_database(3, "staging", data=STAGING)
+    path, file = exported(sim, tmp_path, export_dir)
+    sim.cluster.scenario.import_seconds = 2.0
+    sim.cluster.scenario.faults = {"POST": [fault, "..."]}
+    code, out, err = run_restore(path, *restore_args(file))
+    assert (code, err) == (0, "")
+    assert "checking whether the import started" in out
+    assert sim.cluster.imports_started(3) == 1
+    assert len([p for p in posts(sim) if p.endswith("/import")]) == 1
+    assert staging.client.dbsize() == len(ORDERS)
+
+
+def test_an_import_past_its_timeout_exits_5_saying_it_may_still_run(
+    sim: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """--timeout 1s on a longer import: exit 5, and the line says it may still finish."""
+    sim.add_database(3, "staging", data=STAGING)
+    path, file = exported(sim, tmp_path, export_dir)
+    sim.cluster.scenario.import_seconds = 30
+    code, _, err = run_restore(path, *restore_args(file), "--timeout", "1s")
+    assert code == ExitCode.TIMED_OUT
+    assert "did not finish within 1 s" in err
+    assert "The import may still finish on the cluster" in err
+
+
+def test_secrets_reach_only_the_request_body(sim: Simulator, tmp_path: Path) -> None:
+    """From an S3 export's location: the secret comes from $S3_SECRET into the source's
+    body, never into the output; the file becomes the source's filename."""
+    sim.add_database(3, "staging", data=STAGING)
+    path = write_helper_config(sim.url, sim.ca_path, tmp_path)  # its location is S3
+    code, out, err = run_restore(path, *restore_args("orders-1.rdb.gz"))
+    assert code == 0
+    (source,) = sim.cluster.import_bodies[0]["dataset_import_sources"]
+    assert (source["secret_access_key"], source["filename"]) == (S3_SECRET, "orders-1.rdb.gz")
+    assert S3_SECRET not in out + err
+
+
+def test_an_unset_secret_or_an_unknown_name_is_bad_input_before_any_request(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """$S3_SECRET unset, or --cluster/--from-export not in the config: exit 2, one line."""
+    path = write_helper_config(sim.url, sim.ca_path, tmp_path)
+    answers: list[tuple[int, str]] = []
+    for args, env in [
+        (restore_args("f.rdb"), {"S3_SECRET": ""}),
+        (["--cluster", "prod", *restore_args("f.rdb")[2:]], {}),
+        ([*restore_args("f.rdb")[:7], "nightly", "--file", "f.rdb"], {}),
+    ]:
+        code, _, err = run_restore(path, *args, env=env)
+        answers.append((code, err.strip()))
+    assert [code for code, _ in answers] == [2, 2, 2]
+    assert all(len(err.splitlines()) == 1 for _, err in answers)
+    assert "secret_access_key_env: got 'S3_SECRET'" in answers[0][1]
+    assert "--cluster: got 'prod'; expected one of sim" in answers[1][1]
+    assert "--from-export: got 'nightly'; expected one of orders" in answers[2][1]
+    assert posts(sim) == []
+
+
+def test_terraform_never_runs_a_restore(sim: Simulator, tmp_path: Path, export_dir: Path) -> None:
+    """The synthesized stack's only helper command is export: an apply cannot restore."""
+    path = config(tmp_path, sim, {"type": "mount_point", "path": str(export_dir)})
+    assert cli("synth", "--config", str(path), "--out", "built", cwd=tmp_path).returncode == 0
+    stack = (tmp_path / "built" / "stacks" / "exports" / "cdk.tf.json").read_text()
+    commands = [p["local-exec"]["command"] for p in _provisioners(json.loads(stack))]
+    assert commands == ["export"]
+    assert "restore" not in stack
+
+
+def _provisioners(data: Any) -> list[dict[str, Any]]:
+    if isinstance(data, dict):
+        found = [p for p in data.get("provisioner", []) if "local-exec" in p]
+        return found + [p for v in data.values() for p in _provisioners(v)]
+    if isinstance(data, list):
+        return [p for v in data for p in _provisioners(v)]
+    return []
