@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import ORDERS, S3_SECRET, run_helper, run_restore, write_helper_config
+from helpers import ORDERS, REPO, S3_SECRET, run_helper, run_restore, write_helper_config
 from redis_enterprise_export.cli import main
 from redis_enterprise_export.errors import ExitCode
 from redis_enterprise_export.simulator import Simulator
@@ -302,3 +302,13 @@ def _provisioners(data: Any) -> list[dict[str, Any]]:
     if isinstance(data, list):
         return [p for v in data for p in _provisioners(v)]
     return []
+
+
+def test_help_states_the_exit_codes_the_runbook_states() -> None:
+    """``restore --help`` and the README's restore runbook give the same exit codes."""
+    run = cli("restore", "--help")
+    assert run.returncode == 0
+    codes = " ".join(run.stdout.split()).split("exit codes: ")[1]
+    readme = (REPO / "README.md").read_text().split("## Restore runbook")[1].split("\n## ")[0]
+    text = " ".join(readme.replace("`", "").split())
+    assert f"Exit codes (restore --help prints the same list): {codes}." in text
