@@ -264,6 +264,17 @@ def test_secrets_reach_only_the_request_body(sim: Simulator, tmp_path: Path) -> 
     assert S3_SECRET not in out + err
 
 
+def test_cluster_text_that_holds_a_secret_is_shown_scrubbed(sim: Simulator, tmp_path: Path) -> None:
+    """The cluster's answers are read as sent; a database name holding the location's
+    secret reaches the output as ***."""
+    sim.add_database(3, f"staging-{S3_SECRET}", data=STAGING)
+    path = write_helper_config(sim.url, sim.ca_path, tmp_path)  # its location is S3
+    code, out, err = run_restore(path, *restore_args("orders-1.rdb.gz", into="3"))
+    assert code == 0
+    assert "database 3 ('staging-***') now holds the file's data" in out
+    assert S3_SECRET not in out + err
+
+
 def test_an_unset_secret_or_an_unknown_name_is_bad_input_before_any_request(
     sim: Simulator, tmp_path: Path
 ) -> None:

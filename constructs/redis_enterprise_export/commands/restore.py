@@ -22,6 +22,7 @@ from redis_enterprise_export.errors import (
     ExportError,
     InterruptedExportError,
     InterruptedImportError,
+    scrub,
 )
 from redis_enterprise_export.supervise import guarded, outcome_message
 
@@ -77,6 +78,12 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         )
         return ExitCode.BAD_INPUT
     job: ImportJob | None = None
+    # The password and the location's secrets: cluster text is read as sent, and no
+    # line this run prints may show one.
+    secrets: list[str] = []
+
+    def say(line: str) -> None:
+        _say(scrub(f"[restore] {line}", secrets))
 
     def work() -> None:
         nonlocal job
@@ -85,16 +92,17 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         from redis_enterprise_export.restore import ImportJob
 
         spec = _spec(args)
-        _say(
-            f"[restore] importing {spec.describe()} into database {_shown(args.into)} of "
+        secrets[:] = [environ.get(spec.cluster.password_env, ""), *spec.location.secrets(environ)]
+        say(
+            f"importing {spec.describe()} into database {_shown(args.into)} of "
             f"{spec.cluster.url}: this ERASES its content"
         )
         with ExitStack() as cleanup:
             client = connect(spec.cluster, environ, cleanup, spec.location.secrets(environ))
             job = ImportJob(spec=spec, client=client, environ=environ, clock=SystemClock(),
-                            report=lambda line: _say(f"[restore] {line}"))  # fmt: skip
+                            report=say)  # fmt: skip
             state = job.run()
-        _say(f"[restore] database {state.uid} ({state.name!r}) now holds the file's data")
+        say(f"database {state.uid} ({state.name!r}) now holds the file's data")
 
     def interrupted(exc: InterruptedExportError) -> InterruptedImportError:
         return InterruptedImportError(exc.signal_name, posted=job is not None and job.posted)
@@ -102,7 +110,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     outcome = guarded(work, interrupted)
     if outcome is None:
         return ExitCode.OK
-    _error(outcome_message(outcome, "restored"))
+    _error(scrub(outcome_message(outcome, "restored"), secrets))
     return outcome.exit_code if isinstance(outcome, ExportError) else ExitCode.INTERNAL
 
 
