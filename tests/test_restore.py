@@ -38,8 +38,10 @@ def exported(sim: Simulator, tmp_path: Path, export_dir: Path) -> tuple[Path, st
 
 
 def restore_args(file: str, into: str = "staging", confirm: str | None = None) -> list[str]:
-    return ["--cluster", "sim", "--into", into, "--confirm", into if confirm is None else confirm,
-            "--from-export", "orders", "--file", file]  # fmt: skip
+    # --flag=value: a value may start with "-", which argparse would take for a flag.
+    confirmed = into if confirm is None else confirm
+    return ["--cluster", "sim", f"--into={into}", f"--confirm={confirmed}",
+            "--from-export", "orders", f"--file={file}"]  # fmt: skip
 
 
 @contextmanager
@@ -284,7 +286,7 @@ def test_an_unset_secret_or_an_unknown_name_is_bad_input_before_any_request(
     for args, env in [
         (restore_args("f.rdb"), {"S3_SECRET": ""}),
         (["--cluster", "prod", *restore_args("f.rdb")[2:]], {}),
-        ([*restore_args("f.rdb")[:7], "nightly", "--file", "f.rdb"], {}),
+        ([*restore_args("f.rdb")[:5], "nightly", "--file", "f.rdb"], {}),
     ]:
         code, _, err = run_restore(path, *args, env=env)
         answers.append((code, err.strip()))

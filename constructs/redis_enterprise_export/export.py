@@ -29,7 +29,7 @@ EXPORT = Kind(
 
 
 class ExportApi(Protocol):
-    """The calls the job makes (by these names); ``client.RsClient`` is the real one."""
+    """The calls the job makes; ``client.RsClient`` is the real one."""
 
     def export_state(self, uid: int) -> ExportState: ...
 
@@ -47,3 +47,12 @@ class ExportJob(ActionJob[ExportState]):
     kind: ClassVar[Kind] = EXPORT
     spec: ExportSpec
     client: ExportApi
+
+    def read(self, uid: int) -> ExportState:
+        return self.client.export_state(uid)
+
+    def post(self, uid: int, body: dict[str, Any]) -> str | None:
+        return self.client.start_export(uid, body)
+
+    def reset(self, uid: int) -> None:
+        self.client.reset_export_status(uid)

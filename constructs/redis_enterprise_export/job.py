@@ -162,9 +162,8 @@ class ActionJob(Generic[S]):
     """Runs one action of ``kind`` on one database (``spec``) through ``client``;
     progress goes to ``report``.
 
-    A subclass sets ``kind`` and narrows ``spec`` and ``client``. The client's calls
-    are named by the kind's noun, as RsClient's are: ``export_state``,
-    ``start_export``, ``reset_export_status`` (``import_…`` likewise).
+    A subclass sets ``kind``, narrows ``spec`` and ``client``, and says which of the
+    client's calls read, post and reset its action (``read``, ``post``, ``reset``).
     """
 
     kind: ClassVar[Kind]
@@ -201,18 +200,16 @@ class ActionJob(Generic[S]):
     # What the kind's spec, client and errors say ----------------------------------
 
     def read(self, uid: int) -> S:
-        """One read of the action's fields: the client's ``<noun>_state``."""
-        state: S = getattr(self.client, f"{self.kind.noun}_state")(uid)
-        return state
+        """One read of the action's fields."""
+        raise NotImplementedError
 
     def post(self, uid: int, body: dict[str, Any]) -> str | None:
-        """The client's ``start_<noun>``: the ``action_uid`` its answer carries, if any."""
-        action: str | None = getattr(self.client, f"start_{self.kind.noun}")(uid, body)
-        return action
+        """POST the action; the ``action_uid`` its answer carries, if any."""
+        raise NotImplementedError
 
     def reset(self, uid: int) -> None:
-        """The client's ``reset_<noun>_status``: clear a finished status."""
-        getattr(self.client, f"reset_{self.kind.noun}_status")(uid)
+        """Clear a finished action's status."""
+        raise NotImplementedError
 
     def check_target(self, uid: int, state: S) -> None:
         """Raise if no action may start on this database; called before any POST."""

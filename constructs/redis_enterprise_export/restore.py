@@ -38,7 +38,7 @@ FILE_EXPECTED = (
 
 
 class ImportApi(Protocol):
-    """The calls the job makes (by these names); ``client.RsClient`` is the real one."""
+    """The calls the job makes; ``client.RsClient`` is the real one."""
 
     def import_state(self, uid: int) -> ImportState: ...
 
@@ -111,6 +111,15 @@ class ImportJob(ActionJob[ImportState]):
     kind: ClassVar[Kind] = IMPORT
     spec: RestoreSpec
     client: ImportApi
+
+    def read(self, uid: int) -> ImportState:
+        return self.client.import_state(uid)
+
+    def post(self, uid: int, body: dict[str, Any]) -> str | None:
+        return self.client.start_import(uid, body)
+
+    def reset(self, uid: int) -> None:
+        self.client.reset_import_status(uid)
 
     def check_target(self, uid: int, state: ImportState) -> None:
         # Read before any POST (the settle's reads), and again after a 409.
