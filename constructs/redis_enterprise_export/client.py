@@ -313,7 +313,7 @@ class RsClient:
         )
         # trust_env stays on, for the proxy variables; .netrc is not read because
         # auth is set, and REQUESTS_CA_BUNDLE cannot override ``verify`` because
-        # every request passes it explicitly (see _send).
+        # every request passes it explicitly (see _request).
         retries = retry if retry is not None else transport_retry()
         https = (
             TrustStoreAdapter(max_retries=retries)
@@ -499,50 +499,36 @@ class RsClient:
         action: str = "export",
         **kwargs: Any,
     ) -> Iterator[requests.Response]:
-        """Send one request; yield its 2xx response to read. Each answer is bounded in all.
+        """Send one request; yield its 2xx response to read (an error status raises).
+        Each answer is bounded in all (see transport.Watchdog).
 
         ``action``: what the request is part of ("export", "import"), for the hint of a
         refusal."""
         watchdog = Watchdog(self.answer_seconds)
         token = WATCHDOG.set(watchdog)
         try:
-            with self._send(
-                method, path, permission=permission, secrets=secrets, action=action, **kwargs
-            ) as r:
-                yield r
+            try:
+                response = self.session.request(
+                    method,
+                    self.base_url + path,
+                    timeout=self.timeout,
+                    verify=self.verify,
+                    allow_redirects=False,
+                    stream=True,  # the status first; the body is read within a size limit
+                    **kwargs,
+                )
+            except (OSError, Urllib3Error) as exc:  # requests' exceptions are OSErrors
+                raise self._transport_error(exc, method, path) from None
+            with response:
+                if not 200 <= response.status_code < 300:
+                    raise self._refusal(
+                        response, method, path, permission, [*self._secrets, *secrets],
+                        action=action,
+                    )  # fmt: skip
+                yield response
         finally:
             watchdog.stop()
             WATCHDOG.reset(token)
-
-    def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        permission: str,
-        secrets: Iterable[str] = (),
-        action: str = "export",
-        **kwargs: Any,
-    ) -> requests.Response:
-        """Send one request; return its 2xx response (open: the caller reads and closes it)."""
-        try:
-            response = self.session.request(
-                method,
-                self.base_url + path,
-                timeout=self.timeout,
-                verify=self.verify,
-                allow_redirects=False,
-                stream=True,  # the status first; the body is read within a size limit
-                **kwargs,
-            )
-        except (OSError, Urllib3Error) as exc:  # requests' exceptions are OSErrors
-            raise self._transport_error(exc, method, path) from None
-        if 200 <= response.status_code < 300:
-            return response
-        with response:
-            raise self._refusal(
-                response, method, path, permission, [*self._secrets, *secrets], action=action
-            )
 
     def _read(self, response: requests.Response, method: str, path: str) -> bytes:
         """The body of ``response``, at most MAX_ANSWER_BYTES of it."""

@@ -7,6 +7,17 @@ import select
 import socket
 import ssl
 import threading
+from collections.abc import Callable
+
+
+def _accept(sock: socket.socket, handle: Callable[[socket.socket], None]) -> None:
+    """Hand each connection to ``handle`` in a thread of its own, until ``sock`` closes."""
+    while True:
+        try:
+            conn, _ = sock.accept()
+        except OSError:
+            return
+        threading.Thread(target=handle, args=(conn,), daemon=True).start()
 
 
 class RawServer:
@@ -35,15 +46,7 @@ class RawServer:
         scheme = "https" if tls else "http"
         self.url = f"{scheme}://127.0.0.1:{self.sock.getsockname()[1]}"
         self._closed = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+        threading.Thread(target=_accept, args=(self.sock, self._serve), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
         with contextlib.suppress(OSError):  # the client went away
@@ -75,15 +78,7 @@ class ConnectProxy:
         self.targets: list[str] = []
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._tunnel, args=(conn,), daemon=True).start()
+        threading.Thread(target=_accept, args=(self.sock, self._tunnel), daemon=True).start()
 
     def _tunnel(self, conn: socket.socket) -> None:
         with contextlib.suppress(OSError), conn:  # OSError: a side went away
