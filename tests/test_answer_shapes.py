@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from pytest_httpserver import HTTPServer
 
 from helpers import run_helper, write_helper_config
-from redis_enterprise_export.client import EXPORT_STATUSES
+from helpers.common import EXPORT_STATUSES
 
 SCALARS = (
     st.none()

@@ -26,7 +26,8 @@ from urllib3.util.retry import Retry
 from werkzeug import Request, Response
 
 from helpers import ConnectProxy, RawServer
-from redis_enterprise_export.client import EXPORT_STATUSES, RsClient, transport_retry
+from helpers.common import EXPORT_STATUSES
+from redis_enterprise_export.client import RsClient, transport_retry
 from redis_enterprise_export.errors import (
     ApiError,
     ConfigError,

@@ -292,22 +292,30 @@ def test_any_state_shape_gives_the_records_it_holds_and_never_raises(
     assert found == ({"orders": [RECORD]} if where == "resource" else {})
 
 
-def test_status_reads_state_with_the_environment_it_was_given(tmp_path: Path) -> None:
-    """The terraform it runs is the one on PATH (a stand-in that records its arguments):
-    ``terraform -chdir=STACK show -json -no-color``, nothing that could change state."""
-    stack = _uninitialized(tmp_path)
+def _with_fake_terraform(tmp_path: Path, script: str) -> tuple[Path, dict[str, str]]:
+    """A config whose cluster is not there, and an environment whose ``terraform`` is a
+    shell stand-in running ``script``."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    log = tmp_path / "argv"
     fake = bin_dir / "terraform"
-    fake.write_text(f'#!/bin/sh\necho "$@" > {log}\necho \'{{"format_version": "1.0"}}\'\n')
+    fake.write_text(f"#!/bin/sh\n{script}\n")
     fake.chmod(0o755)
     config = tmp_path / "exports.toml"
     config.write_text(toml_text({
         "clusters": {"sim": {"url": "https://127.0.0.1:9", "request_timeout_seconds": 1}},
         "exports": {"orders": {"cluster": "sim", "database": 1, "location": S3}},
     }))  # fmt: skip
-    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    return config, {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+
+
+def test_status_reads_state_with_the_environment_it_was_given(tmp_path: Path) -> None:
+    """The terraform it runs is the one on PATH (a stand-in that records its arguments):
+    ``terraform -chdir=STACK show -json -no-color``, nothing that could change state."""
+    stack = _uninitialized(tmp_path)
+    log = tmp_path / "argv"
+    config, env = _with_fake_terraform(
+        tmp_path, f'echo "$@" > {log}\necho \'{{"format_version": "1.0"}}\''
+    )
     code, out, _ = day2("status", "--json", "--config", str(config), "--stack", str(stack), env=env)
     assert code == 6  # the cluster is not there; the records were read all the same
     assert json.loads(out)["own_records"]["read"] is True
@@ -320,22 +328,14 @@ def test_a_state_read_error_says_terraforms_error_without_the_backends_secrets(
     """terraform show fails quoting the backend's connection string: status says 'own records
     not read' with Terraform's Error line, the password in it as ***."""
     stack = _uninitialized(tmp_path)
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
     conn = "postgres://backup:Pg-Secret-5ecr3t@db.example.com:5432/tfstate"
-    fake = bin_dir / "terraform"
-    fake.write_text(
-        "#!/bin/sh\necho 'Initializing...' >&2\n"
+    config, env = _with_fake_terraform(
+        tmp_path,
+        "echo 'Initializing...' >&2\n"
         f"echo '│ Error: failed to connect to `{conn}`: password authentication failed' >&2\n"
-        "exit 1\n"
+        "exit 1",
     )
-    fake.chmod(0o755)
-    config = tmp_path / "exports.toml"
-    config.write_text(toml_text({
-        "clusters": {"sim": {"url": "https://127.0.0.1:9", "request_timeout_seconds": 1}},
-        "exports": {"orders": {"cluster": "sim", "database": 1, "location": S3}},
-    }))  # fmt: skip
-    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PG_CONN_STR": conn}
+    env["PG_CONN_STR"] = conn
     code, out, err = day2(
         "status", "--json", "--config", str(config), "--stack", str(stack), env=env
     )

@@ -59,11 +59,6 @@ EXPORT_FIELDS = (
 IMPORT_FIELDS = (
     "uid,name,status,crdt,import_status,import_progress,import_failure_reason,action_uid"
 )
-# The documented export_status values. Others occur: "" on a real never-exported
-# database, "idle" after export_reset_status, maybe phases like import_status's
-# "initializing". Only "succeeded" and "failed" are final; any other value is read
-# as "not finished" (see export.py), so none of them is refused here.
-EXPORT_STATUSES = frozenset({"", "idle", "exporting", "succeeded", "failed"})
 # Safe to send twice: reading state, and the status reset (a no-op the second time).
 IDEMPOTENT_METHODS = frozenset({"GET", "PUT"})
 TRANSIENT_STATUSES = (

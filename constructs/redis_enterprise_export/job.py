@@ -100,7 +100,7 @@ class Finder(Protocol):
 class Kind:
     """The words, statuses and errors of one kind of action (export, import)."""
 
-    noun: str  # "export": also the prefix of its bdb fields and client calls
+    noun: str  # "export": also the prefix of its bdb fields
     doing: str  # "exporting": the progress line's verb
     done: str  # "exported": what another client did meanwhile
     preposition: str  # "to": before the spec's description in the accepted line

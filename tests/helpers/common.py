@@ -14,3 +14,7 @@ VIEWER = "viewer@example.com"
 # Distinctive, so a leak check finds them wherever they might end up.
 PASSWORD = "Cluster-Pass-5ecr3t-91f"
 ORDERS = {f"order:{i}": f"total={i * 3}" for i in range(200)}
+
+# The export_status values documented or seen ("" on a never-exported database, "idle"
+# after a reset). The helper refuses none, known or not: tests sample from these.
+EXPORT_STATUSES = frozenset({"", "idle", "exporting", "succeeded", "failed"})

@@ -20,6 +20,17 @@ def _accept(sock: socket.socket, handle: Callable[[socket.socket], None]) -> Non
         threading.Thread(target=handle, args=(conn,), daemon=True).start()
 
 
+def _head(conn: socket.socket) -> bytes:
+    """What ``conn`` sends up to the end of a request's head (or until it closes)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 class RawServer:
     """Answers every connection with the same bytes, then closes it.
 
@@ -53,13 +64,7 @@ class RawServer:
             if self.tls is not None:
                 conn = self.tls.wrap_socket(conn, server_side=True)
             with conn:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-                self.requests.append(data)
+                self.requests.append(_head(conn))
                 conn.sendall(self.answer)
                 for i in range(len(self.trickle)):
                     if self._closed.wait(self.pace):
@@ -82,12 +87,9 @@ class ConnectProxy:
 
     def _tunnel(self, conn: socket.socket) -> None:
         with contextlib.suppress(OSError), conn:  # OSError: a side went away
-            head = b""
-            while b"\r\n\r\n" not in head:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    return
-                head += chunk
+            head = _head(conn)
+            if b"\r\n\r\n" not in head:
+                return  # the client went away before its request was whole
             method, target, _ = head.split(b"\r\n", 1)[0].decode().split(" ", 2)
             self.targets.append(f"{method} {target}")
             if method != "CONNECT":
