@@ -22,8 +22,14 @@ from redis_enterprise_export.errors import (
     ImportTimeoutError,
     OutcomeUnknownError,
 )
-from redis_enterprise_export.models import Cluster, Location, MountPointLocation, S3Location
-from redis_enterprise_export.restore import ImportJob, RestoreSpec, check_file_name
+from redis_enterprise_export.models import (
+    Cluster,
+    Location,
+    MountPointLocation,
+    S3Location,
+    check_file_name,
+)
+from redis_enterprise_export.restore import ImportJob, RestoreSpec
 from redis_enterprise_export.simulator import SimCluster
 from test_export_job import ClusterApi, build
 

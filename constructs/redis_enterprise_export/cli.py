@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ._version import __version__
-from .contract import RESULT_ENV, RUN_ID_ENV, SPEC_ENV, SUMMARY_ENV
+from .contract import EXPORT_RESULT_ENV, RESULT_ENV, RUN_ID_ENV, SPEC_ENV, SUMMARY_ENV
 from .errors import ExitCode, ExportError
 
 # The console script (pyproject.toml's [project.scripts]).
@@ -29,6 +29,7 @@ COMMANDS = {
     "discover": "discover",
     "synth": "synth",
     "restore": "restore",
+    "drill": "drill",
 }
 
 
@@ -76,6 +77,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     _day2(commands, environ)
     _synth(commands, environ)
     _restore(commands, environ)
+    _drill(commands, environ)
     return parser
 
 
@@ -212,6 +214,46 @@ def _restore(commands: Any, environ: Mapping[str, str]) -> None:
         default=3600.0,
         metavar="AGE",
         help="how long to wait for the import: 2h, 90m, 3600s (default: 1h)",
+    )
+
+
+def _drill(commands: Any, environ: Mapping[str, str]) -> None:
+    from .commands import drill as command
+
+    drill = commands.add_parser(
+        "drill",
+        help=command.HELP,
+        description=command.DESCRIPTION,
+        epilog=f"exit codes: {command.describe_exit_codes()}",
+    )
+    # No default file: without --config, the drill is the one Terraform passes.
+    drill.add_argument("--config", type=Path, help="a TOML file like exports.toml")
+    drill.add_argument("--name", help="with --config: which [drills.NAME] to run")
+    drill.add_argument(
+        "--export-result",
+        type=Path,
+        default=environ.get(EXPORT_RESULT_ENV),
+        metavar="FILE",
+        help="the export's result file, which holds its files and key counts (default: "
+        f"${EXPORT_RESULT_ENV}, or with --config the stack's .results/EXPORT.json)",
+    )
+    drill.add_argument(
+        "--result",
+        type=Path,
+        default=environ.get(RESULT_ENV),
+        help=f"write the drill's result JSON here (default: ${RESULT_ENV}; none if unset)",
+    )
+    drill.add_argument(
+        "--summary",
+        type=Path,
+        default=environ.get(SUMMARY_ENV),
+        metavar="FILE",
+        help=f"append a Markdown row to FILE for the CI job page (default: ${SUMMARY_ENV})",
+    )
+    drill.add_argument(
+        "--run-id",
+        default=environ.get(RUN_ID_ENV, ""),
+        help=f"recorded in the result (default: ${RUN_ID_ENV})",
     )
 
 

@@ -9,7 +9,7 @@ import os
 import stat
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,8 +17,10 @@ from .backends import StateBackend, parse_state
 from .discovery import Lock, Selector, check_selector_name, lock_path, parse_selector
 from .errors import ConfigError
 from .models import (
+    DRILL_FIELDS,
     INPUT_FIELDS,
     Cluster,
+    DrillSpec,
     ExportSpec,
     location_from_dict,
 )
@@ -26,7 +28,8 @@ from .models import (
 # A cluster table has Cluster's own fields, but a CA file's path instead of its text.
 CLUSTER_KEYS = {f.name for f in fields(Cluster)} - {"ca_cert_pem"} | {"ca_cert"}
 EXPORT_KEYS = set(INPUT_FIELDS) | {"databases", "exclude"}
-TOP_KEYS = {"clusters", "exports", "state"}
+DRILL_KEYS = {"export", *DRILL_FIELDS}
+TOP_KEYS = {"clusters", "exports", "state", "drills"}
 
 # A CA file's comments may dwarf its certificates, but not without bound.
 MAX_CA_FILE_BYTES = 16 * 2**20
@@ -37,7 +40,7 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class ExportsConfig:
     """What a config file declares: its clusters by name, the exports (each with its
-    cluster) and the state."""
+    cluster), the state, and the drills of exports."""
 
     path: Path
     clusters: dict[str, Cluster]
@@ -45,6 +48,8 @@ class ExportsConfig:
     state: StateBackend
     # Exports over several databases; in ``exports`` once resolved by the lock file.
     selectors: list[Selector]
+    # Read only once selectors are resolved: a drill may name an export they made.
+    drills: list[DrillSpec] = field(default_factory=list)
 
 
 def load_config(path: Path, *, resolve: bool = True) -> ExportsConfig:
@@ -90,8 +95,27 @@ def parse_config(data: Mapping[str, Any], path: Path, *, resolve: bool = True) -
             exports += selector.expand(found)
         unique_names(exports, where)
         selectors = []
+    drills: list[DrillSpec] = []
+    if not selectors:
+        by_name = {spec.name: spec for spec in exports}
+        drills_table = _table(data, "drills", where, required=False) if "drills" in data else {}
+        for name, table in _tables(drills_table, "drills", where).items():
+            drills.append(_placed(f"{where} [drills.{name}]", _drill, name, table, by_name))
     return ExportsConfig(path=path, clusters=clusters, exports=exports, state=state,
-                         selectors=selectors)  # fmt: skip
+                         selectors=selectors, drills=drills)  # fmt: skip
+
+
+def _drill(name: str, table: Mapping[str, Any], exports: Mapping[str, ExportSpec]) -> DrillSpec:
+    _known_keys(table, DRILL_KEYS)
+    for key in ("export", "into", "erase"):
+        if key not in table:
+            raise ConfigError.missing(key, _EXPECTED[key])
+    export = exports.get(table["export"]) if isinstance(table["export"], str) else None
+    if export is None:
+        raise ConfigError("export", table["export"], "the name of an export: " + ", ".join(exports))
+    drill = DrillSpec(name=name, **table)
+    drill.check_source(export)
+    return drill
 
 
 def _selector(name: str, table: Mapping[str, Any], clusters: Mapping[str, Cluster]) -> Selector:
@@ -212,4 +236,7 @@ _EXPECTED = {
     "cluster": "the name of a [clusters.NAME] table",
     "database": "a database uid (integer >= 1) or its name",
     "location": "an inline table: { type = ..., <the API's fields> }",
+    "export": "the name of the export whose files the drill imports",
+    "into": "the scratch database's uid or name (a drill ERASES its content)",
+    "erase": "into's value again (a drill ERASES that database)",
 }

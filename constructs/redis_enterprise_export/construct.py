@@ -36,19 +36,24 @@ from .cdk import (
 )
 from .contract import (
     CA_ENV_PREFIX,
+    DRILL_ENV,
+    EXPORT_RESULT_ENV,
     HELPER_MODULE,
     RESULT_ENV,
     RUN_ID_ENV,
     SPEC_ENV,
+    DrillResult,
+    Record,
     Result,
     ca_digest,
     ca_parts,
+    drill_result_path,
     pack_spec,
     result_path,
     unique_id,
 )
 from .errors import ConfigError
-from .models import ExportInputs, ExportSpec
+from .models import DrillInputs, DrillSpec, ExportInputs, ExportSpec
 
 
 def literal(value: Any) -> Any:
@@ -162,25 +167,116 @@ class DatabaseExport(Construct):
                 },
             },
         )
-        missing = _hcl_string(Result.missing(result_file).to_json(indent=None))
-        # Unknown at plan time whenever the export is (re)created, so the file is
-        # read at apply time, after the helper wrote it; try() covers a checkout
-        # that shares the state but not the file.
-        export_ref = f"terraform_data.{export_id}.id"
-        result_id = record.add(
-            [*path, "result"],
+        self.result_id = _result(record, [*path, "result"], export_id, result_file, Result)
+        self.result: Any = f"${{jsondecode(terraform_data.{self.result_id}.output)}}"
+        # What a drill of this export runs with (see ``DatabaseDrill``).
+        self.helper_environment = environment
+        self.packed_spec = spec
+        self.python = props.python
+
+
+def _result(
+    record: _StackRecord, path: list[str], runner_id: str, result_file: str, kind: type[Record]
+) -> str:
+    """A ``result`` resource that reads ``result_file`` into state right after the
+    resource ``runner_id`` ran the helper that writes it; its logical id."""
+    missing = _hcl_string(kind.missing(result_file).to_json(indent=None))
+    # Unknown at plan time whenever the runner is (re)created, so the file is read
+    # at apply time, after the helper wrote it; try() covers a checkout that
+    # shares the state but not the file.
+    runner_ref = f"terraform_data.{runner_id}.id"
+    return record.add(
+        path,
+        {
+            "input": f'${{{runner_ref} == "" ? "" : '
+            f"try(file({_hcl_string(result_file)}), {missing})}}",
+            # Destroy-then-create would drop the last success before the helper
+            # runs, and a failed run would leave none in state. (Terraform makes
+            # the runner create-before-destroy too: a terraform_data's destroy
+            # does nothing, so that costs nothing.)
+            "lifecycle": {"ignore_changes": ["input"], "create_before_destroy": True},
+            "triggers_replace": "${" + runner_ref + "}",
+        },
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatabaseDrillProps(DrillInputs):
+    """What one drill needs: its export, and the drill's inputs (see ``DrillInputs``).
+
+    Args:
+        export: the ``DatabaseExport`` whose files the drill imports, after it ran
+            in the same apply.
+        python: the Python that runs the helper (see ``DatabaseExportProps``).
+    """
+
+    export: DatabaseExport
+    python: str | None = None
+
+
+class DatabaseDrill(Construct):
+    """A restore drill of one export, run in the same apply right after it: the
+    export's files imported into a scratch database (ITS CONTENT IS ERASED), and
+    its key count checked against the source's at export time (see ``drill``).
+
+    It runs again whenever its export does. ``result`` is the drill's outcome with
+    the keys of ``contract.DrillResult``; a drill that fails fails the apply.
+    """
+
+    def __init__(self, scope: Construct, id: str, props: DatabaseDrillProps) -> None:
+        super().__init__(scope, id)
+        where = f"DatabaseDrill {id!r}"
+        export = props.export
+        try:
+            self.spec = DrillSpec(name=id, export=export.spec.name, **props.drill_inputs())
+            self.spec.check_source(export.spec)
+        except ConfigError as exc:
+            raise exc.within(where) from None
+        python = export.python if props.python is None else props.python
+        if not isinstance(python, str) or not python.strip():
+            raise ConfigError("python", python, "a Python executable name", where=where)
+        stack = TerraformStack.of(self)
+        record = _record(stack)
+        if id in record.drills:
+            raise ConfigError(
+                "id",
+                id,
+                "an id no other DatabaseDrill in this stack has (it names the result file)",
+                where=where,
+            )
+        record.drills.add(id)
+        path = _path_within(stack, self)
+        result_file = drill_result_path(id)
+        env = export.helper_environment
+        environment = {
+            **{k: v for k, v in env.items() if k.startswith(CA_ENV_PREFIX)},
+            SPEC_ENV: "${jsonencode(self.input.export)}",
+            DRILL_ENV: "${jsonencode(self.input.drill)}",
+            EXPORT_RESULT_ENV: env[RESULT_ENV],
+            RESULT_ENV: result_file,
+            RUN_ID_ENV: env[RUN_ID_ENV],
+        }
+        run_helper = {
+            "local-exec": {
+                "command": "drill",
+                "environment": environment,
+                "interpreter": [literal(python), "-m", HELPER_MODULE],
+            }
+        }
+        drill_id = record.add(
+            [*path, "drill"],
             {
-                "input": f'${{{export_ref} == "" ? "" : '
-                f"try(file({_hcl_string(result_file)}), {missing})}}",
-                # Destroy-then-create would drop the last success before the
-                # export runs, and a failed export would leave none in state.
-                # (Terraform makes the export create-before-destroy too: a
-                # terraform_data's destroy does nothing, so that costs nothing.)
-                "lifecycle": {"ignore_changes": ["input"], "create_before_destroy": True},
-                "triggers_replace": "${" + export_ref + "}",
+                "input": literal({"drill": self.spec.to_dict(), "export": export.packed_spec}),
+                "provisioner": [run_helper],
+                # The export's result is replaced each time the export runs.
+                "triggers_replace": {
+                    "drill": literal(self.spec.to_dict()),
+                    "export": f"${{terraform_data.{export.result_id}.id}}",
+                },
             },
         )
-        self.result: Any = f"${{jsondecode(terraform_data.{result_id}.output)}}"
+        self.result_id = _result(record, [*path, "result"], drill_id, result_file, DrillResult)
+        self.result: Any = f"${{jsondecode(terraform_data.{self.result_id}.output)}}"
 
 
 class _Resources(TerraformElement):
@@ -217,6 +313,7 @@ class _StackRecord:
 
     resources: _Resources
     names: set[str] = field(default_factory=set)
+    drills: set[str] = field(default_factory=set)
     ca_locals: dict[str, list[str]] = field(default_factory=dict)
 
     def add(self, path: list[str], attributes: dict[str, Any]) -> str:
@@ -258,6 +355,8 @@ class ExportStackProps:
 
     Args:
         exports: the exports, each named by ``ExportSpec.name``.
+        drills: restore drills of some of those exports, each run right after its
+            export (see ``DatabaseDrill``).
         python: the Python that runs the helper (see ``DatabaseExportProps``).
         state: where Terraform keeps the state; if omitted, ``terraform.tfstate``
             in the stack's folder.
@@ -266,10 +365,12 @@ class ExportStackProps:
     exports: Sequence[ExportSpec]
     python: str = "python3"
     state: StateBackend = field(default_factory=StateBackend)
+    drills: Sequence[DrillSpec] = ()
 
 
 class ExportStack(TerraformStack):
-    """A stack of exports with the ``run_id`` variable and the ``exports`` output."""
+    """A stack of exports with the ``run_id`` variable and the ``exports`` output,
+    and the ``drills`` output when it has drills."""
 
     def __init__(self, scope: Construct, id: str, props: ExportStackProps) -> None:
         super().__init__(scope, id)
@@ -297,6 +398,32 @@ class ExportStack(TerraformStack):
             value={export.spec.name: export.result for export in self.exports},
             description="Each export's outcome, keyed by export name.",
         )
+        if props.drills:
+            by_name = {export.spec.name: export for export in self.exports}
+            # Their own scope: a drill may share its name with an export.
+            group = Construct(self, "drills")
+            for drill in props.drills:
+                if drill.export not in by_name:
+                    raise ConfigError(
+                        "export",
+                        drill.export,
+                        "one of this stack's exports: " + ", ".join(by_name),
+                        where=f"DatabaseDrill {drill.name!r}",
+                    )
+            self.drills = [
+                DatabaseDrill(
+                    group,
+                    drill.name,
+                    DatabaseDrillProps(export=by_name[drill.export], **drill.drill_inputs()),
+                )
+                for drill in props.drills
+            ]
+            TerraformOutput(
+                self,
+                "drills",
+                value={drill.spec.name: drill.result for drill in self.drills},
+                description="Each restore drill's outcome, keyed by drill name.",
+            )
         # An override: the variable already holds the construct id "run_id".
         self.add_override(
             "output.run_id",

@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from .errors import HIDDEN, ConfigError, ExportError, scrub
 from .models import ExportSpec
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 SPEC_ENV = "REDIS_EXPORT_SPEC"  # the secret-free spec, as JSON
 RESULT_ENV = "REDIS_EXPORT_RESULT"  # where to write the result record
 RUN_ID_ENV = "REDIS_EXPORT_RUN_ID"  # the rerun trigger, recorded in the result
+DRILL_ENV = "REDIS_EXPORT_DRILL"  # a drill's spec, as JSON (its export's is SPEC_ENV)
+EXPORT_RESULT_ENV = "REDIS_EXPORT_EXPORT_RESULT"  # a drill's export's result file
 # The cluster's CA PEM, in numbered parts: Linux refuses one environment string
 # over 128 KiB, and corporate bundles are larger than that.
 CA_ENV_PREFIX = "REDIS_EXPORT_CA_"
@@ -127,8 +129,48 @@ class Timeline:
     finished: float | None = None
 
 
+class Record:
+    """A helper's JSON record of one run, as Terraform reads it into state.
+    Subclasses are dataclasses whose every field has a default and which have a
+    ``message``."""
+
+    @classmethod
+    def missing(cls, path: str) -> Self:
+        """What the output shows when the helper's file is not there to read."""
+        return cls(message=f"{path} was missing (read on another machine, or not written)")  # type: ignore[call-arg]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        """The record ``data`` holds, its unknown keys (a newer version's) left out."""
+        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = asdict(self)  # type: ignore[call-overload]
+        return data
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """Strict JSON: a NaN here would make Terraform's jsondecode fail on every plan."""
+        return json.dumps(_finite(self.to_dict()), indent=indent, sort_keys=True, allow_nan=False)
+
+    def write(self, path: Path) -> None:
+        """Write atomically: readers see the old file or the new, never half of one."""
+        text = self.to_json() + "\n"
+        # Private whatever the umask: mkstemp makes the file 0600, and no other user
+        # may replace it in its folder.
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
 @dataclass(frozen=True, kw_only=True)
-class Result:
+class Result(Record):
     """One export's outcome: what the helper writes and the ``exports`` output shows.
 
     Every key is always present, so a missing file has the same shape as a real one.
@@ -146,14 +188,18 @@ class Result:
     message: str = ""
     conflicts: int = 0
     status_reads: int = 0
+    # For drills: the database's no_of_keys (bdb statistics) right before the POST
+    # and right after success; None, and keys_note says why, when not read.
+    keys_before: int | None = None
+    keys_after: int | None = None
+    keys_note: str = ""
+    # The files the export wrote, when the runner could list its location; else
+    # None, and files_note says why.
+    files: list[str] | None = None
+    files_note: str = ""
     started_at: str = ""
     finished_at: str = ""
     timeline: Timeline = field(default_factory=Timeline)
-
-    @classmethod
-    def missing(cls, path: str) -> Result:
-        """What the output shows when the helper's file is not there to read."""
-        return cls(message=f"{path} was missing (read on another machine, or not written)")
 
     @classmethod
     def from_job(
@@ -179,6 +225,11 @@ class Result:
                 "conflicts": job.conflicts,
                 "status_reads": job.status_reads,
                 "timeline": Timeline(**marks),
+                "keys_before": job.keys_before,
+                "keys_after": job.keys_after,
+                "keys_note": job.keys_note,
+                "files": None if job.files is None else list(job.files),
+                "files_note": job.files_note,
             }
             # After losing track, the last state read is another export's: not ours to show.
             if job.state is not None and outcome_status(outcome) != "unknown":
@@ -194,11 +245,9 @@ class Result:
         return cls(**values, message=message)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Result:
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known and k != "timeline"}
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
         timeline = Timeline(**dict(data.get("timeline") or {}))
-        return cls(**values, timeline=timeline)
+        return replace(super().from_dict({**data, "timeline": {}}), timeline=timeline)
 
     def scrubbed(self, secrets: list[str]) -> Result:
         """This record with ``secrets`` taken out of the text the cluster wrote."""
@@ -208,29 +257,42 @@ class Result:
             export_failure_reason=scrub(self.export_failure_reason, secrets),
             database_name=scrub(self.database_name, secrets),
             last_export_time=scrub(self.last_export_time, secrets),
+            keys_note=scrub(self.keys_note, secrets),
+            files_note=scrub(self.files_note, secrets),
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
-    def to_json(self, indent: int | None = 2) -> str:
-        """Strict JSON: a NaN here would make Terraform's jsondecode fail on every plan."""
-        return json.dumps(_finite(self.to_dict()), indent=indent, sort_keys=True, allow_nan=False)
+@dataclass(frozen=True, kw_only=True)
+class DrillResult(Record):
+    """One drill's outcome: what ``drill`` writes and the ``drills`` output shows.
 
-    def write(self, path: Path) -> None:
-        """Write atomically: readers see the old file or the new, never half of one."""
-        text = self.to_json() + "\n"
-        # Private whatever the umask: mkstemp makes the file 0600, and no other user
-        # may replace it in its folder.
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+    ``drill_status`` is ``succeeded`` only when the import succeeded and the
+    scratch database's key count was within the tolerance of the source's.
+    """
+
+    name: str = ""
+    export: str = ""  # the export it drilled
+    run_id: str = ""
+    drill_status: str = "unknown"
+    database_uid: int | None = None  # the scratch database
+    files: list[str] = field(default_factory=list)
+    keys_expected_min: int | None = None
+    keys_expected_max: int | None = None
+    key_tolerance_percent: float = 0.0
+    keys_loaded: int | None = None
+    import_failure_reason: str = ""
+    import_seconds: float | None = None
+    count_seconds: float | None = None
+    message: str = ""
+    export_finished_at: str = ""  # which of the export's runs it proved
+    started_at: str = ""
+    finished_at: str = ""
+
+
+def drill_result_path(name: str) -> str:
+    """The result file of drill ``name``, relative to the stack's folder (apart from
+    the exports', whose names drills share)."""
+    return f"{RESULTS_DIR}/drills/{name}.json"
 
 
 def outcome_status(outcome: BaseException | None) -> str:

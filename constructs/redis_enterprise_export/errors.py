@@ -266,6 +266,14 @@ _IMPORT_HINTS = {
 }
 
 
+class DrillFailedError(ExportError):
+    """Raised when a drill does not prove its export loads: nothing to import, or the
+    scratch database's key count after the import is not the source's."""
+
+    exit_code = ExitCode.EXPORT_FAILED
+    status = "failed"
+
+
 class ExportTimeoutError(ExportError):
     """Raised when the export did not finish within its deadline.
 

@@ -9,13 +9,16 @@ sharing that PostgreSQL.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from .client import ExportState
-from .errors import ExportFailedError, ExportTimeoutError
+from .client import ExportState, KeyCount
+from .errors import ExportError, ExportFailedError, ExportTimeoutError
 from .job import ActionJob, Kind
 from .models import ExportSpec
+
+if TYPE_CHECKING:
+    from .listing import Snapshot
 
 EXPORT = Kind(
     noun="export",
@@ -39,6 +42,8 @@ class ExportApi(Protocol):
 
     def reset_export_status(self, uid: int) -> None: ...
 
+    def key_count(self, uid: int) -> KeyCount: ...
+
 
 @dataclass(kw_only=True)
 class ExportJob(ActionJob[ExportState]):
@@ -47,6 +52,41 @@ class ExportJob(ActionJob[ExportState]):
     kind: ClassVar[Kind] = EXPORT
     spec: ExportSpec
     client: ExportApi
+    # What a drill needs (see ``drill``), best effort: none of it fails an export.
+    # The database's no_of_keys right before the POST and right after success.
+    keys_before: int | None = None
+    keys_after: int | None = None
+    keys_note: str = ""
+    # The files new or changed in the location across the export, when listed.
+    files: tuple[str, ...] | None = None
+    files_note: str = ""
+    _listed: Snapshot | None = field(default=None, init=False)
+
+    def run(self) -> ExportState:
+        state = super().run()
+        self.keys_after = self._keys(state.uid)
+        if self._listed is not None:
+            self.files, self.files_note = _own_files(self._listed, self._snapshot(), state.name)
+        return state
+
+    def before_post(self, uid: int) -> None:
+        self.keys_before = self._keys(uid)
+        self._listed = self._snapshot()
+
+    def _keys(self, uid: int) -> int | None:
+        try:
+            keys = self.client.key_count(uid).keys
+        except ExportError as exc:
+            self.keys_note = f"the database's statistics could not be read: {exc}"
+            return None
+        if keys is None:
+            self.keys_note = "the database's statistics showed no_of_keys as no count"
+        return keys
+
+    def _snapshot(self) -> Snapshot:
+        from .listing import snapshot
+
+        return snapshot(self.spec.location, self.environ)
 
     def read(self, uid: int) -> ExportState:
         return self.client.export_state(uid)
@@ -56,3 +96,25 @@ class ExportJob(ActionJob[ExportState]):
 
     def reset(self, uid: int) -> None:
         self.client.reset_export_status(uid)
+
+
+def _own_files(
+    before: Snapshot, after: Snapshot, database: str
+) -> tuple[tuple[str, ...] | None, str]:
+    """The files this export wrote, and a note on how they were told apart.
+
+    Several exports may write to one folder at once. RS names a file after its
+    database (the name's first 30 characters, as documented for backups): when
+    some new files carry the name, only those are this export's.
+    """
+    from .listing import written
+
+    new = written(before, after)
+    if new is None:
+        return None, after.why_not or before.why_not
+    if not new:
+        return None, "no new or changed file appeared in the location during the export"
+    named = tuple(f for f in new if database and database[:30] in f)
+    if named and len(named) < len(new):
+        return named, f"{len(new) - len(named)} other new files did not carry the database's name"
+    return new, ""

@@ -214,6 +214,9 @@ class ActionJob(Generic[S]):
     def check_target(self, uid: int, state: S) -> None:
         """Raise if no action may start on this database; called before any POST."""
 
+    def before_post(self, uid: int) -> None:
+        """Called right before each POST, once the database is settled and admitted."""
+
     # The run --------------------------------------------------------------------
 
     @property
@@ -336,6 +339,7 @@ class ActionJob(Generic[S]):
         while True:
             self._check(uid, deadline)
             self.admit(uid, deadline)
+            self.before_post(uid)
             try:
                 self.ours.action_uid = self._post(uid, body)
             except ClusterBusyError:

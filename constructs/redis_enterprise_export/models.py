@@ -21,7 +21,14 @@ ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # Export names become Terraform names, file names and output keys.
 EXPORT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}\Z")
 # The export stack's own variable and output: an export of that name would collide.
-RESERVED_NAMES = frozenset({"run_id", "exports"})
+RESERVED_NAMES = frozenset({"run_id", "exports", "drills"})
+# A file of an export's location, by its name alone: no folder (the location says
+# where), no control character, at most 255 characters (a file name's limit).
+FILE_NAME = re.compile(r"[^/\x00-\x1f\x7f]{1,255}\Z")
+FILE_EXPECTED = (
+    "a file's name in the export's location: 1-255 characters, no '/', no control "
+    "characters, not '.' or '..'"
+)
 
 DEFAULT_USERNAME_ENV = "REDIS_ENTERPRISE_USER"
 DEFAULT_PASSWORD_ENV = "REDIS_ENTERPRISE_PASSWORD"  # noqa: S105 (a variable name)
@@ -634,15 +641,7 @@ class ExportSpec(ExportInputs):
             raise ConfigError("database", db, "a database uid (integer >= 1) or its name")
         if self.email_notification is not None and not isinstance(self.email_notification, bool):
             raise ConfigError("email_notification", self.email_notification, "true or false")
-        t = self.timeout_seconds
-        if (
-            isinstance(t, bool)
-            or not isinstance(t, int | float)
-            or not 0 < t <= MAX_TIMEOUT_SECONDS
-        ):
-            raise ConfigError(
-                "timeout_seconds", t, f"a number of seconds above 0, at most {MAX_TIMEOUT_SECONDS}"
-            )
+        check_timeout(self.timeout_seconds)
         if not isinstance(self.location, Location):
             raise ConfigError("location", self.location, "one of the *Location classes")
         if not isinstance(self.cluster, Cluster):
@@ -690,3 +689,135 @@ class ExportSpec(ExportInputs):
                 "location": location_from_dict(data["location"]),
             }
         )
+
+
+def check_timeout(value: object, key: str = "timeout_seconds") -> None:
+    """Raise ConfigError naming ``key`` unless ``value`` is a timeout we accept."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 < value <= MAX_TIMEOUT_SECONDS
+    ):
+        raise ConfigError(key, value, f"a number of seconds above 0, at most {MAX_TIMEOUT_SECONDS}")
+
+
+def check_file_name(value: object, key: str = "--file") -> str:
+    """``value`` if it names a file in a location; raises ConfigError naming ``key``."""
+    if (
+        not isinstance(value, str)
+        or not FILE_NAME.match(value)
+        or value in (".", "..")
+        or not value.strip()
+    ):
+        shown = value[:100] + "…" if isinstance(value, str) and len(value) > 100 else value
+        raise ConfigError(key, shown, FILE_EXPECTED)
+    return value
+
+
+# What a drill can find an export's files in by itself; other types name them.
+LISTED_TYPES = ("mount_point", "s3")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DrillInputs:
+    """What one drill needs besides its export; ``DrillSpec`` and
+    ``DatabaseDrillProps`` share these fields.
+
+    Args:
+        into: the scratch database, by uid or name, on the export's cluster. ITS
+            CONTENT IS ERASED by every drill.
+        erase: ``into`` again, the same value: a drill erases it, so it is named twice.
+        files: the export's files by name, for a location whose files the drill
+            cannot list (any type but mount_point and s3); if omitted, the files
+            the export recorded.
+        key_tolerance_percent: how far the scratch database's key count may be from
+            the source's at export time, in percent of the source's; if omitted, 0.
+        timeout_seconds: how long the import and the count may take; if omitted, one hour.
+    """
+
+    into: int | str
+    erase: int | str
+    files: tuple[str, ...] = ()
+    key_tolerance_percent: float = 0.0
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+
+    def drill_inputs(self) -> dict[str, Any]:
+        """The shared fields by name, as given."""
+        return {name: getattr(self, name) for name in DRILL_FIELDS}
+
+
+DRILL_FIELDS = tuple(f.name for f in fields(DrillInputs))
+
+
+@dataclass(frozen=True, kw_only=True)
+class DrillSpec(DrillInputs):
+    """One drill, named, of the export named ``export``; validated."""
+
+    name: str
+    export: str
+
+    def __post_init__(self) -> None:
+        for key in ("name", "export"):
+            value = getattr(self, key)
+            if not isinstance(value, str) or not EXPORT_NAME.match(value):
+                raise ConfigError(key, value, "a letter or _ then up to 63 letters, digits, _ or -")
+        into = self.into
+        if isinstance(into, bool) or not (
+            (isinstance(into, int) and into >= 1)
+            or (isinstance(into, str) and into.strip() and "\x00" not in into)
+        ):
+            raise ConfigError("into", into, "the scratch database's uid (integer >= 1) or name")
+        if self.erase != into or type(self.erase) is not type(into):
+            raise ConfigError(
+                "erase",
+                self.erase,
+                f"into's value again, exactly ({into!r}): every drill ERASES that database",
+            )
+        if not isinstance(self.files, list | tuple):
+            raise ConfigError("files", self.files, f"a list of names, each {FILE_EXPECTED}")
+        object.__setattr__(self, "files", tuple(self.files))
+        for file in self.files:
+            check_file_name(file, "files")
+        tolerance = self.key_tolerance_percent
+        if (
+            isinstance(tolerance, bool)
+            or not isinstance(tolerance, int | float)
+            or not 0 <= tolerance <= 100
+        ):
+            raise ConfigError("key_tolerance_percent", tolerance, "a number from 0 to 100")
+        check_timeout(self.timeout_seconds)
+
+    def check_source(self, export: ExportSpec) -> None:
+        """Refuse what config can already tell is wrong for ``export``: its own
+        database as the scratch one, or no way to know its files."""
+        if self.into == export.database:
+            raise ConfigError(
+                "into",
+                self.into,
+                f"a scratch database, not export {export.name!r}'s own: a drill ERASES the "
+                "database it imports into",
+            )
+        if export.location.type not in LISTED_TYPES and not self.files:
+            raise ConfigError.missing(
+                "files",
+                "the files' names: RS does not say which file an export wrote, and a drill "
+                f"finds them only in {' and '.join(LISTED_TYPES)} locations, not "
+                f"{export.location.type}",
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as plain data; ``from_dict`` reads it back."""
+        return (
+            {"name": self.name, "export": self.export}
+            | self.drill_inputs()
+            | {"files": list(self.files)}
+        )
+
+    @classmethod
+    def from_dict(cls, data: object) -> DrillSpec:
+        if not isinstance(data, Mapping):
+            raise ConfigError(
+                "drill", type(data).__name__, "a JSON object as the construct writes it"
+            )
+        known = {"name", "export", *DRILL_FIELDS}
+        return cls(**{k: v for k, v in data.items() if k in known})

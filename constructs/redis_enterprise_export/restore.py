@@ -9,7 +9,6 @@ such a database (bdb ``crdt: true``) before any POST.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
@@ -17,7 +16,14 @@ from typing import Any, ClassVar, Protocol
 from .client import ImportState
 from .errors import ActiveActiveError, ConfigError, ImportFailedError, ImportTimeoutError
 from .job import ActionJob, Kind
-from .models import DEFAULT_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS, Cluster, Location
+from .models import (
+    DEFAULT_TIMEOUT_SECONDS,
+    FILE_EXPECTED,
+    Cluster,
+    Location,
+    check_file_name,
+    check_timeout,
+)
 
 IMPORT = Kind(
     noun="import",
@@ -27,13 +33,6 @@ IMPORT = Kind(
     running=frozenset({"initializing", "importing"}),
     failed=ImportFailedError,
     timed_out=ImportTimeoutError,
-)
-# A file of the export's location, by its name alone: no folder (the location says
-# where), no control character, at most 255 characters (a file name's limit).
-FILE_NAME = re.compile(r"[^/\x00-\x1f\x7f]{1,255}\Z")
-FILE_EXPECTED = (
-    "a file's name in the export's location: 1-255 characters, no '/', no control "
-    "characters, not '.' or '..'"
 )
 
 
@@ -47,19 +46,6 @@ class ImportApi(Protocol):
     def start_import(self, uid: int, body: dict[str, Any]) -> str | None: ...
 
     def reset_import_status(self, uid: int) -> None: ...
-
-
-def check_file_name(value: object) -> str:
-    """``value`` if it names a file in a location; raises ConfigError (key ``--file``)."""
-    if (
-        not isinstance(value, str)
-        or not FILE_NAME.match(value)
-        or value in (".", "..")
-        or not value.strip()
-    ):
-        shown = value[:100] + "…" if isinstance(value, str) and len(value) > 100 else value
-        raise ConfigError("--file", shown, FILE_EXPECTED)
-    return value
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,11 +71,7 @@ class RestoreSpec:
             raise ConfigError.missing("--file", FILE_EXPECTED)
         for file in self.files:
             check_file_name(file)
-        t = self.timeout_seconds
-        if not 0 < t <= MAX_TIMEOUT_SECONDS:
-            raise ConfigError(
-                "--timeout", t, f"a number of seconds above 0, at most {MAX_TIMEOUT_SECONDS}"
-            )
+        check_timeout(self.timeout_seconds, "--timeout")
 
     def request_body(self, environ: Mapping[str, str]) -> dict[str, Any]:
         """The documented POST body, with the location's secrets resolved."""

@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from redis_enterprise_export.errors import ConfigError, ExitCode
+from redis_enterprise_export.errors import ConfigError, ExitCode, LocalSetupError
 
 if TYPE_CHECKING:
     from redis_enterprise_export.config import ExportsConfig
+    from redis_enterprise_export.contract import Record
     from redis_enterprise_export.inventory import ClusterView
     from redis_enterprise_export.models import Cluster, ExportSpec
 
@@ -167,3 +169,25 @@ def freshness(
     if max_age is not None and age > max_age:
         return f"{newest} is {hours(age)} old (limit {hours(max_age)})"
     return ""
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def write_record(path: Path, record: Record) -> None:
+    """Write a helper's record; LocalSetupError if the file cannot be written."""
+    try:
+        record.write(path)
+    except OSError as exc:
+        raise LocalSetupError(f"cannot write the result file {path}: {exc.strerror}") from None
+
+
+def append_to_summary(path: Path, append: Callable[[Path], None]) -> None:
+    """Append a row to the job summary; best effort: a summary never changes an outcome."""
+    try:
+        append(path)
+    except (OSError, ValueError) as exc:  # ValueError: a file that is not UTF-8
+        why = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+        with suppress(OSError):
+            print(f"warning: the job summary {path} was not written ({why})", file=sys.stderr)

@@ -11,11 +11,11 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from redis_enterprise_export.commands.common import append_to_summary, utc_now, write_record
 from redis_enterprise_export.contract import SPEC_ENV, Result, unpack_spec
 from redis_enterprise_export.errors import (
     ConfigError,
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 
 def _export(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    known: dict[str, Any] = {"run_id": args.run_id, "started_at": _utc_now()}
+    known: dict[str, Any] = {"run_id": args.run_id, "started_at": utc_now()}
     result_file: Path | None = args.result
     job: ExportJob | None = None
     cluster = ""
@@ -49,7 +49,9 @@ def _export(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         nonlocal job, cluster
         with ExitStack() as cleanup:
             if result_file is not None:
-                _write(result_file, Result(**known, export_status="running", message="running"))
+                write_record(
+                    result_file, Result(**known, export_status="running", message="running")
+                )
             spec = _load_spec(args, environ)
             known.update(name=spec.name, location=spec.location.describe())
             secrets[:] = [environ.get(spec.cluster.password_env, ""), *spec.secrets(environ)]
@@ -65,41 +67,24 @@ def _export(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
     outcome = guarded(work, interrupted)
     message = scrub(outcome_message(outcome, "exported"), secrets)
-    record = Result.from_job(job, outcome, message=message, finished_at=_utc_now(), **known)
+    record = Result.from_job(job, outcome, message=message, finished_at=utc_now(), **known)
     record = record.scrubbed(secrets)
     try:
         if result_file is not None:
-            _write(result_file, record)
+            write_record(result_file, record)
     except LocalSetupError as exc:
         # The export's own outcome stays what it was; an unrecordable success is not one.
         outcome = outcome or exc
         message = f"{message}; and {exc}" if outcome is not exc else str(exc)
     if args.summary is not None:
-        _summarize(args.summary, record, cluster)
+        from redis_enterprise_export.summary import append_summary
+
+        append_to_summary(args.summary, lambda path: append_summary(path, record, cluster))
     if outcome is None:
         return ExitCode.OK
     with suppress(OSError):  # Terraform may be gone, and our stderr with it
         print(f"error: {message}", file=sys.stderr)
     return outcome.exit_code if isinstance(outcome, ExportError) else ExitCode.INTERNAL
-
-
-def _write(path: Path, record: Result) -> None:
-    try:
-        record.write(path)
-    except OSError as exc:
-        raise LocalSetupError(f"cannot write the result file {path}: {exc.strerror}") from None
-
-
-def _summarize(path: Path, record: Result, cluster: str) -> None:
-    """Append the job summary's row; best effort: a summary never changes the outcome."""
-    from redis_enterprise_export.summary import append_summary
-
-    try:
-        append_summary(path, record, cluster)
-    except (OSError, ValueError) as exc:  # ValueError: a file that is not UTF-8
-        why = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
-        with suppress(OSError):
-            print(f"warning: the job summary {path} was not written ({why})", file=sys.stderr)
 
 
 def _load_spec(args: argparse.Namespace, environ: Mapping[str, str]) -> ExportSpec:
@@ -218,7 +203,3 @@ def _make_job(
 def _say(line: str) -> None:
     with suppress(OSError):  # a closed stdout must not stop the export
         print(line, flush=True)
-
-
-def _utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -32,7 +32,11 @@ def synthesize(config_path: Path, out: Path | None = None) -> Path:
     from redis_enterprise_export.construct import ExportStack, ExportStackProps
 
     app = App() if out is None else App(outdir=str(out))
-    ExportStack(app, STACK, ExportStackProps(exports=config.exports, state=config.state))
+    ExportStack(
+        app,
+        STACK,
+        ExportStackProps(exports=config.exports, state=config.state, drills=config.drills),
+    )
     app.synth()
     return Path(app.outdir, "stacks", STACK)
 

@@ -1,0 +1,213 @@
+"""``drill``: import an export's files into a scratch database and check its key
+count, recording the outcome whatever happens (see ``drill``).
+
+Run by Terraform's local-exec right after its export (the ``DatabaseDrill``
+construct), or by hand with ``--config`` and ``--name`` after an export ran.
+The scratch database's content is ERASED: the config names it twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping
+from contextlib import ExitStack, suppress
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from redis_enterprise_export.commands.common import append_to_summary, utc_now, write_record
+from redis_enterprise_export.contract import (
+    DRILL_ENV,
+    SPEC_ENV,
+    DrillResult,
+    Result,
+    outcome_status,
+    result_path,
+    unpack_spec,
+)
+from redis_enterprise_export.errors import (
+    ConfigError,
+    ExitCode,
+    ExportError,
+    InterruptedExportError,
+    InterruptedImportError,
+    LocalSetupError,
+    scrub,
+)
+from redis_enterprise_export.supervise import guarded, outcome_message, supervised
+
+if TYPE_CHECKING:
+    from redis_enterprise_export.drill import Drill
+    from redis_enterprise_export.models import DrillSpec, ExportSpec
+
+HELP = "import an export's files into a scratch database and check its key count"
+DESCRIPTION = (
+    "A restore drill: import the files the export of drill NAME wrote into the drill's "
+    "scratch database (ERASING its content), then check that the scratch database holds "
+    "the key count the source held at export time, within the drill's tolerance. The "
+    f"drill comes from --config and --name, or from ${DRILL_ENV} and ${SPEC_ENV} (what "
+    "Terraform passes); the export's record from --export-result."
+)
+MEANINGS = {
+    ExitCode.OK: "the export loaded and its key count matched",
+    ExitCode.INTERNAL: "internal error (a bug; please report it)",
+    ExitCode.BAD_INPUT: "bad input or local set-up (nothing imported)",
+    ExitCode.REFUSED: "the cluster refused (4xx)",
+    ExitCode.EXPORT_FAILED: "the drill failed: the import failed, or the key count did not "
+    "match, or there was nothing to drill",
+    ExitCode.TIMED_OUT: "timed out",
+    ExitCode.UNREACHABLE: "cluster unreachable or not speaking the API",
+    ExitCode.OUTCOME_UNKNOWN: "lost track of the import: outcome unknown",
+    ExitCode.INTERRUPTED: "interrupted",
+}
+
+
+def describe_exit_codes() -> str:
+    return ", ".join(f"{code.value} {meaning}" for code, meaning in MEANINGS.items())
+
+
+def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    return supervised(lambda: _drill(args, environ))
+
+
+def _drill(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    known: dict[str, Any] = {"run_id": args.run_id, "started_at": utc_now()}
+    result_file: Path | None = args.result
+    drill: Drill | None = None
+    secrets: list[str] = []
+
+    def say(line: str) -> None:
+        name = known.get("name", "drill")
+        with suppress(OSError):
+            print(scrub(f"[drill {name}] {line}", secrets), flush=True)
+
+    def work() -> None:
+        nonlocal drill
+        from redis_enterprise_export.connect import connect
+        from redis_enterprise_export.drill import Drill
+        from redis_enterprise_export.polling import SystemClock
+
+        if result_file is not None:
+            write_record(
+                result_file, DrillResult(**known, drill_status="running", message="running")
+            )
+        spec, export = _load(args, environ)
+        known.update(name=spec.name, export=spec.export)
+        exported = _exported(args.export_result or _default_export_result(args, spec))
+        known["export_finished_at"] = exported.finished_at
+        secrets[:] = [environ.get(export.cluster.password_env, ""), *export.secrets(environ)]
+        with ExitStack() as cleanup:
+            client = connect(export.cluster, environ, cleanup, export.secrets(environ))
+            drill = Drill(spec=spec, export=export, exported=exported, client=client,
+                          environ=environ, clock=SystemClock(), report=say)  # fmt: skip
+            drill.run()
+
+    def interrupted(exc: InterruptedExportError) -> InterruptedImportError:
+        posted = drill is not None and drill.job is not None and drill.job.posted
+        return InterruptedImportError(exc.signal_name, posted=posted)
+
+    outcome = guarded(work, interrupted)
+    message = scrub(outcome_message(outcome, "drilled: the export loaded"), secrets)
+    record = _record(drill, outcome, message, known)
+    try:
+        if result_file is not None:
+            write_record(result_file, record)
+    except LocalSetupError as exc:
+        outcome = outcome or exc
+        message = f"{message}; and {exc}" if outcome is not exc else str(exc)
+    if args.summary is not None:
+        from redis_enterprise_export.summary import append_drill_summary
+
+        append_to_summary(args.summary, lambda path: append_drill_summary(path, record))
+    if outcome is None:
+        return ExitCode.OK
+    with suppress(OSError):
+        print(f"error: {message}", file=sys.stderr)
+    return outcome.exit_code if isinstance(outcome, ExportError) else ExitCode.INTERNAL
+
+
+def _record(
+    drill: Drill | None, outcome: BaseException | None, message: str, known: dict[str, Any]
+) -> DrillResult:
+    values = dict(known)
+    if drill is not None:
+        job = drill.job
+        values |= {
+            "files": list(drill.files),
+            "key_tolerance_percent": drill.spec.key_tolerance_percent,
+            "keys_loaded": drill.keys_loaded,
+            "import_seconds": _rounded(drill.import_seconds),
+            "count_seconds": _rounded(drill.count_seconds),
+        }
+        if drill.expected is not None:
+            values |= {
+                "keys_expected_min": drill.expected.low,
+                "keys_expected_max": drill.expected.high,
+            }
+        if job is not None:
+            values["database_uid"] = job.uid
+            if job.state is not None and job.state.phase == "failed":
+                values["import_failure_reason"] = job.state.reason
+    return DrillResult(
+        **values, drill_status=outcome_status(outcome), message=message, finished_at=utc_now()
+    )
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 3)
+
+
+def _load(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[DrillSpec, ExportSpec]:
+    """The drill and its export: from the config, or as the construct passed them."""
+    from redis_enterprise_export.models import DrillSpec
+
+    if args.config is not None:
+        from redis_enterprise_export.config import load_config
+
+        config = load_config(args.config)
+        drills = {d.name: d for d in config.drills}
+        if args.name not in drills:
+            raise ConfigError(
+                "--name", args.name, "one of the [drills.NAME]: " + ", ".join(drills),
+                where=str(args.config),
+            )  # fmt: skip
+        spec = drills[args.name]
+        return spec, next(e for e in config.exports if e.name == spec.export)
+    if not environ.get(DRILL_ENV) or not environ.get(SPEC_ENV):
+        raise ConfigError("drill", None, f"--config and --name, or ${DRILL_ENV} and ${SPEC_ENV}")
+    try:
+        spec = DrillSpec.from_dict(json.loads(environ[DRILL_ENV]))
+        export = unpack_spec(json.loads(environ[SPEC_ENV]), environ)
+    except ConfigError as exc:
+        raise exc.within(f"${DRILL_ENV}/${SPEC_ENV}") from None
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise ConfigError(
+            "drill", type(exc).__name__, "a drill as the construct writes it", where=DRILL_ENV
+        ) from None
+    spec.check_source(export)
+    return spec, export
+
+
+def _default_export_result(args: argparse.Namespace, spec: DrillSpec) -> Path:
+    if args.config is None:
+        raise ConfigError("--export-result", None, "the export's result file")
+    from redis_enterprise_export.commands.synth import default_stack
+
+    return default_stack(args.config) / result_path(spec.export)
+
+
+def _exported(path: Path) -> Result:
+    """The export's record of its latest run, as its helper wrote it."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        return Result.from_dict(data)
+    except FileNotFoundError:
+        raise ConfigError(
+            "--export-result", str(path), "the export's result file (run the export first)"
+        ) from None
+    except (OSError, ValueError, TypeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError("--export-result", str(path), f"a readable result file ({why})") from None

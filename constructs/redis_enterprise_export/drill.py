@@ -1,0 +1,224 @@
+"""Restore drills: a backup is proven only when it loads.
+
+A drill imports the files its export wrote into a scratch database (ERASING
+that database's content) and checks that the scratch database then holds as
+many keys as the source held at export time, within a stated tolerance. The key
+counts are ``no_of_keys`` from RS's database statistics
+(``GET /v1/bdbs/stats/last/{uid}``), read by the export right before its POST
+and right after it succeeded.
+
+Statistics are sampled: the latest sample may still describe the scratch
+database before the import. A count is trusted only from a sample that began
+no earlier than the end of the first sample read after the import succeeded
+(both times are the cluster's, so no clock skew enters).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from .contract import Result
+from .errors import ConfigError, DrillFailedError, ExportError
+from .models import DrillSpec, ExportSpec
+from .polling import Clock, Deadline
+from .restore import ImportApi, ImportJob, RestoreSpec
+
+# How long, after the import succeeded, the drill waits for a statistics sample of
+# the scratch database that is fresh and within the tolerance (at most the time left).
+STATS_WINDOW_SECONDS = 120.0
+STATS_POLL_SECONDS = 2.0
+
+
+class KeySample(Protocol):
+    """One statistics sample: ``client.KeyCount`` is the real one."""
+
+    @property
+    def keys(self) -> int | None: ...
+
+    @property
+    def stime(self) -> str: ...
+
+    @property
+    def etime(self) -> str: ...
+
+
+class DrillApi(ImportApi, Protocol):
+    def key_count(self, uid: int) -> KeySample: ...
+
+
+@dataclass(frozen=True)
+class KeyRange:
+    """The keys the source held at export time, and how far a restore may be from them."""
+
+    low: int
+    high: int
+    tolerance_percent: float
+
+    @classmethod
+    def of(cls, exported: Result, tolerance_percent: float) -> KeyRange | None:
+        """From the counts the export recorded; None if it recorded none."""
+        counts = [
+            n
+            for n in (exported.keys_before, exported.keys_after)
+            if isinstance(n, int) and not isinstance(n, bool) and n >= 0
+        ]
+        if not counts:
+            return None
+        return cls(min(counts), max(counts), tolerance_percent)
+
+    @property
+    def slack(self) -> int:
+        return math.ceil(self.high * self.tolerance_percent / 100)
+
+    def holds(self, keys: int) -> bool:
+        return self.low - self.slack <= keys <= self.high + self.slack
+
+    def describe(self) -> str:
+        held = f"{self.low}" if self.low == self.high else f"{self.low} to {self.high}"
+        return f"{held} keys (tolerance {self.tolerance_percent:g}%: ±{self.slack})"
+
+
+@dataclass(kw_only=True)
+class DrillImportJob(ImportJob):
+    """An import that refuses the export's own database, whatever its name resolves to."""
+
+    source_uid: int | None = None
+
+    def check_target(self, uid: int, state: Any) -> None:
+        super().check_target(uid, state)
+        if uid == self.source_uid:
+            raise ConfigError(
+                "into",
+                uid,
+                "a scratch database, not the exported database itself (a drill ERASES it); "
+                "nothing was imported",
+            )
+
+
+@dataclass(kw_only=True)
+class Drill:
+    """Runs one drill: the export's files into the scratch database, then the count."""
+
+    spec: DrillSpec
+    export: ExportSpec
+    exported: Result  # the export's own record of its latest run
+    client: DrillApi
+    environ: Any
+    clock: Clock
+    report: Callable[[str], None]
+    # What the drill knows so far; the CLI reads these to write its record.
+    files: tuple[str, ...] = ()
+    expected: KeyRange | None = None
+    keys_loaded: int | None = None
+    job: ImportJob | None = None
+    import_seconds: float | None = None
+    count_seconds: float | None = None
+    marks: dict[str, float] = field(default_factory=dict)
+
+    def run(self) -> None:
+        """Import and count; raises DrillFailedError (or the import's errors) if not proven."""
+        exported = self.exported
+        if exported.export_status != "succeeded":
+            raise DrillFailedError(
+                f"export {self.export.name!r}'s latest run did not succeed "
+                f"(export_status {exported.export_status!r}): there is no new file to drill; "
+                "nothing was imported"
+            )
+        self.files = self.spec.files or tuple(exported.files or ())
+        if not self.files:
+            raise DrillFailedError(
+                f"export {self.export.name!r} recorded no file it wrote "
+                f"({exported.files_note or 'no reason recorded'}), and the drill names none "
+                "(files = [...]); nothing was imported"
+            )
+        self.expected = KeyRange.of(exported, self.spec.key_tolerance_percent)
+        if self.expected is None:
+            raise DrillFailedError(
+                f"export {self.export.name!r} recorded no key count of its database "
+                f"({exported.keys_note or 'no reason recorded'}), so a restore cannot be "
+                "checked; nothing was imported"
+            )
+        restore = RestoreSpec(
+            cluster=self.export.cluster,
+            database=self.spec.into,
+            location=self.export.location,
+            files=self.files,
+            timeout_seconds=self.spec.timeout_seconds,
+        )
+        self.job = job = DrillImportJob(
+            source_uid=exported.database_uid,
+            spec=restore,
+            client=self.client,
+            environ=self.environ,
+            clock=self.clock,
+            report=self.report,
+        )
+        deadline = Deadline(self.clock, self.spec.timeout_seconds)
+        job.run()
+        assert job.uid is not None  # set by run() before any import
+        imported = self.clock.now()
+        self.import_seconds = imported - deadline.start
+        self.keys_loaded = self._count(job.uid, deadline, self.expected)
+        self.count_seconds = self.clock.now() - imported
+        if self.keys_loaded is None:
+            raise DrillFailedError(
+                f"the import into database {job.uid} succeeded, but its statistics showed no "
+                f"fresh key count within {STATS_WINDOW_SECONDS:g} s, so the restore is not "
+                "proven; check the database's key count in the admin console"
+            )
+        if not self.expected.holds(self.keys_loaded):
+            raise DrillFailedError(
+                f"database {job.uid} holds {self.keys_loaded} keys after the import, but "
+                f"export {self.export.name!r}'s database held {self.expected.describe()}: "
+                f"the files {', '.join(map(repr, self.files))} did not restore it"
+            )
+        self.report(
+            f"drill {self.spec.name!r}: database {job.uid} holds {self.keys_loaded} keys, as "
+            f"the source held {self.expected.describe()}"
+        )
+
+    def _count(self, uid: int, deadline: Deadline, expected: KeyRange) -> int | None:
+        """The scratch database's key count from a fresh sample; the last fresh one seen
+        if none is within the range in the window; None if no fresh one came."""
+        until = self.clock.now() + min(STATS_WINDOW_SECONDS, max(deadline.remaining(), 0.0))
+        boundary: datetime | None = None
+        first = True
+        loaded: int | None = None
+        while True:
+            sample = self._sample(uid)
+            if sample is not None:
+                if first:
+                    # Whatever it shows may predate the import: its end is the boundary.
+                    boundary, first = _time(sample.etime), False
+                elif _fresh(sample, boundary) and sample.keys is not None:
+                    loaded = sample.keys
+                    if expected.holds(loaded):
+                        return loaded
+            if self.clock.now() >= until:
+                return loaded
+            self.clock.sleep(min(STATS_POLL_SECONDS, max(until - self.clock.now(), 0.0)))
+
+    def _sample(self, uid: int) -> KeySample | None:
+        try:
+            return self.client.key_count(uid)
+        except ExportError as exc:
+            self.report(f"the statistics of database {uid} could not be read ({exc}); retrying")
+            return None
+
+
+def _time(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        return None
+
+
+def _fresh(sample: KeySample, boundary: datetime | None) -> bool:
+    """Whether ``sample`` began no earlier than the boundary. Without times to compare
+    it is not: a stale count that happens to match would prove nothing."""
+    start = _time(sample.stime)
+    return boundary is not None and start is not None and start >= boundary
