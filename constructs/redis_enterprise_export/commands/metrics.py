@@ -85,6 +85,19 @@ def write_prometheus(
         "The database's last_export_time as the cluster shows it (any export's success).",
         DATABASE,
     )
+    last_drill = gauge(
+        "redis_export_last_successful_drill_timestamp_seconds",
+        "When the newest restore drill of the export that proved it loads finished (epoch "
+        "seconds), from its own records.",
+        EXPORT,
+    )
+    latest_drill = Enum(
+        "redis_export_latest_drill_status",
+        "How the newest restore drill of the export ended, from its own records.",
+        EXPORT,
+        states=list(OWN_STATES),
+        registry=registry,
+    )
     own_read = gauge(
         "redis_export_own_records_read",
         "1 if the stack's state and result files were read, else 0 (then "
@@ -107,6 +120,14 @@ def write_prometheus(
             latest.labels(*key).state(outcome if outcome in OWN_STATES else "unknown")
             success = row.own_last_success
             when = _timestamp(success.finished_at) if success else None
+            drill = row.own_latest_drill
+            if drill is not None:
+                state = drill.export_status
+                latest_drill.labels(*key).state(state if state in OWN_STATES else "unknown")
+            good = row.own_last_good_drill
+            drilled = _timestamp(good.finished_at) if good else None
+            if drilled is not None:
+                last_drill.labels(*key).set(drilled)
         if when is not None:
             last.labels(*key).set(when)
     up = gauge(

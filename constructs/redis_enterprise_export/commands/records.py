@@ -14,14 +14,20 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from redis_enterprise_export.commands.common import parse_time
-from redis_enterprise_export.contract import Result, result_path, unique_id
+from redis_enterprise_export.contract import (
+    DrillResult,
+    Result,
+    drill_result_path,
+    result_path,
+    unique_id,
+)
 from redis_enterprise_export.errors import scrub
 from redis_enterprise_export.models import redact_url
 from redis_enterprise_export.summary import one_line
@@ -47,7 +53,7 @@ STATE, RESULTS_FILE = "state", "results file"
 
 @dataclass(frozen=True)
 class Outcome:
-    """One run of one export, as its own record tells it."""
+    """One run of one export (or of one drill of it), as its own record tells it."""
 
     export_status: str
     run_id: str
@@ -58,14 +64,18 @@ class Outcome:
     source: str  # STATE or RESULTS_FILE
 
     @classmethod
-    def of(cls, result: Result, source: str) -> Outcome:
+    def of(cls, result: Result | DrillResult, source: str) -> Outcome:
         # A record is read back from a file: its fields are only as typed as the file.
+        if isinstance(result, DrillResult):
+            status, reason = result.drill_status, result.import_failure_reason
+        else:
+            status, reason = result.export_status, result.export_failure_reason
         return cls(
-            export_status=str(result.export_status or "unknown"),
+            export_status=str(status or "unknown"),
             run_id=str(result.run_id or ""),
             started_at=str(result.started_at or ""),
             finished_at=str(result.finished_at or ""),
-            export_failure_reason=str(result.export_failure_reason or ""),
+            export_failure_reason=str(reason or ""),
             message=str(result.message or ""),
             source=source,
         )
@@ -78,20 +88,43 @@ class Outcome:
 
 @dataclass(frozen=True)
 class OwnRecords:
-    """What the stack says of each export; ``error`` says why nothing was read."""
+    """What the stack says of each export, and of its drills (by the export's name);
+    ``error`` says why nothing was read."""
 
     stack: Path
     error: str = ""
     latest: dict[str, Outcome] = field(default_factory=dict)
     last_success: dict[str, Outcome] = field(default_factory=dict)
+    drill_latest: dict[str, Outcome] = field(default_factory=dict)
+    drill_last_success: dict[str, Outcome] = field(default_factory=dict)
 
     @property
     def read(self) -> bool:
         return not self.error
 
 
-def read_own_records(stack: Path, names: Iterable[str], environ: Mapping[str, str]) -> OwnRecords:
-    """The latest outcome and the last success of each export in ``names``."""
+@dataclass(frozen=True)
+class _Kind:
+    """Where one kind of record lives: its result resource's address and file."""
+
+    record: type[Result] | type[DrillResult]
+    address: Callable[[str], str]
+    file: Callable[[str], str]
+
+
+EXPORTS = _Kind(Result, lambda name: unique_id([name, "result"]), result_path)
+# As ExportStack places them: DatabaseDrill constructs in its "drills" scope.
+DRILLS = _Kind(DrillResult, lambda name: unique_id(["drills", name, "result"]), drill_result_path)
+
+
+def read_own_records(
+    stack: Path,
+    names: Iterable[str],
+    environ: Mapping[str, str],
+    drills: Mapping[str, str] | None = None,
+) -> OwnRecords:
+    """The latest outcome and the last success of each export in ``names``, and of
+    its drills (``drills`` maps a drill's name to its export's)."""
     names = list(names)
     # Terraform reads any folder, an empty one as an empty state: that is no stack.
     if not (stack / STACK_FILE).is_file():
@@ -103,21 +136,35 @@ def read_own_records(stack: Path, names: Iterable[str], environ: Mapping[str, st
     state, error = _show(stack, environ)
     if state is None:
         return OwnRecords(stack, error)
-    in_state = results_in_state(state, names)
+    latest, last_success = _outcomes(stack, state, EXPORTS, {name: name for name in names})
+    drill_latest, drill_success = _outcomes(stack, state, DRILLS, dict(drills or {}))
+    return OwnRecords(stack, "", latest, last_success, drill_latest, drill_success)
+
+
+def _outcomes(
+    stack: Path, state: Mapping[str, Any], kind: _Kind, owners: Mapping[str, str]
+) -> tuple[dict[str, Outcome], dict[str, Outcome]]:
+    """The newest outcome and the newest success among the records of ``owners``'
+    names, each under its owner's name (an export's, for its drills)."""
+    in_state = records_in_state(state, list(owners), kind)
     latest: dict[str, Outcome] = {}
     last_success: dict[str, Outcome] = {}
-    for name in names:
+    for name, owner in owners.items():
         known = [Outcome.of(r, STATE) for r in in_state.get(name, [])]
-        mine = _results_file(stack, name)
+        mine = _results_file(stack / kind.file(name), kind)
         if mine is not None:
             known.append(mine)
+        if owner in latest:
+            known.append(latest[owner])
         if not known:
             continue
-        latest[name] = _newest(known)
+        latest[owner] = _newest(known)
         good = [o for o in known if o.export_status == SUCCEEDED]
+        if owner in last_success:
+            good.append(last_success[owner])
         if good:
-            last_success[name] = _newest(good)
-    return OwnRecords(stack, "", latest, last_success)
+            last_success[owner] = _newest(good)
+    return latest, last_success
 
 
 def _newest(outcomes: list[Outcome]) -> Outcome:
@@ -172,49 +219,62 @@ def _first_error(stderr: str, environ: Mapping[str, str]) -> str:
 
 
 def results_in_state(state: Mapping[str, Any], names: list[str]) -> dict[str, list[Result]]:
-    """Each export's ``result`` resource in state, by export name: found by its address
+    """Each export's ``result`` resource in state, by export name."""
+    found = records_in_state(state, names, EXPORTS)
+    return {name: [r for r in records if isinstance(r, Result)] for name, records in found.items()}
+
+
+def records_in_state(
+    state: Mapping[str, Any], names: list[str], kind: _Kind
+) -> dict[str, list[Result | DrillResult]]:
+    """Each ``result`` resource of ``kind`` in state, by name: found by its address
     (the construct's logical id), or by the record's own ``name``."""
-    by_address = {f"terraform_data.{unique_id([name, 'result'])}": name for name in names}
+    by_address = {f"terraform_data.{kind.address(name)}": name for name in names}
     values = state.get("values")
     module = values.get("root_module") if isinstance(values, dict) else None
     resources = module.get("resources") if isinstance(module, dict) else None
-    found: dict[str, list[Result]] = {}
+    found: dict[str, list[Result | DrillResult]] = {}
     for resource in resources if isinstance(resources, list) else []:
         if not isinstance(resource, dict) or resource.get("type") != "terraform_data":
             continue
         if resource.get("deposed_key") or resource.get("mode", "managed") != "managed":
             continue  # a leftover of a failed replacement: not the current record
         output = (resource.get("values") or {}).get("output")
-        record = _record(output)
+        record = _record(output, kind)
         if record is None:
             continue
         name = by_address.get(str(resource.get("address")))
-        if name is None and record.name in names:
+        if name is None and record.name in names and _is_kind(str(output), kind):
             name = record.name
         if name is not None:
             found.setdefault(name, []).append(record)
     return found
 
 
-def _record(output: Any) -> Result | None:
-    """A result resource's output (the helper's JSON record, as a string) as a Result."""
+def _is_kind(output: str, kind: _Kind) -> bool:
+    """Whether a record's JSON is of ``kind`` (a drill's has drill_status), so a drill
+    and an export of the same name are not taken for each other."""
+    return ('"drill_status"' in output) == (kind is DRILLS)
+
+
+def _record(output: Any, kind: _Kind) -> Result | DrillResult | None:
+    """A result resource's output (the helper's JSON record, as a string) as a record."""
     if not isinstance(output, str) or not output:
         return None
     try:
         data = json.loads(output)
-        return Result.from_dict(data) if isinstance(data, dict) else None
+        return kind.record.from_dict(data) if isinstance(data, dict) else None
     except (ValueError, TypeError):
         return None
 
 
-def _results_file(stack: Path, name: str) -> Outcome | None:
-    """This runner's latest attempt of ``name``; one that cannot be read is an unknown outcome."""
-    path = stack / result_path(name)
+def _results_file(path: Path, kind: _Kind) -> Outcome | None:
+    """This runner's latest attempt; one that cannot be read is an unknown outcome."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
-        return Outcome.of(Result.from_dict(data), RESULTS_FILE)
+        return Outcome.of(kind.record.from_dict(data), RESULTS_FILE)
     except FileNotFoundError:
         return None
     except (OSError, ValueError, TypeError) as exc:

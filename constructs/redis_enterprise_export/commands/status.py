@@ -73,6 +73,9 @@ class ExportStatus:
     own_age_seconds: float | None
     freshness_from: str
     problem: str
+    # Its restore drills' own records: the latest, and the last that proved it loads.
+    own_latest_drill: Outcome | None = None
+    own_last_good_drill: Outcome | None = None
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,8 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     views = read_clusters(clusters_of(config, selected), environ, preflight=False)
     stack = args.stack if args.stack is not None else default_stack(args.config)
     # Every export's, not only --name's: coverage counts them all.
-    own = read_own_records(stack, [spec.name for spec in config.exports], environ)
+    drills = {drill.name: drill.export for drill in config.drills}
+    own = read_own_records(stack, [spec.name for spec in config.exports], environ, drills)
     now = datetime.now(UTC)
     rows = [_status(spec, view_for(views, spec), own, now, args.max_age) for spec in selected]
     covers: list[Coverage] = []
@@ -120,9 +124,9 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     if args.json:
         print(json.dumps(as_json(rows, own, covers), indent=2))
     elif args.markdown:
-        print(markdown(rows, own, covers))
+        print(markdown(rows, own, covers, drills=bool(drills)))
     else:
-        print(text(rows, own, covers))
+        print(text(rows, own, covers, drills=bool(drills)))
     if unread(views):
         return UNREADABLE
     if any(isinstance(view.databases.error, ConfigError) for view in views.values()):
@@ -151,8 +155,14 @@ def _status(
         "own_last_success": success,
         "own_age_seconds": age_seconds(success.finished_at, now) if success else None,
         "freshness_from": OWN if own.read else CLUSTER,
+        "own_latest_drill": own.drill_latest.get(spec.name),
+        "own_last_good_drill": own.drill_last_success.get(spec.name),
     }
     problems = _own_problems(latest, success, now, max_age) if own.read else []
+    drill = base["own_latest_drill"]
+    if drill is not None and drill.export_status != SUCCEEDED:
+        why = drill.message or drill.export_failure_reason or "no reason recorded"
+        problems.append(f"its latest restore drill {drill.export_status}: {why}")
     if not view.databases.ok:
         problems.append(f"cluster not read: {view.databases.error}")
         return ExportStatus(**base, problem="; ".join(problems))
@@ -253,10 +263,15 @@ COLUMNS = (
     "cluster last export",
     "problem",
 )
+DRILL_COLUMN = "last good drill"
 COVERAGE_COLUMNS = ("cluster", "database", "covered by", "export age", "RS backup age", "problem")
 
 
-def _cells(row: ExportStatus) -> tuple[str, ...]:
+def _columns(drills: bool) -> tuple[str, ...]:
+    return (*COLUMNS[:-1], DRILL_COLUMN, COLUMNS[-1]) if drills else COLUMNS
+
+
+def _cells(row: ExportStatus, drills: bool) -> tuple[str, ...]:
     uid = f" (uid {row.database_uid})" if row.database_uid is not None else ""
     latest = row.own_latest
     judged = row.own_age_seconds if row.freshness_from == OWN else row.age_seconds
@@ -271,6 +286,11 @@ def _cells(row: ExportStatus) -> tuple[str, ...]:
         hours(judged) if judged is not None else "-",
         row.export_status,
         row.last_export_time or "-",
+        *(
+            (row.own_last_good_drill.finished_at if row.own_last_good_drill else "-",)
+            if drills
+            else ()
+        ),
         row.problem or "ok",
     )
 
@@ -302,8 +322,10 @@ def _note(own: OwnRecords) -> str:
     )
 
 
-def text(rows: list[ExportStatus], own: OwnRecords, covers: list[Coverage]) -> str:
-    lines = _table(COLUMNS, [_cells(row) for row in rows])
+def text(
+    rows: list[ExportStatus], own: OwnRecords, covers: list[Coverage], *, drills: bool = False
+) -> str:
+    lines = _table(_columns(drills), [_cells(row, drills) for row in rows])
     if covers:
         lines += ["", "Coverage:", *_table(COVERAGE_COLUMNS, [_coverage_cells(c) for c in covers])]
     if note := _note(own):
@@ -319,8 +341,10 @@ def _table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
     ]
 
 
-def markdown(rows: list[ExportStatus], own: OwnRecords, covers: list[Coverage]) -> str:
-    lines = _markdown_table(COLUMNS, [_cells(row) for row in rows])
+def markdown(
+    rows: list[ExportStatus], own: OwnRecords, covers: list[Coverage], *, drills: bool = False
+) -> str:
+    lines = _markdown_table(_columns(drills), [_cells(row, drills) for row in rows])
     if covers:
         lines += ["", *_markdown_table(COVERAGE_COLUMNS, [_coverage_cells(c) for c in covers])]
     if note := _note(own):
