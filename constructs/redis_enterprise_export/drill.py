@@ -16,7 +16,7 @@ no earlier than the end of the first sample read after the import succeeded
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -107,7 +107,7 @@ class Drill:
     export: ExportSpec
     exported: Result  # the export's own record of its latest run
     client: DrillApi
-    environ: Any
+    environ: Mapping[str, str]
     clock: Clock
     report: Callable[[str], None]
     # What the drill knows so far; the CLI reads these to write its record.
@@ -162,7 +162,15 @@ class Drill:
         assert job.uid is not None  # set by run() before any import
         imported = self.clock.now()
         self.import_seconds = imported - deadline.start
-        self.keys_loaded = self._count(job.uid, deadline, self.expected)
+        window = min(STATS_WINDOW_SECONDS, max(deadline.remaining(), 0.0))
+        self.keys_loaded = count_keys(
+            self.client,
+            job.uid,
+            clock=self.clock,
+            seconds=window,
+            expected=self.expected,
+            report=self.report,
+        )
         self.count_seconds = self.clock.now() - imported
         if self.keys_loaded is None:
             raise DrillFailedError(
@@ -181,33 +189,42 @@ class Drill:
             f"the source held {self.expected.describe()}"
         )
 
-    def _count(self, uid: int, deadline: Deadline, expected: KeyRange) -> int | None:
-        """The scratch database's key count from a fresh sample; the last fresh one seen
-        if none is within the range in the window; None if no fresh one came."""
-        until = self.clock.now() + min(STATS_WINDOW_SECONDS, max(deadline.remaining(), 0.0))
-        boundary: datetime | None = None
-        first = True
-        loaded: int | None = None
-        while True:
-            sample = self._sample(uid)
-            if sample is not None:
-                if first:
-                    # Whatever it shows may predate the import: its end is the boundary.
-                    boundary, first = _time(sample.etime), False
-                elif _fresh(sample, boundary) and sample.keys is not None:
-                    loaded = sample.keys
-                    if expected.holds(loaded):
-                        return loaded
-            if self.clock.now() >= until:
-                return loaded
-            self.clock.sleep(min(STATS_POLL_SECONDS, max(until - self.clock.now(), 0.0)))
 
-    def _sample(self, uid: int) -> KeySample | None:
+def count_keys(
+    client: DrillApi,
+    uid: int,
+    *,
+    clock: Clock,
+    seconds: float,
+    expected: KeyRange,
+    report: Callable[[str], None],
+) -> int | None:
+    """Database ``uid``'s key count after an import that just succeeded, from a fresh
+    statistics sample: the first within ``expected``, else the last fresh one seen in
+    ``seconds``; None if no fresh one came.
+
+    The first sample read may predate the import: its end is the boundary, and only a
+    sample that starts at or after it counts (both are the cluster's times).
+    """
+    until = clock.now() + seconds
+    boundary: datetime | None = None
+    first = True
+    loaded: int | None = None
+    while True:
         try:
-            return self.client.key_count(uid)
+            sample = client.key_count(uid)
         except ExportError as exc:
-            self.report(f"the statistics of database {uid} could not be read ({exc}); retrying")
-            return None
+            report(f"the statistics of database {uid} could not be read ({exc}); retrying")
+        else:
+            if first:
+                boundary, first = _time(sample.etime), False
+            elif _fresh(sample, boundary) and sample.keys is not None:
+                loaded = sample.keys
+                if expected.holds(loaded):
+                    return loaded
+        if clock.now() >= until:
+            return loaded
+        clock.sleep(min(STATS_POLL_SECONDS, max(until - clock.now(), 0.0)))
 
 
 def _time(text: str) -> datetime | None:

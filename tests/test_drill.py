@@ -1,0 +1,293 @@
+"""Drills below Terraform: the config's guards, the key range, the statistics'
+freshness rule (fake clock), and the ``drill`` command against the simulator."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from helpers import ORDERS, FakeClock, toml_text
+from redis_enterprise_export.cli import main
+from redis_enterprise_export.config import load_config
+from redis_enterprise_export.contract import Result
+from redis_enterprise_export.drill import KeyRange, count_keys
+from redis_enterprise_export.errors import ConfigError, ExitCode, TransportError
+from redis_enterprise_export.simulator import Simulator
+
+MOUNT = {"type": "mount_point", "path": "/mnt/backups"}
+
+
+def config(tmp_path: Path, drill: dict[str, Any], location: dict[str, Any] = MOUNT) -> Path:
+    path = tmp_path / "exports.toml"
+    path.write_text(
+        toml_text(
+            {
+                "clusters": {"sim": {"url": "https://rs.example.com:9443"}},
+                "exports": {
+                    "orders": {"cluster": "sim", "database": "orders", "location": location}
+                },
+                "drills": {"nightly": drill},
+            }
+        )
+    )
+    return path
+
+
+GOOD = {"export": "orders", "into": "orders-drill", "erase": "orders-drill"}
+
+
+@pytest.mark.parametrize(
+    ("drill", "key", "allowed"),
+    [
+        ({"export": "orders", "into": "orders-drill"}, "erase", "into's value again"),
+        (GOOD | {"erase": "orders-dril"}, "erase", "every drill ERASES that database"),
+        (GOOD | {"into": 3, "erase": "3"}, "erase", "into's value again"),
+        (GOOD | {"into": "orders", "erase": "orders"}, "into", "not export 'orders''s own"),
+        (GOOD | {"export": "order"}, "export", "the name of an export: orders"),
+        (GOOD | {"files": ["a/b.rdb"]}, "files", "no '/'"),
+        (GOOD | {"key_tolerance_percent": -1}, "key_tolerance_percent", "from 0 to 100"),
+        (GOOD | {"key_tolerance_percent": math.nan}, "key_tolerance_percent", "from 0 to 100"),
+        (GOOD | {"timeout_seconds": 0}, "timeout_seconds", "above 0"),
+        (GOOD | {"schedule": "nightly"}, "schedule", "export, "),
+    ],
+)
+def test_a_bad_drill_is_refused_naming_the_file_table_and_key(
+    tmp_path: Path, drill: dict[str, Any], key: str, allowed: str
+) -> None:
+    path = config(tmp_path, drill)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert f"{path} [drills.nightly]" in message
+    assert key in message
+    assert allowed in message
+
+
+def test_a_location_whose_files_cannot_be_listed_needs_them_named(tmp_path: Path) -> None:
+    ftp = {"type": "ftp", "url": "ftp://backup.example.com/redis"}
+    with pytest.raises(ConfigError, match=r"files.*only in mount_point and s3 locations, not ftp"):
+        load_config(config(tmp_path, GOOD, ftp))
+    named = load_config(config(tmp_path, GOOD | {"files": ["orders-1.rdb.gz"]}, ftp))
+    assert named.drills[0].files == ("orders-1.rdb.gz",)
+
+
+def test_a_good_drill_is_read_with_its_defaults(tmp_path: Path) -> None:
+    (drill,) = load_config(config(tmp_path, GOOD)).drills
+    assert (drill.name, drill.export, drill.into, drill.files) == (
+        "nightly",
+        "orders",
+        "orders-drill",
+        (),
+    )
+    assert (drill.key_tolerance_percent, drill.timeout_seconds) == (0.0, 3600)
+
+
+counts = st.none() | st.integers(min_value=0, max_value=10**12)
+
+
+@given(before=counts, after=counts, tolerance=st.floats(0, 100), keys=st.integers(0, 10**12))
+def test_the_key_range_holds_exactly_the_counts_within_the_tolerance_of_the_source(
+    before: int | None, after: int | None, tolerance: float, keys: int
+) -> None:
+    exported = Result(keys_before=before, keys_after=after)
+    expected = KeyRange.of(exported, tolerance)
+    known = [n for n in (before, after) if n is not None]
+    if not known:
+        assert expected is None
+        return
+    assert expected is not None
+    slack = math.ceil(max(known) * tolerance / 100)
+    assert expected.holds(keys) == (min(known) - slack <= keys <= max(known) + slack)
+
+
+@dataclass(frozen=True)
+class Sample:
+    keys: int | None
+    stime: str
+    etime: str
+
+
+@dataclass
+class Stats:
+    """key_count answers in turn; an exception in the list is raised."""
+
+    answers: list[Sample | Exception]
+    reads: int = 0
+    log: list[str] = field(default_factory=list)
+
+    def key_count(self, uid: int) -> Sample:
+        answer = self.answers[min(self.reads, len(self.answers) - 1)]
+        self.reads += 1
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def at(minute: int, keys: int | None) -> Sample:
+    return Sample(keys, f"2026-12-03T10:{minute:02d}:00Z", f"2026-12-03T10:{minute + 1:02d}:00Z")
+
+
+EXPECTED = KeyRange(200, 200, 0.0)
+
+
+def count(stats: Stats, seconds: float = 120) -> int | None:
+    return count_keys(
+        stats, 3, clock=FakeClock(), seconds=seconds, expected=EXPECTED, report=stats.log.append
+    )  # type: ignore[arg-type]
+
+
+def test_a_stale_sample_that_matches_proves_nothing_and_a_fresh_one_is_waited_for() -> None:
+    """The first sample after the import may predate it: a match there is not taken."""
+    stats = Stats([at(0, 200), at(0, 200), at(1, 150), at(2, 200)])
+    assert count(stats) == 200
+    assert stats.reads == 4
+
+
+def test_a_fresh_count_outside_the_range_is_waited_on_then_reported() -> None:
+    """Statistics may lag: a fresh wrong count is retried to the window's end, then shown."""
+    stats = Stats([at(0, 2), at(1, 150)])
+    assert count(stats, seconds=10) == 150
+    assert stats.reads > 2
+
+
+def test_no_fresh_sample_in_the_window_is_no_count() -> None:
+    stats = Stats([at(5, 200)])
+    assert count(stats, seconds=10) is None
+
+
+def test_samples_without_times_are_never_fresh() -> None:
+    stats = Stats([Sample(200, "", "")])
+    assert count(stats, seconds=10) is None
+
+
+def test_a_statistics_read_that_fails_is_retried_and_said() -> None:
+    stats = Stats([at(0, 1), TransportError("connection refused", maybe_sent=False), at(1, 200)])
+    assert count(stats) == 200
+    assert any("could not be read" in line for line in stats.log)
+
+
+# The command, against the simulator -------------------------------------------------
+
+
+def sim_config(sim: Simulator, tmp_path: Path, export_dir: Path, **drill: Any) -> Path:
+    path = tmp_path / "exports.toml"
+    path.write_text(
+        toml_text(
+            {
+                "clusters": {"sim": {"url": sim.url, "ca_cert": str(sim.ca_path)}},
+                "exports": {
+                    "orders": {
+                        "cluster": "sim",
+                        "database": 1,
+                        "location": {"type": "mount_point", "path": str(export_dir)},
+                        "timeout_seconds": 30,
+                    }
+                },
+                "drills": {"orders": GOOD | {"timeout_seconds": 30} | drill},
+            }
+        )
+    )
+    return path
+
+
+def export_then_drill(
+    sim: Simulator,
+    tmp_path: Path,
+    export_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    **drill: Any,
+) -> tuple[int, dict[str, Any], str]:
+    path = sim_config(sim, tmp_path, export_dir, **drill)
+    exported = tmp_path / "export.json"
+    env = _env()
+    assert (
+        main(["export", "--config", str(path), "--name", "orders", "--result", str(exported)], env)
+        == 0
+    )
+    result = tmp_path / "drill.json"
+    code = main(
+        ["drill", "--config", str(path), "--name", "orders", "--export-result", str(exported),
+         "--result", str(result)],
+        env,
+    )  # fmt: skip
+    return code, json.loads(result.read_text()), capsys.readouterr().err
+
+
+def _env() -> dict[str, str]:
+    from helpers import terraform_env
+
+    return terraform_env()
+
+
+@pytest.fixture
+def scratch(sim: Simulator) -> Simulator:
+    sim.add_database(3, "orders-drill")
+    sim.add_database(4, "other", data={"x": "1"})
+    sim.cluster.scenario.stats_interval_seconds = 0.1
+    return sim
+
+
+def test_a_file_of_another_database_loads_but_fails_the_drill_on_its_key_count(
+    scratch: Simulator, tmp_path: Path, export_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A wrong file named by hand imports fine: only the key count shows it is not the export."""
+    other = export_dir / "other.rdb"
+    scratch.cluster.databases[4].redis.dump().replace(other)  # type: ignore[union-attr]
+    code, record, err = export_then_drill(
+        scratch, tmp_path, export_dir, capsys, files=["other.rdb"]
+    )
+    assert code == ExitCode.EXPORT_FAILED
+    assert record["drill_status"] == "failed"
+    assert record["keys_loaded"] == 1
+    assert (
+        f"holds 1 keys after the import, but export 'orders''s database held {len(ORDERS)} keys"
+        in err
+    )
+
+
+def test_a_scratch_database_that_resolves_to_the_source_is_refused_before_any_import(
+    scratch: Simulator, tmp_path: Path, export_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The export names uid 1, the drill its name: only the cluster can tell they are one."""
+    code, record, err = export_then_drill(
+        scratch, tmp_path, export_dir, capsys, into="orders", erase="orders"
+    )
+    assert code == ExitCode.BAD_INPUT
+    assert "not the exported database itself" in err
+    assert scratch.cluster.imports_started() == 0
+    assert scratch.cluster.databases[1].redis.client.dbsize() == len(ORDERS)  # type: ignore[union-attr]
+    assert record["drill_status"] == "error"
+
+
+def test_a_drill_of_an_export_that_failed_imports_nothing(
+    scratch: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    path = sim_config(scratch, tmp_path, export_dir)
+    exported = tmp_path / "export.json"
+    exported.write_text(Result(name="orders", export_status="failed").to_json())
+    code = main(
+        ["drill", "--config", str(path), "--name", "orders", "--export-result", str(exported)],
+        _env(),
+    )
+    assert code == ExitCode.EXPORT_FAILED
+    assert scratch.cluster.imports_started() == 0
+
+
+def test_a_missing_export_record_is_bad_input_naming_the_file(
+    scratch: Simulator, tmp_path: Path, export_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = sim_config(scratch, tmp_path, export_dir)
+    missing = tmp_path / "nope.json"
+    code = main(
+        ["drill", "--config", str(path), "--name", "orders", "--export-result", str(missing)],
+        _env(),
+    )
+    assert code == ExitCode.BAD_INPUT
+    assert str(missing) in capsys.readouterr().err

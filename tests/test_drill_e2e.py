@@ -1,0 +1,155 @@
+"""Restore drills end to end: real ``terraform apply`` exports a database, then imports
+the file it wrote into a scratch database of the simulator (real redis-servers) and
+checks the key count; a corrupt file fails the drill and the apply, saying why."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers import ORDERS, TerraformProject
+from redis_enterprise_export.contract import unique_id
+from redis_enterprise_export.simulator import Simulator
+from test_status_own import epoch, samples, status
+
+pytestmark = pytest.mark.e2e
+
+SCRATCH_UID = 3
+DRILL_ADDRESS = f"terraform_data.{unique_id(['drills', 'orders', 'drill'])}"
+
+
+def tables(sim: Simulator, export_dir: Path, **drill: Any) -> dict[str, dict[str, Any]]:
+    return {
+        "clusters": {"sim": {"url": sim.url, "ca_cert": str(sim.ca_path)}},
+        "exports": {
+            "orders": {
+                "cluster": "sim",
+                "database": "orders",
+                "location": {"type": "mount_point", "path": str(export_dir)},
+                "timeout_seconds": 60,
+            }
+        },
+        "drills": {
+            "orders": {
+                "export": "orders",
+                "into": "orders-drill",
+                "erase": "orders-drill",
+                "timeout_seconds": 60,
+            }
+            | drill
+        },
+    }
+
+
+@pytest.fixture
+def scratch(sim: Simulator) -> Simulator:
+    """The simulator with a scratch database holding keys of its own, which a drill erases."""
+    sim.add_database(SCRATCH_UID, "orders-drill", data={"leftover:1": "x", "leftover:2": "y"})
+    sim.cluster.scenario.stats_interval_seconds = 0.2
+    return sim
+
+
+@pytest.fixture
+def drilled(scratch: Simulator, export_dir: Path, project: TerraformProject) -> TerraformProject:
+    summary = project.root / "summary.md"
+    project.env["GITHUB_STEP_SUMMARY"] = str(summary)
+    project.synth(tables(scratch, export_dir))
+    project.init()
+    project.apply("run-1")
+    return project
+
+
+def drills(project: TerraformProject) -> dict[str, Any]:
+    output: dict[str, Any] = json.loads(project.terraform("output", "-json", "drills").stdout)
+    return output
+
+
+def test_an_apply_exports_then_drills_and_the_scratch_database_holds_the_exported_keys(
+    drilled: TerraformProject, scratch: Simulator, export_dir: Path
+) -> None:
+    outcome = drills(drilled)["orders"]
+    assert outcome["drill_status"] == "succeeded", outcome["message"]
+    assert outcome["keys_loaded"] == len(ORDERS)
+    assert outcome["keys_expected_min"] == outcome["keys_expected_max"] == len(ORDERS)
+    (file,) = [p.name for p in export_dir.iterdir()]
+    assert outcome["files"] == [file]
+    assert outcome["export"] == "orders"
+    assert outcome["database_uid"] == SCRATCH_UID
+    assert outcome["run_id"] == "run-1"
+    # The scratch database holds exactly the source's keys: its own were erased.
+    scratch_redis = scratch.cluster.databases[SCRATCH_UID].redis
+    assert scratch_redis is not None
+    keys = {k.decode() for k in scratch_redis.client.keys("*")}
+    assert keys == set(ORDERS)
+    assert scratch.cluster.exports_started(1) == 1
+    assert scratch.cluster.imports_started(SCRATCH_UID) == 1
+    assert scratch.cluster.imports_started(1) == 0
+    # The export recorded what the drill used.
+    export = drilled.outputs()["orders"]
+    assert (export["keys_before"], export["keys_after"], export["files"]) == (
+        len(ORDERS),
+        len(ORDERS),
+        [file],
+    )
+    summary = (drilled.root / "summary.md").read_text()
+    assert "| orders | orders | uid 3 | succeeded |" in summary
+    assert f"{len(ORDERS)} → {len(ORDERS)}" in summary
+
+
+def test_the_drill_runs_again_only_when_its_export_does(
+    drilled: TerraformProject, scratch: Simulator
+) -> None:
+    assert drilled.plan_changes("run-1") == 0
+    drilled.apply("run-2")
+    assert scratch.cluster.exports_started(1) == 2
+    assert scratch.cluster.imports_started(SCRATCH_UID) == 2
+    assert drills(drilled)["orders"]["run_id"] == "run-2"
+
+
+def test_a_corrupt_export_file_fails_the_drill_and_the_apply_says_why(
+    drilled: TerraformProject, scratch: Simulator, export_dir: Path
+) -> None:
+    """The file rots at rest after the export; the drill, run again on its own
+    (-replace), fails the apply with the import's reason and what it means."""
+    (path,) = export_dir.iterdir()
+    data = gzip.decompress(path.read_bytes())
+    path.write_bytes(gzip.compress(data[: len(data) // 2]))
+    before = {k.decode() for k in scratch.cluster.databases[SCRATCH_UID].redis.client.keys("*")}  # type: ignore[union-attr]
+    result = drilled.terraform(
+        "apply", "-auto-approve", "-no-color", "-var=run_id=run-1", f"-replace={DRILL_ADDRESS}",
+        check=False,
+    )  # fmt: skip
+    assert result.code != 0
+    assert "file-corrupted" in result.text
+    assert "not a whole RDB" in result.text
+    assert scratch.cluster.exports_started(1) == 1  # the export did not run again
+    record = json.loads((drilled.stack / ".results" / "drills" / "orders.json").read_text())
+    assert record["drill_status"] == "failed"
+    assert record["import_failure_reason"] == "file-corrupted"
+    # The failed import left the scratch database as it was (the simulator's choice).
+    after = {k.decode() for k in scratch.cluster.databases[SCRATCH_UID].redis.client.keys("*")}  # type: ignore[union-attr]
+    assert after == before
+
+
+def test_status_and_prometheus_show_the_last_good_drill(
+    drilled: TerraformProject, scratch: Simulator
+) -> None:
+    metrics = drilled.root / "metrics.prom"
+    code, data = status(drilled, "--max-age", "1h", "--prometheus", str(metrics))
+    assert code == 0, data
+    (row,) = data["exports"]
+    drill = drills(drilled)["orders"]
+    assert row["own_last_good_drill"]["finished_at"] == drill["finished_at"]
+    assert row["own_latest_drill"]["export_status"] == "succeeded"
+    found = {
+        (name, labels.get("export"), labels.get(name, "")): value
+        for (name, pairs), value in samples(metrics).items()
+        for labels in [dict(pairs)]
+    }
+    good = found["redis_export_last_successful_drill_timestamp_seconds", "orders", ""]
+    assert good == epoch(drill["finished_at"])
+    assert found["redis_export_latest_drill_status", "orders", "succeeded"] == 1
