@@ -12,6 +12,7 @@ from .errors import ConfigError, ExportError
 from .models import (
     AbsLocation,
     Cluster,
+    DrillSpec,
     ExportSpec,
     FtpLocation,
     GcsLocation,
@@ -27,17 +28,28 @@ from .node import use_wheel_node
 use_wheel_node()
 
 if TYPE_CHECKING:
-    from .construct import DatabaseExport, DatabaseExportProps, ExportStack
+    from .construct import (
+        DatabaseDrill,
+        DatabaseDrillProps,
+        DatabaseExport,
+        DatabaseExportProps,
+        ExportStack,
+        ExportStackProps,
+    )
 
 __all__ = [
     "AbsLocation",
     "Cluster",
     "ConfigError",
+    "DatabaseDrill",
+    "DatabaseDrillProps",
     "DatabaseExport",
     "DatabaseExportProps",
+    "DrillSpec",
     "ExportError",
     "ExportSpec",
     "ExportStack",
+    "ExportStackProps",
     "FtpLocation",
     "GcsLocation",
     "Location",
@@ -47,7 +59,14 @@ __all__ = [
     "SseC",
 ]
 
-_CONSTRUCT_NAMES = {"DatabaseExport", "DatabaseExportProps", "ExportStack"}
+_CONSTRUCT_NAMES = {
+    "DatabaseDrill",
+    "DatabaseDrillProps",
+    "DatabaseExport",
+    "DatabaseExportProps",
+    "ExportStack",
+    "ExportStackProps",
+}
 
 
 def __getattr__(name: str) -> Any:
