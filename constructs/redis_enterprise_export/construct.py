@@ -418,11 +418,13 @@ class ExportStack(TerraformStack):
                 )
                 for drill in props.drills
             ]
-            TerraformOutput(
-                self,
-                "drills",
-                value={drill.spec.name: drill.result for drill in self.drills},
-                description="Each restore drill's outcome, keyed by drill name.",
+            # An override: the construct id "drills" holds the drills themselves.
+            self.add_override(
+                "output.drills",
+                {
+                    "value": {drill.spec.name: drill.result for drill in self.drills},
+                    "description": "Each restore drill's outcome, keyed by drill name.",
+                },
             )
         # An override: the variable already holds the construct id "run_id".
         self.add_override(
