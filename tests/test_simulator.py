@@ -5,6 +5,7 @@ Other tests trust the simulator as their witness; these pin down what it does.
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -343,6 +344,7 @@ def test_users_role_answers_the_signed_in_users_own_role(
 READS = {  # path: the roles that may read it (permissions.md)
     "/v1/bdbs": ROLES - {"none"},  # view_bdb_info
     "/v1/bdbs/1": ROLES - {"none"},
+    "/v1/bdbs/stats/last/1": ROLES - {"none"},  # view_bdb_stats
     "/v1/cluster": ROLES - {"none"},  # view_cluster_info
     "/v1/cluster/policy": ROLES - {"none"},
     "/v1/modules": ROLES - {"none"},  # view_cluster_modules
@@ -465,3 +467,104 @@ def test_a_503_after_the_work_leaves_the_export_running(sim: Simulator) -> None:
     assert (answer.status_code, answer.json()["error_code"]) == (503, "node_unavailable")
     assert sim.cluster.exports_started(1) == 1
     assert get(sim).json()["export_status"] == "exporting"
+
+
+# Database statistics: GET /v1/bdbs/stats/last/{uid} (stats/last.md) -----------
+
+ISO_SECOND = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+
+
+def stats(
+    sim: Simulator, uid: int = 3, user: str = ADMIN, params: dict[str, str] | None = None
+) -> requests.Response:
+    return call(sim, "GET", f"/v1/bdbs/stats/last/{uid}", user=user, params=params)
+
+
+def test_stats_count_the_databases_real_keys_as_a_float(sim: Simulator) -> None:
+    """no_of_keys is the DBSIZE of the database's redis-server, sent as a float under the
+    uid as a string, with stime and etime in ISO 8601; the request is logged."""
+    sim.cluster.scenario.stats_interval_seconds = 0  # every read samples
+    redis = sim.add_database(3, "drill")
+    assert stats(sim).json()["3"]["no_of_keys"] == 0.0
+    redis.client.mset({f"k{i}": "v" for i in range(7)})
+    answer = stats(sim).json()
+    assert list(answer) == ["3"]
+    sample = answer["3"]
+    assert sample["no_of_keys"] == 7.0
+    assert type(sample["no_of_keys"]) is float
+    assert re.fullmatch(ISO_SECOND, sample["stime"])
+    assert re.fullmatch(ISO_SECOND, sample["etime"])
+    assert sample["stime"] <= sample["etime"]
+    logged = sim.cluster.log[-1]
+    assert (logged.method, logged.path, logged.query, logged.user, logged.status) == (
+        "GET", "/v1/bdbs/stats/last/3", "", ADMIN, 200
+    )  # fmt: skip
+
+
+def test_stats_show_the_last_sample_until_the_interval_passes(sim: Simulator) -> None:
+    """Sampled, as RS's statistics are: after a change, reads show the old count until
+    stats_interval_seconds have passed since the last sample; the next covers the time since."""
+    clock = FakeClock()
+    sim.cluster.clock = clock.now
+    sim.cluster.scenario.stats_interval_seconds = 1.0
+    redis = sim.add_database(3, "drill")
+    first = stats(sim).json()["3"]
+    redis.client.mset({"a": "1", "b": "2", "c": "3"})
+    assert stats(sim).json()["3"] == first  # the same sample, the old count
+    clock.sleep(0.5)
+    assert stats(sim).json()["3"] == first
+    clock.sleep(0.5)
+    fresh = stats(sim).json()["3"]
+    assert (first["no_of_keys"], fresh["no_of_keys"]) == (0.0, 3.0)
+    assert fresh["stime"] == first["etime"]
+
+
+def test_a_database_without_a_redis_server_counts_its_keys_attribute(
+    cluster: SimCluster, clock: FakeClock
+) -> None:
+    """Without a redis-server, no_of_keys is Database.keys: 0 unless a test sets it."""
+    assert cluster.last_stats(1, "admin", ["no_of_keys"]).body["1"]["no_of_keys"] == 0.0
+    cluster.databases[1].keys = 12
+    clock.sleep(1.0)
+    assert cluster.last_stats(1, "admin", ["no_of_keys"]).body["1"]["no_of_keys"] == 12.0
+
+
+@pytest.mark.parametrize(
+    ("metrics", "shown"),
+    [
+        (None, {"no_of_keys", "used_memory"}),
+        ("no_of_keys", {"no_of_keys"}),
+        ("no_of_keys,used_memory", {"no_of_keys", "used_memory"}),
+        ("used_memory", {"used_memory"}),
+        ("not_a_metric", set()),
+    ],
+)
+def test_stats_honour_the_metrics_filter(
+    sim: Simulator, metrics: str | None, shown: set[str]
+) -> None:
+    """metrics=a,b answers only those metrics, always with stime and etime; no filter: all.
+    An unknown name is left out (ours: RS documents no answer for it)."""
+    sim.add_database(3, "drill")
+    params = {} if metrics is None else {"metrics": metrics}
+    sample = stats(sim, params=params).json()["3"]
+    assert set(sample) == shown | {"stime", "etime"}
+    if "used_memory" in shown:
+        assert sample["used_memory"] > 0  # the redis-server's own figure
+
+
+def test_stats_refuse_role_none_with_403(sim: Simulator) -> None:
+    """view_bdb_stats belongs to every role but none (permissions.md)."""
+    sim.cluster.add_user("none@example.com", PASSWORD, "none")
+    answer = stats(sim, uid=1, user="none@example.com")
+    assert (answer.status_code, answer.json()) == (
+        403, {"error_code": "insufficient_permissions", "description": "user lacks view_bdb_stats"}
+    )  # fmt: skip
+    assert stats(sim, uid=1, user=VIEWER).status_code == 200  # db_viewer has it
+
+
+def test_stats_of_an_unknown_database_are_404(sim: Simulator) -> None:
+    """ "bdb does not exist": 404 with the usual error body."""
+    answer = stats(sim, uid=99)
+    assert (answer.status_code, answer.json()) == (
+        404, {"error_code": "db_not_exist", "description": "database 99 does not exist"}
+    )  # fmt: skip

@@ -176,6 +176,27 @@ class ImportState(_Phases):
 State = TypeVar("State", ExportState, ImportState)
 
 
+@dataclass(frozen=True)
+class KeyCount:
+    """A database's key count from the cluster's latest statistics sample.
+
+    RS samples statistics: the count is the one of the interval [stime, etime], so
+    right after a change (an import) it can still be the old one.
+    """
+
+    # None when no_of_keys is absent or not a whole number from 0 to 2**53 (see
+    # as_count): the caller decides what an unknown count means, nothing is guessed.
+    keys: int | None
+    stime: str  # the sample's start and end as sent (ISO 8601); "" when absent or not text
+    etime: str
+
+
+# Integers up to here are exact as floats; RS sends the count as a float.
+MAX_EXACT_COUNT = 2**53
+# A JSON number inside a string: no spaces, no "1_0", no "nan" (float() takes all three).
+_NUMBER_TEXT = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+
+
 def _action_fields(data: Any, path: str, action: str) -> dict[str, Any]:
     """The fields every action shows on a database: uid, name, action_uid and the
     ``<action>_status``, ``_progress`` and ``_failure_reason``, checked."""
@@ -230,6 +251,24 @@ def as_progress(value: Any) -> float | None:
     if not math.isfinite(progress):
         return None
     return min(max(progress, 0.0), 100.0)
+
+
+def as_count(value: Any) -> int | None:
+    """A key count from a number, or a number sent as a string ("12"); None unless it
+    is a whole number from 0 to MAX_EXACT_COUNT.
+
+    RS documents no_of_keys as a float. A string holding a JSON number is read as
+    that number, because RS sends other numbers (progress) as strings, and "12"
+    means nothing else; any other string ("NaN", "12 keys", "1_0") is None, as are
+    NaN and ±Infinity, 12.5, -1 and booleans.
+    """
+    if isinstance(value, str) and _NUMBER_TEXT.fullmatch(value):
+        value = float(value)  # "1e999" is inf: refused below
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not value.is_integer():  # also NaN and ±inf
+        return None
+    return int(value) if 0 <= value <= MAX_EXACT_COUNT else None
 
 
 class _Utf8BasicAuth(requests.auth.AuthBase):
@@ -403,6 +442,26 @@ class RsClient:
             json={},
         ):
             pass  # a 2xx is the answer; its body says nothing more
+
+    def key_count(self, uid: int) -> KeyCount:
+        """Database ``uid``'s key count from its latest statistics sample (``GET
+        /v1/bdbs/stats/last/{uid}``, only ``no_of_keys``). Sampled: see KeyCount."""
+        path = f"/v1/bdbs/stats/last/{uid}"
+        data = self._get(path, {"metrics": "no_of_keys"}, permission="view_bdb_stats")
+        if not isinstance(data, dict):
+            raise ProtocolError(f"GET {path} answered {type(data).__name__}, not an object")
+        # Keyed by the uid as a string; another database's stats are never taken for it.
+        key = str(uid)
+        sample = data.get(key)
+        if not isinstance(sample, dict):
+            came = f"it holds {_shown(sample)}" if key in data else f"keys {_shown(sorted(data))}"
+            raise ProtocolError(f"GET {path} answered no stats object under {key!r} ({came})")
+        stime, etime = sample.get("stime"), sample.get("etime")
+        return KeyCount(
+            keys=as_count(sample.get("no_of_keys")),
+            stime=stime if isinstance(stime, str) else "",
+            etime=etime if isinstance(etime, str) else "",
+        )
 
     # Day-2 reads (preflight, status, discover) ------------------------------
 

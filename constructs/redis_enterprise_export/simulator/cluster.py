@@ -6,6 +6,7 @@ export's value until reset and may go on showing it for a few reads after a POST
 (``Scenario.stale_reads``); ``export_progress`` can come as a string; error
 bodies carry ``description`` or, like older clusters, ``message``. Imports load
 the file into the database's real redis-server (``redis_server.read_rdb``).
+Database statistics are sampled, so they lag (``Scenario.stats_interval_seconds``).
 SOURCES.md beside this file names the page each modelled behaviour comes from.
 """
 
@@ -34,7 +35,8 @@ EXPORT_ROLES = frozenset({"admin", "cluster_member", "db_member"})
 # start_bdb_import and reset_bdb_current_import_status: the same three.
 IMPORT_ROLES = EXPORT_ROLES
 ROLES = EXPORT_ROLES | {"db_viewer", "cluster_viewer", "user_manager", "none"}
-# view_bdb_info, view_cluster_info and view_cluster_modules: every role but none.
+# view_bdb_info, view_bdb_stats, view_cluster_info and view_cluster_modules: every
+# role but none.
 VIEW_ROLES = ROLES - {"none"}
 # view_all_users_info (GET /v1/users).
 USER_VIEW_ROLES = frozenset({"admin", "user_manager"})
@@ -77,6 +79,8 @@ SOURCE_FIELDS: dict[str, tuple[set[str], set[str]]] = {
     for kind, (required, optional) in LOCATION_FIELDS.items()
 }
 IMPORT_RUNNING = frozenset({"initializing", "importing"})
+# The statistics a sample holds (db-metrics.md names many more; these are modelled).
+METRICS = ("no_of_keys", "used_memory")
 # The share of an import's time spent "initializing" (fetching the file) before "importing".
 INITIALIZING_SHARE = 0.2
 
@@ -111,6 +115,9 @@ class Scenario:
     action_uid: bool = True
     # GET /v1/users rows carry role_uids instead of role, as on RBAC clusters.
     rbac: bool = False
+    # A database's statistics are sampled at most this often; in between, reads show
+    # the last sample, so a change (an import) shows late. 0: every read samples.
+    stats_interval_seconds: float = 1.0
     # Unique per simulator, as a real cluster's FQDN: helpers key their locks by it,
     # and the simulators of tests running at once must not share them.
     cluster_name: str = field(default_factory=lambda: f"cluster-{uuid.uuid4().hex[:12]}.sim.local")
@@ -183,6 +190,11 @@ class Database:
     stale_reads: int = 0
     stale_view: dict[str, Any] = field(default_factory=dict)
     data_bytes: int = 0  # the dataset's size, when no redis-server backs the database
+    keys: int = 0  # the key count, when no redis-server backs the database
+    # The latest statistics sample (GET /v1/bdbs/stats/last/{uid}), and when (clock) it
+    # was taken.
+    sample: dict[str, Any] | None = None
+    sampled_at: float = 0.0
     crdt: bool = False  # an Active-Active database: an import merges instead of erasing
     import_status: str = ""
     import_progress: float = 0.0
@@ -193,6 +205,16 @@ class Database:
         if self.redis is None:
             return self.data_bytes
         return int(self.redis.client.info("memory")["used_memory_dataset"])
+
+    def used_memory(self) -> int:
+        if self.redis is None:
+            return self.data_bytes
+        return int(self.redis.client.info("memory")["used_memory"])
+
+    def key_count(self) -> int:
+        if self.redis is None:
+            return self.keys
+        return int(self.redis.client.dbsize())
 
     def exporting(self) -> bool:
         return self.export_status == "exporting"
@@ -244,6 +266,11 @@ class Database:
         if scenario.action_uid and self.importing() and self.load is not None:
             data["action_uid"] = self.load.action_uid
         return data
+
+
+def _iso_now() -> str:
+    """The wall clock as RS writes times: ISO 8601, UTC, whole seconds."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _shown_progress(value: float, scenario: Scenario) -> Any:
@@ -424,6 +451,31 @@ class SimCluster:
             rows = [{k: v for k, v in row.items() if k in fields} for row in rows]
         return Reply(200, rows)
 
+    def last_stats(self, uid: int, role: str, metrics: list[str] | None) -> Reply:
+        """GET /v1/bdbs/stats/last/{uid}: the latest sample, ``{"<uid>": {stime, etime,
+        metrics...}}``, only ``metrics`` (and the times) if given. A new sample is
+        taken when the last is ``stats_interval_seconds`` old, covering the time since
+        the last one; until then the last is shown, however the data changed."""
+
+        def act(db: Database) -> Reply:
+            now = self.clock()
+            if db.sample is None or now - db.sampled_at >= self.scenario.stats_interval_seconds:
+                etime = _iso_now()
+                # The first sample covers the instant it is taken (ours).
+                stime = etime if db.sample is None else db.sample["etime"]
+                db.sample = {
+                    "stime": stime,
+                    "etime": etime,
+                    "no_of_keys": float(db.key_count()),
+                    "used_memory": float(db.used_memory()),
+                }
+                db.sampled_at = now
+            wanted = None if metrics is None else {*metrics, "stime", "etime"}
+            shown = {k: v for k, v in db.sample.items() if wanted is None or k in wanted}
+            return Reply(200, {str(db.uid): shown})
+
+        return self._on(uid, role, "view_bdb_stats", act)
+
     def start_export(self, uid: int, role: str, body: Any) -> Reply:
         """POST /v1/bdbs/{uid}/actions/export: write the file when the export's time is up."""
 
@@ -574,7 +626,7 @@ class SimCluster:
             "start_bdb_import": IMPORT_ROLES,
             "reset_bdb_current_import_status": IMPORT_ROLES,
             "view_all_users_info": USER_VIEW_ROLES,
-        }.get(permission, VIEW_ROLES)  # view_bdb_info, view_cluster_info, view_cluster_modules
+        }.get(permission, VIEW_ROLES)  # view_bdb_info, view_bdb_stats, view_cluster_*
         if role in roles:
             return None
         return self.error(403, "insufficient_permissions", f"user lacks {permission}")
@@ -699,7 +751,7 @@ class SimCluster:
             db.export_status, db.export_failure_reason = "failed", reason
             return
         db.export_status, db.export_progress = "succeeded", 100.0
-        db.last_export_time = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        db.last_export_time = _iso_now()
 
     def _importing(self, db: Database, percent: float) -> None:
         db.import_status = "initializing" if percent < 100 * INITIALIZING_SHARE else "importing"

@@ -23,6 +23,7 @@ from .cluster import Reply, Request, SimCluster
 from .redis_server import RedisServer
 
 BDB = re.compile(r"/v1/bdbs/(\d+)\Z")
+STATS = re.compile(r"/v1/bdbs/stats/last/(\d+)\Z")
 # The actions on one database: (method, action) -> what the cluster model does.
 ACTION = re.compile(r"/v1/bdbs/(\d+)/actions/(\w+)\Z")
 # The "trickle" fault's pace: each wait well inside a 1 s request timeout, the
@@ -147,13 +148,12 @@ class _Handler(BaseHTTPRequestHandler):
         self, method: str, path: str, query: dict[str, list[str]], role: str, body: Any
     ) -> Reply:
         cluster = self.server.cluster
-        fields = query["fields"][0].split(",") if "fields" in query else None
         if method in ("POST", "PUT") and self.headers.get("Content-Type") != "application/json":
             return cluster.error(400, "invalid_header", "Content-Type must be application/json")
         if body is ValueError:
             return cluster.error(400, "invalid_json", "the body is not JSON")
         if method == "GET":
-            return self._get(path, fields, role)
+            return self._get(path, query, role)
         actions = {
             ("POST", "export"): lambda uid: cluster.start_export(uid, role, body),
             ("PUT", "export_reset_status"): lambda uid: cluster.reset_export_status(uid, role),
@@ -164,8 +164,12 @@ class _Handler(BaseHTTPRequestHandler):
             return actions[method, m[2]](int(m[1]))
         return cluster.error(404, "not_found", f"no route {method} {path}")
 
-    def _get(self, path: str, fields: list[str] | None, role: str) -> Reply:
+    def _get(self, path: str, query: dict[str, list[str]], role: str) -> Reply:
         cluster = self.server.cluster
+        fields = query["fields"][0].split(",") if "fields" in query else None
+        if stats := STATS.match(path):
+            metrics = query["metrics"][0].split(",") if "metrics" in query else None
+            return cluster.last_stats(int(stats[1]), role, metrics)
         database = BDB.match(path)
         if path == "/v1/bdbs" or database:
             if denied := cluster.lacks(role, "view_bdb_info"):
