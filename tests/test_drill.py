@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from helpers import ORDERS, FakeClock, toml_text
 from redis_enterprise_export.cli import main
+from redis_enterprise_export.client import KeyCount
 from redis_enterprise_export.config import load_config
 from redis_enterprise_export.contract import Result
 from redis_enterprise_export.drill import KeyRange, count_keys
@@ -71,8 +72,8 @@ def test_a_bad_drill_is_refused_naming_the_file_table_and_key(
 
 
 def test_a_location_whose_files_cannot_be_listed_needs_them_named(tmp_path: Path) -> None:
-    ftp = {"type": "ftp", "url": "ftp://backup.example.com/redis"}
-    with pytest.raises(ConfigError, match=r"files.*only in mount_point and s3 locations, not ftp"):
+    ftp = {"type": "url", "url": "ftp://backup.example.com/redis"}
+    with pytest.raises(ConfigError, match=r"files.*only in mount_point and s3 locations, not url"):
         load_config(config(tmp_path, GOOD, ftp))
     named = load_config(config(tmp_path, GOOD | {"files": ["orders-1.rdb.gz"]}, ftp))
     assert named.drills[0].files == ("orders-1.rdb.gz",)
@@ -107,22 +108,15 @@ def test_the_key_range_holds_exactly_the_counts_within_the_tolerance_of_the_sour
     assert expected.holds(keys) == (min(known) - slack <= keys <= max(known) + slack)
 
 
-@dataclass(frozen=True)
-class Sample:
-    keys: int | None
-    stime: str
-    etime: str
-
-
 @dataclass
 class Stats:
     """key_count answers in turn; an exception in the list is raised."""
 
-    answers: list[Sample | Exception]
+    answers: list[KeyCount | Exception]
     reads: int = 0
     log: list[str] = field(default_factory=list)
 
-    def key_count(self, uid: int) -> Sample:
+    def key_count(self, uid: int) -> KeyCount:
         answer = self.answers[min(self.reads, len(self.answers) - 1)]
         self.reads += 1
         if isinstance(answer, Exception):
@@ -130,8 +124,8 @@ class Stats:
         return answer
 
 
-def at(minute: int, keys: int | None) -> Sample:
-    return Sample(keys, f"2026-12-03T10:{minute:02d}:00Z", f"2026-12-03T10:{minute + 1:02d}:00Z")
+def at(minute: int, keys: int | None) -> KeyCount:
+    return KeyCount(keys, f"2026-12-03T10:{minute:02d}:00Z", f"2026-12-03T10:{minute + 1:02d}:00Z")
 
 
 EXPECTED = KeyRange(200, 200, 0.0)
@@ -140,7 +134,7 @@ EXPECTED = KeyRange(200, 200, 0.0)
 def count(stats: Stats, seconds: float = 120) -> int | None:
     return count_keys(
         stats, 3, clock=FakeClock(), seconds=seconds, expected=EXPECTED, report=stats.log.append
-    )  # type: ignore[arg-type]
+    )
 
 
 def test_a_stale_sample_that_matches_proves_nothing_and_a_fresh_one_is_waited_for() -> None:
@@ -163,7 +157,7 @@ def test_no_fresh_sample_in_the_window_is_no_count() -> None:
 
 
 def test_samples_without_times_are_never_fresh() -> None:
-    stats = Stats([Sample(200, "", "")])
+    stats = Stats([KeyCount(200, "", "")])
     assert count(stats, seconds=10) is None
 
 

@@ -83,7 +83,7 @@ def test_an_apply_exports_then_drills_and_the_scratch_database_holds_the_exporte
     # The scratch database holds exactly the source's keys: its own were erased.
     scratch_redis = scratch.cluster.databases[SCRATCH_UID].redis
     assert scratch_redis is not None
-    keys = {k.decode() for k in scratch_redis.client.keys("*")}
+    keys = {k.decode() if isinstance(k, bytes) else k for k in scratch_redis.client.keys("*")}
     assert keys == set(ORDERS)
     assert scratch.cluster.exports_started(1) == 1
     assert scratch.cluster.imports_started(SCRATCH_UID) == 1

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import pytest
 
 from helpers import FakeClock
-from redis_enterprise_export.client import ExportState, ImportState, refusal
+from redis_enterprise_export.client import ExportState, ImportState, KeyCount, as_count, refusal
 from redis_enterprise_export.errors import (
     ExportFailedError,
     ExportTimeoutError,
@@ -81,6 +81,14 @@ class ClusterApi:
         if self.lose_post_responses:
             self.lose_post_responses -= 1
             raise TransportError("connection reset by peer", maybe_sent=True)
+
+    def key_count(self, uid: int) -> KeyCount:
+        # Not logged: the jobs' tests count the export's own requests.
+        reply = self.cluster.last_stats(uid, "admin", ["no_of_keys"])
+        if reply.status >= 400:
+            raise TransportError(f"stats answered {reply.status}", maybe_sent=False)
+        sample = reply.body[str(uid)]
+        return KeyCount(as_count(sample["no_of_keys"]), sample["stime"], sample["etime"])
 
     def reset_export_status(self, uid: int) -> None:
         self.calls.append("PUT")

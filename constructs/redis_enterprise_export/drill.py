@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from .client import KeyCount
 from .contract import Result
 from .errors import ConfigError, DrillFailedError, ExportError
 from .models import DrillSpec, ExportSpec
@@ -33,21 +34,12 @@ STATS_WINDOW_SECONDS = 120.0
 STATS_POLL_SECONDS = 2.0
 
 
-class KeySample(Protocol):
-    """One statistics sample: ``client.KeyCount`` is the real one."""
-
-    @property
-    def keys(self) -> int | None: ...
-
-    @property
-    def stime(self) -> str: ...
-
-    @property
-    def etime(self) -> str: ...
+class KeyCounter(Protocol):
+    def key_count(self, uid: int) -> KeyCount: ...
 
 
-class DrillApi(ImportApi, Protocol):
-    def key_count(self, uid: int) -> KeySample: ...
+class DrillApi(ImportApi, KeyCounter, Protocol):
+    """The calls a drill makes; ``client.RsClient`` is the real one."""
 
 
 @dataclass(frozen=True)
@@ -191,7 +183,7 @@ class Drill:
 
 
 def count_keys(
-    client: DrillApi,
+    client: KeyCounter,
     uid: int,
     *,
     clock: Clock,
@@ -234,7 +226,7 @@ def _time(text: str) -> datetime | None:
         return None
 
 
-def _fresh(sample: KeySample, boundary: datetime | None) -> bool:
+def _fresh(sample: KeyCount, boundary: datetime | None) -> bool:
     """Whether ``sample`` began no earlier than the boundary. Without times to compare
     it is not: a stale count that happens to match would prove nothing."""
     start = _time(sample.stime)
