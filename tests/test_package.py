@@ -251,7 +251,7 @@ def test_a_wheel_from_a_git_url_installs_the_console_command_that_synthesizes(
          "from importlib.metadata import requires; print('\\n'.join(requires('redis-enterprise-export')))"],
         env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
-    assert 'redis-enterprise-export[postgres,prometheus]; extra == "cdktn"' in metadata.stdout
+    assert 'redis-enterprise-export[postgres,prometheus,s3]; extra == "cdktn"' in metadata.stdout
     assert os.access(fresh / "bin" / "redis-enterprise-export", os.X_OK)
 
 

@@ -10,7 +10,7 @@ from .errors import LocalSetupError
 
 PACKAGE = "redis-enterprise-export"
 # Importable module -> the extra of this package that installs it.
-EXTRAS = {"psycopg": "postgres", "prometheus_client": "prometheus"}
+EXTRAS = {"psycopg": "postgres", "prometheus_client": "prometheus", "boto3": "s3"}
 
 
 def not_installed(module: str, feature: str) -> LocalSetupError:

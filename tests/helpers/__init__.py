@@ -2,8 +2,8 @@
 
 ``toml``: writing exports.toml. ``terraform``: a real-Terraform project.
 ``helper_process``: the helper run as Terraform runs it. ``postgres``: a real
-PostgreSQL server. ``servers``: a raw HTTP answerer and a CONNECT proxy.
-``clock``: the fake clock. ``common``: users, paths, data.
+PostgreSQL server. ``s3``: moto's S3 API server. ``servers``: a raw HTTP answerer
+and a CONNECT proxy. ``clock``: the fake clock. ``common``: users, paths, data.
 """
 
 from .clock import FakeClock
@@ -16,12 +16,15 @@ from .helper_process import (
     write_helper_config,
 )
 from .postgres import PostgresServer, free_port
+from .s3 import AWS_KEY_ID, AWS_SECRET, MotoServer
 from .servers import ConnectProxy, RawServer
 from .terraform import Result, TerraformProject, run_main, terraform_env
 from .toml import toml_text, toml_value
 
 __all__ = [
     "ADMIN",
+    "AWS_KEY_ID",
+    "AWS_SECRET",
     "ORDERS",
     "PASSWORD",
     "REPO",
@@ -31,6 +34,7 @@ __all__ = [
     "VIEWER",
     "ConnectProxy",
     "FakeClock",
+    "MotoServer",
     "PostgresServer",
     "RawServer",
     "Result",
