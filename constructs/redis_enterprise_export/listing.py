@@ -97,6 +97,7 @@ def _bucket(location: S3Location, environ: Mapping[str, str]) -> Snapshot:
     where = f"s3://{location.bucket_name}/{prefix}"
     try:
         import boto3
+        from botocore.config import Config
         from botocore.exceptions import BotoCoreError, ClientError
     except ImportError:
         return Snapshot(None, str(not_installed("boto3", f"listing {where}")))
@@ -106,11 +107,15 @@ def _bucket(location: S3Location, environ: Mapping[str, str]) -> Snapshot:
         return Snapshot(None, f"cannot list {where}: {exc}")
     files: dict[str, str] = {}
     try:
-        client = boto3.session.Session(
+        session = boto3.session.Session(
             aws_access_key_id=location.access_key_id,
             aws_secret_access_key=secret,
             region_name=location.region_name,
-        ).client("s3")
+        )
+        # Bounded: the export lists right before its POST, and a store that does not
+        # answer must delay it seconds, not botocore's default minutes (5 x 60 s).
+        bounded = Config(connect_timeout=5, read_timeout=20, retries={"max_attempts": 2})
+        client = session.client("s3", config=bounded)
         # The delimiter keeps nested keys out: they come back as common prefixes.
         pages = client.get_paginator("list_objects_v2").paginate(
             Bucket=location.bucket_name, Prefix=prefix, Delimiter="/"
