@@ -195,23 +195,20 @@ def export_then_drill(
     sim: Simulator,
     tmp_path: Path,
     export_dir: Path,
-    capsys: pytest.CaptureFixture[str],
     **drill: Any,
-) -> tuple[int, dict[str, Any], str]:
+) -> tuple[int, dict[str, Any]]:
     path = sim_config(sim, tmp_path, export_dir, **drill)
     exported = tmp_path / "export.json"
     env = _env()
-    assert (
-        main(["export", "--config", str(path), "--name", "orders", "--result", str(exported)], env)
-        == 0
-    )
+    export = ["export", "--config", str(path), "--name", "orders", "--result", str(exported)]
+    assert main(export, env) == 0
     result = tmp_path / "drill.json"
     code = main(
         ["drill", "--config", str(path), "--name", "orders", "--export-result", str(exported),
          "--result", str(result)],
         env,
     )  # fmt: skip
-    return code, json.loads(result.read_text()), capsys.readouterr().err
+    return code, json.loads(result.read_text())
 
 
 def _env() -> dict[str, str]:
@@ -229,32 +226,28 @@ def scratch(sim: Simulator) -> Simulator:
 
 
 def test_a_file_of_another_database_loads_but_fails_the_drill_on_its_key_count(
-    scratch: Simulator, tmp_path: Path, export_dir: Path, capsys: pytest.CaptureFixture[str]
+    scratch: Simulator, tmp_path: Path, export_dir: Path
 ) -> None:
     """A wrong file named by hand imports fine: only the key count shows it is not the export."""
     other = export_dir / "other.rdb"
     scratch.cluster.databases[4].redis.dump().replace(other)  # type: ignore[union-attr]
-    code, record, err = export_then_drill(
-        scratch, tmp_path, export_dir, capsys, files=["other.rdb"]
-    )
+    code, record = export_then_drill(scratch, tmp_path, export_dir, files=["other.rdb"])
     assert code == ExitCode.EXPORT_FAILED
     assert record["drill_status"] == "failed"
     assert record["keys_loaded"] == 1
     assert (
         f"holds 1 keys after the import, but export 'orders''s database held {len(ORDERS)} keys"
-        in err
+        in record["message"]
     )
 
 
 def test_a_scratch_database_that_resolves_to_the_source_is_refused_before_any_import(
-    scratch: Simulator, tmp_path: Path, export_dir: Path, capsys: pytest.CaptureFixture[str]
+    scratch: Simulator, tmp_path: Path, export_dir: Path
 ) -> None:
     """The export names uid 1, the drill its name: only the cluster can tell they are one."""
-    code, record, err = export_then_drill(
-        scratch, tmp_path, export_dir, capsys, into="orders", erase="orders"
-    )
+    code, record = export_then_drill(scratch, tmp_path, export_dir, into="orders", erase="orders")
     assert code == ExitCode.BAD_INPUT
-    assert "not the exported database itself" in err
+    assert "not the exported database itself" in record["message"]
     assert scratch.cluster.imports_started() == 0
     assert scratch.cluster.databases[1].redis.client.dbsize() == len(ORDERS)  # type: ignore[union-attr]
     assert record["drill_status"] == "error"
@@ -275,13 +268,14 @@ def test_a_drill_of_an_export_that_failed_imports_nothing(
 
 
 def test_a_missing_export_record_is_bad_input_naming_the_file(
-    scratch: Simulator, tmp_path: Path, export_dir: Path, capsys: pytest.CaptureFixture[str]
+    scratch: Simulator, tmp_path: Path, export_dir: Path
 ) -> None:
     path = sim_config(scratch, tmp_path, export_dir)
-    missing = tmp_path / "nope.json"
+    missing, result = tmp_path / "nope.json", tmp_path / "drill.json"
     code = main(
-        ["drill", "--config", str(path), "--name", "orders", "--export-result", str(missing)],
+        ["drill", "--config", str(path), "--name", "orders", "--export-result", str(missing),
+         "--result", str(result)],
         _env(),
-    )
+    )  # fmt: skip
     assert code == ExitCode.BAD_INPUT
-    assert str(missing) in capsys.readouterr().err
+    assert str(missing) in json.loads(result.read_text())["message"]

@@ -63,6 +63,12 @@ def drilled(scratch: Simulator, export_dir: Path, project: TerraformProject) -> 
     return project
 
 
+def keys_of(sim: Simulator, uid: int) -> set[str]:
+    redis = sim.cluster.databases[uid].redis
+    assert redis is not None
+    return {str(key) for key in redis.client.keys("*")}
+
+
 def drills(project: TerraformProject) -> dict[str, Any]:
     output: dict[str, Any] = json.loads(project.terraform("output", "-json", "drills").stdout)
     return output
@@ -81,10 +87,7 @@ def test_an_apply_exports_then_drills_and_the_scratch_database_holds_the_exporte
     assert outcome["database_uid"] == SCRATCH_UID
     assert outcome["run_id"] == "run-1"
     # The scratch database holds exactly the source's keys: its own were erased.
-    scratch_redis = scratch.cluster.databases[SCRATCH_UID].redis
-    assert scratch_redis is not None
-    keys = {k.decode() if isinstance(k, bytes) else k for k in scratch_redis.client.keys("*")}
-    assert keys == set(ORDERS)
+    assert keys_of(scratch, SCRATCH_UID) == set(ORDERS)
     assert scratch.cluster.exports_started(1) == 1
     assert scratch.cluster.imports_started(SCRATCH_UID) == 1
     assert scratch.cluster.imports_started(1) == 0
@@ -118,7 +121,7 @@ def test_a_corrupt_export_file_fails_the_drill_and_the_apply_says_why(
     (path,) = export_dir.iterdir()
     data = gzip.decompress(path.read_bytes())
     path.write_bytes(gzip.compress(data[: len(data) // 2]))
-    before = {k.decode() for k in scratch.cluster.databases[SCRATCH_UID].redis.client.keys("*")}  # type: ignore[union-attr]
+    before = keys_of(scratch, SCRATCH_UID)
     result = drilled.terraform(
         "apply", "-auto-approve", "-no-color", "-var=run_id=run-1", f"-replace={DRILL_ADDRESS}",
         check=False,
@@ -131,8 +134,7 @@ def test_a_corrupt_export_file_fails_the_drill_and_the_apply_says_why(
     assert record["drill_status"] == "failed"
     assert record["import_failure_reason"] == "file-corrupted"
     # The failed import left the scratch database as it was (the simulator's choice).
-    after = {k.decode() for k in scratch.cluster.databases[SCRATCH_UID].redis.client.keys("*")}  # type: ignore[union-attr]
-    assert after == before
+    assert keys_of(scratch, SCRATCH_UID) == before
 
 
 def test_status_and_prometheus_show_the_last_good_drill(
