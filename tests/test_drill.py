@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +71,14 @@ def test_a_bad_drill_is_refused_naming_the_file_table_and_key(
     assert f"{path} [drills.nightly]" in message
     assert key in message
     assert allowed in message
+
+
+def test_a_scratch_database_that_another_export_exports_is_refused(tmp_path: Path) -> None:
+    path = config(tmp_path, GOOD)
+    staging = {"cluster": "sim", "database": "orders-drill", "location": MOUNT}
+    path.write_text(path.read_text() + toml_text({"exports": {"staging": staging}}))
+    with pytest.raises(ConfigError, match=r"\[drills.nightly\].*export 'staging' exports it"):
+        load_config(path)
 
 
 def test_a_location_whose_files_cannot_be_listed_needs_them_named(tmp_path: Path) -> None:
@@ -279,3 +289,75 @@ def test_a_missing_export_record_is_bad_input_naming_the_file(
     )  # fmt: skip
     assert code == ExitCode.BAD_INPUT
     assert str(missing) in json.loads(result.read_text())["message"]
+
+
+def test_two_drills_into_one_scratch_database_take_turns_and_both_prove_their_export(
+    scratch: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """Without the scratch database's lock, the second import erases the first before
+    the first is counted, and the first drill counts the other export's keys."""
+    other_dir = tmp_path / "other-exports"
+    other_dir.mkdir()
+    scratch.cluster.scenario.import_seconds = 1.0
+    path = tmp_path / "exports.toml"
+    location = {"type": "mount_point", "path": str(export_dir)}
+    path.write_text(
+        toml_text(
+            {
+                "clusters": {"sim": {"url": scratch.url, "ca_cert": str(scratch.ca_path)}},
+                "exports": {
+                    "orders": {"cluster": "sim", "database": 1, "location": location},
+                    "other": {"cluster": "sim", "database": 4,
+                              "location": location | {"path": str(other_dir)}},
+                },
+                "drills": {
+                    "orders": GOOD | {"timeout_seconds": 60},
+                    "other": GOOD | {"export": "other", "timeout_seconds": 60},
+                },
+            }
+        )
+    )  # fmt: skip
+    env = _env()
+    for name in ("orders", "other"):
+        argv = [
+            "export",
+            "--config",
+            str(path),
+            "--name",
+            name,
+            "--result",
+            str(tmp_path / f"{name}.json"),
+        ]
+        assert main(argv, env) == 0
+    drills = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "redis_enterprise_export",
+                "drill",
+                "--config",
+                str(path),
+                "--name",
+                name,
+                "--export-result",
+                str(tmp_path / f"{name}.json"),
+                "--result",
+                str(tmp_path / f"drill-{name}.json"),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("orders", "other")
+    ]
+    for drill in drills:
+        _, err = drill.communicate(timeout=120)
+        assert drill.returncode == 0, err
+    loaded = {
+        name: json.loads((tmp_path / f"drill-{name}.json").read_text())["keys_loaded"]
+        for name in ("orders", "other")
+    }
+    assert loaded == {"orders": len(ORDERS), "other": 1}
+    assert scratch.cluster.imports_started(3) == 2

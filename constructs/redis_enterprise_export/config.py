@@ -115,6 +115,15 @@ def _drill(name: str, table: Mapping[str, Any], exports: Mapping[str, ExportSpec
         raise ConfigError("export", table["export"], "the name of an export: " + ", ".join(exports))
     drill = DrillSpec(name=name, **table)
     drill.check_source(export)
+    # Nor any other export's database on that cluster: a drill would erase what it exports.
+    for other in exports.values():
+        if other.cluster == export.cluster and other.database == drill.into:
+            raise ConfigError(
+                "into",
+                drill.into,
+                f"a scratch database no export exports (export {other.name!r} exports it, and a "
+                "drill ERASES it)",
+            )
     return drill
 
 

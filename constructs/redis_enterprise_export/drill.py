@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from .client import KeyCount
 from .contract import Result
 from .errors import ConfigError, DrillFailedError, ExportError
+from .job import no_gate
 from .models import DrillSpec, ExportSpec
-from .polling import Clock, Deadline
+from .polling import Clock, Deadline, backoff, ride_out
 from .restore import ImportApi, ImportJob, RestoreSpec
 
 # How long, after the import succeeded, the drill waits for a statistics sample of
@@ -109,7 +111,9 @@ class Drill:
     job: ImportJob | None = None
     import_seconds: float | None = None
     count_seconds: float | None = None
-    marks: dict[str, float] = field(default_factory=dict)
+    # Held from the import's first request to the count's end: the scratch database's
+    # lock, so two drills into one scratch database never count each other's import.
+    gate: Callable[[int, Deadline], AbstractContextManager[object]] = no_gate
 
     def run(self) -> None:
         """Import and count; raises DrillFailedError (or the import's errors) if not proven."""
@@ -134,9 +138,11 @@ class Drill:
                 f"({exported.keys_note or 'no reason recorded'}), so a restore cannot be "
                 "checked; nothing was imported"
             )
+        deadline = Deadline(self.clock, self.spec.timeout_seconds)
+        uid = self._resolve(deadline)
         restore = RestoreSpec(
             cluster=self.export.cluster,
-            database=self.spec.into,
+            database=uid,
             location=self.export.location,
             files=self.files,
             timeout_seconds=self.spec.timeout_seconds,
@@ -149,37 +155,45 @@ class Drill:
             clock=self.clock,
             report=self.report,
         )
-        deadline = Deadline(self.clock, self.spec.timeout_seconds)
-        job.run()
-        assert job.uid is not None  # set by run() before any import
-        imported = self.clock.now()
-        self.import_seconds = imported - deadline.start
-        window = min(STATS_WINDOW_SECONDS, max(deadline.remaining(), 0.0))
-        self.keys_loaded = count_keys(
-            self.client,
-            job.uid,
-            clock=self.clock,
-            seconds=window,
-            expected=self.expected,
-            report=self.report,
-        )
+        with self.gate(uid, deadline):
+            job.run()
+            imported = self.clock.now()
+            self.import_seconds = imported - deadline.start
+            window = min(STATS_WINDOW_SECONDS, max(deadline.remaining(), 0.0))
+            self.keys_loaded = count_keys(
+                self.client,
+                uid,
+                clock=self.clock,
+                seconds=window,
+                expected=self.expected,
+                report=self.report,
+            )
         self.count_seconds = self.clock.now() - imported
         if self.keys_loaded is None:
             raise DrillFailedError(
-                f"the import into database {job.uid} succeeded, but its statistics showed no "
+                f"the import into database {uid} succeeded, but its statistics showed no "
                 f"fresh key count within {STATS_WINDOW_SECONDS:g} s, so the restore is not "
                 "proven; check the database's key count in the admin console"
             )
         if not self.expected.holds(self.keys_loaded):
             raise DrillFailedError(
-                f"database {job.uid} holds {self.keys_loaded} keys after the import, but "
+                f"database {uid} holds {self.keys_loaded} keys after the import, but "
                 f"export {self.export.name!r}'s database held {self.expected.describe()}: "
                 f"the files {', '.join(map(repr, self.files))} did not restore it"
             )
         self.report(
-            f"drill {self.spec.name!r}: database {job.uid} holds {self.keys_loaded} keys, as "
+            f"drill {self.spec.name!r}: database {uid} holds {self.keys_loaded} keys, as "
             f"the source held {self.expected.describe()}"
         )
+
+    def _resolve(self, deadline: Deadline) -> int:
+        """The scratch database's uid: its lock is keyed by it, taken before the import."""
+        into = self.spec.into
+        if isinstance(into, int):
+            return into
+        uid = ride_out(lambda: self.client.find_database(into), deadline, backoff(), self.report)
+        self.report(f"database {into!r} is uid {uid}")
+        return uid
 
 
 def count_keys(

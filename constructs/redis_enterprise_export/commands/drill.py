@@ -12,7 +12,8 @@ import argparse
 import json
 import sys
 from collections.abc import Mapping
-from contextlib import ExitStack, suppress
+from contextlib import AbstractContextManager, ExitStack, suppress
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,9 +85,10 @@ def _drill(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
     def work() -> None:
         nonlocal drill
-        from redis_enterprise_export.connect import connect
+        from redis_enterprise_export.connect import cluster_identity, connect
         from redis_enterprise_export.drill import Drill
-        from redis_enterprise_export.polling import SystemClock
+        from redis_enterprise_export.polling import Deadline, SystemClock
+        from redis_enterprise_export.slots import database_lock, slots_dir
 
         if result_file is not None:
             write_record(
@@ -99,8 +101,21 @@ def _drill(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         secrets[:] = [environ.get(export.cluster.password_env, ""), *export.secrets(environ)]
         with ExitStack() as cleanup:
             client = connect(export.cluster, environ, cleanup, export.secrets(environ))
+            start = Deadline(SystemClock(), spec.timeout_seconds)
+            identity = cluster_identity(client, start, say)
+
+            def gate(uid: int, deadline: Deadline) -> AbstractContextManager[None]:
+                wait = f"this machine's other drill or export of database {uid} to end"
+                return database_lock(
+                    slots_dir(environ),
+                    identity,
+                    uid,
+                    deadline,
+                    on_wait=lambda: say(f"waiting for {wait}"),
+                )
+
             drill = Drill(spec=spec, export=export, exported=exported, client=client,
-                          environ=environ, clock=SystemClock(), report=say)  # fmt: skip
+                          environ=environ, clock=SystemClock(), report=say, gate=gate)  # fmt: skip
             drill.run()
 
     def interrupted(exc: InterruptedExportError) -> InterruptedImportError:
@@ -110,6 +125,8 @@ def _drill(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     outcome = guarded(work, interrupted)
     message = scrub(outcome_message(outcome, "drilled: the export loaded"), secrets)
     record = _record(drill, outcome, message, known)
+    # The import's reason is the cluster's text: read as sent, shown without secrets.
+    record = replace(record, import_failure_reason=scrub(record.import_failure_reason, secrets))
     try:
         if result_file is not None:
             write_record(result_file, record)
