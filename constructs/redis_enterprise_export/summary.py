@@ -26,47 +26,39 @@ _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[
 _URL_PASSWORD = re.compile(r"(://[^/@:\s]*):[^/@\s]*@")
 
 
-DRILL_HEADER = (
-    "| drill | export | scratch database | status | import | keys: source → restored | reason |\n"
-    "|---|---|---|---|---|---|---|\n"
-)
-
-
 def append_summary(path: Path, result: Result, cluster: str = "") -> None:
     """Append ``result``'s row to ``path``, after the table's header if the file lacks it."""
-    _append(path, HEADER, summary_row(result, cluster))
+    _append(path, summary_row(result, cluster))
 
 
-def append_drill_summary(path: Path, result: DrillResult) -> None:
-    """Append a drill's row to ``path``, in the drills' own table."""
-    _append(path, DRILL_HEADER, drill_row(result))
+def append_drill_summary(path: Path, result: DrillResult, cluster: str = "") -> None:
+    """Append a drill's row to ``path``, in the same table: a drill runs while other
+    exports still append theirs, and one table keeps them all in one place."""
+    _append(path, drill_row(result, cluster))
 
 
-def _append(path: Path, header: str, row: str) -> None:
-    # The header goes in once per table: rows of both tables may interleave in one
-    # file; Markdown ends a table at the next header, so each row follows its own.
+def _append(path: Path, row: str) -> None:
     with path.open("a+", encoding="utf-8") as out:
         fcntl.flock(out, fcntl.LOCK_EX)
         out.seek(0)
-        text = out.read()
-        last = max(text.rfind(HEADER), text.rfind(DRILL_HEADER))
-        if last == -1 or not text[last:].startswith(header):
-            out.write(("\n" if out.tell() else "") + header)
+        if HEADER not in out.read():
+            out.write(("\n" if out.tell() else "") + HEADER)
         out.write(row)
 
 
-def drill_row(result: DrillResult) -> str:
-    """One Markdown row: drill, export, scratch database, status, import time, keys, reason."""
+def drill_row(result: DrillResult, cluster: str = "") -> str:
+    """A drill's row in the exports' columns: the export and the drill, the scratch
+    database, the drill's status and time, the key counts where the destination goes."""
     low, high = result.keys_expected_min, result.keys_expected_max
     source = "?" if low is None else (f"{low}" if low == high else f"{low} to {high}")
     restored = "?" if result.keys_loaded is None else str(result.keys_loaded)
     cells = [
-        result.name,
-        result.export,
+        f"{result.export} (drill {result.name})",
+        cluster,
         f"uid {result.database_uid}" if result.database_uid is not None else "",
-        result.drill_status,
-        f"{result.import_seconds:.1f} s" if result.import_seconds is not None else "",
-        f"{source} → {restored} (±{result.key_tolerance_percent:g}%)",
+        f"drill {result.drill_status}",
+        _duration(result),
+        f"keys {source} → {restored} (±{result.key_tolerance_percent:g}%)",
         "" if result.drill_status == "succeeded" else result.message,
     ]
     return "| " + " | ".join(cell(str(text)) for text in cells) + " |\n"
@@ -97,7 +89,7 @@ def summary_row(result: Result, cluster: str = "") -> str:
     return "| " + " | ".join(cell(text) for text in cells) + " |\n"
 
 
-def _duration(result: Result) -> str:
+def _duration(result: Result | DrillResult) -> str:
     try:
         start = datetime.fromisoformat(result.started_at)
         end = datetime.fromisoformat(result.finished_at)

@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager, ExitStack, suppress
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from redis_enterprise_export.commands.common import append_to_summary, utc_now, write_record
 from redis_enterprise_export.contract import (
@@ -77,6 +78,7 @@ def _drill(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     result_file: Path | None = args.result
     drill: Drill | None = None
     secrets: list[str] = []
+    where = {"cluster": ""}
 
     def say(line: str) -> None:
         name = known.get("name", "drill")
@@ -96,6 +98,8 @@ def _drill(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             )
         spec, export = _load(args, environ)
         known.update(name=spec.name, export=spec.export)
+        # host[:port], never userinfo: the summary's cluster column, as the export's.
+        where["cluster"] = urlsplit(export.cluster.url).netloc.rpartition("@")[2]
         exported = _exported(args.export_result or _default_export_result(args, spec))
         known["export_finished_at"] = exported.finished_at
         secrets[:] = [environ.get(export.cluster.password_env, ""), *export.secrets(environ)]
@@ -136,7 +140,8 @@ def _drill(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     if args.summary is not None:
         from redis_enterprise_export.summary import append_drill_summary
 
-        append_to_summary(args.summary, lambda path: append_drill_summary(path, record))
+        cluster = where["cluster"]
+        append_to_summary(args.summary, lambda path: append_drill_summary(path, record, cluster))
     if outcome is None:
         return ExitCode.OK
     with suppress(OSError):
