@@ -329,3 +329,21 @@ def test_the_simulated_import_time_grows_with_the_files_it_reads(
     )
     clock.sleep(2.1)
     assert shown(model, 3)["import_status"] != "importing"  # ended (the bytes are no RDB)
+
+
+def test_the_simulator_records_how_long_its_own_loading_and_writing_took(
+    sim: Simulator, export_dir: Path
+) -> None:
+    """Run.work_seconds: the wall time the simulator spent writing the export's file or
+    loading the import's, which a real cluster would not spend at that moment (the bench
+    reports it apart)."""
+    staging = sim.add_database(3, "staging", data=STAGING)
+    path = export_file(sim, export_dir)
+    post(sim, "3/actions/import", source(path))
+    assert wait_final(sim, 3, "import_status")["import_status"] == "succeeded"
+    export, load = sim.cluster.databases[1].export, sim.cluster.databases[3].load
+    assert export is not None
+    assert load is not None
+    assert export.work_seconds > 0
+    assert load.work_seconds > 0
+    assert staging.client.dbsize() == len(ORDERS)

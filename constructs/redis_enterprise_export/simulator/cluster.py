@@ -293,6 +293,9 @@ class Run:
     fail_reason: str | None
     done: bool = False
     finished_at: float | None = None  # wall clock, for measuring detection latency
+    # Seconds the simulator itself spent at the end writing or loading the file (a
+    # status read waits for it): its own cost, which the bench reports apart.
+    work_seconds: float = 0.0
     action_uid: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def step(self, now: float) -> float | None:
@@ -752,7 +755,9 @@ class SimCluster:
                 continue
             fraction = run.step(self.clock())
             if fraction is None:
+                began = time.monotonic()
                 ended(db, run)
+                run.work_seconds = time.monotonic() - began
             else:
                 running(db, round(100.0 * fraction, 1))
 
