@@ -307,3 +307,43 @@ def test_import_and_its_reset_are_for_the_roles_the_permissions_table_names(
     if not allowed:
         assert started.body["description"] == "user lacks start_bdb_import"
         assert reset.body["description"] == "user lacks reset_bdb_current_import_status"
+
+
+def test_the_simulated_import_time_grows_with_the_files_it_reads(
+    model: SimCluster, clock: FakeClock, tmp_path: Path
+) -> None:
+    """import_bytes_per_second adds the source files' bytes / rate to each import's time,
+    as export_bytes_per_second does for the exported data; a remote source reads as 0 bytes."""
+    model.scenario.import_seconds = 1.0
+    model.scenario.import_bytes_per_second = 1_000_000
+    large = tmp_path / "large.rdb.gz"
+    large.write_bytes(b"\0" * 3_000_000)
+    model.add_database(3, "scratch")
+    assert model.start_import(1, "admin", {"dataset_import_sources": [S3]}).status == 200
+    assert model.start_import(3, "admin", source(large)).status == 200
+    clock.sleep(2.0)
+    assert shown(model, 1)["import_status"] == "succeeded"
+    assert (shown(model, 3)["import_status"], shown(model, 3)["import_progress"]) == (
+        "importing",
+        50.0,
+    )
+    clock.sleep(2.1)
+    assert shown(model, 3)["import_status"] != "importing"  # ended (the bytes are no RDB)
+
+
+def test_the_simulator_records_how_long_its_own_loading_and_writing_took(
+    sim: Simulator, export_dir: Path
+) -> None:
+    """Run.work_seconds: the wall time the simulator spent writing the export's file or
+    loading the import's, which a real cluster would not spend at that moment (the bench
+    reports it apart)."""
+    staging = sim.add_database(3, "staging", data=STAGING)
+    path = export_file(sim, export_dir)
+    post(sim, "3/actions/import", source(path))
+    assert wait_final(sim, 3, "import_status")["import_status"] == "succeeded"
+    export, load = sim.cluster.databases[1].export, sim.cluster.databases[3].load
+    assert export is not None
+    assert load is not None
+    assert export.work_seconds > 0
+    assert load.work_seconds > 0
+    assert staging.client.dbsize() == len(ORDERS)

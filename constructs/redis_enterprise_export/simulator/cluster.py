@@ -90,11 +90,12 @@ class Scenario:
     """Faults and timings for the next requests; tests set these per case."""
 
     export_seconds: float = 1.0  # plus data_bytes / export_bytes_per_second, if that is set
-    import_seconds: float = 1.0
+    import_seconds: float = 1.0  # plus the sources' file bytes / import_bytes_per_second
     # Fail imports midway with this import_failure_reason, whatever the file holds
     # (e.g. "out-of-memory", "file-larger-than-mem-limit:2048:1024").
     import_fail_reason: str | None = None
     export_bytes_per_second: float | None = None
+    import_bytes_per_second: float | None = None
     # Like rladmin's max_simultaneous_backups: a POST beyond it is answered 409.
     max_concurrent_exports: int | None = None
     conflicts: int = 0  # answer 409 to this many POSTs first
@@ -292,6 +293,9 @@ class Run:
     fail_reason: str | None
     done: bool = False
     finished_at: float | None = None  # wall clock, for measuring detection latency
+    # Seconds the simulator itself spent at the end writing or loading the file (a
+    # status read waits for it): its own cost, which the bench reports apart.
+    work_seconds: float = 0.0
     action_uid: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def step(self, now: float) -> float | None:
@@ -496,7 +500,7 @@ class SimCluster:
 
         def begin(db: Database) -> Run:
             sources = list(body["dataset_import_sources"])
-            db.load = Run(sources, body, self.clock(), scenario.import_seconds,
+            db.load = Run(sources, body, self.clock(), self._import_seconds(sources),
                           scenario.import_fail_reason)  # fmt: skip
             db.import_status, db.import_progress, db.import_failure_reason = "initializing", 0.0, ""
             return db.load
@@ -706,6 +710,19 @@ class SimCluster:
         extra = db.dataset_bytes() / rate if rate else 0.0
         return self.scenario.export_seconds + extra
 
+    def _import_seconds(self, sources: list[Any]) -> float:
+        """The import's time: fixed, plus the bytes of the files it reads at the rate. Only
+        a mount_point source is a file here; a remote one reads as empty (see _load)."""
+        rate = self.scenario.import_bytes_per_second
+        if not rate:
+            return self.scenario.import_seconds
+        size = 0
+        for source in sources:
+            path = Path(source["path"]) if source.get("type") == "mount_point" else None
+            if path is not None and path.is_file():
+                size += path.stat().st_size
+        return self.scenario.import_seconds + size / rate
+
     def _go_stale(self, db: Database) -> None:
         """Keep showing the state before this action for the next few reads."""
         db.stale_reads, db.stale_view = self.scenario.stale_reads, self._fields(db)
@@ -738,7 +755,9 @@ class SimCluster:
                 continue
             fraction = run.step(self.clock())
             if fraction is None:
+                began = time.monotonic()
                 ended(db, run)
+                run.work_seconds = time.monotonic() - began
             else:
                 running(db, round(100.0 * fraction, 1))
 

@@ -143,8 +143,7 @@ def read_rdb(path: Path) -> list[Entry]:
         server = RedisServer(Path(scratch) / "server", rdb=plain)
         raw = redis.Redis(unix_socket_path=str(server.socket))
         try:
-            entries = (_entry(raw, key) for key in raw.scan_iter(count=1000))
-            return [entry for entry in entries if entry is not None]
+            return _entries(raw)
         finally:
             raw.close()
             server.stop()
@@ -161,10 +160,22 @@ def _unpack(path: Path, plain: Path) -> None:
         raise CorruptRdbError(f"{path}: not a whole gzip file ({exc})") from None
 
 
-def _entry(raw: redis.Redis, key: bytes) -> Entry | None:
-    """The key's DUMP and TTL; None if it expired since the scan (so did it in the file)."""
-    payload = raw.dump(key)
-    ttl = int(raw.pttl(key))
-    if not isinstance(payload, bytes) or ttl == -2:
-        return None
-    return Entry(key, payload, max(ttl, 0))
+def _entries(raw: redis.Redis) -> list[Entry]:
+    """Every key's DUMP and TTL, a scan batch to a pipeline: one round trip per key
+    made an import of 100000 keys take half a minute of the simulator's own time."""
+    entries: list[Entry] = []
+    cursor = None
+    while cursor != 0:
+        cursor, found = raw.scan(cursor or 0, count=1000)
+        # The client does not decode: keys are bytes.
+        keys = [key for key in found if isinstance(key, bytes)]
+        with raw.pipeline(transaction=False) as batch:
+            for key in keys:
+                batch.dump(key)
+                batch.pttl(key)
+            answers = batch.execute()
+        for key, payload, ttl in zip(keys, answers[::2], answers[1::2], strict=True):
+            # A key that expired since the scan is left out (so did it in the file).
+            if isinstance(payload, bytes) and int(ttl) != -2:
+                entries.append(Entry(key, payload, max(int(ttl), 0)))
+    return entries
