@@ -135,7 +135,7 @@ BAD_CONFIGS: list[tuple[str, str]] = [
     ),
     (
         config_text() + "\n[export.y]\n",
-        ": export: got an unknown key; expected one of clusters, exports, state (did you mean 'exports'?)",
+        ": export: got an unknown key; expected one of clusters, drills, exports, state (did you mean 'exports'?)",
     ),
     (
         config_text() + "\n[clusters.x]\nurl = 'https://x'\nvrify = false\n",

@@ -64,6 +64,7 @@ GOOD = {"export": "orders", "into": "orders-drill", "erase": "orders-drill"}
 def test_a_bad_drill_is_refused_naming_the_file_table_and_key(
     tmp_path: Path, drill: dict[str, Any], key: str, allowed: str
 ) -> None:
+    """Each wrong drill value stops synthesis with one line: file, table, key, what is allowed."""
     path = config(tmp_path, drill)
     with pytest.raises(ConfigError) as caught:
         load_config(path)
@@ -74,6 +75,7 @@ def test_a_bad_drill_is_refused_naming_the_file_table_and_key(
 
 
 def test_a_scratch_database_that_another_export_exports_is_refused(tmp_path: Path) -> None:
+    """A drill may not erase a database that any export of its cluster exports."""
     path = config(tmp_path, GOOD)
     staging = {"cluster": "sim", "database": "orders-drill", "location": MOUNT}
     path.write_text(path.read_text() + toml_text({"exports": {"staging": staging}}))
@@ -82,6 +84,7 @@ def test_a_scratch_database_that_another_export_exports_is_refused(tmp_path: Pat
 
 
 def test_a_location_whose_files_cannot_be_listed_needs_them_named(tmp_path: Path) -> None:
+    """A location the drill cannot list needs its files named; named, it is accepted."""
     ftp = {"type": "url", "url": "ftp://backup.example.com/redis"}
     with pytest.raises(ConfigError, match=r"files.*only in mount_point and s3 locations, not url"):
         load_config(config(tmp_path, GOOD, ftp))
@@ -90,6 +93,7 @@ def test_a_location_whose_files_cannot_be_listed_needs_them_named(tmp_path: Path
 
 
 def test_a_good_drill_is_read_with_its_defaults(tmp_path: Path) -> None:
+    """A minimal drill table reads back with no files, no tolerance and one hour."""
     (drill,) = load_config(config(tmp_path, GOOD)).drills
     assert (drill.name, drill.export, drill.into, drill.files) == (
         "nightly",
@@ -107,6 +111,7 @@ counts = st.none() | st.integers(min_value=0, max_value=10**12)
 def test_the_key_range_holds_exactly_the_counts_within_the_tolerance_of_the_source(
     before: int | None, after: int | None, tolerance: float, keys: int
 ) -> None:
+    """Any pair of recorded counts and tolerance: holds() is the stated range, rounded up."""
     exported = Result(keys_before=before, keys_after=after)
     expected = KeyRange.of(exported, tolerance)
     known = [n for n in (before, after) if n is not None]
@@ -162,16 +167,19 @@ def test_a_fresh_count_outside_the_range_is_waited_on_then_reported() -> None:
 
 
 def test_no_fresh_sample_in_the_window_is_no_count() -> None:
+    """Samples that never move past the boundary give no count, not the stale one."""
     stats = Stats([at(5, 200)])
     assert count(stats, seconds=10) is None
 
 
 def test_samples_without_times_are_never_fresh() -> None:
+    """A sample without stime/etime cannot be judged fresh, so it proves nothing."""
     stats = Stats([KeyCount(200, "", "")])
     assert count(stats, seconds=10) is None
 
 
 def test_a_statistics_read_that_fails_is_retried_and_said() -> None:
+    """A failed statistics read is said and retried within the window."""
     stats = Stats([at(0, 1), TransportError("connection refused", maybe_sent=False), at(1, 200)])
     assert count(stats) == 200
     assert any("could not be read" in line for line in stats.log)
@@ -266,6 +274,7 @@ def test_a_scratch_database_that_resolves_to_the_source_is_refused_before_any_im
 def test_a_drill_of_an_export_that_failed_imports_nothing(
     scratch: Simulator, tmp_path: Path, export_dir: Path
 ) -> None:
+    """An export whose latest run failed leaves nothing to drill: exit 4, no import."""
     path = sim_config(scratch, tmp_path, export_dir)
     exported = tmp_path / "export.json"
     exported.write_text(Result(name="orders", export_status="failed").to_json())
@@ -280,6 +289,7 @@ def test_a_drill_of_an_export_that_failed_imports_nothing(
 def test_a_missing_export_record_is_bad_input_naming_the_file(
     scratch: Simulator, tmp_path: Path, export_dir: Path
 ) -> None:
+    """No export record: exit 2, and the record names the file it looked for."""
     path = sim_config(scratch, tmp_path, export_dir)
     missing, result = tmp_path / "nope.json", tmp_path / "drill.json"
     code = main(

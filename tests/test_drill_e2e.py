@@ -77,6 +77,7 @@ def drills(project: TerraformProject) -> dict[str, Any]:
 def test_an_apply_exports_then_drills_and_the_scratch_database_holds_the_exported_keys(
     drilled: TerraformProject, scratch: Simulator, export_dir: Path
 ) -> None:
+    """One apply: export, then drill; the scratch database holds exactly the source's keys."""
     outcome = drills(drilled)["orders"]
     assert outcome["drill_status"] == "succeeded", outcome["message"]
     assert outcome["keys_loaded"] == len(ORDERS)
@@ -110,6 +111,7 @@ def test_an_apply_exports_then_drills_and_the_scratch_database_holds_the_exporte
 def test_the_drill_runs_again_only_when_its_export_does(
     drilled: TerraformProject, scratch: Simulator
 ) -> None:
+    """Same run id: nothing to do; a new one exports and drills once more."""
     assert drilled.plan_changes("run-1") == 0
     drilled.apply("run-2")
     assert scratch.cluster.exports_started(1) == 2
@@ -144,6 +146,7 @@ def test_a_corrupt_export_file_fails_the_drill_and_the_apply_says_why(
 def test_status_and_prometheus_show_the_last_good_drill(
     drilled: TerraformProject, scratch: Simulator
 ) -> None:
+    """status and its Prometheus file show the drill's last success and latest outcome."""
     metrics = drilled.root / "metrics.prom"
     code, data = status(drilled, "--max-age", "1h", "--prometheus", str(metrics))
     assert code == 0, data

@@ -168,6 +168,7 @@ def test_times_that_are_not_text_read_as_empty(httpserver: HTTPServer, value: st
 
 
 def test_times_left_out_read_as_empty(httpserver: HTTPServer) -> None:
+    """A sample without stime and etime reads them as empty text."""
     serve(httpserver, '{"1": {"no_of_keys": 3.0}}')
     assert client(httpserver).key_count(1) == KeyCount(keys=3, stime="", etime="")
 
@@ -199,6 +200,7 @@ def test_an_answer_without_a_stats_object_under_the_uid_is_a_protocol_error(
 
 
 def test_what_came_instead_is_shown_bounded_and_on_one_line(httpserver: HTTPServer) -> None:
+    """An odd answer is quoted bounded and on one line in the error."""
     serve(httpserver, json.dumps({f"db\n{i}": {} for i in range(1000)}))
     with pytest.raises(ProtocolError) as error:
         client(httpserver).key_count(1)
