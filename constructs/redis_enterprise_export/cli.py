@@ -56,29 +56,34 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     source.add_argument("--config", type=Path, help="a TOML file like exports.toml")
     source.add_argument("--spec", type=Path, help="a JSON spec as the construct synthesizes")
     export.add_argument("--name", help="with --config: which [exports.NAME] to run")
-    export.add_argument(
+    _record_arguments(export, environ)
+    _day2(commands, environ)
+    _synth(commands, environ)
+    _restore(commands, environ)
+    _drill(commands, environ)
+    return parser
+
+
+def _record_arguments(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> None:
+    """What a command Terraform runs records, and where: the same for export and drill."""
+    parser.add_argument(
         "--result",
         type=Path,
         default=environ.get(RESULT_ENV),
         help=f"write the result JSON here (default: ${RESULT_ENV}; none if unset)",
     )
-    export.add_argument(
+    parser.add_argument(
         "--summary",
         type=Path,
         default=environ.get(SUMMARY_ENV),
         metavar="FILE",
         help=f"append a Markdown row to FILE for the CI job page (default: ${SUMMARY_ENV})",
     )
-    export.add_argument(
+    parser.add_argument(
         "--run-id",
         default=environ.get(RUN_ID_ENV, ""),
         help=f"recorded in the result (default: ${RUN_ID_ENV})",
     )
-    _day2(commands, environ)
-    _synth(commands, environ)
-    _restore(commands, environ)
-    _drill(commands, environ)
-    return parser
 
 
 def _day2(commands: Any, environ: Mapping[str, str]) -> None:
@@ -237,24 +242,7 @@ def _drill(commands: Any, environ: Mapping[str, str]) -> None:
         help="the export's result file, which holds its files and key counts (default: "
         f"${EXPORT_RESULT_ENV}, or with --config the stack's .results/EXPORT.json)",
     )
-    drill.add_argument(
-        "--result",
-        type=Path,
-        default=environ.get(RESULT_ENV),
-        help=f"write the drill's result JSON here (default: ${RESULT_ENV}; none if unset)",
-    )
-    drill.add_argument(
-        "--summary",
-        type=Path,
-        default=environ.get(SUMMARY_ENV),
-        metavar="FILE",
-        help=f"append a Markdown row to FILE for the CI job page (default: ${SUMMARY_ENV})",
-    )
-    drill.add_argument(
-        "--run-id",
-        default=environ.get(RUN_ID_ENV, ""),
-        help=f"recorded in the result (default: ${RUN_ID_ENV})",
-    )
+    _record_arguments(drill, environ)
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from contextlib import suppress
 from difflib import get_close_matches
 from enum import IntEnum
@@ -32,8 +32,10 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130
 
     @classmethod
-    def describe(cls) -> str:
-        return ", ".join(f"{code.value} {_MEANINGS[code]}" for code in cls)
+    def describe(cls, meanings: Mapping[ExitCode, str] | None = None) -> str:
+        """Each code and what it means: the export's words, or a command's own."""
+        words = _MEANINGS if meanings is None else meanings
+        return ", ".join(f"{code.value} {words[code]}" for code in cls)
 
 
 _MEANINGS = {

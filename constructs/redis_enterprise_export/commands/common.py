@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from redis_enterprise_export.errors import ConfigError, ExitCode, LocalSetupError
+from redis_enterprise_export.errors import ConfigError, ExitCode, ExportError, LocalSetupError
 
 if TYPE_CHECKING:
     from redis_enterprise_export.config import ExportsConfig
@@ -181,6 +181,32 @@ def write_record(path: Path, record: Record) -> None:
         record.write(path)
     except OSError as exc:
         raise LocalSetupError(f"cannot write the result file {path}: {exc.strerror}") from None
+
+
+def conclude(
+    record: Record,
+    outcome: BaseException | None,
+    message: str,
+    result_file: Path | None,
+    summarize: Callable[[], None],
+) -> int:
+    """Record a run's outcome, add its summary row, say its error; its exit code.
+
+    A record that cannot be written is an outcome too: an unrecordable success is none.
+    """
+    try:
+        if result_file is not None:
+            write_record(result_file, record)
+    except LocalSetupError as exc:
+        # The run's own outcome stays what it was.
+        outcome = outcome or exc
+        message = f"{message}; and {exc}" if outcome is not exc else str(exc)
+    summarize()
+    if outcome is None:
+        return ExitCode.OK
+    with suppress(OSError):  # Terraform may be gone, and our stderr with it
+        print(f"error: {message}", file=sys.stderr)
+    return outcome.exit_code if isinstance(outcome, ExportError) else ExitCode.INTERNAL
 
 
 def append_to_summary(path: Path, append: Callable[[Path], None]) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Mapping
 from contextlib import AbstractContextManager, ExitStack, suppress
 from dataclasses import replace
@@ -18,7 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from redis_enterprise_export.commands.common import append_to_summary, utc_now, write_record
+from redis_enterprise_export.commands.common import (
+    append_to_summary,
+    conclude,
+    utc_now,
+    write_record,
+)
 from redis_enterprise_export.contract import (
     DRILL_ENV,
     SPEC_ENV,
@@ -31,10 +35,8 @@ from redis_enterprise_export.contract import (
 from redis_enterprise_export.errors import (
     ConfigError,
     ExitCode,
-    ExportError,
     InterruptedExportError,
     InterruptedImportError,
-    LocalSetupError,
     scrub,
 )
 from redis_enterprise_export.supervise import guarded, outcome_message, supervised
@@ -66,7 +68,7 @@ MEANINGS = {
 
 
 def describe_exit_codes() -> str:
-    return ", ".join(f"{code.value} {meaning}" for code, meaning in MEANINGS.items())
+    return ExitCode.describe(MEANINGS)
 
 
 def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
@@ -131,22 +133,17 @@ def _drill(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     record = _record(drill, outcome, message, known)
     # The import's reason is the cluster's text: read as sent, shown without secrets.
     record = replace(record, import_failure_reason=scrub(record.import_failure_reason, secrets))
-    try:
-        if result_file is not None:
-            write_record(result_file, record)
-    except LocalSetupError as exc:
-        outcome = outcome or exc
-        message = f"{message}; and {exc}" if outcome is not exc else str(exc)
-    if args.summary is not None:
-        from redis_enterprise_export.summary import append_drill_summary
 
-        cluster = where["cluster"]
-        append_to_summary(args.summary, lambda path: append_drill_summary(path, record, cluster))
-    if outcome is None:
-        return ExitCode.OK
-    with suppress(OSError):
-        print(f"error: {message}", file=sys.stderr)
-    return outcome.exit_code if isinstance(outcome, ExportError) else ExitCode.INTERNAL
+    def summarize() -> None:
+        if args.summary is not None:
+            from redis_enterprise_export.summary import append_drill_summary
+
+            cluster = where["cluster"]
+            append_to_summary(
+                args.summary, lambda path: append_drill_summary(path, record, cluster)
+            )
+
+    return conclude(record, outcome, message, result_file, summarize)
 
 
 def _record(

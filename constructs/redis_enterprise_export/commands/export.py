@@ -8,21 +8,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from redis_enterprise_export.commands.common import append_to_summary, utc_now, write_record
+from redis_enterprise_export.commands.common import (
+    append_to_summary,
+    conclude,
+    utc_now,
+    write_record,
+)
 from redis_enterprise_export.contract import SPEC_ENV, Result, unpack_spec
 from redis_enterprise_export.errors import (
     ConfigError,
-    ExitCode,
-    ExportError,
     InterruptedExportError,
-    LocalSetupError,
     scrub,
 )
 from redis_enterprise_export.models import ExportSpec
@@ -69,22 +70,14 @@ def _export(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     message = scrub(outcome_message(outcome, "exported"), secrets)
     record = Result.from_job(job, outcome, message=message, finished_at=utc_now(), **known)
     record = record.scrubbed(secrets)
-    try:
-        if result_file is not None:
-            write_record(result_file, record)
-    except LocalSetupError as exc:
-        # The export's own outcome stays what it was; an unrecordable success is not one.
-        outcome = outcome or exc
-        message = f"{message}; and {exc}" if outcome is not exc else str(exc)
-    if args.summary is not None:
-        from redis_enterprise_export.summary import append_summary
 
-        append_to_summary(args.summary, lambda path: append_summary(path, record, cluster))
-    if outcome is None:
-        return ExitCode.OK
-    with suppress(OSError):  # Terraform may be gone, and our stderr with it
-        print(f"error: {message}", file=sys.stderr)
-    return outcome.exit_code if isinstance(outcome, ExportError) else ExitCode.INTERNAL
+    def summarize() -> None:
+        if args.summary is not None:
+            from redis_enterprise_export.summary import append_summary
+
+            append_to_summary(args.summary, lambda path: append_summary(path, record, cluster))
+
+    return conclude(record, outcome, message, result_file, summarize)
 
 
 def _load_spec(args: argparse.Namespace, environ: Mapping[str, str]) -> ExportSpec:

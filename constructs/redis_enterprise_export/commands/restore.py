@@ -65,7 +65,7 @@ UID = re.compile(r"[1-9][0-9]{0,17}\Z")
 
 
 def describe_exit_codes() -> str:
-    return ", ".join(f"{code.value} {meaning}" for code, meaning in MEANINGS.items())
+    return ExitCode.describe(MEANINGS)
 
 
 def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
