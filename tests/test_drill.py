@@ -23,6 +23,7 @@ from redis_enterprise_export.contract import Result
 from redis_enterprise_export.drill import KeyRange, count_keys
 from redis_enterprise_export.errors import ConfigError, ExitCode, TransportError
 from redis_enterprise_export.simulator import Simulator
+from test_e2e import tables as export_tables
 
 MOUNT = {"type": "mount_point", "path": "/mnt/backups"}
 
@@ -189,22 +190,11 @@ def test_a_statistics_read_that_fails_is_retried_and_said() -> None:
 
 
 def sim_config(sim: Simulator, tmp_path: Path, export_dir: Path, **drill: Any) -> Path:
+    """The end-to-end tests' export of 'orders' (by uid here), and its drill."""
     path = tmp_path / "exports.toml"
+    config = export_tables(sim, export_dir, database=1)
     path.write_text(
-        toml_text(
-            {
-                "clusters": {"sim": {"url": sim.url, "ca_cert": str(sim.ca_path)}},
-                "exports": {
-                    "orders": {
-                        "cluster": "sim",
-                        "database": 1,
-                        "location": {"type": "mount_point", "path": str(export_dir)},
-                        "timeout_seconds": 30,
-                    }
-                },
-                "drills": {"orders": GOOD | {"timeout_seconds": 30} | drill},
-            }
-        )
+        toml_text(config | {"drills": {"orders": GOOD | {"timeout_seconds": 30} | drill}})
     )
     return path
 

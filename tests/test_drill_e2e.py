@@ -14,6 +14,8 @@ import pytest
 from helpers import ORDERS, TerraformProject
 from redis_enterprise_export.contract import unique_id
 from redis_enterprise_export.simulator import Simulator
+from test_drill import GOOD
+from test_e2e import tables as export_tables
 from test_status_own import epoch, samples, status
 
 pytestmark = pytest.mark.e2e
@@ -23,26 +25,9 @@ DRILL_ADDRESS = f"terraform_data.{unique_id(['drills', 'orders', 'drill'])}"
 
 
 def tables(sim: Simulator, export_dir: Path, **drill: Any) -> dict[str, dict[str, Any]]:
-    return {
-        "clusters": {"sim": {"url": sim.url, "ca_cert": str(sim.ca_path)}},
-        "exports": {
-            "orders": {
-                "cluster": "sim",
-                "database": "orders",
-                "location": {"type": "mount_point", "path": str(export_dir)},
-                "timeout_seconds": 60,
-            }
-        },
-        "drills": {
-            "orders": {
-                "export": "orders",
-                "into": "orders-drill",
-                "erase": "orders-drill",
-                "timeout_seconds": 60,
-            }
-            | drill
-        },
-    }
+    """The end-to-end tests' one export, and its drill into the scratch database."""
+    drills = {"orders": GOOD | {"timeout_seconds": 60} | drill}
+    return export_tables(sim, export_dir) | {"drills": drills}
 
 
 @pytest.fixture
