@@ -46,6 +46,7 @@ def main() -> int:
     sim.add_database(
         2, "search", modules=[{"module_name": "legacy-index", "capabilities": ["types"]}]
     )
+    sim.add_database(3, "orders-drill")  # the demo's restore drill imports into it
     # The ready file tells a waiting script where to connect; written last.
     (args.root / "simulator.json").write_text(
         json.dumps({"url": sim.url, "ca_cert": str(sim.ca_path), "pid": os.getpid()})
