@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from helpers import REPO
+from helpers import REPO, toml_text
 from redis_enterprise_export.simulator import Simulator
 from test_day2 import _samples, config, day2
 
@@ -167,3 +167,29 @@ def test_readme_names_every_series_status_writes(sim: Simulator, tmp_path: Path)
     readme = (REPO / "README.md").read_text().split("## Day-2")[1].split("\n## ")[0]
     assert len(names) >= 10
     assert [name for name in sorted(names) if name not in readme] == []
+
+
+def test_a_drills_scratch_database_is_covered_as_scratch_not_reported_uncovered(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """Each drill erases its scratch database: status --coverage, its metrics and preflight
+    count it as covered (by="drill_scratch"), where before it was an uncovered database
+    and failed every night's --coverage check."""
+    rs_backups(sim, 2, 2)
+    sim.cluster.add_database(7, "orders-drill")
+    path = config(tmp_path, {"sim": sim}, {"orders": {"database": 1}})
+    drill = {"export": "orders", "into": "orders-drill", "erase": "orders-drill"}
+    path.write_text(path.read_text() + toml_text({"drills": {"orders": drill}}))
+    metrics = tmp_path / "m.prom"
+    code, out, _ = day2(
+        "status", "--coverage", "--json", "--prometheus", str(metrics), "--config", str(path)
+    )
+    row = coverage_of(out)["orders-drill"]
+    assert (code, row["covered_by"], row["problem"]) == (0, "drill_scratch", "")
+    samples = _samples(metrics)
+    where = (("cluster", "sim"), ("database", "orders-drill"), ("database_uid", "7"))
+    by = tuple(sorted((*where, ("by", "drill_scratch"))))
+    assert samples["redis_export_database_covered", where] == 1
+    assert samples["redis_export_database_covered_by", by] == 1
+    code, out, _ = day2("preflight", "--config", str(path))
+    assert "orders-drill" not in out

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from .connect import connect
 from .errors import ApiError, ExportError
-from .models import Cluster, ExportSpec
+from .models import Cluster, DrillSpec, ExportSpec
 
 # The backup_* fields are RS's own scheduled backups (fact sheet, Addendum), which
 # coverage counts beside this project's exports. backup_location carries secrets:
@@ -61,6 +61,19 @@ class ClusterView:
     def uncovered_by(self, exports: list[ExportSpec]) -> list[dict[str, Any]]:
         """This cluster's databases that none of ``exports`` names."""
         return [row for row in self.databases.value or [] if not self.exports_of(row, exports)]
+
+    def drills_into(
+        self, row: dict[str, Any], drills: list[DrillSpec], exports: list[ExportSpec]
+    ) -> list[str]:
+        """The names of those of ``drills`` whose scratch database ``row`` is: on the
+        cluster of the drill's export, named by uid or name."""
+        cluster_of = {spec.name: spec.cluster for spec in exports}
+        return [
+            drill.name
+            for drill in drills
+            if cluster_of.get(drill.export) == self.cluster
+            and drill.into in (row.get("uid"), row.get("name"))
+        ]
 
     def exports_of(self, row: dict[str, Any], exports: list[ExportSpec]) -> list[ExportSpec]:
         """Those of ``exports`` that name the database ``row`` (by uid or name)."""

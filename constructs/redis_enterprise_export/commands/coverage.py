@@ -8,7 +8,7 @@ report gives the age of each: the exports' newest own success, and RS's
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,6 +18,8 @@ from redis_enterprise_export.config import ExportsConfig
 from redis_enterprise_export.inventory import ClusterView
 
 EXPORT, RS, BOTH, NOTHING = "export", "rs_schedule", "both", "nothing"
+# A restore drill's scratch database: each drill erases it, so nothing is to cover.
+SCRATCH = "drill_scratch"
 # Keys of a backup_location that say where without a secret (bucket_name, not the keys).
 _WHERE = ("bucket_name", "container", "path")
 
@@ -29,7 +31,7 @@ class Coverage:
     cluster: str
     database: str  # its name, as the cluster reports it
     database_uid: int | None
-    covered_by: str  # EXPORT, RS, BOTH or NOTHING
+    covered_by: str  # EXPORT, RS, BOTH, NOTHING or SCRATCH
     exports: list[str]
     export_last_success: str  # the newest of its exports' last successes
     export_age_seconds: float | None
@@ -57,9 +59,13 @@ def coverage(
         for row in view.databases.value or []:
             if isinstance(row, dict):
                 names = [spec.name for spec in view.exports_of(row, config.exports)]
+                drills = view.drills_into(row, config.drills, config.exports)
                 rows.append(
-                    _coverage(view.name, row, names, last_success, now=now, max_age=max_age)
-                )
+                    _coverage(
+                        view.name, row, names, last_success, now=now, max_age=max_age,
+                        drills=drills,
+                    )
+                )  # fmt: skip
     return rows
 
 
@@ -71,6 +77,7 @@ def _coverage(
     *,
     now: datetime,
     max_age: float | None,
+    drills: Sequence[str] = (),
 ) -> Coverage:
     times = [last_success[name] for name in exports if last_success.get(name)]
     newest = min(times, key=lambda t: _age_or_inf(t, now), default="")
@@ -83,6 +90,8 @@ def _coverage(
     covered_by = {(True, True): BOTH, (True, False): EXPORT, (False, True): RS}.get(
         (bool(exports), rs), NOTHING
     )
+    if covered_by == NOTHING and drills:
+        covered_by = SCRATCH
     problems = []
     if covered_by == NOTHING:
         problems.append("no export and no RS scheduled backup covers it")
@@ -149,6 +158,8 @@ def covered_cell(row: Coverage) -> str:
         )
         where = f" to {row.rs_backup_location}" if row.rs_backup_location else ""
         parts.append(f"RS schedule{every}{where}")
+    if row.covered_by == SCRATCH:
+        return "scratch database of a restore drill (each drill erases it)"
     return " + ".join(parts) or NOTHING
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Enum, Gauge, write_to_textfile
 
 from redis_enterprise_export.commands.common import parse_time
+from redis_enterprise_export.commands.coverage import SCRATCH
 
 if TYPE_CHECKING:
     from redis_enterprise_export.commands.coverage import Coverage
@@ -145,14 +146,16 @@ def write_prometheus(
 def _coverage(registry: CollectorRegistry, covers: list[Coverage]) -> None:
     covered = Gauge(
         "redis_export_database_covered",
-        "1 if an export in the config or RS's own scheduled backups cover the database, else 0.",
+        "1 if an export in the config or RS's own scheduled backups cover the database, or it "
+        "is a restore drill's scratch database (erased by each drill), else 0.",
         DATABASE,
         registry=registry,
     )
     covered_by = Gauge(
         "redis_export_database_covered_by",
         "1 if this kind of backup covers the database: by=export (an export in the config) "
-        "or by=rs_schedule (RS's own scheduled backups, the bdb's backup: true).",
+        "or by=rs_schedule (RS's own scheduled backups, the bdb's backup: true), or "
+        "by=drill_scratch (a restore drill's scratch database).",
         (*DATABASE, "by"),
         registry=registry,
     )
@@ -171,9 +174,11 @@ def _coverage(registry: CollectorRegistry, covers: list[Coverage]) -> None:
     )
     for row in covers:
         where = (row.cluster, row.database, _uid(row.database_uid))
-        covered.labels(*where).set(1 if row.exports or row.rs_backup else 0)
+        scratch = row.covered_by == SCRATCH
+        covered.labels(*where).set(1 if row.exports or row.rs_backup or scratch else 0)
         covered_by.labels(*where, "export").set(1 if row.exports else 0)
         covered_by.labels(*where, "rs_schedule").set(1 if row.rs_backup else 0)
+        covered_by.labels(*where, SCRATCH).set(1 if scratch else 0)
         if not row.rs_backup:
             continue
         state = row.rs_backup_status or "none"
