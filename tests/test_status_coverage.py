@@ -192,4 +192,26 @@ def test_a_drills_scratch_database_is_covered_as_scratch_not_reported_uncovered(
     assert samples["redis_export_database_covered", where] == 1
     assert samples["redis_export_database_covered_by", by] == 1
     code, out, _ = day2("preflight", "--config", str(path))
-    assert "orders-drill" not in out
+    assert "coverage: database 'orders-drill'" not in out
+    assert "✔ drill orders: scratch database: 'orders-drill' is uid 7; each drill ERASES it" in out
+
+
+@pytest.mark.parametrize(
+    ("make", "detail"),
+    [
+        (lambda sim: None, "no database 'orders-drill': create the scratch database"),
+        (lambda sim: sim.add_database(7, "orders-drill", crdt=True), "is Active-Active"),
+    ],
+)
+def test_preflight_fails_a_drill_whose_scratch_database_is_missing_or_active_active(
+    sim: Simulator, tmp_path: Path, make: Any, detail: str
+) -> None:
+    """Tonight's drill would fail: preflight says so now, naming the drill."""
+    make(sim)
+    path = config(tmp_path, {"sim": sim}, {"orders": {"database": 1}})
+    drill = {"export": "orders", "into": "orders-drill", "erase": "orders-drill"}
+    path.write_text(path.read_text() + toml_text({"drills": {"orders": drill}}))
+    code, out, _ = day2("preflight", "--config", str(path))
+    assert code == 1
+    (line,) = [line for line in out.splitlines() if line.startswith("✘ drill orders")]
+    assert detail in line

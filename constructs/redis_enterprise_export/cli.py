@@ -97,7 +97,8 @@ def _day2(commands: Any, environ: Mapping[str, str]) -> None:
             "and its TLS verifies, the credentials work (one request), it does not redirect "
             "(handle_redirects), the user's role may export, and max_concurrent_exports fits. "
             "Per export: the secrets are set, the database exists, and the module versions "
-            "it uses support backup_restore. A check the API cannot answer (a destination, "
+            "it uses support backup_restore; per drill, its scratch database exists and is "
+            "not Active-Active. A check the API cannot answer (a destination, "
             "say) shows as '?' (not checked) and why; the last line sums up."
         ),
         epilog="exit codes: 0 every check passed (warnings and not checked allowed), "

@@ -15,11 +15,12 @@ from .models import Cluster, DrillSpec, ExportSpec
 
 # The backup_* fields are RS's own scheduled backups (fact sheet, Addendum), which
 # coverage counts beside this project's exports. backup_location carries secrets:
-# only its type and where (bucket, container, path) are ever shown.
+# only its type and where (bucket, container, path) are ever shown. crdt: a drill's
+# scratch database must not be Active-Active.
 DATABASE_FIELDS = (
     "uid,name,status,export_status,export_progress,export_failure_reason,"
     "last_export_time,module_list,backup,backup_interval,backup_location,"
-    "last_backup_time,backup_status,backup_failure_reason"
+    "last_backup_time,backup_status,backup_failure_reason,crdt"
 )
 
 T = TypeVar("T")

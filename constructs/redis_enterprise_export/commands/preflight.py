@@ -32,7 +32,7 @@ from redis_enterprise_export.errors import (
     RedirectError,
 )
 from redis_enterprise_export.inventory import ClusterView, read_clusters, refused
-from redis_enterprise_export.models import ExportSpec, MountPointLocation
+from redis_enterprise_export.models import DrillSpec, ExportSpec, MountPointLocation
 from redis_enterprise_export.summary import one_line
 
 # The roles RS grants start_bdb_export, and the documented ones it does not.
@@ -70,6 +70,12 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             for spec in selected
             if spec.cluster is view.cluster
             for name, result in _export_checks(spec, view, environ)
+        ]
+        names = {spec.name for spec in selected if spec.cluster is view.cluster}
+        checks += [
+            Check(view.name, f"drill {drill.name}", "scratch database", *_scratch(drill, view))
+            for drill in config.drills
+            if drill.export in names
         ]
         # Against the whole config: --name narrows what is checked, not what exists.
         checks += [
@@ -203,6 +209,24 @@ def _database(spec: ExportSpec, view: ClusterView) -> tuple[tuple[str, str], dic
         return (FAIL, f"{len(found)} databases are called {spec.database!r}; use a uid"), None
     names = sorted(str(row.get("name")) for row in view.databases.value or [])
     return (FAIL, f"no database {spec.database!r}; the cluster has {', '.join(names)}"), None
+
+
+def _scratch(drill: DrillSpec, view: ClusterView) -> tuple[str, str]:
+    """The drill's scratch database: there, one of it, and not Active-Active."""
+    if not view.databases.ok:
+        return NOT_CHECKED, "the cluster was not read"
+    found = view.database(drill.into)
+    if not found:
+        return FAIL, f"no database {drill.into!r}: create the scratch database it imports into"
+    if len(found) > 1:
+        return FAIL, f"{len(found)} databases are called {drill.into!r}; use a uid"
+    row = found[0]
+    if row.get("crdt") is True:
+        return FAIL, (
+            f"{row.get('name')!r} is Active-Active: an import would merge into it, not "
+            "restore; use a database that is not"
+        )
+    return PASS, f"{row.get('name')!r} is uid {row.get('uid')}; each drill ERASES it"
 
 
 def _modules(view: ClusterView, database: dict[str, Any] | None) -> tuple[str, str]:
