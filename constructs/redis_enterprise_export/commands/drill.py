@@ -80,7 +80,7 @@ def _drill(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     result_file: Path | None = args.result
     drill: Drill | None = None
     secrets: list[str] = []
-    where = {"cluster": ""}
+    cluster = ""
 
     def say(line: str) -> None:
         name = known.get("name", "drill")
@@ -88,7 +88,7 @@ def _drill(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             print(scrub(f"[drill {name}] {line}", secrets), flush=True)
 
     def work() -> None:
-        nonlocal drill
+        nonlocal drill, cluster
         from redis_enterprise_export.connect import cluster_identity, connect
         from redis_enterprise_export.drill import Drill
         from redis_enterprise_export.polling import Deadline, SystemClock
@@ -101,7 +101,7 @@ def _drill(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         spec, export = _load(args, environ)
         known.update(name=spec.name, export=spec.export)
         # host[:port], never userinfo: the summary's cluster column, as the export's.
-        where["cluster"] = urlsplit(export.cluster.url).netloc.rpartition("@")[2]
+        cluster = urlsplit(export.cluster.url).netloc.rpartition("@")[2]
         exported = _exported(args.export_result or _default_export_result(args, spec))
         known["export_finished_at"] = exported.finished_at
         secrets[:] = [environ.get(export.cluster.password_env, ""), *export.secrets(environ)]
@@ -138,7 +138,6 @@ def _drill(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         if args.summary is not None:
             from redis_enterprise_export.summary import append_drill_summary
 
-            cluster = where["cluster"]
             append_to_summary(
                 args.summary, lambda path: append_drill_summary(path, record, cluster)
             )
