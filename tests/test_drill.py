@@ -21,7 +21,11 @@ from redis_enterprise_export.client import KeyCount
 from redis_enterprise_export.config import load_config
 from redis_enterprise_export.contract import Result
 from redis_enterprise_export.drill import KeyRange, count_keys
-from redis_enterprise_export.errors import ConfigError, ExitCode, TransportError
+from redis_enterprise_export.errors import (
+    ConfigError,
+    ExitCode,
+    TransportError,
+)
 from redis_enterprise_export.simulator import Simulator
 
 MOUNT = {"type": "mount_point", "path": "/mnt/backups"}
@@ -183,6 +187,15 @@ def test_a_statistics_read_that_fails_is_retried_and_said() -> None:
     stats = Stats([at(0, 1), TransportError("connection refused", maybe_sent=False), at(1, 200)])
     assert count(stats) == 200
     assert any("could not be read" in line for line in stats.log)
+
+
+def test_a_sample_whose_times_carry_no_zone_is_read_as_utc_not_a_crash() -> None:
+    """RS sends UTC; a sample without "Z" after one with it is compared as UTC,
+    not an internal error (naive and aware times do not compare in Python)."""
+    naive = KeyCount(200, "2026-12-03T10:01:00", "2026-12-03T10:02:00")
+    assert count(Stats([at(0, 1), naive])) == 200
+    stale = KeyCount(200, "2026-12-03T09:59:00", "2026-12-03T10:00:00")
+    assert count(Stats([at(0, 1), stale]), seconds=10) is None
 
 
 # The command, against the simulator -------------------------------------------------

@@ -19,7 +19,7 @@ import math
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from .client import KeyCount
@@ -234,10 +234,13 @@ def count_keys(
 
 
 def _time(text: str) -> datetime | None:
+    """A sample's time; one without a zone is UTC, as RS's are (naive and aware
+    times do not compare, and a cluster may send either)."""
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except (ValueError, AttributeError):
         return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _fresh(sample: KeyCount, boundary: datetime | None) -> bool:
