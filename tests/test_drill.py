@@ -176,6 +176,13 @@ def test_no_fresh_sample_in_the_window_is_no_count() -> None:
     assert count(stats, seconds=10) is None
 
 
+def test_a_sample_that_never_updates_proves_nothing_even_when_it_spans_an_instant() -> None:
+    """A sample with stime == etime read again starts at its own end: it is the same
+    sample, from before the import, and its count (here the expected one) is not taken."""
+    instant = KeyCount(200, "2026-12-03T10:00:00Z", "2026-12-03T10:00:00Z")
+    assert count(Stats([instant]), seconds=10) is None
+
+
 def test_samples_without_times_are_never_fresh() -> None:
     """A sample without stime/etime cannot be judged fresh, so it proves nothing."""
     stats = Stats([KeyCount(200, "", "")])
@@ -196,6 +203,25 @@ def test_a_sample_whose_times_carry_no_zone_is_read_as_utc_not_a_crash() -> None
     assert count(Stats([at(0, 1), naive])) == 200
     stale = KeyCount(200, "2026-12-03T09:59:00", "2026-12-03T10:00:00")
     assert count(Stats([at(0, 1), stale]), seconds=10) is None
+
+
+times = st.one_of(
+    st.just(""),
+    st.text(max_size=30),
+    st.datetimes().map(lambda t: t.isoformat()),
+    st.datetimes(timezones=st.timezones()).map(lambda t: t.isoformat()),
+    st.datetimes().map(lambda t: t.isoformat() + "Z"),
+)
+
+
+@given(st.lists(st.tuples(times, times, st.none() | st.integers(0, 400)), min_size=1))
+def test_any_sample_times_give_a_count_or_none_never_an_error(
+    samples: list[tuple[str, str, int | None]],
+) -> None:
+    """Whatever a cluster sends as stime/etime, the count is one of the fresh samples' or none."""
+    stats = Stats([KeyCount(keys, stime, etime) for stime, etime, keys in samples])
+    found = count(stats, seconds=10)
+    assert found is None or found in [keys for _, _, keys in samples[1:]]
 
 
 # The command, against the simulator -------------------------------------------------

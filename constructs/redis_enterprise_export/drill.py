@@ -8,9 +8,9 @@ counts are ``no_of_keys`` from RS's database statistics
 and right after it succeeded.
 
 Statistics are sampled: the latest sample may still describe the scratch
-database before the import. A count is trusted only from a sample that began
-no earlier than the end of the first sample read after the import succeeded
-(both times are the cluster's, so no clock skew enters).
+database before the import. A count is trusted only from a later sample: one that
+began no earlier than, and ended after, the end of the first sample read after the
+import succeeded (both times are the cluster's, so no clock skew enters).
 """
 
 from __future__ import annotations
@@ -210,7 +210,7 @@ def count_keys(
     ``seconds``; None if no fresh one came.
 
     The first sample read may predate the import: its end is the boundary, and only a
-    sample that starts at or after it counts (both are the cluster's times).
+    sample that starts at or after it and ends after it counts (the cluster's times).
     """
     until = clock.now() + seconds
     boundary: datetime | None = None
@@ -244,7 +244,15 @@ def _time(text: str) -> datetime | None:
 
 
 def _fresh(sample: KeyCount, boundary: datetime | None) -> bool:
-    """Whether ``sample`` began no earlier than the boundary. Without times to compare
-    it is not: a stale count that happens to match would prove nothing."""
-    start = _time(sample.stime)
-    return boundary is not None and start is not None and start >= boundary
+    """Whether ``sample`` began no earlier than the boundary and ended after it: a
+    later sample, not the boundary's own read again (an instant's sample, stime ==
+    etime, starts at its own end). Without times to compare it is not fresh: a stale
+    count that happens to match would prove nothing."""
+    start, end = _time(sample.stime), _time(sample.etime)
+    return (
+        boundary is not None
+        and start is not None
+        and end is not None
+        and start >= boundary
+        and end > boundary
+    )
