@@ -22,7 +22,9 @@ from redis_enterprise_export.config import load_config
 from redis_enterprise_export.contract import Result
 from redis_enterprise_export.drill import KeyRange, count_keys
 from redis_enterprise_export.errors import (
+    ApiError,
     ConfigError,
+    DrillFailedError,
     ExitCode,
     TransportError,
 )
@@ -222,6 +224,23 @@ def test_any_sample_times_give_a_count_or_none_never_an_error(
     stats = Stats([KeyCount(keys, stime, etime) for stime, etime, keys in samples])
     found = count(stats, seconds=10)
     assert found is None or found in [keys for _, _, keys in samples[1:]]
+
+
+def test_a_refused_statistics_read_fails_the_drill_at_once_saying_so() -> None:
+    """A 403 on the statistics does not go away: it is not retried for the whole window,
+    and the drill says it, not that no fresh sample came."""
+    refused = ApiError(403, "GET", "/v1/bdbs/stats/last/3", error_code="insufficient_permissions")
+    stats = Stats([at(0, 1), refused])
+    with pytest.raises(ApiError, match="answered 403"):
+        count(stats)
+    assert stats.reads == 2
+
+
+def test_statistics_that_cannot_be_read_to_the_end_say_why_the_drill_failed() -> None:
+    """Reads that fail through the window end in that failure, not in "no fresh count"."""
+    down = TransportError("connection refused", maybe_sent=False)
+    with pytest.raises(DrillFailedError, match=r"could not be read.*connection refused"):
+        count(Stats([at(0, 1), down]), seconds=10)
 
 
 # The command, against the simulator -------------------------------------------------

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from .client import KeyCount
 from .contract import Result
-from .errors import ConfigError, DrillFailedError, ExportError
+from .errors import ApiError, ConfigError, DrillFailedError, ExportError, TlsError
 from .job import no_gate
 from .models import DrillSpec, ExportSpec
 from .polling import Clock, Deadline, backoff, ride_out
@@ -211,17 +211,27 @@ def count_keys(
 
     The first sample read may predate the import: its end is the boundary, and only a
     sample that starts at or after it and ends after it counts (the cluster's times).
+    A refusal (401, 403) or an untrusted certificate is raised at once: asking again
+    cannot help. Other failed reads are retried; if the last read failed and no fresh
+    count came, DrillFailedError says that read's failure.
     """
     until = clock.now() + seconds
     boundary: datetime | None = None
     first = True
     loaded: int | None = None
+    failed: ExportError | None = None
     while True:
         try:
             sample = client.key_count(uid)
         except ExportError as exc:
+            if isinstance(exc, TlsError) or (
+                isinstance(exc, ApiError) and exc.http_status in (401, 403)
+            ):
+                raise
+            failed = exc
             report(f"the statistics of database {uid} could not be read ({exc}); retrying")
         else:
+            failed = None
             if first:
                 boundary, first = _time(sample.etime), False
             elif _fresh(sample, boundary) and sample.keys is not None:
@@ -229,6 +239,12 @@ def count_keys(
                 if expected.holds(loaded):
                     return loaded
         if clock.now() >= until:
+            if loaded is None and failed is not None:
+                raise DrillFailedError(
+                    f"the import into database {uid} succeeded, but its statistics could "
+                    f"not be read to the end of {seconds:g} s ({failed}), so the restore is "
+                    "not proven"
+                )
             return loaded
         clock.sleep(min(STATS_POLL_SECONDS, max(until - clock.now(), 0.0)))
 
