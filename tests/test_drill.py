@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -315,6 +316,23 @@ def test_a_file_of_another_database_loads_but_fails_the_drill_on_its_key_count(
         f"holds 1 keys after the import, but export 'orders''s database held {len(ORDERS)} keys"
         in record["message"]
     )
+
+
+def test_statistics_that_never_update_fail_the_drill_saying_the_window_it_waited(
+    scratch: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """The scratch database's sample, taken before the import, never moves on: the
+    import succeeds, the count is not proven (exit 4), and the message states the
+    time the drill really waited, which its timeout bounds (not always 120 s)."""
+    scratch.cluster.scenario.stats_interval_seconds = 10**6
+    code, record = export_then_drill(scratch, tmp_path, export_dir, timeout_seconds=3)
+    assert code == ExitCode.EXPORT_FAILED
+    assert record["drill_status"] == "failed"
+    assert record["keys_loaded"] is None
+    waited = re.search(r"no fresh key count within ([0-9.]+) s", record["message"])
+    assert waited is not None, record["message"]
+    assert 0 < float(waited[1]) <= 3
+    assert scratch.cluster.imports_started(3) == 1
 
 
 def test_a_scratch_database_that_resolves_to_the_source_is_refused_before_any_import(

@@ -172,7 +172,7 @@ class Drill:
         if self.keys_loaded is None:
             raise DrillFailedError(
                 f"the import into database {uid} succeeded, but its statistics showed no "
-                f"fresh key count within {STATS_WINDOW_SECONDS:g} s, so the restore is not "
+                f"fresh key count within {window:.3g} s, so the restore is not "
                 "proven; check the database's key count in the admin console"
             )
         if not self.expected.holds(self.keys_loaded):
