@@ -377,6 +377,26 @@ def test_a_missing_export_record_is_bad_input_naming_the_file(
     assert str(missing) in json.loads(result.read_text())["message"]
 
 
+def test_an_export_record_nested_too_deep_is_bad_input_naming_the_file(
+    scratch: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """An export record Python's parser cannot nest that deep: exit 2 naming the file,
+    not an internal error; nothing imported."""
+    path = sim_config(scratch, tmp_path, export_dir)
+    deep, result = tmp_path / "deep.json", tmp_path / "drill.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    code = main(
+        ["drill", "--config", str(path), "--name", "orders", "--export-result", str(deep),
+         "--result", str(result)],
+        _env(),
+    )  # fmt: skip
+    assert code == ExitCode.BAD_INPUT
+    message = json.loads(result.read_text())["message"]
+    assert f"--export-result: got '{deep}'" in message
+    assert "nested too deep" in message
+    assert scratch.cluster.imports_started() == 0
+
+
 def test_two_drills_into_one_scratch_database_take_turns_and_both_prove_their_export(
     scratch: Simulator, tmp_path: Path, export_dir: Path
 ) -> None:
