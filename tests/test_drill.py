@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -21,7 +22,13 @@ from redis_enterprise_export.client import KeyCount
 from redis_enterprise_export.config import load_config
 from redis_enterprise_export.contract import Result
 from redis_enterprise_export.drill import KeyRange, count_keys
-from redis_enterprise_export.errors import ConfigError, ExitCode, TransportError
+from redis_enterprise_export.errors import (
+    ApiError,
+    ConfigError,
+    DrillFailedError,
+    ExitCode,
+    TransportError,
+)
 from redis_enterprise_export.simulator import Simulator
 from test_e2e import tables as export_tables
 
@@ -173,6 +180,13 @@ def test_no_fresh_sample_in_the_window_is_no_count() -> None:
     assert count(stats, seconds=10) is None
 
 
+def test_a_sample_that_never_updates_proves_nothing_even_when_it_spans_an_instant() -> None:
+    """A sample with stime == etime read again starts at its own end: it is the same
+    sample, from before the import, and its count (here the expected one) is not taken."""
+    instant = KeyCount(200, "2026-12-03T10:00:00Z", "2026-12-03T10:00:00Z")
+    assert count(Stats([instant]), seconds=10) is None
+
+
 def test_samples_without_times_are_never_fresh() -> None:
     """A sample without stime/etime cannot be judged fresh, so it proves nothing."""
     stats = Stats([KeyCount(200, "", "")])
@@ -184,6 +198,51 @@ def test_a_statistics_read_that_fails_is_retried_and_said() -> None:
     stats = Stats([at(0, 1), TransportError("connection refused", maybe_sent=False), at(1, 200)])
     assert count(stats) == 200
     assert any("could not be read" in line for line in stats.log)
+
+
+def test_a_sample_whose_times_carry_no_zone_is_read_as_utc_not_a_crash() -> None:
+    """RS sends UTC; a sample without "Z" after one with it is compared as UTC,
+    not an internal error (naive and aware times do not compare in Python)."""
+    naive = KeyCount(200, "2026-12-03T10:01:00", "2026-12-03T10:02:00")
+    assert count(Stats([at(0, 1), naive])) == 200
+    stale = KeyCount(200, "2026-12-03T09:59:00", "2026-12-03T10:00:00")
+    assert count(Stats([at(0, 1), stale]), seconds=10) is None
+
+
+times = st.one_of(
+    st.just(""),
+    st.text(max_size=30),
+    st.datetimes().map(lambda t: t.isoformat()),
+    st.datetimes(timezones=st.timezones()).map(lambda t: t.isoformat()),
+    st.datetimes().map(lambda t: t.isoformat() + "Z"),
+)
+
+
+@given(st.lists(st.tuples(times, times, st.none() | st.integers(0, 400)), min_size=1))
+def test_any_sample_times_give_a_count_or_none_never_an_error(
+    samples: list[tuple[str, str, int | None]],
+) -> None:
+    """Whatever a cluster sends as stime/etime, the count is one of the fresh samples' or none."""
+    stats = Stats([KeyCount(keys, stime, etime) for stime, etime, keys in samples])
+    found = count(stats, seconds=10)
+    assert found is None or found in [keys for _, _, keys in samples[1:]]
+
+
+def test_a_refused_statistics_read_fails_the_drill_at_once_saying_so() -> None:
+    """A 403 on the statistics does not go away: it is not retried for the whole window,
+    and the drill says it, not that no fresh sample came."""
+    refused = ApiError(403, "GET", "/v1/bdbs/stats/last/3", error_code="insufficient_permissions")
+    stats = Stats([at(0, 1), refused])
+    with pytest.raises(ApiError, match="answered 403"):
+        count(stats)
+    assert stats.reads == 2
+
+
+def test_statistics_that_cannot_be_read_to_the_end_say_why_the_drill_failed() -> None:
+    """Reads that fail through the window end in that failure, not in "no fresh count"."""
+    down = TransportError("connection refused", maybe_sent=False)
+    with pytest.raises(DrillFailedError, match=r"could not be read.*connection refused"):
+        count(Stats([at(0, 1), down]), seconds=10)
 
 
 # The command, against the simulator -------------------------------------------------
@@ -249,6 +308,23 @@ def test_a_file_of_another_database_loads_but_fails_the_drill_on_its_key_count(
     )
 
 
+def test_statistics_that_never_update_fail_the_drill_saying_the_window_it_waited(
+    scratch: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """The scratch database's sample, taken before the import, never moves on: the
+    import succeeds, the count is not proven (exit 4), and the message states the
+    time the drill really waited, which its timeout bounds (not always 120 s)."""
+    scratch.cluster.scenario.stats_interval_seconds = 10**6
+    code, record = export_then_drill(scratch, tmp_path, export_dir, timeout_seconds=3)
+    assert code == ExitCode.EXPORT_FAILED
+    assert record["drill_status"] == "failed"
+    assert record["keys_loaded"] is None
+    waited = re.search(r"no fresh key count within ([0-9.]+) s", record["message"])
+    assert waited is not None, record["message"]
+    assert 0 < float(waited[1]) <= 3
+    assert scratch.cluster.imports_started(3) == 1
+
+
 def test_a_scratch_database_that_resolves_to_the_source_is_refused_before_any_import(
     scratch: Simulator, tmp_path: Path, export_dir: Path
 ) -> None:
@@ -289,6 +365,26 @@ def test_a_missing_export_record_is_bad_input_naming_the_file(
     )  # fmt: skip
     assert code == ExitCode.BAD_INPUT
     assert str(missing) in json.loads(result.read_text())["message"]
+
+
+def test_an_export_record_nested_too_deep_is_bad_input_naming_the_file(
+    scratch: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """An export record Python's parser cannot nest that deep: exit 2 naming the file,
+    not an internal error; nothing imported."""
+    path = sim_config(scratch, tmp_path, export_dir)
+    deep, result = tmp_path / "deep.json", tmp_path / "drill.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    code = main(
+        ["drill", "--config", str(path), "--name", "orders", "--export-result", str(deep),
+         "--result", str(result)],
+        _env(),
+    )  # fmt: skip
+    assert code == ExitCode.BAD_INPUT
+    message = json.loads(result.read_text())["message"]
+    assert f"--export-result: got '{deep}'" in message
+    assert "nested too deep" in message
+    assert scratch.cluster.imports_started() == 0
 
 
 def test_two_drills_into_one_scratch_database_take_turns_and_both_prove_their_export(

@@ -147,3 +147,27 @@ def test_status_and_prometheus_show_the_last_good_drill(
     good = found["redis_export_last_successful_drill_timestamp_seconds", "orders", ""]
     assert good == epoch(drill["finished_at"])
     assert found["redis_export_latest_drill_status", "orders", "succeeded"] == 1
+
+
+@pytest.mark.parametrize(
+    "garbage", ["[" * 100_000 + "]" * 100_000, '{"drill_status": "succ'], ids=["deep", "cut"]
+)
+def test_a_drill_record_that_is_garbage_is_an_unknown_latest_drill_not_a_crash(
+    drilled: TerraformProject, garbage: str
+) -> None:
+    """status and its metrics read a drill record that is not a record (nested too deep
+    for Python's parser, or cut short) as an unknown latest drill, a problem naming the
+    file; the drill's last success in state still stands."""
+    record = drilled.stack / ".results" / "drills" / "orders.json"
+    record.write_text(garbage)
+    metrics = drilled.root / "metrics.prom"
+    _, data = status(drilled, "--prometheus", str(metrics))
+    (row,) = data["exports"]
+    assert row["own_latest_drill"]["export_status"] == "unknown"
+    assert f"its latest restore drill unknown: {record} could not be read" in row["problem"]
+    assert row["own_last_good_drill"]["finished_at"] == drills(drilled)["orders"]["finished_at"]
+    found = {
+        (name, dict(pairs).get(name, "")): value
+        for (name, pairs), value in samples(metrics).items()
+    }
+    assert found["redis_export_latest_drill_status", "unknown"] == 1

@@ -8,9 +8,9 @@ counts are ``no_of_keys`` from RS's database statistics
 and right after it succeeded.
 
 Statistics are sampled: the latest sample may still describe the scratch
-database before the import. A count is trusted only from a sample that began
-no earlier than the end of the first sample read after the import succeeded
-(both times are the cluster's, so no clock skew enters).
+database before the import. A count is trusted only from a later sample: one that
+began no earlier than, and ended after, the end of the first sample read after the
+import succeeded (both times are the cluster's, so no clock skew enters).
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import math
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from .client import KeyCount
 from .contract import Result
-from .errors import ConfigError, DrillFailedError, ExportError
+from .errors import ApiError, ConfigError, DrillFailedError, ExportError, TlsError
 from .job import no_gate
 from .models import DrillSpec, ExportSpec
 from .polling import Clock, Deadline, backoff, ride_out
@@ -172,7 +172,7 @@ class Drill:
         if self.keys_loaded is None:
             raise DrillFailedError(
                 f"the import into database {uid} succeeded, but its statistics showed no "
-                f"fresh key count within {STATS_WINDOW_SECONDS:g} s, so the restore is not "
+                f"fresh key count within {window:.3g} s, so the restore is not "
                 "proven; check the database's key count in the admin console"
             )
         if not self.expected.holds(self.keys_loaded):
@@ -210,18 +210,28 @@ def count_keys(
     ``seconds``; None if no fresh one came.
 
     The first sample read may predate the import: its end is the boundary, and only a
-    sample that starts at or after it counts (both are the cluster's times).
+    sample that starts at or after it and ends after it counts (the cluster's times).
+    A refusal (401, 403) or an untrusted certificate is raised at once: asking again
+    cannot help. Other failed reads are retried; if the last read failed and no fresh
+    count came, DrillFailedError says that read's failure.
     """
     until = clock.now() + seconds
     boundary: datetime | None = None
     first = True
     loaded: int | None = None
+    failed: ExportError | None = None
     while True:
         try:
             sample = client.key_count(uid)
         except ExportError as exc:
+            if isinstance(exc, TlsError) or (
+                isinstance(exc, ApiError) and exc.http_status in (401, 403)
+            ):
+                raise
+            failed = exc
             report(f"the statistics of database {uid} could not be read ({exc}); retrying")
         else:
+            failed = None
             if first:
                 boundary, first = _time(sample.etime), False
             elif _fresh(sample, boundary) and sample.keys is not None:
@@ -229,19 +239,36 @@ def count_keys(
                 if expected.holds(loaded):
                     return loaded
         if clock.now() >= until:
+            if loaded is None and failed is not None:
+                raise DrillFailedError(
+                    f"the import into database {uid} succeeded, but its statistics could "
+                    f"not be read to the end of {seconds:g} s ({failed}), so the restore is "
+                    "not proven"
+                )
             return loaded
         clock.sleep(min(STATS_POLL_SECONDS, max(until - clock.now(), 0.0)))
 
 
 def _time(text: str) -> datetime | None:
+    """A sample's time; one without a zone is UTC, as RS's are (naive and aware
+    times do not compare, and a cluster may send either)."""
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except (ValueError, AttributeError):
         return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _fresh(sample: KeyCount, boundary: datetime | None) -> bool:
-    """Whether ``sample`` began no earlier than the boundary. Without times to compare
-    it is not: a stale count that happens to match would prove nothing."""
-    start = _time(sample.stime)
-    return boundary is not None and start is not None and start >= boundary
+    """Whether ``sample`` began no earlier than the boundary and ended after it: a
+    later sample, not the boundary's own read again (an instant's sample, stime ==
+    etime, starts at its own end). Without times to compare it is not fresh: a stale
+    count that happens to match would prove nothing."""
+    start, end = _time(sample.stime), _time(sample.etime)
+    return (
+        boundary is not None
+        and start is not None
+        and end is not None
+        and start >= boundary
+        and end > boundary
+    )

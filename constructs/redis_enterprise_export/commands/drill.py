@@ -226,6 +226,10 @@ def _exported(path: Path) -> Result:
         raise ConfigError(
             "--export-result", str(path), "the export's result file (run the export first)"
         ) from None
+    except RecursionError:
+        raise ConfigError(
+            "--export-result", str(path), "a readable result file (nested too deep)"
+        ) from None
     except (OSError, ValueError, TypeError) as exc:
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ConfigError("--export-result", str(path), f"a readable result file ({why})") from None

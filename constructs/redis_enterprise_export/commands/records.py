@@ -264,7 +264,7 @@ def _record(output: Any, kind: _Kind) -> Result | DrillResult | None:
     try:
         data = json.loads(output)
         return kind.record.from_dict(data) if isinstance(data, dict) else None
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):  # nested too deep for the parser
         return None
 
 
@@ -277,8 +277,14 @@ def _results_file(path: Path, kind: _Kind) -> Outcome | None:
         return Outcome.of(kind.record.from_dict(data), RESULTS_FILE)
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, TypeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    except (OSError, ValueError, TypeError, RecursionError) as exc:
+        reason = (
+            exc.strerror
+            if isinstance(exc, OSError) and exc.strerror
+            else "nested too deep"
+            if isinstance(exc, RecursionError)
+            else str(exc)
+        )
         return Outcome.of(
             Result(export_status="unknown", message=f"{path} could not be read: {reason}"),
             RESULTS_FILE,
