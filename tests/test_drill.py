@@ -292,13 +292,36 @@ def scratch(sim: Simulator) -> Simulator:
     return sim
 
 
+def drill_unlisted(
+    sim: Simulator, tmp_path: Path, export_dir: Path, **drill: Any
+) -> tuple[int, dict[str, Any]]:
+    """Export, then drill as if the runner could not list the export's location: its
+    record holds no files, as for an sftp location or a share the runner does not mount."""
+    path = sim_config(sim, tmp_path, export_dir, **drill)
+    exported = tmp_path / "export.json"
+    env = _env()
+    assert (
+        main(["export", "--config", str(path), "--name", "orders", "--result", str(exported)], env)
+        == 0
+    )
+    record = json.loads(exported.read_text()) | {"files": None, "files_note": "not listed"}
+    exported.write_text(json.dumps(record))
+    result = tmp_path / "drill.json"
+    code = main(
+        ["drill", "--config", str(path), "--name", "orders", "--export-result", str(exported),
+         "--result", str(result)],
+        env,
+    )  # fmt: skip
+    return code, json.loads(result.read_text())
+
+
 def test_a_file_of_another_database_loads_but_fails_the_drill_on_its_key_count(
     scratch: Simulator, tmp_path: Path, export_dir: Path
 ) -> None:
     """A wrong file named by hand imports fine: only the key count shows it is not the export."""
     other = export_dir / "other.rdb"
     scratch.cluster.databases[4].redis.dump().replace(other)  # type: ignore[union-attr]
-    code, record = export_then_drill(scratch, tmp_path, export_dir, files=["other.rdb"])
+    code, record = drill_unlisted(scratch, tmp_path, export_dir, files=["other.rdb"])
     assert code == ExitCode.EXPORT_FAILED
     assert record["drill_status"] == "failed"
     assert record["keys_loaded"] == 1
@@ -306,6 +329,59 @@ def test_a_file_of_another_database_loads_but_fails_the_drill_on_its_key_count(
         f"holds 1 keys after the import, but export 'orders''s database held {len(ORDERS)} keys"
         in record["message"]
     )
+
+
+def test_the_files_the_export_recorded_come_before_files_named_in_the_config(
+    scratch: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """Named files may be an old export's: when the export recorded its own, those are
+    drilled. Before, the named (stale) file was imported every night instead."""
+    (export_dir / "old.rdb").write_bytes(b"not even an RDB")
+    code, record = export_then_drill(scratch, tmp_path, export_dir, files=["old.rdb"])
+    assert code == ExitCode.OK, record["message"]
+    (written,) = [p.name for p in export_dir.iterdir() if p.name != "old.rdb"]
+    assert record["files"] == [written]
+    assert record["message"] == "drilled: the export loaded"
+
+
+def test_files_named_in_the_config_that_load_say_they_may_not_be_this_exports(
+    scratch: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """A pass on named files is not a pass on tonight's export, and the record says so."""
+    code, record = export_then_drill(scratch, tmp_path, export_dir)
+    (written,) = record["files"]
+    code, record = drill_unlisted(scratch, tmp_path, export_dir, files=[written])
+    assert code == ExitCode.OK, record["message"]
+    assert "files named in the config loaded" in record["message"]
+    assert "may not be this export's" in record["message"]
+
+
+def test_a_scratch_database_another_export_exports_by_uid_is_refused_before_any_import(
+    scratch: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """The config names database 4 'other' by uid in an export and by name in the drill:
+    only the cluster can tell they are one, and the drill asks it before any POST."""
+    path = sim_config(scratch, tmp_path, export_dir, into="other", erase="other")
+    text = path.read_text() + toml_text(
+        {"exports": {"other": {"cluster": "sim", "database": 4,
+                               "location": {"type": "mount_point", "path": str(export_dir)}}}}
+    )  # fmt: skip
+    path.write_text(text)
+    exported, result = tmp_path / "export.json", tmp_path / "drill.json"
+    env = _env()
+    assert (
+        main(["export", "--config", str(path), "--name", "orders", "--result", str(exported)], env)
+        == 0
+    )
+    code = main(
+        ["drill", "--config", str(path), "--name", "orders", "--export-result", str(exported),
+         "--result", str(result)],
+        env,
+    )  # fmt: skip
+    record = json.loads(result.read_text())
+    assert code == ExitCode.BAD_INPUT, record["message"]
+    assert "database 4 is exported" in record["message"]
+    assert scratch.cluster.imports_started() == 0
 
 
 def test_statistics_that_never_update_fail_the_drill_saying_the_window_it_waited(
@@ -331,7 +407,7 @@ def test_a_scratch_database_that_resolves_to_the_source_is_refused_before_any_im
     """The export names uid 1, the drill its name: only the cluster can tell they are one."""
     code, record = export_then_drill(scratch, tmp_path, export_dir, into="orders", erase="orders")
     assert code == ExitCode.BAD_INPUT
-    assert "not the exported database itself" in record["message"]
+    assert "database 1 is exported" in record["message"]
     assert scratch.cluster.imports_started() == 0
     assert scratch.cluster.databases[1].redis.client.dbsize() == len(ORDERS)  # type: ignore[union-attr]
     assert record["drill_status"] == "error"

@@ -22,6 +22,7 @@ from .models import (
     Cluster,
     DrillSpec,
     ExportSpec,
+    exported_databases,
     location_from_dict,
 )
 
@@ -113,9 +114,10 @@ def _drill(name: str, table: Mapping[str, Any], exports: Mapping[str, ExportSpec
     export = exports.get(table["export"]) if isinstance(table["export"], str) else None
     if export is None:
         raise ConfigError("export", table["export"], "the name of an export: " + ", ".join(exports))
-    drill = DrillSpec(name=name, **table)
+    drill = DrillSpec(name=name, **table, guarded=exported_databases(export, exports.values()))
     drill.check_source(export)
-    # Nor any other export's database on that cluster: a drill would erase what it exports.
+    # Nor any other export's database on that cluster, as far as config spells it the
+    # same (the drill checks uids at run time): a drill would erase what it exports.
     for other in exports.values():
         if other.cluster == export.cluster and other.database == drill.into:
             raise ConfigError(

@@ -53,7 +53,7 @@ from .contract import (
     unique_id,
 )
 from .errors import ConfigError
-from .models import DrillInputs, DrillSpec, ExportInputs, ExportSpec
+from .models import DrillInputs, DrillSpec, ExportInputs, ExportSpec, exported_databases
 
 
 def literal(value: Any) -> Any:
@@ -123,14 +123,14 @@ class DatabaseExport(Construct):
         # asking jsii saves two Node round trips per export.
         stack = scope if isinstance(scope, TerraformStack) else TerraformStack.of(self)
         record = _record(stack)
-        if id in record.names:
+        if id in record.exports:
             raise ConfigError(
                 "id",
                 id,
                 "an id no other DatabaseExport in this stack has (it names the result file)",
                 where=where,
             )
-        record.names.add(id)
+        record.exports[id] = self.spec
         path = [id] if scope is stack else _path_within(stack, self)
 
         result_file = result_path(id)
@@ -227,16 +227,21 @@ class DatabaseDrill(Construct):
         super().__init__(scope, id)
         where = f"DatabaseDrill {id!r}"
         export = props.export
+        stack = TerraformStack.of(self)
+        record = _record(stack)
         try:
-            self.spec = DrillSpec(name=id, export=export.spec.name, **props.drill_inputs())
+            self.spec = DrillSpec(
+                name=id,
+                export=export.spec.name,
+                **props.drill_inputs(),
+                guarded=exported_databases(export.spec, record.exports.values()),
+            )
             self.spec.check_source(export.spec)
         except ConfigError as exc:
             raise exc.within(where) from None
         python = export.python if props.python is None else props.python
         if not isinstance(python, str) or not python.strip():
             raise ConfigError("python", python, "a Python executable name", where=where)
-        stack = TerraformStack.of(self)
-        record = _record(stack)
         if id in record.drills:
             raise ConfigError(
                 "id",
@@ -270,7 +275,7 @@ class DatabaseDrill(Construct):
                 "provisioner": [run_helper],
                 # The export's result is replaced each time the export runs.
                 "triggers_replace": {
-                    "drill": literal(self.spec.to_dict()),
+                    "drill": literal(self.spec.trigger()),
                     "export": f"${{terraform_data.{export.result_id}.id}}",
                 },
             },
@@ -312,7 +317,7 @@ class _StackRecord:
     """What a stack's exports share, kept on the Python side."""
 
     resources: _Resources
-    names: set[str] = field(default_factory=set)
+    exports: dict[str, ExportSpec] = field(default_factory=dict)
     drills: set[str] = field(default_factory=set)
     ca_locals: dict[str, list[str]] = field(default_factory=dict)
 

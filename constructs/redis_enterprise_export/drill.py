@@ -43,6 +43,8 @@ class KeyCounter(Protocol):
 class DrillApi(ImportApi, KeyCounter, Protocol):
     """The calls a drill makes; ``client.RsClient`` is the real one."""
 
+    def databases(self, fields: str) -> list[dict[str, Any]]: ...
+
 
 @dataclass(frozen=True)
 class KeyRange:
@@ -77,23 +79,6 @@ class KeyRange:
 
 
 @dataclass(kw_only=True)
-class DrillImportJob(ImportJob):
-    """An import that refuses the export's own database, whatever its name resolves to."""
-
-    source_uid: int | None = None
-
-    def check_target(self, uid: int, state: Any) -> None:
-        super().check_target(uid, state)
-        if uid == self.source_uid:
-            raise ConfigError(
-                "into",
-                uid,
-                "a scratch database, not the exported database itself (a drill ERASES it); "
-                "nothing was imported",
-            )
-
-
-@dataclass(kw_only=True)
 class Drill:
     """Runs one drill: the export's files into the scratch database, then the count."""
 
@@ -109,6 +94,7 @@ class Drill:
     expected: KeyRange | None = None
     keys_loaded: int | None = None
     job: ImportJob | None = None
+    named: bool = False  # the files are the config's, not what the export recorded
     import_seconds: float | None = None
     count_seconds: float | None = None
     # Held from the import's first request to the count's end: the scratch database's
@@ -124,7 +110,10 @@ class Drill:
                 f"(export_status {exported.export_status!r}): there is no new file to drill; "
                 "nothing was imported"
             )
-        self.files = self.spec.files or tuple(exported.files or ())
+        # What the export recorded comes first: files named in the config may be an old
+        # export's, and loading them again proves nothing about tonight's.
+        self.named = not exported.files
+        self.files = tuple(exported.files or ()) or self.spec.files
         if not self.files:
             raise DrillFailedError(
                 f"export {self.export.name!r} recorded no file it wrote "
@@ -140,6 +129,7 @@ class Drill:
             )
         deadline = Deadline(self.clock, self.spec.timeout_seconds)
         uid = self._resolve(deadline)
+        self._refuse_exported(uid, deadline)
         restore = RestoreSpec(
             cluster=self.export.cluster,
             database=uid,
@@ -147,8 +137,7 @@ class Drill:
             files=self.files,
             timeout_seconds=self.spec.timeout_seconds,
         )
-        self.job = job = DrillImportJob(
-            source_uid=exported.database_uid,
+        self.job = job = ImportJob(
             spec=restore,
             client=self.client,
             environ=self.environ,
@@ -185,6 +174,37 @@ class Drill:
             f"drill {self.spec.name!r}: database {uid} holds {self.keys_loaded} keys, as "
             f"the source held {self.expected.describe()}"
         )
+
+    @property
+    def proven(self) -> str:
+        """What a drill that succeeded proved, in one line."""
+        if self.named:
+            return (
+                "drilled: the files named in the config loaded; the export recorded no file "
+                "of its own, so they may not be this export's"
+            )
+        return "drilled: the export loaded"
+
+    def _refuse_exported(self, uid: int, deadline: Deadline) -> None:
+        """Refuse a scratch database that an export of the cluster exports, however the
+        config spells it: the guarded names are resolved to uids here, before any POST."""
+        # The export's own database always, by its config spelling and by the uid it ran on.
+        guarded = {*self.spec.guarded, self.export.database, self.exported.database_uid}
+        uids: set[object] = {g for g in guarded if isinstance(g, int)}
+        names = {g for g in guarded if isinstance(g, str)}
+        if names and uid not in uids:
+            rows = ride_out(
+                lambda: self.client.databases("uid,name"), deadline, backoff(), self.report
+            )
+            uids |= {row.get("uid") for row in rows if row.get("name") in names}
+        if uid in uids:
+            raise ConfigError(
+                "into",
+                uid,
+                "a scratch database that no export of this cluster exports: database "
+                f"{uid} is exported (a drill ERASES the database it imports into); nothing "
+                "was imported",
+            )
 
     def _resolve(self, deadline: Deadline) -> int:
         """The scratch database's uid: its lock is keyed by it, taken before the import."""

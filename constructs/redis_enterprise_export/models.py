@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import posixpath
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, ClassVar
 from urllib.parse import SplitResult, quote, unquote, urlsplit, urlunsplit
@@ -751,10 +751,17 @@ DRILL_FIELDS = tuple(f.name for f in fields(DrillInputs))
 
 @dataclass(frozen=True, kw_only=True)
 class DrillSpec(DrillInputs):
-    """One drill, named, of the export named ``export``; validated."""
+    """One drill, named, of the export named ``export``; validated.
+
+    ``guarded``: the databases (uids or names, as configured) that exports of the
+    drill's cluster export, its own export's included. Filled by the config and by
+    ``ExportStack``; the drill refuses to import into any of them, also when the
+    config spells one differently from ``into`` (a name for a uid).
+    """
 
     name: str
     export: str
+    guarded: tuple[int | str, ...] = ()
 
     def __post_init__(self) -> None:
         for key in ("name", "export"):
@@ -786,6 +793,11 @@ class DrillSpec(DrillInputs):
         ):
             raise ConfigError("key_tolerance_percent", tolerance, "a number from 0 to 100")
         check_timeout(self.timeout_seconds)
+        if not isinstance(self.guarded, list | tuple) or not all(
+            isinstance(g, int | str) and not isinstance(g, bool) for g in self.guarded
+        ):
+            raise ConfigError("guarded", HIDDEN, "a list of database uids and names")
+        object.__setattr__(self, "guarded", tuple(self.guarded))
 
     def check_source(self, export: ExportSpec) -> None:
         """Refuse what config can already tell is wrong for ``export``: its own
@@ -807,6 +819,11 @@ class DrillSpec(DrillInputs):
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain data; ``from_dict`` reads it back."""
+        return self.trigger() | {"guarded": list(self.guarded)}
+
+    def trigger(self) -> dict[str, Any]:
+        """What, when changed, means a new drill: not ``guarded``, which grows with
+        every export added to the cluster."""
         return (
             {"name": self.name, "export": self.export}
             | self.drill_inputs()
@@ -819,5 +836,11 @@ class DrillSpec(DrillInputs):
             raise ConfigError(
                 "drill", type(data).__name__, "a JSON object as the construct writes it"
             )
-        known = {"name", "export", *DRILL_FIELDS}
+        known = {"name", "export", "guarded", *DRILL_FIELDS}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def exported_databases(export: ExportSpec, exports: Iterable[ExportSpec]) -> tuple[int | str, ...]:
+    """The databases that ``exports`` of ``export``'s cluster export: a drill of
+    ``export`` guards them (``DrillSpec.guarded``)."""
+    return tuple(dict.fromkeys(e.database for e in exports if e.cluster == export.cluster))

@@ -129,7 +129,8 @@ def _drill(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         return InterruptedImportError(exc.signal_name, posted=posted)
 
     outcome = guarded(work, interrupted)
-    message = scrub(outcome_message(outcome, "drilled: the export loaded"), secrets)
+    proven = drill.proven if drill is not None else ""
+    message = scrub(outcome_message(outcome, proven), secrets)
     record = _record(drill, outcome, message, known)
     # The import's reason is the cluster's text: read as sent, shown without secrets.
     record = replace(record, import_failure_reason=scrub(record.import_failure_reason, secrets))
