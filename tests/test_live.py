@@ -247,6 +247,27 @@ def test_live_users_rows_carry_role_or_role_uids(live: Live) -> None:
 
 
 @pytest.mark.live
+def test_live_statistics_give_the_key_count_a_drill_compares(live: Live) -> None:
+    """GET /v1/bdbs/stats/last/{uid}?metrics=no_of_keys answers the sample under the uid
+    as text: no_of_keys a whole number >= 0, stime and etime ISO 8601 with stime <= etime
+    (what a restore drill's count and its freshness rule read)."""
+    path = f"/v1/bdbs/stats/last/{live.uid}"
+    query = {"metrics": "no_of_keys"}
+    body = live.client._get(path, query, permission="view_bdb_stats")
+    live.save("bdb_stats_last", [Answer("GET", path, query, 200, body)])
+    sample = body[str(live.uid)]
+    keys = sample["no_of_keys"]
+    assert isinstance(keys, int | float), keys
+    assert not isinstance(keys, bool)
+    assert keys >= 0, keys
+    assert float(keys).is_integer(), keys
+    start, end = (
+        datetime.fromisoformat(sample[k].replace("Z", "+00:00")) for k in ("stime", "etime")
+    )
+    assert start <= end
+
+
+@pytest.mark.live
 def test_live_one_export_of_the_scratch_database_succeeds_and_is_recorded(live: Live) -> None:
     """With REDIS_EXPORT_LIVE_EXPORT=1: a POST to a mount_point answers 2xx, the statuses
     read after it end in succeeded with progress 100 and a last_export_time; every distinct
