@@ -258,24 +258,30 @@ def sim_config(sim: Simulator, tmp_path: Path, export_dir: Path, **drill: Any) -
     return path
 
 
-def export_then_drill(
-    sim: Simulator,
-    tmp_path: Path,
-    export_dir: Path,
-    **drill: Any,
-) -> tuple[int, dict[str, Any]]:
-    path = sim_config(sim, tmp_path, export_dir, **drill)
+def export(path: Path, tmp_path: Path) -> Path:
+    """Run the export 'orders' of ``path`` as Terraform would; its record."""
     exported = tmp_path / "export.json"
-    env = _env()
-    export = ["export", "--config", str(path), "--name", "orders", "--result", str(exported)]
-    assert main(export, env) == 0
+    argv = ["export", "--config", str(path), "--name", "orders", "--result", str(exported)]
+    assert main(argv, _env()) == 0
+    return exported
+
+
+def drill(path: Path, exported: Path, tmp_path: Path) -> tuple[int, dict[str, Any]]:
+    """Run the drill 'orders' of ``path`` on the export record ``exported``."""
     result = tmp_path / "drill.json"
     code = main(
         ["drill", "--config", str(path), "--name", "orders", "--export-result", str(exported),
          "--result", str(result)],
-        env,
+        _env(),
     )  # fmt: skip
     return code, json.loads(result.read_text())
+
+
+def export_then_drill(
+    sim: Simulator, tmp_path: Path, export_dir: Path, **drill_table: Any
+) -> tuple[int, dict[str, Any]]:
+    path = sim_config(sim, tmp_path, export_dir, **drill_table)
+    return drill(path, export(path, tmp_path), tmp_path)
 
 
 def _env() -> dict[str, str]:
@@ -293,26 +299,15 @@ def scratch(sim: Simulator) -> Simulator:
 
 
 def drill_unlisted(
-    sim: Simulator, tmp_path: Path, export_dir: Path, **drill: Any
+    sim: Simulator, tmp_path: Path, export_dir: Path, **drill_table: Any
 ) -> tuple[int, dict[str, Any]]:
     """Export, then drill as if the runner could not list the export's location: its
     record holds no files, as for an sftp location or a share the runner does not mount."""
-    path = sim_config(sim, tmp_path, export_dir, **drill)
-    exported = tmp_path / "export.json"
-    env = _env()
-    assert (
-        main(["export", "--config", str(path), "--name", "orders", "--result", str(exported)], env)
-        == 0
-    )
+    path = sim_config(sim, tmp_path, export_dir, **drill_table)
+    exported = export(path, tmp_path)
     record = json.loads(exported.read_text()) | {"files": None, "files_note": "not listed"}
     exported.write_text(json.dumps(record))
-    result = tmp_path / "drill.json"
-    code = main(
-        ["drill", "--config", str(path), "--name", "orders", "--export-result", str(exported),
-         "--result", str(result)],
-        env,
-    )  # fmt: skip
-    return code, json.loads(result.read_text())
+    return drill(path, exported, tmp_path)
 
 
 def test_a_file_of_another_database_loads_but_fails_the_drill_on_its_key_count(
@@ -367,18 +362,7 @@ def test_a_scratch_database_another_export_exports_by_uid_is_refused_before_any_
                                "location": {"type": "mount_point", "path": str(export_dir)}}}}
     )  # fmt: skip
     path.write_text(text)
-    exported, result = tmp_path / "export.json", tmp_path / "drill.json"
-    env = _env()
-    assert (
-        main(["export", "--config", str(path), "--name", "orders", "--result", str(exported)], env)
-        == 0
-    )
-    code = main(
-        ["drill", "--config", str(path), "--name", "orders", "--export-result", str(exported),
-         "--result", str(result)],
-        env,
-    )  # fmt: skip
-    record = json.loads(result.read_text())
+    code, record = drill(path, export(path, tmp_path), tmp_path)
     assert code == ExitCode.BAD_INPUT, record["message"]
     assert "database 4 is exported" in record["message"]
     assert scratch.cluster.imports_started() == 0
@@ -420,10 +404,7 @@ def test_a_drill_of_an_export_that_failed_imports_nothing(
     path = sim_config(scratch, tmp_path, export_dir)
     exported = tmp_path / "export.json"
     exported.write_text(Result(name="orders", export_status="failed").to_json())
-    code = main(
-        ["drill", "--config", str(path), "--name", "orders", "--export-result", str(exported)],
-        _env(),
-    )
+    code, _ = drill(path, exported, tmp_path)
     assert code == ExitCode.EXPORT_FAILED
     assert scratch.cluster.imports_started() == 0
 
@@ -433,14 +414,10 @@ def test_a_missing_export_record_is_bad_input_naming_the_file(
 ) -> None:
     """No export record: exit 2, and the record names the file it looked for."""
     path = sim_config(scratch, tmp_path, export_dir)
-    missing, result = tmp_path / "nope.json", tmp_path / "drill.json"
-    code = main(
-        ["drill", "--config", str(path), "--name", "orders", "--export-result", str(missing),
-         "--result", str(result)],
-        _env(),
-    )  # fmt: skip
+    missing = tmp_path / "nope.json"
+    code, record = drill(path, missing, tmp_path)
     assert code == ExitCode.BAD_INPUT
-    assert str(missing) in json.loads(result.read_text())["message"]
+    assert str(missing) in record["message"]
 
 
 def test_an_export_record_nested_too_deep_is_bad_input_naming_the_file(
@@ -449,15 +426,11 @@ def test_an_export_record_nested_too_deep_is_bad_input_naming_the_file(
     """An export record Python's parser cannot nest that deep: exit 2 naming the file,
     not an internal error; nothing imported."""
     path = sim_config(scratch, tmp_path, export_dir)
-    deep, result = tmp_path / "deep.json", tmp_path / "drill.json"
+    deep = tmp_path / "deep.json"
     deep.write_text("[" * 100_000 + "]" * 100_000)
-    code = main(
-        ["drill", "--config", str(path), "--name", "orders", "--export-result", str(deep),
-         "--result", str(result)],
-        _env(),
-    )  # fmt: skip
+    code, record = drill(path, deep, tmp_path)
     assert code == ExitCode.BAD_INPUT
-    message = json.loads(result.read_text())["message"]
+    message = record["message"]
     assert f"--export-result: got '{deep}'" in message
     assert "nested too deep" in message
     assert scratch.cluster.imports_started() == 0
