@@ -506,3 +506,15 @@ def test_two_drills_into_one_scratch_database_take_turns_and_both_prove_their_ex
     }
     assert loaded == {"orders": len(ORDERS), "other": 1}
     assert scratch.cluster.imports_started(3) == 2
+
+
+def test_an_active_active_scratch_database_is_refused_before_any_import(
+    sim: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """RS would merge the file into an Active-Active database and add counters up: the
+    drill refuses it (exit 2) before any POST, as restore does."""
+    sim.add_database(3, "orders-drill", crdt=True)
+    code, record = export_then_drill(sim, tmp_path, export_dir)
+    assert code == ExitCode.BAD_INPUT
+    assert "is Active-Active (crdt: true)" in record["message"]
+    assert sim.cluster.imports_started() == 0
