@@ -19,6 +19,7 @@ from helpers import (
     S3_SECRET,
     run_helper,
     start_helper,
+    terraform_env,
     toml_text,
     write_helper_config,
 )
@@ -96,6 +97,28 @@ def test_unreachable_cluster_exits_6_without_a_traceback(tmp_path: Path) -> None
     assert code == 6
     assert "could not reach https://127.0.0.1:9" in err
     assert "Traceback" not in err
+
+
+def test_a_python_without_a_dependency_is_a_set_up_error_naming_it(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """Terraform's python3 lacks truststore (a dependency): exit 2, one line naming the
+    module and the Python, and the result recorded; before, an 'internal error (a bug)'."""
+    config = write_helper_config(sim.url, sim.ca_path, tmp_path)
+    result = tmp_path / "r.json"
+    blocked = "import sys; sys.modules['truststore'] = None; import runpy; "
+    run = subprocess.run(
+        [sys.executable, "-c", blocked + "runpy.run_module('redis_enterprise_export', run_name='__main__')",
+         "export", "--config", str(config), "--name", "orders", "--result", str(result)],
+        env=terraform_env(S3_SECRET=S3_SECRET), capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == ExitCode.BAD_INPUT, run.stderr
+    assert (
+        f"the Python running the helper ({sys.executable}) cannot import 'truststore'" in run.stderr
+    )
+    assert "internal error" not in run.stderr
+    assert json.loads(result.read_text())["export_status"] == "error"
+    assert sim.cluster.exports_started() == 0
 
 
 @pytest.mark.parametrize(

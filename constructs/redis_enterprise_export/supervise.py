@@ -102,6 +102,13 @@ def guarded(
         # A local file or directory the helper needs is unusable; strerror and the
         # file name say which, and neither holds a secret.
         return LocalSetupError(f"{exc.strerror or type(exc).__name__}: {exc.filename or ''}")
+    except ModuleNotFoundError as exc:
+        # Not a bug: the Python that runs the helper lacks one of its packages.
+        return LocalSetupError(
+            f"the Python running the helper ({sys.executable}) cannot import {exc.name!r}: "
+            "install redis-enterprise-export with its dependencies into it, or put a Python "
+            "that has them first on Terraform's PATH (or name it: the construct's python)"
+        )
     except Exception as exc:
         return exc
     return None
