@@ -201,12 +201,18 @@ def test_a_drills_scratch_database_is_covered_as_scratch_not_reported_uncovered(
     [
         (lambda sim: None, "no database 'orders-drill': create the scratch database"),
         (lambda sim: sim.add_database(7, "orders-drill", crdt=True), "is Active-Active"),
+        # The export names it by uid, the drill by name: only the cluster tells.
+        (
+            lambda sim: sim.cluster.databases[1].__setattr__("name", "orders-drill"),
+            "'orders-drill' (uid 1) is exported by orders: a drill would ERASE it",
+        ),
     ],
 )
 def test_preflight_fails_a_drill_whose_scratch_database_is_missing_or_active_active(
     sim: Simulator, tmp_path: Path, make: Any, detail: str
 ) -> None:
-    """Tonight's drill would fail: preflight says so now, naming the drill."""
+    """Tonight's drill would fail, or erase an exported database: preflight says so now,
+    naming the drill. Before, a drill into the export's own database got a tick."""
     make(sim)
     path = config(tmp_path, {"sim": sim}, {"orders": {"database": 1}})
     drill = {"export": "orders", "into": "orders-drill", "erase": "orders-drill"}

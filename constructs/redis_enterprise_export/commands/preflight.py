@@ -73,10 +73,11 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         ]
         names = {spec.name for spec in selected if spec.cluster is view.cluster}
         checks += [
-            Check(view.name, f"drill {drill.name}", "scratch database", *_scratch(drill, view))
+            Check(view.name, f"drill {drill.name}", "scratch database",
+                  *_scratch(drill, view, config.exports))
             for drill in config.drills
             if drill.export in names
-        ]
+        ]  # fmt: skip
         # Against the whole config: --name narrows what is checked, not what exists.
         checks += [
             Check(view.name, "", "coverage", *_coverage(row))
@@ -211,8 +212,9 @@ def _database(spec: ExportSpec, view: ClusterView) -> tuple[tuple[str, str], dic
     return (FAIL, f"no database {spec.database!r}; the cluster has {', '.join(names)}"), None
 
 
-def _scratch(drill: DrillSpec, view: ClusterView) -> tuple[str, str]:
-    """The drill's scratch database: there, one of it, and not Active-Active."""
+def _scratch(drill: DrillSpec, view: ClusterView, exports: list[ExportSpec]) -> tuple[str, str]:
+    """The drill's scratch database: there, one of it, not Active-Active, and not a
+    database any export exports (however the config spells it)."""
     if not view.databases.ok:
         return NOT_CHECKED, "the cluster was not read"
     found = view.database(drill.into)
@@ -221,6 +223,12 @@ def _scratch(drill: DrillSpec, view: ClusterView) -> tuple[str, str]:
     if len(found) > 1:
         return FAIL, f"{len(found)} databases are called {drill.into!r}; use a uid"
     row = found[0]
+    exporters = [spec.name for spec in view.exports_of(row, exports)]
+    if exporters:
+        return FAIL, (
+            f"{row.get('name')!r} (uid {row.get('uid')}) is exported by "
+            f"{', '.join(exporters)}: a drill would ERASE it; name a scratch database"
+        )
     if row.get("crdt") is True:
         return FAIL, (
             f"{row.get('name')!r} is Active-Active: an import would merge into it, not "
