@@ -59,7 +59,7 @@ GOOD = {"export": "orders", "into": "orders-drill", "erase": "orders-drill"}
     [
         ({"export": "orders", "into": "orders-drill"}, "erase", "into's value again"),
         (GOOD | {"erase": "orders-dril"}, "erase", "every drill ERASES that database"),
-        (GOOD | {"into": 3, "erase": "3"}, "erase", "into's value again"),
+        (GOOD | {"into": 3, "erase": "3"}, "erase", "into's value again, exactly (3, a number)"),
         (GOOD | {"into": "orders", "erase": "orders"}, "into", "not export 'orders''s own"),
         (GOOD | {"export": "order"}, "export", "the name of an export: orders"),
         (GOOD | {"files": ["a/b.rdb"]}, "files", "no '/'"),

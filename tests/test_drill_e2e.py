@@ -120,6 +120,8 @@ def test_a_corrupt_export_file_fails_the_drill_and_the_apply_says_why(
     assert result.code != 0
     assert "file-corrupted" in result.text
     assert "not a whole RDB" in result.text
+    assert "export 'orders' succeeded, but its files" in result.text
+    assert "Export again (a new run_id)" in result.text
     assert scratch.cluster.exports_started(1) == 1  # the export did not run again
     record = json.loads((drilled.stack / ".results" / "drills" / "orders.json").read_text())
     assert record["drill_status"] == "failed"

@@ -24,7 +24,14 @@ from typing import Any, Protocol
 
 from .client import KeyCount
 from .contract import Result
-from .errors import ApiError, ConfigError, DrillFailedError, ExportError, TlsError
+from .errors import (
+    ApiError,
+    ConfigError,
+    DrillFailedError,
+    ExportError,
+    ImportFailedError,
+    TlsError,
+)
 from .job import no_gate
 from .models import DrillSpec, ExportSpec
 from .polling import Clock, Deadline, backoff, ride_out
@@ -145,7 +152,16 @@ class Drill:
             report=self.report,
         )
         with self.gate(uid, deadline):
-            job.run()
+            try:
+                job.run()
+            except ImportFailedError as exc:
+                files = ", ".join(map(repr, self.files))
+                raise DrillFailedError(
+                    f"drill {self.spec.name!r}: export {self.export.name!r} succeeded, but its "
+                    f"files {files} did not load into the scratch database {uid}: {exc}. "
+                    "Export again (a new run_id), and if its file fails again, check the "
+                    "location's storage"
+                ) from None
             imported = self.clock.now()
             self.import_seconds = imported - deadline.start
             window = min(STATS_WINDOW_SECONDS, max(deadline.remaining(), 0.0))

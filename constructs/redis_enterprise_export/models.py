@@ -778,7 +778,8 @@ class DrillSpec(DrillInputs):
             raise ConfigError(
                 "erase",
                 self.erase,
-                f"into's value again, exactly ({into!r}): every drill ERASES that database",
+                f"into's value again, exactly ({into!r}, {_kind(into)}): every drill ERASES "
+                "that database",
             )
         if not isinstance(self.files, list | tuple):
             raise ConfigError("files", self.files, f"a list of names, each {FILE_EXPECTED}")
@@ -844,3 +845,8 @@ def exported_databases(export: ExportSpec, exports: Iterable[ExportSpec]) -> tup
     """The databases that ``exports`` of ``export``'s cluster export: a drill of
     ``export`` guards them (``DrillSpec.guarded``)."""
     return tuple(dict.fromkeys(e.database for e in exports if e.cluster == export.cluster))
+
+
+def _kind(value: object) -> str:
+    """How TOML spelled ``value``, for a message where 3 and "3" would look alike."""
+    return "a number" if isinstance(value, int) else "text"
