@@ -13,6 +13,7 @@ import pytest
 from helpers import REPO, toml_text
 from redis_enterprise_export.simulator import Simulator
 from test_day2 import _samples, config, day2
+from test_drill import GOOD
 
 SECRET = "sim-backup-secret"  # in the simulator's backup_location, as RS's full bdb has it
 
@@ -169,6 +170,13 @@ def test_readme_names_every_series_status_writes(sim: Simulator, tmp_path: Path)
     assert [name for name in sorted(names) if name not in readme] == []
 
 
+def drilled_config(sim: Simulator, tmp_path: Path) -> Path:
+    """The export 'orders' of database 1 and its drill into 'orders-drill'."""
+    path = config(tmp_path, {"sim": sim}, {"orders": {"database": 1}})
+    path.write_text(path.read_text() + toml_text({"drills": {"orders": GOOD}}))
+    return path
+
+
 def test_a_drills_scratch_database_is_covered_as_scratch_not_reported_uncovered(
     sim: Simulator, tmp_path: Path
 ) -> None:
@@ -177,9 +185,7 @@ def test_a_drills_scratch_database_is_covered_as_scratch_not_reported_uncovered(
     and failed every night's --coverage check."""
     rs_backups(sim, 2, 2)
     sim.cluster.add_database(7, "orders-drill")
-    path = config(tmp_path, {"sim": sim}, {"orders": {"database": 1}})
-    drill = {"export": "orders", "into": "orders-drill", "erase": "orders-drill"}
-    path.write_text(path.read_text() + toml_text({"drills": {"orders": drill}}))
+    path = drilled_config(sim, tmp_path)
     metrics = tmp_path / "m.prom"
     code, out, _ = day2(
         "status", "--coverage", "--json", "--prometheus", str(metrics), "--config", str(path)
@@ -214,9 +220,7 @@ def test_preflight_fails_a_drill_whose_scratch_database_is_missing_or_active_act
     """Tonight's drill would fail, or erase an exported database: preflight says so now,
     naming the drill. Before, a drill into the export's own database got a tick."""
     make(sim)
-    path = config(tmp_path, {"sim": sim}, {"orders": {"database": 1}})
-    drill = {"export": "orders", "into": "orders-drill", "erase": "orders-drill"}
-    path.write_text(path.read_text() + toml_text({"drills": {"orders": drill}}))
+    path = drilled_config(sim, tmp_path)
     code, out, _ = day2("preflight", "--config", str(path))
     assert code == 1
     (line,) = [line for line in out.splitlines() if line.startswith("✘ drill orders")]

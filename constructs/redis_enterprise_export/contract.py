@@ -247,7 +247,7 @@ class Result(Record):
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         timeline = Timeline(**dict(data.get("timeline") or {}))
-        return replace(super().from_dict({**data, "timeline": {}}), timeline=timeline)
+        return super().from_dict({**data, "timeline": timeline})
 
     def scrubbed(self, secrets: list[str]) -> Result:
         """This record with ``secrets`` taken out of the text the cluster wrote."""

@@ -19,10 +19,11 @@ import math
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 from .client import KeyCount
+from .commands.common import parse_time
 from .contract import Result
 from .errors import (
     ApiError,
@@ -269,7 +270,7 @@ def count_keys(
         else:
             failed = None
             if first:
-                boundary, first = _time(sample.etime), False
+                boundary, first = parse_time(sample.etime), False
             elif _fresh(sample, boundary) and sample.keys is not None:
                 loaded = sample.keys
                 if expected.holds(loaded):
@@ -285,22 +286,12 @@ def count_keys(
         clock.sleep(min(STATS_POLL_SECONDS, max(until - clock.now(), 0.0)))
 
 
-def _time(text: str) -> datetime | None:
-    """A sample's time; one without a zone is UTC, as RS's are (naive and aware
-    times do not compare, and a cluster may send either)."""
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except (ValueError, AttributeError):
-        return None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-
-
 def _fresh(sample: KeyCount, boundary: datetime | None) -> bool:
     """Whether ``sample`` began no earlier than the boundary and ended after it: a
     later sample, not the boundary's own read again (an instant's sample, stime ==
     etime, starts at its own end). Without times to compare it is not fresh: a stale
     count that happens to match would prove nothing."""
-    start, end = _time(sample.stime), _time(sample.etime)
+    start, end = parse_time(sample.stime), parse_time(sample.etime)
     return (
         boundary is not None
         and start is not None
