@@ -69,7 +69,7 @@ def node_version(node: str) -> str:
 
 
 def wheel_version(python: Path) -> str:
-    code = "import redis_enterprise_export.cdk as c; print(c.wheel_node())"
+    code = "import redis_enterprise_export.synth.cdk as c; print(c.wheel_node())"
     env = {k: v for k, v in os.environ.items() if not k.startswith("JSII_")}
     run = subprocess.run(
         [str(python), "-c", code], capture_output=True, text=True, check=True, env=env

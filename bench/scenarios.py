@@ -408,8 +408,8 @@ def synth_times(plan: Plan, work: Path, env: dict[str, str]) -> dict[int, float]
 
 
 HELPER_IMPORTS = (
-    "import sys, redis_enterprise_export.cli, redis_enterprise_export.client, "
-    "redis_enterprise_export.export, redis_enterprise_export.slots; "
+    "import sys, redis_enterprise_export.cli, redis_enterprise_export.rs.client, "
+    "redis_enterprise_export.run.export, redis_enterprise_export.run.slots; "
     "assert not {'cdktf', 'jsii'} & set(sys.modules)"
 )
 

@@ -24,8 +24,8 @@ import pytest
 from ruamel.yaml import YAML
 
 from helpers import ADMIN, PASSWORD, REPO, S3_SECRET, VENV_BIN, terraform_env, toml_text
+from redis_enterprise_export.commands.summary import HEADER
 from redis_enterprise_export.simulator import Simulator
-from redis_enterprise_export.summary import HEADER
 
 EXAMPLES = REPO / "examples"
 GITHUB = EXAMPLES / "github-actions.yml"

@@ -12,13 +12,13 @@ from urllib3.util.retry import Retry
 from werkzeug import Request, Response
 
 from helpers import ADMIN, PASSWORD, VIEWER, FakeClock
-from redis_enterprise_export.client import RsClient
 from redis_enterprise_export.errors import (
     ApiError,
     ClusterBusyError,
     ProtocolError,
     TransportError,
 )
+from redis_enterprise_export.rs.client import RsClient
 from redis_enterprise_export.simulator import Simulator
 
 BODY = {"export_location": {"type": "mount_point", "path": "/tmp"}}

@@ -27,7 +27,6 @@ from werkzeug import Request, Response
 
 from helpers import ConnectProxy, RawServer
 from helpers.common import EXPORT_STATUSES
-from redis_enterprise_export.client import RsClient, transport_retry
 from redis_enterprise_export.errors import (
     ApiError,
     ConfigError,
@@ -37,6 +36,7 @@ from redis_enterprise_export.errors import (
     TransportError,
     scrub,
 )
+from redis_enterprise_export.rs.client import RsClient, transport_retry
 
 SECRET = "s3-Secret-In-The-Body-4d2"
 PASSWORD = "Cluster-Pass-In-Auth-8e1"
@@ -389,7 +389,7 @@ def test_every_requests_exception_becomes_a_package_error(
     exc: Exception, kind: type[ExportError], maybe_sent: bool
 ) -> None:
     """The mapping from what requests raises to the package's errors, for the cases no server provokes."""
-    from redis_enterprise_export.client import transport_error
+    from redis_enterprise_export.rs.client import transport_error
 
     error = transport_error(exc, "GET", "/v1/bdbs/1", "https://127.0.0.1:9443", 30.0)
     assert type(error) is kind or (kind is TransportError and isinstance(error, TransportError))

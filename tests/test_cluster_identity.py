@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from pytest_httpserver import HTTPServer
 
 from helpers import ADMIN, PASSWORD, TerraformProject, terraform_env
-from redis_enterprise_export.client import RsClient
-from redis_enterprise_export.connect import cluster_identity, normalized_url
 from redis_enterprise_export.polling import Deadline, SystemClock
+from redis_enterprise_export.rs.client import RsClient
+from redis_enterprise_export.rs.connect import cluster_identity, normalized_url
 from redis_enterprise_export.simulator import Simulator
 
 OTHER_ADMIN = "second-admin@example.com"

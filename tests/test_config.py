@@ -11,11 +11,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from helpers import REPO, run_main, toml_text
-from redis_enterprise_export.cdk import App
-from redis_enterprise_export.config import load_config
-from redis_enterprise_export.construct import ExportStack, ExportStackProps
 from redis_enterprise_export.errors import ConfigError
-from redis_enterprise_export.models import MountPointLocation, S3Location, SseC
+from redis_enterprise_export.spec.config import load_config
+from redis_enterprise_export.spec.models import MountPointLocation, S3Location, SseC
+from redis_enterprise_export.synth.cdk import App
+from redis_enterprise_export.synth.construct import ExportStack, ExportStackProps
 
 CA = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
 GOOD_CLUSTER = {"url": "https://rs.example.com:9443"}

@@ -15,16 +15,9 @@ from hypothesis import strategies as st
 from syrupy.assertion import SnapshotAssertion
 
 from helpers import REPO, STACK
-from redis_enterprise_export.cdk import App, Construct, TerraformResource, TerraformStack
-from redis_enterprise_export.construct import (
-    DatabaseExport,
-    DatabaseExportProps,
-    ExportStack,
-    ExportStackProps,
-)
 from redis_enterprise_export.contract import unique_id
 from redis_enterprise_export.errors import ConfigError
-from redis_enterprise_export.models import (
+from redis_enterprise_export.spec.models import (
     AbsLocation,
     Cluster,
     ExportSpec,
@@ -33,6 +26,13 @@ from redis_enterprise_export.models import (
     MountPointLocation,
     S3Location,
     SftpLocation,
+)
+from redis_enterprise_export.synth.cdk import App, Construct, TerraformResource, TerraformStack
+from redis_enterprise_export.synth.construct import (
+    DatabaseExport,
+    DatabaseExportProps,
+    ExportStack,
+    ExportStackProps,
 )
 
 FAKE_CA = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
@@ -181,8 +181,8 @@ def test_fails_when_two_exports_in_a_stack_share_an_id() -> None:
 def test_the_helper_never_imports_the_cdk_framework() -> None:
     """The helper's modules load without cdktf, jsii or constructs."""
     code = (
-        "import sys, redis_enterprise_export.cli, redis_enterprise_export.export, "
-        "redis_enterprise_export.client; "
+        "import sys, redis_enterprise_export.cli, redis_enterprise_export.run.export, "
+        "redis_enterprise_export.rs.client; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('cdktf', 'jsii', 'constructs')))"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

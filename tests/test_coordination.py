@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from helpers import ADMIN, PASSWORD, PostgresServer, start_helper, toml_text
-from redis_enterprise_export import coordination
-from redis_enterprise_export.client import RsClient
-from redis_enterprise_export.coordination import cluster_turn, pg_slot, slot_key
 from redis_enterprise_export.errors import ExportTimeoutError, LocalSetupError
 from redis_enterprise_export.polling import Deadline, SystemClock
+from redis_enterprise_export.rs.client import RsClient
+from redis_enterprise_export.run import coordination
+from redis_enterprise_export.run.coordination import cluster_turn, pg_slot, slot_key
 from redis_enterprise_export.simulator import Simulator
 
 URL = "https://rs.example.com:9443"
@@ -80,7 +80,7 @@ def test_a_killed_holder_frees_its_slot(postgres: PostgresServer, tmp_path: Path
     """A runner that dies holding a slot frees it when its connection drops."""
     code = (
         "import time\n"
-        "from redis_enterprise_export.coordination import pg_slot\n"
+        "from redis_enterprise_export.run.coordination import pg_slot\n"
         "from redis_enterprise_export.polling import Deadline, SystemClock\n"
         f"with pg_slot({URL!r}, 1, Deadline(SystemClock(), 30), database=1,\n"
         f"             environ={{'PG_CONN_STR': {postgres.conn_str!r}}}):\n"

@@ -16,11 +16,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpers import S3_SECRET, TerraformProject, run_main, terraform_env, toml_text
-from redis_enterprise_export.config import load_config
-from redis_enterprise_export.discovery import Lock, Match, export_name, lock_path
 from redis_enterprise_export.errors import ConfigError
-from redis_enterprise_export.models import EXPORT_NAME
 from redis_enterprise_export.simulator import Simulator
+from redis_enterprise_export.spec.config import load_config
+from redis_enterprise_export.spec.models import EXPORT_NAME
+from redis_enterprise_export.spec.selectors import Lock, Match, export_name, lock_path
 
 
 def selector_config(path: Path, sim: Simulator, export_dir: Path, **selector: Any) -> Path:

@@ -18,10 +18,7 @@ from hypothesis import strategies as st
 
 from helpers import ORDERS, FakeClock, toml_text
 from redis_enterprise_export.cli import main
-from redis_enterprise_export.client import KeyCount
-from redis_enterprise_export.config import load_config
 from redis_enterprise_export.contract import Result
-from redis_enterprise_export.drill import KeyRange, count_keys
 from redis_enterprise_export.errors import (
     ApiError,
     ConfigError,
@@ -29,7 +26,10 @@ from redis_enterprise_export.errors import (
     ExitCode,
     TransportError,
 )
+from redis_enterprise_export.rs.client import KeyCount
+from redis_enterprise_export.run.drill import KeyRange, count_keys
 from redis_enterprise_export.simulator import Simulator
+from redis_enterprise_export.spec.config import load_config
 from test_e2e import tables as export_tables
 
 MOUNT = {"type": "mount_point", "path": "/mnt/backups"}

@@ -13,18 +13,18 @@ from typing import Any, TypeVar
 import pytest
 
 from helpers import FakeClock
-from redis_enterprise_export.client import ExportState, ImportState, KeyCount, as_count, refusal
 from redis_enterprise_export.errors import (
     ExportFailedError,
     ExportTimeoutError,
     TransportError,
 )
-from redis_enterprise_export.export import ExportJob
-from redis_enterprise_export.job import ActionJob
-from redis_enterprise_export.models import Cluster, ExportSpec, S3Location
 from redis_enterprise_export.polling import Deadline, PollPolicy
+from redis_enterprise_export.rs.client import ExportState, ImportState, KeyCount, as_count, refusal
+from redis_enterprise_export.run.export import ExportJob
+from redis_enterprise_export.run.job import ActionJob
 from redis_enterprise_export.simulator import SimCluster
 from redis_enterprise_export.simulator.cluster import Reply, Request
+from redis_enterprise_export.spec.models import Cluster, ExportSpec, S3Location
 
 ENV = {"S3_SECRET": "s3-secret"}
 

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from helpers import REPO, TerraformProject, terraform_env, toml_text
-from redis_enterprise_export import cdk
 from redis_enterprise_export.errors import ConfigError
+from redis_enterprise_export.synth import cdk
 
 CDKTN_PYTHON = REPO / ".venv-cdktn" / "bin" / "python"
 

@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from helpers import toml_text
-from redis_enterprise_export.config import load_config, parse_config
 from redis_enterprise_export.errors import ConfigError
-from redis_enterprise_export.models import FtpLocation, SftpLocation, redact_url
+from redis_enterprise_export.spec.config import load_config, parse_config
+from redis_enterprise_export.spec.models import FtpLocation, SftpLocation, redact_url
 
 CLUSTER = {"url": "https://rs.example.com:9443"}
 EXPORT = {"cluster": "prod", "database": 1, "location": {"type": "mount_point", "path": "/m"}}
@@ -423,7 +423,7 @@ def test_a_ca_cert_that_is_no_regular_file_or_too_large_is_one_line_at_once(
         with ca.open("wb") as file:
             file.truncate(17 * 2**20)
     path = write(tmp_path, CLUSTER | {"ca_cert": str(ca)})
-    code = f"from pathlib import Path; from redis_enterprise_export.config import load_config; load_config(Path({str(path)!r}))"
+    code = f"from pathlib import Path; from redis_enterprise_export.spec.config import load_config; load_config(Path({str(path)!r}))"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=30, check=False, preexec_fn=_limit_memory)  # fmt: skip
     last = run.stderr.strip().splitlines()[-1]

@@ -14,7 +14,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import FakeClock
-from redis_enterprise_export import models
 from redis_enterprise_export.errors import (
     ActiveActiveError,
     ConfigError,
@@ -22,15 +21,16 @@ from redis_enterprise_export.errors import (
     ImportTimeoutError,
     OutcomeUnknownError,
 )
-from redis_enterprise_export.models import (
+from redis_enterprise_export.run.restore import ImportJob, RestoreSpec
+from redis_enterprise_export.simulator import SimCluster
+from redis_enterprise_export.spec import models
+from redis_enterprise_export.spec.models import (
     Cluster,
     Location,
     MountPointLocation,
     S3Location,
     check_file_name,
 )
-from redis_enterprise_export.restore import ImportJob, RestoreSpec
-from redis_enterprise_export.simulator import SimCluster
 from test_export_job import ClusterApi, build
 
 # The export tests' S3_SECRET (build passes it), and the other location types' secrets.

@@ -17,8 +17,8 @@ from pytest_httpserver import HTTPServer
 from urllib3.util.retry import Retry
 
 from helpers import ADMIN, ORDERS, PASSWORD, VIEWER
-from redis_enterprise_export.client import KeyCount, RsClient, transport_retry
 from redis_enterprise_export.errors import ApiError, ProtocolError, TransportError
+from redis_enterprise_export.rs.client import KeyCount, RsClient, transport_retry
 from redis_enterprise_export.simulator import Simulator
 from test_client_answers import JSON_VALUES
 

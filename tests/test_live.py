@@ -33,7 +33,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from helpers import REPO
-from redis_enterprise_export.client import EXPORT_FIELDS, RsClient
+from redis_enterprise_export.rs.client import EXPORT_FIELDS, RsClient
 
 if TYPE_CHECKING:
     from pytest_httpserver import HTTPServer

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from redis_enterprise_export.errors import ConfigError
-from redis_enterprise_export.models import (
+from redis_enterprise_export.spec.models import (
     AbsLocation,
     Cluster,
     ExportSpec,

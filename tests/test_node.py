@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from helpers import REPO, VENV_BIN, run_main, terraform_env, toml_text
-from redis_enterprise_export import cdk, node
 from redis_enterprise_export.errors import ConfigError
+from redis_enterprise_export.synth import cdk, node
 
 CONFIG: dict[str, dict[str, dict[str, Any]]] = {
     "clusters": {"a": {"url": "https://rs.example.com:9443"}},
@@ -83,7 +83,7 @@ def test_fails_with_what_to_install_when_no_node_exists_at_all(
 
 def test_jsii_nodes_quieting_flag_does_not_leak_into_this_process() -> None:
     """NODE_OPTIONS is back to what it was after the framework import, so terraform never sees it."""
-    code = "import os, redis_enterprise_export.cdk; print(os.environ.get('NODE_OPTIONS'))"
+    code = "import os, redis_enterprise_export.synth.cdk; print(os.environ.get('NODE_OPTIONS'))"
     run = subprocess.run(
         [sys.executable, "-c", code],
         env=node_free_env(PYTHONPATH=str(REPO / "constructs")),

@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import PostgresServer, TerraformProject, free_port
-from redis_enterprise_export.coordination import pg_slot
 from redis_enterprise_export.errors import LocalSetupError
 from redis_enterprise_export.polling import Deadline, SystemClock
+from redis_enterprise_export.run.coordination import pg_slot
 from redis_enterprise_export.simulator import Simulator
 
 # No lowercase and no '_' or '.': a window of a generated secret cannot match the

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from helpers import PostgresServer, free_port
-from redis_enterprise_export.coordination import pg_problem
+from redis_enterprise_export.run.coordination import pg_problem
 from redis_enterprise_export.simulator import Simulator
 from test_day2 import checks, config, day2
 

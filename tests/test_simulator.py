@@ -19,8 +19,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from helpers import ADMIN, PASSWORD, VIEWER, FakeClock
-from redis_enterprise_export.client import RsClient
 from redis_enterprise_export.errors import ExportError
+from redis_enterprise_export.rs.client import RsClient
 from redis_enterprise_export.simulator import SimCluster, Simulator
 from redis_enterprise_export.simulator.cluster import ROLES
 

@@ -15,8 +15,7 @@ import pytest
 from helpers import FakeClock, start_helper, toml_text
 from redis_enterprise_export.errors import ExportTimeoutError, LocalSetupError
 from redis_enterprise_export.polling import Deadline
-from redis_enterprise_export.simulator import Simulator
-from redis_enterprise_export.slots import (
+from redis_enterprise_export.run.slots import (
     HEAD_WAIT_SECONDS,
     WAIT_SECONDS,
     _cluster_dir,
@@ -25,6 +24,7 @@ from redis_enterprise_export.slots import (
     export_slot,
     slots_dir,
 )
+from redis_enterprise_export.simulator import Simulator
 
 URL = "https://rs.example.com:9443"
 
@@ -76,7 +76,7 @@ def test_a_killed_holder_frees_its_slot(tmp_path: Path) -> None:
     """flock dies with its process: a SIGKILLed helper never keeps a slot."""
     code = (
         "import sys, time; from pathlib import Path\n"
-        "from redis_enterprise_export.slots import database_lock, export_slot, slots_dir\n"
+        "from redis_enterprise_export.run.slots import database_lock, export_slot, slots_dir\n"
         "from redis_enterprise_export.polling import Deadline, SystemClock\n"
         f"with export_slot(Path({str(tmp_path)!r}), {URL!r}, 1, Deadline(SystemClock(), 5), database=1):\n"
         "    print('held', flush=True); time.sleep(60)\n"

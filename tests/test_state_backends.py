@@ -21,8 +21,10 @@ from helpers import (
     terraform_env,
     toml_text,
 )
-from redis_enterprise_export import backends
-from redis_enterprise_export.backends import (
+from redis_enterprise_export.errors import ConfigError
+from redis_enterprise_export.simulator import Simulator
+from redis_enterprise_export.spec import state as backends
+from redis_enterprise_export.spec.state import (
     PARTIAL_BACKENDS,
     S3_CREDENTIAL_KEYS,
     S3_KEYS,
@@ -30,8 +32,6 @@ from redis_enterprise_export.backends import (
     backend_block,
     parse_state,
 )
-from redis_enterprise_export.errors import ConfigError
-from redis_enterprise_export.simulator import Simulator
 from test_concurrency import apply_together, checkout
 
 BUCKET = "team-tfstate"

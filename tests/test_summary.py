@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from helpers import S3_SECRET, run_helper, write_helper_config
+from redis_enterprise_export.commands.summary import HEADER, append_summary, summary_row
 from redis_enterprise_export.contract import Result
 from redis_enterprise_export.simulator import Simulator
-from redis_enterprise_export.summary import HEADER, append_summary, summary_row
 
 SUCCEEDED = Result(
     name="orders",

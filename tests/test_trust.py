@@ -14,8 +14,8 @@ from pytest_httpserver import HTTPServer
 from urllib3.util.retry import Retry
 
 from helpers import ADMIN, PASSWORD, ConnectProxy
-from redis_enterprise_export.client import RsClient
 from redis_enterprise_export.errors import ConfigError, LocalSetupError, TlsError, TransportError
+from redis_enterprise_export.rs.client import RsClient
 from redis_enterprise_export.simulator import Simulator
 
 PROXY_VARS = (

@@ -11,7 +11,7 @@ from setuptools.config.pyprojecttoml import read_configuration
 
 from helpers import REPO
 from redis_enterprise_export._version import __version__
-from redis_enterprise_export.client import RsClient
+from redis_enterprise_export.rs.client import RsClient
 
 
 def test_pyproject_takes_its_version_from_the_package() -> None:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError, ExportError
-from .models import (
+from redis_enterprise_export.errors import ConfigError, ExportError
+from redis_enterprise_export.spec.models import (
     AbsLocation,
     Cluster,
     DrillSpec,
@@ -22,13 +22,13 @@ from .models import (
     SftpLocation,
     SseC,
 )
-from .node import use_wheel_node
+from redis_enterprise_export.synth.node import use_wheel_node
 
 # Before an app's own `import cdktn` (or cdktf) starts jsii: the wheel's Node, not the system's.
 use_wheel_node()
 
 if TYPE_CHECKING:
-    from .construct import (
+    from redis_enterprise_export.synth.construct import (
         DatabaseDrill,
         DatabaseDrillProps,
         DatabaseExport,
@@ -71,7 +71,7 @@ _CONSTRUCT_NAMES = {
 
 def __getattr__(name: str) -> Any:
     if name in _CONSTRUCT_NAMES:
-        from . import construct
+        from redis_enterprise_export.synth import construct
 
         return getattr(construct, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

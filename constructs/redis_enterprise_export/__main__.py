@@ -2,6 +2,6 @@
 
 import sys
 
-from .cli import main
+from redis_enterprise_export.cli import main
 
 sys.exit(main())

@@ -15,9 +15,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._version import __version__
-from .contract import EXPORT_RESULT_ENV, RESULT_ENV, RUN_ID_ENV, SPEC_ENV, SUMMARY_ENV
-from .errors import ExitCode, ExportError
+from redis_enterprise_export._version import __version__
+from redis_enterprise_export.contract import (
+    EXPORT_RESULT_ENV,
+    RESULT_ENV,
+    RUN_ID_ENV,
+    SPEC_ENV,
+    SUMMARY_ENV,
+)
+from redis_enterprise_export.errors import ExitCode, ExportError
 
 # The console script (pyproject.toml's [project.scripts]).
 SCRIPT = "redis-enterprise-export"
@@ -87,7 +93,11 @@ def _record_arguments(parser: argparse.ArgumentParser, environ: Mapping[str, str
 
 
 def _day2(commands: Any, environ: Mapping[str, str]) -> None:
-    from .commands.common import UNREADABLE_MEANING, add_config_arguments, duration
+    from redis_enterprise_export.commands.common import (
+        UNREADABLE_MEANING,
+        add_config_arguments,
+        duration,
+    )
 
     preflight = commands.add_parser(
         "preflight",
@@ -171,7 +181,7 @@ def _day2(commands: Any, environ: Mapping[str, str]) -> None:
 
 
 def _synth(commands: Any, environ: Mapping[str, str]) -> None:
-    from .commands.common import add_config_arguments
+    from redis_enterprise_export.commands.common import add_config_arguments
 
     synth = commands.add_parser(
         "synth",
@@ -195,8 +205,8 @@ def _synth(commands: Any, environ: Mapping[str, str]) -> None:
 
 
 def _restore(commands: Any, environ: Mapping[str, str]) -> None:
-    from .commands import restore as command
-    from .commands.common import add_config_arguments, duration
+    from redis_enterprise_export.commands import restore as command
+    from redis_enterprise_export.commands.common import add_config_arguments, duration
 
     restore = commands.add_parser(
         "restore",
@@ -224,7 +234,7 @@ def _restore(commands: Any, environ: Mapping[str, str]) -> None:
 
 
 def _drill(commands: Any, environ: Mapping[str, str]) -> None:
-    from .commands import drill as command
+    from redis_enterprise_export.commands import drill as command
 
     drill = commands.add_parser(
         "drill",

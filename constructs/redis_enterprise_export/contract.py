@@ -19,11 +19,11 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
-from .errors import HIDDEN, ConfigError, ExportError, scrub
-from .models import ExportSpec
+from redis_enterprise_export.errors import HIDDEN, ConfigError, ExportError, scrub
+from redis_enterprise_export.spec.models import ExportSpec
 
 if TYPE_CHECKING:
-    from .export import ExportJob
+    from redis_enterprise_export.run.export import ExportJob
 
 # What the construct passes to the helper.
 SPEC_ENV = "REDIS_EXPORT_SPEC"  # the secret-free spec, as JSON

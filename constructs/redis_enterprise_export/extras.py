@@ -6,7 +6,7 @@ the CDK extras (``cdk``, ``cdktf``, ``cdktn``) include them all.
 
 from __future__ import annotations
 
-from .errors import LocalSetupError
+from redis_enterprise_export.errors import LocalSetupError
 
 PACKAGE = "redis-enterprise-export"
 # Importable module -> the extra of this package that installs it.

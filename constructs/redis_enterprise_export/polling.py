@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
-from .errors import ExportTimeoutError, TlsError, TransportError
+from redis_enterprise_export.errors import ExportTimeoutError, TlsError, TransportError
 
 T = TypeVar("T")
 

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 from redis_enterprise_export.errors import ConfigError, ExitCode, ExportError, LocalSetupError
 
 if TYPE_CHECKING:
-    from redis_enterprise_export.config import ExportsConfig
+    from redis_enterprise_export.commands.inventory import ClusterView
     from redis_enterprise_export.contract import Record
-    from redis_enterprise_export.inventory import ClusterView
-    from redis_enterprise_export.models import Cluster, ExportSpec
+    from redis_enterprise_export.spec.config import ExportsConfig
+    from redis_enterprise_export.spec.models import Cluster, ExportSpec
 
 CONFIG_ENV = "REDIS_EXPORT_CONFIG"
 # Day-2 commands: 0 all is well, 1 a check failed, 2 bad input, 6 (the helper's
@@ -54,7 +54,7 @@ def load(args: argparse.Namespace) -> tuple[ExportsConfig, list[ExportSpec]]:
     The config stays whole: coverage is judged against every export it holds."""
     # Here, not at the top: cli builds every parser, the export helper's too, which
     # starts once per export and never reads TOML.
-    from redis_enterprise_export.config import load_config
+    from redis_enterprise_export.spec.config import load_config
 
     config = load_config(args.config)
     if not args.name:

@@ -14,8 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from redis_enterprise_export.commands.common import age_seconds, freshness, hours
-from redis_enterprise_export.config import ExportsConfig
-from redis_enterprise_export.inventory import ClusterView
+from redis_enterprise_export.commands.inventory import ClusterView
+from redis_enterprise_export.spec.config import ExportsConfig
 
 EXPORT, RS, BOTH, NOTHING = "export", "rs_schedule", "both", "nothing"
 # A restore drill's scratch database: each drill erases it, so nothing is to cover.

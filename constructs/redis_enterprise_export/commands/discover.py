@@ -11,10 +11,10 @@ import argparse
 from collections.abc import Mapping
 
 from redis_enterprise_export.commands.common import CHECK_FAILED, OK, bad_input
-from redis_enterprise_export.config import load_config, unique_names
-from redis_enterprise_export.discovery import Lock, Match, Selector, lock_path
+from redis_enterprise_export.commands.inventory import read_clusters
 from redis_enterprise_export.errors import ConfigError
-from redis_enterprise_export.inventory import read_clusters
+from redis_enterprise_export.spec.config import load_config, unique_names
+from redis_enterprise_export.spec.selectors import Lock, Match, Selector, lock_path
 
 
 def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:

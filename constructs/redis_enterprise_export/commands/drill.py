@@ -39,11 +39,11 @@ from redis_enterprise_export.errors import (
     InterruptedImportError,
     scrub,
 )
-from redis_enterprise_export.supervise import guarded, outcome_message, supervised
+from redis_enterprise_export.run.supervise import guarded, outcome_message, supervised
 
 if TYPE_CHECKING:
-    from redis_enterprise_export.drill import Drill
-    from redis_enterprise_export.models import DrillSpec, ExportSpec
+    from redis_enterprise_export.run.drill import Drill
+    from redis_enterprise_export.spec.models import DrillSpec, ExportSpec
 
 HELP = "import an export's files into a scratch database and check its key count"
 DESCRIPTION = (
@@ -89,10 +89,10 @@ def _drill(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
     def work() -> None:
         nonlocal drill, cluster
-        from redis_enterprise_export.connect import cluster_identity, connect
-        from redis_enterprise_export.drill import Drill
         from redis_enterprise_export.polling import Deadline, SystemClock
-        from redis_enterprise_export.slots import database_lock, slots_dir
+        from redis_enterprise_export.rs.connect import cluster_identity, connect
+        from redis_enterprise_export.run.drill import Drill
+        from redis_enterprise_export.run.slots import database_lock, slots_dir
 
         if result_file is not None:
             write_record(
@@ -137,7 +137,7 @@ def _drill(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
     def summarize() -> None:
         if args.summary is not None:
-            from redis_enterprise_export.summary import append_drill_summary
+            from redis_enterprise_export.commands.summary import append_drill_summary
 
             append_to_summary(
                 args.summary, lambda path: append_drill_summary(path, record, cluster)
@@ -179,10 +179,10 @@ def _rounded(seconds: float | None) -> float | None:
 
 def _load(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[DrillSpec, ExportSpec]:
     """The drill and its export: from the config, or as the construct passed them."""
-    from redis_enterprise_export.models import DrillSpec
+    from redis_enterprise_export.spec.models import DrillSpec
 
     if args.config is not None:
-        from redis_enterprise_export.config import load_config
+        from redis_enterprise_export.spec.config import load_config
 
         config = load_config(args.config)
         drills = {d.name: d for d in config.drills}

@@ -26,11 +26,11 @@ from redis_enterprise_export.errors import (
     InterruptedExportError,
     scrub,
 )
-from redis_enterprise_export.models import ExportSpec
-from redis_enterprise_export.supervise import guarded, outcome_message, supervised
+from redis_enterprise_export.run.supervise import guarded, outcome_message, supervised
+from redis_enterprise_export.spec.models import ExportSpec
 
 if TYPE_CHECKING:
-    from redis_enterprise_export.export import ExportJob
+    from redis_enterprise_export.run.export import ExportJob
 
 
 def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
@@ -73,7 +73,7 @@ def _export(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
     def summarize() -> None:
         if args.summary is not None:
-            from redis_enterprise_export.summary import append_summary
+            from redis_enterprise_export.commands.summary import append_summary
 
             append_to_summary(args.summary, lambda path: append_summary(path, record, cluster))
 
@@ -82,9 +82,7 @@ def _export(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 def _load_spec(args: argparse.Namespace, environ: Mapping[str, str]) -> ExportSpec:
     if args.config is not None:
-        from redis_enterprise_export.config import (
-            load_config,  # tomllib only when a person runs it by hand
-        )
+        from redis_enterprise_export.spec.config import load_config
 
         config = load_config(args.config)
         names = [e.name for e in config.exports]
@@ -116,13 +114,13 @@ def _make_job(
     spec: ExportSpec, environ: Mapping[str, str], cleanup: ExitStack, secrets: list[str]
 ) -> ExportJob:
     # Imported here, not at the top, so --help and input errors stay instant.
-    from redis_enterprise_export.connect import cluster_identity, connect
-    from redis_enterprise_export.coordination import PgLocks, cluster_turn
-    from redis_enterprise_export.export import ExportJob
-    from redis_enterprise_export.logins import first_login
-    from redis_enterprise_export.models import resolve_env
     from redis_enterprise_export.polling import Deadline, SystemClock
-    from redis_enterprise_export.slots import database_lock, export_slot, slots_dir
+    from redis_enterprise_export.rs.connect import cluster_identity, connect
+    from redis_enterprise_export.run.coordination import PgLocks, cluster_turn
+    from redis_enterprise_export.run.export import ExportJob
+    from redis_enterprise_export.run.logins import first_login
+    from redis_enterprise_export.run.slots import database_lock, export_slot, slots_dir
+    from redis_enterprise_export.spec.models import resolve_env
 
     cluster = spec.cluster
     client = connect(cluster, environ, cleanup, spec.secrets(environ))

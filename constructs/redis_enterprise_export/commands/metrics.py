@@ -21,9 +21,9 @@ from redis_enterprise_export.commands.coverage import SCRATCH
 
 if TYPE_CHECKING:
     from redis_enterprise_export.commands.coverage import Coverage
+    from redis_enterprise_export.commands.inventory import ClusterView
     from redis_enterprise_export.commands.records import OwnRecords
     from redis_enterprise_export.commands.status import ExportStatus
-    from redis_enterprise_export.inventory import ClusterView
 
 # The states of the cluster's export_status (and backup_status); "none" is never run.
 STATES = ("succeeded", "failed", "exporting", "none", "unknown")

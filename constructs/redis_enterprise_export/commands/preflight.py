@@ -25,15 +25,15 @@ from redis_enterprise_export.commands.common import (
     load,
     unread,
 )
+from redis_enterprise_export.commands.inventory import ClusterView, read_clusters, refused
+from redis_enterprise_export.commands.summary import one_line
 from redis_enterprise_export.errors import (
     REDIRECT_HINT,
     ApiError,
     ConfigError,
     RedirectError,
 )
-from redis_enterprise_export.inventory import ClusterView, read_clusters, refused
-from redis_enterprise_export.models import DrillSpec, ExportSpec, MountPointLocation
-from redis_enterprise_export.summary import one_line
+from redis_enterprise_export.spec.models import DrillSpec, ExportSpec, MountPointLocation
 
 # The roles RS grants start_bdb_export, and the documented ones it does not.
 EXPORT_ROLES = frozenset({"admin", "cluster_member", "db_member"})
@@ -139,7 +139,7 @@ def _export_checks(
 
 
 def _postgres(environ: Mapping[str, str]) -> tuple[str, str]:
-    from redis_enterprise_export.coordination import CONN_ENV, pg_problem
+    from redis_enterprise_export.run.coordination import CONN_ENV, pg_problem
 
     # Once per connection string, not once per cluster.
     key = environ.get(CONN_ENV, "")

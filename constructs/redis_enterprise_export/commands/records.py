@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from redis_enterprise_export.commands.common import parse_time
+from redis_enterprise_export.commands.summary import one_line
 from redis_enterprise_export.contract import (
     DrillResult,
     Result,
@@ -29,8 +30,7 @@ from redis_enterprise_export.contract import (
     unique_id,
 )
 from redis_enterprise_export.errors import scrub
-from redis_enterprise_export.models import redact_url
-from redis_enterprise_export.summary import one_line
+from redis_enterprise_export.spec.models import redact_url
 
 # Reading state may go over the network (s3, pg): bounded, so a monitor never hangs.
 SHOW_TIMEOUT_SECONDS = 120

@@ -24,10 +24,10 @@ from redis_enterprise_export.errors import (
     InterruptedImportError,
     scrub,
 )
-from redis_enterprise_export.supervise import guarded, outcome_message
+from redis_enterprise_export.run.supervise import guarded, outcome_message
 
 if TYPE_CHECKING:
-    from redis_enterprise_export.restore import ImportJob, RestoreSpec
+    from redis_enterprise_export.run.restore import ImportJob, RestoreSpec
 
 HELP = "import an export's file into a database, ERASING its content"
 DESCRIPTION = (
@@ -87,9 +87,9 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
     def work() -> None:
         nonlocal job
-        from redis_enterprise_export.connect import connect
         from redis_enterprise_export.polling import SystemClock
-        from redis_enterprise_export.restore import ImportJob
+        from redis_enterprise_export.rs.connect import connect
+        from redis_enterprise_export.run.restore import ImportJob
 
         spec = _spec(args)
         secrets[:] = [environ.get(spec.cluster.password_env, ""), *spec.location.secrets(environ)]
@@ -116,8 +116,8 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 def _spec(args: argparse.Namespace) -> RestoreSpec:
     """The restore the arguments ask for, from the config; raises ConfigError."""
-    from redis_enterprise_export.config import load_config
-    from redis_enterprise_export.restore import RestoreSpec
+    from redis_enterprise_export.run.restore import RestoreSpec
+    from redis_enterprise_export.spec.config import load_config
 
     config = load_config(args.config)
     where = str(args.config)

@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from redis_enterprise_export.client import as_progress
 from redis_enterprise_export.commands.common import (
     BAD_INPUT,
     CHECK_FAILED,
@@ -32,17 +31,18 @@ from redis_enterprise_export.commands.common import (
     unread,
 )
 from redis_enterprise_export.commands.coverage import NOTHING, Coverage, coverage, covered_cell
+from redis_enterprise_export.commands.inventory import ClusterView, read_clusters, view_for
 from redis_enterprise_export.commands.records import (
     SUCCEEDED,
     Outcome,
     OwnRecords,
     read_own_records,
 )
+from redis_enterprise_export.commands.summary import cell, one_line
 from redis_enterprise_export.commands.synth import default_stack
 from redis_enterprise_export.errors import ConfigError
-from redis_enterprise_export.inventory import ClusterView, read_clusters, view_for
-from redis_enterprise_export.models import ExportSpec
-from redis_enterprise_export.summary import cell, one_line
+from redis_enterprise_export.rs.client import as_progress
+from redis_enterprise_export.spec.models import ExportSpec
 
 OWN, CLUSTER = "own records", "cluster"
 

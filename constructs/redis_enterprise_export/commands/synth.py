@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from redis_enterprise_export.commands.common import OK, bad_input
-from redis_enterprise_export.config import load_config
 from redis_enterprise_export.errors import ConfigError
+from redis_enterprise_export.spec.config import load_config
 
 STACK = "exports"
 OUT = "cdktf.out"  # the App's default output folder
@@ -28,8 +28,8 @@ def synthesize(config_path: Path, out: Path | None = None) -> Path:
     config = load_config(config_path)
     # The framework loads only after the config is known good: a bad file
     # costs no Node start and leaves no partial cdktf.out behind.
-    from redis_enterprise_export.cdk import App
-    from redis_enterprise_export.construct import ExportStack, ExportStackProps
+    from redis_enterprise_export.synth.cdk import App
+    from redis_enterprise_export.synth.construct import ExportStack, ExportStackProps
 
     app = App() if out is None else App(outdir=str(out))
     ExportStack(

@@ -13,10 +13,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .backends import StateBackend, parse_state
-from .discovery import Lock, Selector, check_selector_name, lock_path, parse_selector
-from .errors import ConfigError
-from .models import (
+from redis_enterprise_export.errors import ConfigError
+from redis_enterprise_export.spec.models import (
     DRILL_FIELDS,
     INPUT_FIELDS,
     Cluster,
@@ -25,6 +23,14 @@ from .models import (
     exported_databases,
     location_from_dict,
 )
+from redis_enterprise_export.spec.selectors import (
+    Lock,
+    Selector,
+    check_selector_name,
+    lock_path,
+    parse_selector,
+)
+from redis_enterprise_export.spec.state import StateBackend, parse_state
 
 # A cluster table has Cluster's own fields, but a CA file's path instead of its text.
 CLUSTER_KEYS = {f.name for f in fields(Cluster)} - {"ca_cert_pem"} | {"ca_cert"}

@@ -29,8 +29,8 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.util import parse_url
 from urllib3.util.retry import Retry
 
-from ._version import __version__
-from .errors import (
+from redis_enterprise_export._version import __version__
+from redis_enterprise_export.errors import (
     HIDDEN,
     ApiError,
     ClusterBusyError,
@@ -44,7 +44,7 @@ from .errors import (
     TransportError,
     scrub,
 )
-from .transport import WATCHDOG, Adapter, TrustStoreAdapter, Watchdog
+from redis_enterprise_export.rs.transport import WATCHDOG, Adapter, TrustStoreAdapter, Watchdog
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 # A status read is a few hundred bytes, the database list at most a few hundred

@@ -20,8 +20,8 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
-from .models import ExportSpec
+from redis_enterprise_export.errors import ConfigError
+from redis_enterprise_export.spec.models import ExportSpec
 
 LOCK_VERSION = 1
 # An export name's length (models.EXPORT_NAME), and the hash that keeps a cut name unique.

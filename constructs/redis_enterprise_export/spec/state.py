@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from .errors import HIDDEN, ConfigError
-from .models import redact_url, split_url
+from redis_enterprise_export.errors import HIDDEN, ConfigError
+from redis_enterprise_export.spec.models import redact_url, split_url
 
 # Named only: their settings (and secrets) go to `terraform init -backend-config=...`.
 PARTIAL_BACKENDS = ("gcs", "azurerm", "http", "consul", "kubernetes")

@@ -12,7 +12,7 @@ import unicodedata
 from datetime import datetime
 from pathlib import Path
 
-from .contract import DrillResult, Result
+from redis_enterprise_export.contract import DrillResult, Result
 
 # The cluster column tells apart two clusters' exports of the same name.
 HEADER = (

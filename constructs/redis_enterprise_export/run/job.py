@@ -31,7 +31,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
-from .errors import (
+from redis_enterprise_export.errors import (
     ClusterBusyError,
     ExportFailedError,
     ExportTimeoutError,
@@ -39,7 +39,7 @@ from .errors import (
     ProtocolError,
     TransportError,
 )
-from .polling import Clock, Deadline, PollPolicy, Sample, backoff, ride_out
+from redis_enterprise_export.polling import Clock, Deadline, PollPolicy, Sample, backoff, ride_out
 
 FINISHED = frozenset({"succeeded", "failed"})
 CLEARED = frozenset({"", "idle"})

@@ -14,9 +14,14 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .errors import ConfigError, scrub
-from .extras import not_installed
-from .models import Location, MountPointLocation, S3Location, resolve_env
+from redis_enterprise_export.errors import ConfigError, scrub
+from redis_enterprise_export.extras import not_installed
+from redis_enterprise_export.spec.models import (
+    Location,
+    MountPointLocation,
+    S3Location,
+    resolve_env,
+)
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
-from .client import ImportState
-from .errors import ActiveActiveError, ConfigError, ImportFailedError, ImportTimeoutError
-from .job import ActionJob, Kind
-from .models import (
+from redis_enterprise_export.errors import (
+    ActiveActiveError,
+    ConfigError,
+    ImportFailedError,
+    ImportTimeoutError,
+)
+from redis_enterprise_export.rs.client import ImportState
+from redis_enterprise_export.run.job import ActionJob, Kind
+from redis_enterprise_export.spec.models import (
     DEFAULT_TIMEOUT_SECONDS,
     FILE_EXPECTED,
     Cluster,

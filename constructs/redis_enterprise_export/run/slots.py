@@ -30,9 +30,9 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from .contract import SLOTS_ENV
-from .errors import LocalSetupError
-from .polling import Deadline, Turn
+from redis_enterprise_export.contract import SLOTS_ENV
+from redis_enterprise_export.errors import LocalSetupError
+from redis_enterprise_export.polling import Deadline, Turn
 
 # How often a waiting helper looks for a free lock: local and cheap, and short
 # against a handover that otherwise idles a cluster slot.

@@ -11,11 +11,11 @@ from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .client import RsClient
-from .contract import INSECURE_ENV
-from .errors import ApiError, ProtocolError
-from .models import Cluster, resolve_env
-from .polling import Deadline, backoff, ride_out
+from redis_enterprise_export.contract import INSECURE_ENV
+from redis_enterprise_export.errors import ApiError, ProtocolError
+from redis_enterprise_export.polling import Deadline, backoff, ride_out
+from redis_enterprise_export.rs.client import RsClient
+from redis_enterprise_export.spec.models import Cluster, resolve_env
 
 DEFAULT_PORTS = {"https": 443, "http": 80}
 

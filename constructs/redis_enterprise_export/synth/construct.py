@@ -25,16 +25,7 @@ from pathlib import PurePath
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from .backends import StateBackend, backend_block
-from .cdk import (
-    Construct,
-    TerraformBackend,
-    TerraformElement,
-    TerraformOutput,
-    TerraformStack,
-    TerraformVariable,
-)
-from .contract import (
+from redis_enterprise_export.contract import (
     CA_ENV_PREFIX,
     DRILL_ENV,
     EXPORT_RESULT_ENV,
@@ -52,8 +43,23 @@ from .contract import (
     result_path,
     unique_id,
 )
-from .errors import ConfigError
-from .models import DrillInputs, DrillSpec, ExportInputs, ExportSpec, exported_databases
+from redis_enterprise_export.errors import ConfigError
+from redis_enterprise_export.spec.models import (
+    DrillInputs,
+    DrillSpec,
+    ExportInputs,
+    ExportSpec,
+    exported_databases,
+)
+from redis_enterprise_export.spec.state import StateBackend, backend_block
+from redis_enterprise_export.synth.cdk import (
+    Construct,
+    TerraformBackend,
+    TerraformElement,
+    TerraformOutput,
+    TerraformStack,
+    TerraformVariable,
+)
 
 
 def literal(value: Any) -> Any:

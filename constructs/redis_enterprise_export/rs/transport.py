@@ -19,7 +19,7 @@ from requests.adapters import HTTPAdapter
 from urllib3 import HTTPConnectionPool, HTTPSConnectionPool, ProxyManager
 from urllib3.connection import HTTPConnection, HTTPSConnection
 
-from .errors import TransportError
+from redis_enterprise_export.errors import TransportError
 
 
 class Watchdog:

@@ -35,8 +35,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .errors import LocalSetupError
-from .polling import Deadline, Turn, backoff, ride_out
+from redis_enterprise_export.errors import LocalSetupError
+from redis_enterprise_export.polling import Deadline, Turn, backoff, ride_out
 
 if TYPE_CHECKING:
     import psycopg
@@ -286,7 +286,7 @@ def pg_connect(environ: Mapping[str, str], seconds: int) -> psycopg.Connection[A
     try:
         import psycopg  # only runners that coordinate through PostgreSQL need it
     except ImportError:
-        from .extras import not_installed
+        from redis_enterprise_export.extras import not_installed
 
         raise not_installed("psycopg", 'coordination = "postgres"') from None
     try:

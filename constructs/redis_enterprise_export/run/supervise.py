@@ -14,7 +14,12 @@ from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 
-from .errors import ExitCode, ExportError, InterruptedExportError, LocalSetupError
+from redis_enterprise_export.errors import (
+    ExitCode,
+    ExportError,
+    InterruptedExportError,
+    LocalSetupError,
+)
 
 
 def supervised(work: Callable[[], int]) -> int:

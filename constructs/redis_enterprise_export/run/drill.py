@@ -22,10 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from .client import KeyCount
-from .commands.common import parse_time
-from .contract import Result
-from .errors import (
+from redis_enterprise_export.commands.common import parse_time
+from redis_enterprise_export.contract import Result
+from redis_enterprise_export.errors import (
     ApiError,
     ConfigError,
     DrillFailedError,
@@ -33,10 +32,11 @@ from .errors import (
     ImportFailedError,
     TlsError,
 )
-from .job import no_gate
-from .models import DrillSpec, ExportSpec
-from .polling import Clock, Deadline, backoff, ride_out
-from .restore import ImportApi, ImportJob, RestoreSpec
+from redis_enterprise_export.polling import Clock, Deadline, backoff, ride_out
+from redis_enterprise_export.rs.client import KeyCount
+from redis_enterprise_export.run.job import no_gate
+from redis_enterprise_export.run.restore import ImportApi, ImportJob, RestoreSpec
+from redis_enterprise_export.spec.models import DrillSpec, ExportSpec
 
 # How long, after the import succeeded, the drill waits for a statistics sample of
 # the scratch database that is fresh and within the tolerance (at most the time left).

@@ -15,7 +15,7 @@ from dataclasses import MISSING, dataclass, fields
 from typing import Any, ClassVar
 from urllib.parse import SplitResult, quote, unquote, urlsplit, urlunsplit
 
-from .errors import HIDDEN, ConfigError
+from redis_enterprise_export.errors import HIDDEN, ConfigError
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # Export names become Terraform names, file names and output keys.

@@ -12,13 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from .client import ExportState, KeyCount
-from .errors import ExportError, ExportFailedError, ExportTimeoutError
-from .job import ActionJob, Kind
-from .models import ExportSpec
+from redis_enterprise_export.errors import ExportError, ExportFailedError, ExportTimeoutError
+from redis_enterprise_export.rs.client import ExportState, KeyCount
+from redis_enterprise_export.run.job import ActionJob, Kind
+from redis_enterprise_export.spec.models import ExportSpec
 
 if TYPE_CHECKING:
-    from .listing import Snapshot
+    from redis_enterprise_export.run.listing import Snapshot
 
 EXPORT = Kind(
     noun="export",
@@ -84,7 +84,7 @@ class ExportJob(ActionJob[ExportState]):
         return keys
 
     def _snapshot(self) -> Snapshot:
-        from .listing import snapshot
+        from redis_enterprise_export.run.listing import snapshot
 
         return snapshot(self.spec.location, self.environ)
 
@@ -107,7 +107,7 @@ def _own_files(
     database (the name's first 30 characters, as documented for backups): when
     some new files carry the name, only those are this export's.
     """
-    from .listing import written
+    from redis_enterprise_export.run.listing import written
 
     new = written(before, after)
     if new is None:

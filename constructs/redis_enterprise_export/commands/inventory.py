@@ -9,9 +9,9 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from .connect import connect
-from .errors import ApiError, ExportError
-from .models import Cluster, DrillSpec, ExportSpec
+from redis_enterprise_export.errors import ApiError, ExportError
+from redis_enterprise_export.rs.connect import connect
+from redis_enterprise_export.spec.models import Cluster, DrillSpec, ExportSpec
 
 # The backup_* fields are RS's own scheduled backups (fact sheet, Addendum), which
 # coverage counts beside this project's exports. backup_location carries secrets:

@@ -20,9 +20,9 @@ from contextlib import suppress
 from pathlib import Path
 from typing import TypeVar
 
-from .connect import normalized_url
-from .errors import ApiError, LoginSkippedError, TransportError
-from .slots import private_dir
+from redis_enterprise_export.errors import ApiError, LoginSkippedError, TransportError
+from redis_enterprise_export.rs.connect import normalized_url
+from redis_enterprise_export.run.slots import private_dir
 
 T = TypeVar("T")
 # RS's default login_lockout_counter_reset_after: failed logins older than this no

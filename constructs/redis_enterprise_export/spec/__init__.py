@@ -1,0 +1,1 @@
+"""The spec: pure data and validation, no I/O beyond reading the config file."""

@@ -1,0 +1,1 @@
+"""Synthesis: the only wing that imports the CDK framework (cdktf or cdktn)."""
