@@ -3,4 +3,4 @@ import App, TerraformStack``): the same objects as ``synth.cdk``, the one door t
 framework, so an app and this package always share one framework."""
 
 from redis_enterprise_export.synth.cdk import *  # noqa: F403 (the door's whole surface)
-from redis_enterprise_export.synth.cdk import __all__ as __all__
+from redis_enterprise_export.synth.cdk import __all__  # noqa: F401 (re-exported)
