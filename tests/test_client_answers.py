@@ -34,8 +34,8 @@ from redis_enterprise_export.errors import (
     ProtocolError,
     ServerError,
     TransportError,
-    scrub,
 )
+from redis_enterprise_export.redact import scrub
 from redis_enterprise_export.rs.client import RsClient, transport_retry
 
 SECRET = "s3-Secret-In-The-Body-4d2"
@@ -718,7 +718,7 @@ def test_a_secret_echoed_inside_longer_cluster_text_is_never_shown(
 def test_a_secret_from_undecodable_environment_bytes_is_scrubbed_as_those_bytes() -> None:
     """A password read from non-UTF-8 environment bytes (surrogate escapes) is replaced,
     also percent-encoded as the bytes a server would echo, and scrubbing never raises."""
-    from redis_enterprise_export.errors import scrub
+    from redis_enterprise_export.redact import scrub
 
     secret = "caf\udce9-pass"
     assert scrub(f"a {secret} b caf%E9-pass c caf%e9-pass", [secret]) == "a *** b *** c ***"

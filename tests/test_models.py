@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from redis_enterprise_export.errors import ConfigError
+from redis_enterprise_export.redact import redact_url
 from redis_enterprise_export.spec.models import (
     AbsLocation,
     Cluster,
@@ -19,7 +20,6 @@ from redis_enterprise_export.spec.models import (
     SftpLocation,
     SseC,
     location_from_dict,
-    redact_url,
 )
 
 ENV = {

@@ -19,7 +19,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
-from redis_enterprise_export.errors import HIDDEN, ConfigError, ExportError, scrub
+from redis_enterprise_export.errors import HIDDEN, ConfigError, ExportError
+from redis_enterprise_export.redact import scrub
 from redis_enterprise_export.spec.models import ExportSpec
 
 if TYPE_CHECKING:

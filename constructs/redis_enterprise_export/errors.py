@@ -6,16 +6,10 @@ the result record reads ``status`` the same way, so there is one mapping, here.
 
 from __future__ import annotations
 
-import html
-import json
-import re
 from collections.abc import Iterable, Mapping
-from contextlib import suppress
 from difflib import get_close_matches
 from enum import IntEnum
-from functools import lru_cache
 from typing import Any, ClassVar
-from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 
 class ExitCode(IntEnum):
@@ -358,60 +352,3 @@ class ActiveActiveError(ExportError):
             "the file into its data and add up its counters instead of restoring it; nothing "
             "was imported. Restore into a database that is not Active-Active"
         )
-
-
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with each secret replaced by ``***``: as itself, and in the forms a
-    server echoes it in (percent-encoded in a URL, escaped in JSON or HTML).
-
-    Exact forms are replaced exactly. Beyond them, any word (a run without
-    spaces, such as a URL) that decodes to text holding a secret is replaced
-    whole: encoders differ in which characters they escape. Secrets shorter than
-    MIN_SECRET characters are left: they would blank out ordinary words.
-
-    Call it on the whole text, before it is put on one line or cut short: either
-    could leave part of a secret that no longer matches.
-    """
-    secrets = tuple(secrets)
-    for form in _forms(secrets):
-        text = text.replace(form, "***")
-    wanted = [secret for secret in secrets if len(secret) >= MIN_SECRET]
-    if wanted and any(mark in text for mark in "%&+\\"):
-        text = _WORD.sub(lambda word: "***" if _hides(word.group(), wanted) else word.group(), text)
-    return text
-
-
-MIN_SECRET = 4
-_WORD = re.compile(r"\S+")
-
-
-def _hides(word: str, secrets: list[str]) -> bool:
-    """Whether ``word``, percent-, plus- or HTML-decoded, holds one of ``secrets``."""
-    utf8 = {"encoding": "utf-8", "errors": "surrogateescape"}
-    decoded = {unquote(word, **utf8), unquote_plus(word, **utf8), html.unescape(word)}
-    decoded |= {html.unescape(unquote(word, **utf8))}
-    with suppress(ValueError):  # not a JSON string's inside
-        decoded.add(json.loads(f'"{word}"'))
-    return any(secret in text for text in decoded for secret in secrets)
-
-
-@lru_cache(maxsize=8)  # one client scrubs every string of an answer with the same secrets
-def _forms(secrets: tuple[str, ...]) -> tuple[str, ...]:
-    forms: set[str] = set()
-    for secret in secrets:
-        if len(secret) < MIN_SECRET:
-            continue
-        # surrogateescape: a secret from undecodable environment bytes is those bytes.
-        utf8 = {"encoding": "utf-8", "errors": "surrogateescape"}
-        encoded = {
-            quote(secret, safe="", **utf8),
-            quote(secret, **utf8),
-            quote_plus(secret, **utf8),
-        }
-        # Percent-encoding's hex digits come in either case.
-        encoded |= {re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(), e) for e in encoded}
-        escaped = {json.dumps(secret, ensure_ascii=a)[1:-1] for a in (True, False)}
-        escaped |= {html.escape(secret, quote=q) for q in (True, False)}
-        forms |= {secret} | encoded | escaped
-    # Longest first: a secret inside another is not left half-replaced.
-    return tuple(sorted(forms, key=len, reverse=True))

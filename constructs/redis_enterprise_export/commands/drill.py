@@ -37,8 +37,8 @@ from redis_enterprise_export.errors import (
     ExitCode,
     InterruptedExportError,
     InterruptedImportError,
-    scrub,
 )
+from redis_enterprise_export.redact import scrub
 from redis_enterprise_export.run.supervise import guarded, outcome_message, supervised
 
 if TYPE_CHECKING:

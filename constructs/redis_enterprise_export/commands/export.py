@@ -21,11 +21,8 @@ from redis_enterprise_export.commands.common import (
     write_record,
 )
 from redis_enterprise_export.contract import SPEC_ENV, Result, unpack_spec
-from redis_enterprise_export.errors import (
-    ConfigError,
-    InterruptedExportError,
-    scrub,
-)
+from redis_enterprise_export.errors import ConfigError, InterruptedExportError
+from redis_enterprise_export.redact import scrub
 from redis_enterprise_export.run.supervise import guarded, outcome_message, supervised
 from redis_enterprise_export.spec.models import ExportSpec
 

@@ -12,7 +12,6 @@ these can.
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -29,8 +28,7 @@ from redis_enterprise_export.contract import (
     result_path,
     unique_id,
 )
-from redis_enterprise_export.errors import scrub
-from redis_enterprise_export.spec.models import redact_url
+from redis_enterprise_export.redact import hide_passwords, redact_url, scrub
 
 # Reading state may go over the network (s3, pg): bounded, so a monitor never hangs.
 SHOW_TIMEOUT_SECONDS = 120
@@ -45,7 +43,6 @@ BACKEND_SECRETS = (
     "GOOGLE_CREDENTIALS",
     "CONSUL_HTTP_TOKEN",
 )
-_PASSWORD_SETTING = re.compile(r"(password\s*=\s*)\S+", re.IGNORECASE)
 SUCCEEDED = "succeeded"
 STACK_FILE = "cdk.tf.json"  # what synthesis writes into the stack's folder
 STATE, RESULTS_FILE = "state", "results file"
@@ -211,7 +208,7 @@ def _first_error(stderr: str, environ: Mapping[str, str]) -> str:
     """Terraform's first ``Error:`` line (boxed or not), secrets replaced, on one line."""
     text = scrub(stderr, [environ.get(name, "") for name in BACKEND_SECRETS])
     # A connection string's password, should Terraform quote it in part.
-    text = _PASSWORD_SETTING.sub(r"\1***", redact_url(text))
+    text = hide_passwords(redact_url(text))
     lines = [line.strip(" │╷╵\t") for line in text.splitlines()]
     errors = [line for line in lines if line.startswith("Error")]
     found = errors[0] if errors else next((line for line in lines if line), "no message")

@@ -22,8 +22,8 @@ from redis_enterprise_export.errors import (
     ExportError,
     InterruptedExportError,
     InterruptedImportError,
-    scrub,
 )
+from redis_enterprise_export.redact import scrub
 from redis_enterprise_export.run.supervise import guarded, outcome_message
 
 if TYPE_CHECKING:

@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from redis_enterprise_export.contract import DrillResult, Result
+from redis_enterprise_export.redact import hide_passwords
 
 # The cluster column tells apart two clusters' exports of the same name.
 HEADER = (
@@ -22,8 +23,6 @@ HEADER = (
 # An ANSI escape sequence (CSI ... final byte, or OSC ... BEL/ST): dropped whole, not
 # only its ESC, so no "[31m" is left behind.
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-_]?)")
-# user:password@ in any URL of a description: the password never reaches the page.
-_URL_PASSWORD = re.compile(r"(://[^/@:\s]*):[^/@\s]*@")
 
 
 def append_summary(path: Path, result: Result, cluster: str = "") -> None:
@@ -83,7 +82,7 @@ def summary_row(result: Result, cluster: str = "") -> str:
         database,
         result.export_status,
         _duration(result),
-        _URL_PASSWORD.sub(r"\1:***@", result.location),
+        hide_passwords(result.location),
         reason,
     ]
     return "| " + " | ".join(cell(text) for text in cells) + " |\n"

@@ -16,7 +16,6 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
-from urllib.parse import urlsplit
 
 import requests
 from urllib3.exceptions import (
@@ -42,8 +41,8 @@ from redis_enterprise_export.errors import (
     ServerError,
     TlsError,
     TransportError,
-    scrub,
 )
+from redis_enterprise_export.redact import clipped, scrub, url_shown
 from redis_enterprise_export.rs.transport import WATCHDOG, Adapter, TrustStoreAdapter, Watchdog
 
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -168,7 +167,7 @@ class ImportState(_Phases):
             raise ProtocolError(f"GET {path}: crdt {_shown(crdt)} is not true or false")
         return cls(
             **fields,
-            status=_one_line(_as_text(data.get("status"), "status", path), 60),
+            status=clipped(_as_text(data.get("status"), "status", path), 60),
             crdt=crdt,
         )
 
@@ -207,7 +206,7 @@ def _action_fields(data: Any, path: str, action: str) -> dict[str, Any]:
         "uid": _as_uid(data.get("uid"), "uid", path),
         "name": _as_text(data.get("name"), "name", path),
         # Bounded and on one line: an unknown value is shown in messages.
-        status: _one_line(_as_text(data.get(status), status, path), 60),
+        status: clipped(_as_text(data.get(status), status, path), 60),
         f"{action}_progress": as_progress(data.get(f"{action}_progress")),
         reason: _as_text(data.get(reason), reason, path),
         "action_uid": _as_action(data.get("action_uid"), path),
@@ -218,7 +217,7 @@ def _as_action(value: Any, path: str) -> str:
     # Documented as a string; an integer uid is read as its digits.
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    return _one_line(_as_text(value, "action_uid", path), 80)
+    return clipped(_as_text(value, "action_uid", path), 80)
 
 
 def _as_text(value: Any, key: str, path: str) -> str:
@@ -387,7 +386,7 @@ class RsClient:
         rows = [db for db in data if isinstance(db, dict)]
         uids = [_as_uid(db.get("uid"), "uid", path) for db in rows if db.get("name") == name]
         if len(uids) != 1:
-            names = sorted(_one_line(str(db.get("name")), 40) for db in rows)
+            names = sorted(clipped(str(db.get("name")), 40) for db in rows)
             shown = ", ".join(names[:20]) + (
                 f" and {len(names) - 20} more" if len(names) > 20 else ""
             )
@@ -539,7 +538,7 @@ class RsClient:
                 why = _shown(head[:80])
             raise ProtocolError(
                 f"GET {path} answered {response.status_code} with a body that is not JSON "
-                f"({_one_line(kind, 60)}): {why}"
+                f"({clipped(kind, 60)}): {why}"
             ) from None
 
     @contextlib.contextmanager
@@ -624,7 +623,7 @@ class RsClient:
     ) -> ExportError:
         status = response.status_code
         if 300 <= status < 400:
-            location = _redacted_url(response.headers.get("Location", ""))
+            location = url_shown(response.headers.get("Location", ""))
             return RedirectError(method, path, status, location)
         if status < 200:
             return ProtocolError(f"{method} {path} answered {status}, not a final HTTP status")
@@ -661,10 +660,10 @@ def refusal(
     if not isinstance(body, dict):
         body = {}
     secrets = list(secrets)
-    code = _one_line(scrub(str(body.get("error_code") or ""), secrets), 60)
+    code = clipped(scrub(str(body.get("error_code") or ""), secrets), 60)
     # The OpenAPI schema says "description"; older request pages say "message".
     text = str(body.get("description") or body.get("message") or "")
-    text = _one_line(scrub(text, secrets), 300)
+    text = clipped(scrub(text, secrets), 300)
     if status in TRANSIENT_STATUSES:
         # To a POST too: RS's 503 is "node not responding", which says nothing of whether
         # the action started, so the export job treats it as a lost answer and looks
@@ -752,7 +751,7 @@ def transport_error(
         if isinstance(exc, rx.InvalidProxyURL) or "proxy" in reason.lower():
             return ConfigError(PROXY_KEY, HIDDEN, "a proxy URL requests can use")
         return ConfigError(
-            "url", _redacted_url(base_url), "an http(s) URL of the cluster's API", hint=reason
+            "url", url_shown(base_url), "an http(s) URL of the cluster's API", hint=reason
         )
     if isinstance(exc, rx.ProxyError):
         # urllib3 says ProxyError only before it reached the proxy: nothing was sent.
@@ -810,7 +809,7 @@ def _reason(exc: BaseException) -> str:
     inner = _innermost(exc)
     # An SSL verification error says why in verify_message; its reason is only a code.
     text = getattr(inner, "verify_message", None) or getattr(inner, "reason", None) or inner
-    return _one_line(str(text).split(": ", 1)[-1] or type(inner).__name__, 200)
+    return clipped(str(text).split(": ", 1)[-1] or type(inner).__name__, 200)
 
 
 def _maybe_sent(exc: BaseException) -> bool:
@@ -852,22 +851,6 @@ def _strings(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else []
 
 
-def _one_line(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _shown(value: Any) -> str:
     """A server's value for a message: its repr, on one line and bounded."""
-    return _one_line(repr(value), 80)
-
-
-def _redacted_url(url: str) -> str:
-    """``url`` without user and password, bounded: safe to show."""
-    try:
-        parts = urlsplit(url)
-        if parts.username is not None or parts.password is not None:
-            url = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
-    except ValueError:
-        return "(an unreadable URL)"
-    return _one_line(url, 200)
+    return clipped(repr(value), 80)

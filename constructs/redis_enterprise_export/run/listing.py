@@ -14,8 +14,9 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from redis_enterprise_export.errors import ConfigError, scrub
+from redis_enterprise_export.errors import ConfigError
 from redis_enterprise_export.extras import not_installed
+from redis_enterprise_export.redact import scrub
 from redis_enterprise_export.spec.models import (
     Location,
     MountPointLocation,

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from urllib.parse import SplitResult, quote, unquote, urlsplit, urlunsplit
 
 from redis_enterprise_export.errors import HIDDEN, ConfigError
+from redis_enterprise_export.redact import Redacted, hidden, redact_url
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # Export names become Terraform names, file names and output keys.
@@ -57,29 +58,8 @@ def certificate_blocks(pem: object) -> str:
     return "".join(block + "\n" for block in CERTIFICATE.findall(pem))
 
 
-# Everything before the text's last "@" may be userinfo, however the URL is misspelt
-# (ftp:/u:PW@h, u:PW@h, a "/" or "@" inside the password): all of it is hidden.
-_USERINFO = re.compile(r"\A([A-Za-z][A-Za-z0-9+.-]*:/{0,2})?.*@", re.DOTALL)
 # A DNS label: 1-63 letters, digits, - or _ (names in private zones use _), no - at an end.
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\Z")
-
-
-def redact_url(url: str) -> str:
-    """Return ``url`` with its userinfo (user and password) replaced by ``***``.
-
-    Works on any text, also text that ``urlsplit`` rejects.
-    """
-    return _USERINFO.sub(lambda m: f"{m.group(1) or ''}***@", url, count=1)
-
-
-class _Redacted:
-    """Any config value as a message shows it: userinfo in its text hidden."""
-
-    def __init__(self, value: object) -> None:
-        self.text = repr(redact_url(value)) if isinstance(value, str) else redact_url(repr(value))
-
-    def __repr__(self) -> str:
-        return self.text
 
 
 def valid_host(host: str) -> bool:
@@ -102,7 +82,7 @@ def split_url(key: str, url: object, expected: str) -> SplitResult:
     """``urlsplit`` plus the port and host checks, as a ConfigError naming ``key``,
     userinfo hidden."""
     if not isinstance(url, str):
-        raise ConfigError(key, _Redacted(url), expected)
+        raise ConfigError(key, Redacted(url), expected)
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 (raises ValueError on a bad port)
@@ -119,21 +99,6 @@ def split_url(key: str, url: object, expected: str) -> SplitResult:
             "253 characters in all, or an IP address)",
         )
     return parts
-
-
-def _shown(value: object) -> object:
-    """A value for a message: a non-name given where a name belongs may be a secret."""
-    if isinstance(value, str):
-        return _Hidden(f"a value not shown, {len(value)} characters")
-    return _Hidden(f"a value not shown, of type {type(value).__name__}")
-
-
-class _Hidden:
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __repr__(self) -> str:
-        return f"<{self.text}>"
 
 
 def _strings(data: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, str]]:
@@ -163,7 +128,7 @@ def _env_name(obj: object, name: str, *, required: bool) -> None:
     if not isinstance(value, str) or not ENV_NAME.match(value):
         # A pasted secret is the likeliest wrong value here: never print it.
         raise ConfigError(
-            name, _shown(value), "the name of an environment variable (letters, digits, _)"
+            name, hidden(value), "the name of an environment variable (letters, digits, _)"
         )
 
 
@@ -213,7 +178,7 @@ class SseC:
             return data
         if not isinstance(data, Mapping):
             expected = 'a table: { type = "sse-c", sse_customer_key_env = "VAR" }'
-            raise ConfigError("encryption", _Redacted(data), expected)
+            raise ConfigError("encryption", Redacted(data), expected)
         try:
             if data.get("type") != cls.type:
                 raise ConfigError(
@@ -476,7 +441,7 @@ def location_from_dict(data: object) -> Location:
     Errors name their key below ``location``.
     """
     if not isinstance(data, Mapping):
-        raise ConfigError("location", _Redacted(data), "a table with a type and its fields")
+        raise ConfigError("location", Redacted(data), "a table with a type and its fields")
     try:
         return _location(data)
     except ConfigError as exc:

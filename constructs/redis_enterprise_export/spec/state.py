@@ -16,7 +16,8 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from redis_enterprise_export.errors import HIDDEN, ConfigError
-from redis_enterprise_export.spec.models import redact_url, split_url
+from redis_enterprise_export.redact import redact_url
+from redis_enterprise_export.spec.models import split_url
 
 # Named only: their settings (and secrets) go to `terraform init -backend-config=...`.
 PARTIAL_BACKENDS = ("gcs", "azurerm", "http", "consul", "kubernetes")
