@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from helpers import REPO, run_main, toml_text
 from redis_enterprise_export.errors import ConfigError
 from redis_enterprise_export.spec.config import load_config
-from redis_enterprise_export.spec.models import MountPointLocation, S3Location, SseC
+from redis_enterprise_export.spec.locations import MountPointLocation, S3Location, SseC
 from redis_enterprise_export.synth.cdk import App
 from redis_enterprise_export.synth.construct import ExportStack, ExportStackProps
 

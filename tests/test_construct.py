@@ -17,10 +17,9 @@ from syrupy.assertion import SnapshotAssertion
 from helpers import REPO, STACK
 from redis_enterprise_export.contract import unique_id
 from redis_enterprise_export.errors import ConfigError
-from redis_enterprise_export.spec.models import (
+from redis_enterprise_export.spec.export import Cluster, ExportSpec
+from redis_enterprise_export.spec.locations import (
     AbsLocation,
-    Cluster,
-    ExportSpec,
     FtpLocation,
     GcsLocation,
     MountPointLocation,

@@ -24,7 +24,8 @@ from redis_enterprise_export.run.export import ExportJob
 from redis_enterprise_export.run.job import ActionJob
 from redis_enterprise_export.simulator import SimCluster
 from redis_enterprise_export.simulator.cluster import Reply, Request
-from redis_enterprise_export.spec.models import Cluster, ExportSpec, S3Location
+from redis_enterprise_export.spec.export import Cluster, ExportSpec
+from redis_enterprise_export.spec.locations import S3Location
 
 ENV = {"S3_SECRET": "s3-secret"}
 

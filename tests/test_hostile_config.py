@@ -18,7 +18,7 @@ from helpers import toml_text
 from redis_enterprise_export.errors import ConfigError
 from redis_enterprise_export.redact import redact_url
 from redis_enterprise_export.spec.config import load_config, parse_config
-from redis_enterprise_export.spec.models import FtpLocation, SftpLocation
+from redis_enterprise_export.spec.locations import FtpLocation, SftpLocation
 
 CLUSTER = {"url": "https://rs.example.com:9443"}
 EXPORT = {"cluster": "prod", "database": 1, "location": {"type": "mount_point", "path": "/m"}}

@@ -23,14 +23,10 @@ from redis_enterprise_export.errors import (
 )
 from redis_enterprise_export.run.restore import ImportJob, RestoreSpec
 from redis_enterprise_export.simulator import SimCluster
-from redis_enterprise_export.spec import models
-from redis_enterprise_export.spec.models import (
-    Cluster,
-    Location,
-    MountPointLocation,
-    S3Location,
-    check_file_name,
-)
+from redis_enterprise_export.spec import locations
+from redis_enterprise_export.spec.export import Cluster
+from redis_enterprise_export.spec.locations import Location, MountPointLocation, S3Location
+from redis_enterprise_export.spec.values import check_file_name
 from test_export_job import ClusterApi, build
 
 # The export tests' S3_SECRET (build passes it), and the other location types' secrets.
@@ -246,16 +242,16 @@ def test_a_status_cleared_under_the_running_import_is_an_unknown_outcome(
     [
         (MountPointLocation(path="/mnt/exports/"),
          {"type": "mount_point", "path": "/mnt/exports/f.rdb.gz"}),
-        (models.GcsLocation(bucket_name="g", client_id="c", client_email="e@x", private_key_id="k",
+        (locations.GcsLocation(bucket_name="g", client_id="c", client_email="e@x", private_key_id="k",
                      private_key_env="GS_KEY"),
          {"type": "gs", "bucket_name": "g", "client_id": "c", "client_email": "e@x",
           "private_key_id": "k", "private_key": "gs-key", "filename": "f.rdb.gz"}),
-        (models.AbsLocation(account_name="a", container="c", sas_token_env="SAS"),
+        (locations.AbsLocation(account_name="a", container="c", sas_token_env="SAS"),
          {"type": "abs", "account_name": "a", "container": "c", "sas_token": "sas-tok",
           "filename": "f.rdb.gz"}),
-        (models.FtpLocation(url="ftp://u@ftp.example.com/backups", password_env="FTP_PW"),
+        (locations.FtpLocation(url="ftp://u@ftp.example.com/backups", password_env="FTP_PW"),
          {"type": "url", "url": "ftp://u:ftp%3Apw%40%2Fx@ftp.example.com/backups/f.rdb.gz"}),
-        (models.SftpLocation(sftp_url="sftp://u@sftp.example.com/"),
+        (locations.SftpLocation(sftp_url="sftp://u@sftp.example.com/"),
          {"type": "sftp", "sftp_url": "sftp://u@sftp.example.com/f.rdb.gz"}),
     ],
     ids=["mount_point", "gs", "abs", "ftp", "sftp"],

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from helpers import REPO, VENV_BIN, MotoServer, RawServer, free_port
 from redis_enterprise_export.run.listing import Snapshot, snapshot, written
-from redis_enterprise_export.spec.models import Location, MountPointLocation, location_from_dict
+from redis_enterprise_export.spec.locations import Location, MountPointLocation, location_from_dict
 
 BUCKET = "drills"
 SECRET_ENV = "DRILL_S3_SECRET"
@@ -122,7 +122,7 @@ def test_mount_point_that_cannot_be_read_says_why(tmp_path: Path) -> None:
     code = (
         "import sys\n"
         "from redis_enterprise_export.run.listing import snapshot\n"
-        "from redis_enterprise_export.spec.models import MountPointLocation\n"
+        "from redis_enterprise_export.spec.locations import MountPointLocation\n"
         "s = snapshot(MountPointLocation(path=sys.argv[1]), {})\n"
         "print(s.files, s.why_not, sep='\\n')\n"
     )

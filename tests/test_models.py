@@ -8,10 +8,9 @@ import pytest
 
 from redis_enterprise_export.errors import ConfigError
 from redis_enterprise_export.redact import redact_url
-from redis_enterprise_export.spec.models import (
+from redis_enterprise_export.spec.export import Cluster, ExportSpec
+from redis_enterprise_export.spec.locations import (
     AbsLocation,
-    Cluster,
-    ExportSpec,
     FtpLocation,
     GcsLocation,
     Location,

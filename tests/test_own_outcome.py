@@ -25,7 +25,8 @@ from redis_enterprise_export.errors import (
 from redis_enterprise_export.rs.client import ExportState
 from redis_enterprise_export.run.export import ExportJob
 from redis_enterprise_export.simulator import SimCluster, Simulator
-from redis_enterprise_export.spec.models import Cluster, ExportSpec, S3Location
+from redis_enterprise_export.spec.export import Cluster, ExportSpec
+from redis_enterprise_export.spec.locations import S3Location
 from test_export_job import ClusterApi
 
 OTHER = {"export_location": {"type": "s3", "bucket_name": "b", "access_key_id": "a",

@@ -9,11 +9,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from redis_enterprise_export.errors import ConfigError, ExportError
-from redis_enterprise_export.spec.models import (
+from redis_enterprise_export.spec.drill import DrillSpec
+from redis_enterprise_export.spec.export import Cluster, ExportSpec
+from redis_enterprise_export.spec.locations import (
     AbsLocation,
-    Cluster,
-    DrillSpec,
-    ExportSpec,
     FtpLocation,
     GcsLocation,
     Location,

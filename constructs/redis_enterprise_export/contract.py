@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from redis_enterprise_export.errors import HIDDEN, ConfigError, ExportError
 from redis_enterprise_export.redact import scrub
-from redis_enterprise_export.spec.models import ExportSpec
+from redis_enterprise_export.spec.export import ExportSpec
 
 if TYPE_CHECKING:
     from redis_enterprise_export.run.export import ExportJob

@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from redis_enterprise_export.errors import ConfigError, ExitCode, ExportError, LocalSetupError
+from redis_enterprise_export.spec.values import parse_time
 
 if TYPE_CHECKING:
     from redis_enterprise_export.commands.inventory import ClusterView
     from redis_enterprise_export.contract import Record
     from redis_enterprise_export.spec.config import ExportsConfig
-    from redis_enterprise_export.spec.models import Cluster, ExportSpec
+    from redis_enterprise_export.spec.export import Cluster, ExportSpec
 
 CONFIG_ENV = "REDIS_EXPORT_CONFIG"
 # Day-2 commands: 0 all is well, 1 a check failed, 2 bad input, 6 (the helper's
@@ -112,18 +113,6 @@ def duration(text: str) -> float:
 # How far a time may lie ahead of this machine's clock (clocks drift) before it is a
 # problem: a time in the future proves nothing about a backup's age.
 CLOCK_SKEW_SECONDS = 300.0
-
-
-def parse_time(text: object) -> datetime | None:
-    """An ISO 8601 time as an aware time, or None. RS writes UTC (UNCONFIRMED for
-    last_export_time and last_backup_time), so a time without a zone is UTC."""
-    if not isinstance(text, str):
-        return None
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def age_seconds(text: str, now: datetime) -> float | None:

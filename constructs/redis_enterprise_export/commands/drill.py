@@ -43,7 +43,8 @@ from redis_enterprise_export.run.supervise import guarded, outcome_message, supe
 
 if TYPE_CHECKING:
     from redis_enterprise_export.run.drill import Drill
-    from redis_enterprise_export.spec.models import DrillSpec, ExportSpec
+    from redis_enterprise_export.spec.drill import DrillSpec
+    from redis_enterprise_export.spec.export import ExportSpec
 
 HELP = "import an export's files into a scratch database and check its key count"
 DESCRIPTION = (
@@ -179,7 +180,7 @@ def _rounded(seconds: float | None) -> float | None:
 
 def _load(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[DrillSpec, ExportSpec]:
     """The drill and its export: from the config, or as the construct passed them."""
-    from redis_enterprise_export.spec.models import DrillSpec
+    from redis_enterprise_export.spec.drill import DrillSpec
 
     if args.config is not None:
         from redis_enterprise_export.spec.config import load_config

@@ -24,7 +24,7 @@ from redis_enterprise_export.contract import SPEC_ENV, Result, unpack_spec
 from redis_enterprise_export.errors import ConfigError, InterruptedExportError
 from redis_enterprise_export.redact import scrub
 from redis_enterprise_export.run.supervise import guarded, outcome_message, supervised
-from redis_enterprise_export.spec.models import ExportSpec
+from redis_enterprise_export.spec.export import ExportSpec
 
 if TYPE_CHECKING:
     from redis_enterprise_export.run.export import ExportJob
@@ -117,7 +117,7 @@ def _make_job(
     from redis_enterprise_export.run.export import ExportJob
     from redis_enterprise_export.run.logins import first_login
     from redis_enterprise_export.run.slots import database_lock, export_slot, slots_dir
-    from redis_enterprise_export.spec.models import resolve_env
+    from redis_enterprise_export.spec.values import resolve_env
 
     cluster = spec.cluster
     client = connect(cluster, environ, cleanup, spec.secrets(environ))

@@ -11,7 +11,8 @@ from typing import Any, TypeVar
 
 from redis_enterprise_export.errors import ApiError, ExportError
 from redis_enterprise_export.rs.connect import connect
-from redis_enterprise_export.spec.models import Cluster, DrillSpec, ExportSpec
+from redis_enterprise_export.spec.drill import DrillSpec
+from redis_enterprise_export.spec.export import Cluster, ExportSpec
 
 # The backup_* fields are RS's own scheduled backups (fact sheet, Addendum), which
 # coverage counts beside this project's exports. backup_location carries secrets:

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Enum, Gauge, write_to_textfile
 
-from redis_enterprise_export.commands.common import parse_time
 from redis_enterprise_export.commands.coverage import SCRATCH
+from redis_enterprise_export.spec.values import parse_time
 
 if TYPE_CHECKING:
     from redis_enterprise_export.commands.coverage import Coverage

@@ -33,7 +33,9 @@ from redis_enterprise_export.errors import (
     ConfigError,
     RedirectError,
 )
-from redis_enterprise_export.spec.models import DrillSpec, ExportSpec, MountPointLocation
+from redis_enterprise_export.spec.drill import DrillSpec
+from redis_enterprise_export.spec.export import ExportSpec
+from redis_enterprise_export.spec.locations import MountPointLocation
 
 # The roles RS grants start_bdb_export, and the documented ones it does not.
 EXPORT_ROLES = frozenset({"admin", "cluster_member", "db_member"})

@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from redis_enterprise_export.commands.common import parse_time
 from redis_enterprise_export.commands.summary import one_line
 from redis_enterprise_export.contract import (
     DrillResult,
@@ -29,6 +28,7 @@ from redis_enterprise_export.contract import (
     unique_id,
 )
 from redis_enterprise_export.redact import hide_passwords, redact_url, scrub
+from redis_enterprise_export.spec.values import parse_time
 
 # Reading state may go over the network (s3, pg): bounded, so a monitor never hangs.
 SHOW_TIMEOUT_SECONDS = 120

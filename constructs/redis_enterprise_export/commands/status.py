@@ -42,7 +42,7 @@ from redis_enterprise_export.commands.summary import cell, one_line
 from redis_enterprise_export.commands.synth import default_stack
 from redis_enterprise_export.errors import ConfigError
 from redis_enterprise_export.rs.client import as_progress
-from redis_enterprise_export.spec.models import ExportSpec
+from redis_enterprise_export.spec.export import ExportSpec
 
 OWN, CLUSTER = "own records", "cluster"
 

@@ -15,7 +15,8 @@ from redis_enterprise_export.contract import INSECURE_ENV
 from redis_enterprise_export.errors import ApiError, ProtocolError
 from redis_enterprise_export.polling import Deadline, backoff, ride_out
 from redis_enterprise_export.rs.client import RsClient
-from redis_enterprise_export.spec.models import Cluster, resolve_env
+from redis_enterprise_export.spec.export import Cluster
+from redis_enterprise_export.spec.values import resolve_env
 
 DEFAULT_PORTS = {"https": 443, "http": 80}
 

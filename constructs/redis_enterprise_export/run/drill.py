@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from redis_enterprise_export.commands.common import parse_time
 from redis_enterprise_export.contract import Result
 from redis_enterprise_export.errors import (
     ApiError,
@@ -36,7 +35,9 @@ from redis_enterprise_export.polling import Clock, Deadline, backoff, ride_out
 from redis_enterprise_export.rs.client import KeyCount
 from redis_enterprise_export.run.job import no_gate
 from redis_enterprise_export.run.restore import ImportApi, ImportJob, RestoreSpec
-from redis_enterprise_export.spec.models import DrillSpec, ExportSpec
+from redis_enterprise_export.spec.drill import DrillSpec
+from redis_enterprise_export.spec.export import ExportSpec
+from redis_enterprise_export.spec.values import parse_time
 
 # How long, after the import succeeded, the drill waits for a statistics sample of
 # the scratch database that is fresh and within the tolerance (at most the time left).

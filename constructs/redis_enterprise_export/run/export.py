@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from redis_enterprise_export.errors import ExportError, ExportFailedError, ExportTimeoutError
 from redis_enterprise_export.rs.client import ExportState, KeyCount
 from redis_enterprise_export.run.job import ActionJob, Kind
-from redis_enterprise_export.spec.models import ExportSpec
+from redis_enterprise_export.spec.export import ExportSpec
 
 if TYPE_CHECKING:
     from redis_enterprise_export.run.listing import Snapshot

@@ -17,12 +17,8 @@ from dataclasses import dataclass
 from redis_enterprise_export.errors import ConfigError
 from redis_enterprise_export.extras import not_installed
 from redis_enterprise_export.redact import scrub
-from redis_enterprise_export.spec.models import (
-    Location,
-    MountPointLocation,
-    S3Location,
-    resolve_env,
-)
+from redis_enterprise_export.spec.locations import Location, MountPointLocation, S3Location
+from redis_enterprise_export.spec.values import resolve_env
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,11 @@ from redis_enterprise_export.errors import (
 )
 from redis_enterprise_export.rs.client import ImportState
 from redis_enterprise_export.run.job import ActionJob, Kind
-from redis_enterprise_export.spec.models import (
+from redis_enterprise_export.spec.export import Cluster
+from redis_enterprise_export.spec.locations import Location
+from redis_enterprise_export.spec.values import (
     DEFAULT_TIMEOUT_SECONDS,
     FILE_EXPECTED,
-    Cluster,
-    Location,
     check_file_name,
     check_timeout,
 )

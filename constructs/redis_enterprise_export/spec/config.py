@@ -14,15 +14,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from redis_enterprise_export.errors import ConfigError
-from redis_enterprise_export.spec.models import (
-    DRILL_FIELDS,
-    INPUT_FIELDS,
-    Cluster,
-    DrillSpec,
-    ExportSpec,
-    exported_databases,
-    location_from_dict,
-)
+from redis_enterprise_export.spec.drill import DRILL_FIELDS, DrillSpec, exported_databases
+from redis_enterprise_export.spec.export import INPUT_FIELDS, Cluster, ExportSpec
+from redis_enterprise_export.spec.locations import location_from_dict
 from redis_enterprise_export.spec.selectors import (
     Lock,
     Selector,

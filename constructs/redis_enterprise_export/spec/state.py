@@ -17,7 +17,7 @@ from typing import Any
 
 from redis_enterprise_export.errors import HIDDEN, ConfigError
 from redis_enterprise_export.redact import redact_url
-from redis_enterprise_export.spec.models import split_url
+from redis_enterprise_export.spec.values import check_text, split_url
 
 # Named only: their settings (and secrets) go to `terraform init -backend-config=...`.
 PARTIAL_BACKENDS = ("gcs", "azurerm", "http", "consul", "kubernetes")
@@ -61,7 +61,7 @@ class StateBackend:
         if not isinstance(self.backend, str) or self.backend not in STATE_BACKENDS:
             raise ConfigError("backend", self.backend, "one of " + ", ".join(STATE_BACKENDS))
         for name in ("path", "schema_name", "key"):
-            _text(self, name)
+            check_text(self, name)
         for name in ("bucket", "region", "endpoint"):
             if not isinstance(getattr(self, name), str):
                 raise ConfigError(name, getattr(self, name), "a string")
@@ -93,12 +93,6 @@ class StateBackend:
                 raise ConfigError("endpoint", redact_url(self.endpoint), expected)
         if self.use_path_style is not None and not isinstance(self.use_path_style, bool):
             raise ConfigError("use_path_style", self.use_path_style, "true or false")
-
-
-def _text(obj: object, name: str) -> None:
-    value = getattr(obj, name)
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(name, value, "a non-empty string")
 
 
 def parse_state(table: Any) -> StateBackend:

@@ -44,13 +44,8 @@ from redis_enterprise_export.contract import (
     unique_id,
 )
 from redis_enterprise_export.errors import ConfigError
-from redis_enterprise_export.spec.models import (
-    DrillInputs,
-    DrillSpec,
-    ExportInputs,
-    ExportSpec,
-    exported_databases,
-)
+from redis_enterprise_export.spec.drill import DrillInputs, DrillSpec, exported_databases
+from redis_enterprise_export.spec.export import ExportInputs, ExportSpec
 from redis_enterprise_export.spec.state import StateBackend, backend_block
 from redis_enterprise_export.synth.cdk import (
     Construct,
