@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from redis_enterprise_export.errors import ConfigError
-from redis_enterprise_export.spec.models import ExportSpec
+from redis_enterprise_export.spec.export import ExportSpec
 
 LOCK_VERSION = 1
 # An export name's length (models.EXPORT_NAME), and the hash that keeps a cut name unique.
@@ -97,7 +97,7 @@ def export_name(selector: str, database: str) -> str:
     if len(database) <= room and _TAIL.match(database):
         return f"{selector}-{database}"
     digest = hashlib.sha256(database.encode()).hexdigest()[:HASH_CHARS]
-    keep = re.sub(r"[^A-Za-z0-9_-]", "_", database)[: room - HASH_CHARS - 1]
+    keep = re.sub(r"[^A-Za-z0-9_-]", "_", database)[: max(room - HASH_CHARS - 1, 0)]
     return f"{selector}-{keep}-{digest}" if keep else f"{selector}-{digest}"
 
 
