@@ -389,7 +389,7 @@ def test_every_requests_exception_becomes_a_package_error(
     exc: Exception, kind: type[ExportError], maybe_sent: bool
 ) -> None:
     """The mapping from what requests raises to the package's errors, for the cases no server provokes."""
-    from redis_enterprise_export.rs.client import transport_error
+    from redis_enterprise_export.rs.failures import transport_error
 
     error = transport_error(exc, "GET", "/v1/bdbs/1", "https://127.0.0.1:9443", 30.0)
     assert type(error) is kind or (kind is TransportError and isinstance(error, TransportError))

@@ -26,7 +26,7 @@ from redis_enterprise_export.errors import (
     ExitCode,
     TransportError,
 )
-from redis_enterprise_export.rs.client import KeyCount
+from redis_enterprise_export.rs.answers import KeyCount
 from redis_enterprise_export.run.drill import KeyRange, count_keys
 from redis_enterprise_export.simulator import Simulator
 from redis_enterprise_export.spec.config import load_config

@@ -19,7 +19,8 @@ from redis_enterprise_export.errors import (
     TransportError,
 )
 from redis_enterprise_export.polling import Deadline, PollPolicy
-from redis_enterprise_export.rs.client import ExportState, ImportState, KeyCount, as_count, refusal
+from redis_enterprise_export.rs.answers import ExportState, ImportState, KeyCount, as_count
+from redis_enterprise_export.rs.failures import refusal
 from redis_enterprise_export.run.export import ExportJob
 from redis_enterprise_export.run.job import ActionJob
 from redis_enterprise_export.simulator import SimCluster

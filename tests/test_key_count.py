@@ -18,7 +18,8 @@ from urllib3.util.retry import Retry
 
 from helpers import ADMIN, ORDERS, PASSWORD, VIEWER
 from redis_enterprise_export.errors import ApiError, ProtocolError, TransportError
-from redis_enterprise_export.rs.client import KeyCount, RsClient, transport_retry
+from redis_enterprise_export.rs.answers import KeyCount
+from redis_enterprise_export.rs.client import RsClient, transport_retry
 from redis_enterprise_export.simulator import Simulator
 from test_client_answers import JSON_VALUES
 

@@ -22,7 +22,7 @@ from redis_enterprise_export.errors import (
     ProtocolError,
     ServerError,
 )
-from redis_enterprise_export.rs.client import ExportState
+from redis_enterprise_export.rs.answers import ExportState
 from redis_enterprise_export.run.export import ExportJob
 from redis_enterprise_export.simulator import SimCluster, Simulator
 from redis_enterprise_export.spec.export import Cluster, ExportSpec

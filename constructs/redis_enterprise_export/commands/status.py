@@ -41,7 +41,7 @@ from redis_enterprise_export.commands.records import (
 from redis_enterprise_export.commands.summary import cell, one_line
 from redis_enterprise_export.commands.synth import default_stack
 from redis_enterprise_export.errors import ConfigError
-from redis_enterprise_export.rs.client import as_progress
+from redis_enterprise_export.rs.answers import as_progress
 from redis_enterprise_export.spec.export import ExportSpec
 
 OWN, CLUSTER = "own records", "cluster"

@@ -10,39 +10,42 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import math
 import os
-import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import Any
 
 import requests
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    LocationParseError,
-    NewConnectionError,
-    ReadTimeoutError,
-)
 from urllib3.exceptions import HTTPError as Urllib3Error
-from urllib3.util import parse_url
 from urllib3.util.retry import Retry
 
 from redis_enterprise_export._version import __version__
 from redis_enterprise_export.errors import (
     HIDDEN,
     ApiError,
-    ClusterBusyError,
     ConfigError,
     ExportError,
     LocalSetupError,
     ProtocolError,
     RedirectError,
-    ServerError,
-    TlsError,
-    TransportError,
 )
 from redis_enterprise_export.redact import clipped, scrub, url_shown
+from redis_enterprise_export.rs.answers import (
+    ExportState,
+    ImportState,
+    KeyCount,
+    State,
+    as_count,
+    as_uid,
+    loads,
+    posted_action_uid,
+    shown,
+)
+from redis_enterprise_export.rs.failures import (
+    TRANSIENT_STATUSES,
+    check_proxy,
+    refusal,
+    transport_error,
+)
 from redis_enterprise_export.rs.transport import WATCHDOG, Adapter, TrustStoreAdapter, Watchdog
 
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -60,12 +63,6 @@ IMPORT_FIELDS = (
 )
 # Safe to send twice: reading state, and the status reset (a no-op the second time).
 IDEMPOTENT_METHODS = frozenset({"GET", "PUT"})
-TRANSIENT_STATUSES = (
-    500,  # RS: an internal error while a node is busy (a failover, a restart); reads may repeat
-    502,  # a proxy in front of the cluster lost its upstream for a moment
-    503,  # RS: node not responding or not yet a cluster member; transient
-    504,  # a proxy gave up waiting; the next try usually lands
-)
 # The CA bundle variables requests itself reads, in its order.
 CA_BUNDLE_ENV = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 
@@ -97,177 +94,6 @@ def transport_retry() -> Retry:
         retry_after_max=8,
         raise_on_status=False,
     )
-
-
-class _Phases:
-    """What job.ActionJob reads of a state, whatever the action: its
-    ``<action>_status``, ``_progress`` and ``_failure_reason``."""
-
-    action: ClassVar[str]
-
-    @property
-    def phase(self) -> str:
-        return str(getattr(self, f"{self.action}_status"))
-
-    @property
-    def percent(self) -> float | None:
-        progress: float | None = getattr(self, f"{self.action}_progress")
-        return progress
-
-    @property
-    def reason(self) -> str:
-        return str(getattr(self, f"{self.action}_failure_reason"))
-
-
-@dataclass(frozen=True)
-class ExportState(_Phases):
-    """The export fields of a database, checked: text where text is due, and
-    progress a finite percentage, or None when the cluster's value is not one."""
-
-    action: ClassVar[str] = "export"
-    uid: int
-    name: str
-    export_status: str
-    # Advisory: it only paces polling. None when absent or not a finite number.
-    export_progress: float | None
-    export_failure_reason: str
-    last_export_time: str
-    # The action the database runs now (a documented bdb field); "" when none is shown.
-    action_uid: str = ""
-
-    @classmethod
-    def parse(cls, data: Any, path: str) -> ExportState:
-        return cls(
-            **_action_fields(data, path, cls.action),
-            last_export_time=_as_text(data.get("last_export_time"), "last_export_time", path),
-        )
-
-
-@dataclass(frozen=True)
-class ImportState(_Phases):
-    """The import fields of a database, checked as ``ExportState``'s, with its bdb
-    ``status`` (``import-pending`` while importing) and ``crdt`` (Active-Active)."""
-
-    action: ClassVar[str] = "import"
-    uid: int
-    name: str
-    import_status: str
-    import_progress: float | None  # advisory, as export_progress
-    import_failure_reason: str
-    status: str = ""
-    crdt: bool = False
-    action_uid: str = ""
-
-    @classmethod
-    def parse(cls, data: Any, path: str) -> ImportState:
-        fields = _action_fields(data, path, cls.action)  # checks that it is an object
-        crdt = data.get("crdt", False)
-        if not isinstance(crdt, bool):
-            # Read wrong, an Active-Active database would be restored into.
-            raise ProtocolError(f"GET {path}: crdt {_shown(crdt)} is not true or false")
-        return cls(
-            **fields,
-            status=clipped(_as_text(data.get("status"), "status", path), 60),
-            crdt=crdt,
-        )
-
-
-State = TypeVar("State", ExportState, ImportState)
-
-
-@dataclass(frozen=True)
-class KeyCount:
-    """A database's key count from the cluster's latest statistics sample.
-
-    RS samples statistics: the count is the one of the interval [stime, etime], so
-    right after a change (an import) it can still be the old one.
-    """
-
-    # None when no_of_keys is absent or not a whole number from 0 to 2**53 (see
-    # as_count): the caller decides what an unknown count means, nothing is guessed.
-    keys: int | None
-    stime: str  # the sample's start and end as sent (ISO 8601); "" when absent or not text
-    etime: str
-
-
-# Integers up to here are exact as floats; RS sends the count as a float.
-MAX_EXACT_COUNT = 2**53
-# A JSON number inside a string: no spaces, no "1_0", no "nan" (float() takes all three).
-_NUMBER_TEXT = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
-
-
-def _action_fields(data: Any, path: str, action: str) -> dict[str, Any]:
-    """The fields every action shows on a database: uid, name, action_uid and the
-    ``<action>_status``, ``_progress`` and ``_failure_reason``, checked."""
-    if not isinstance(data, dict):
-        raise ProtocolError(f"GET {path} answered {type(data).__name__}, not a database object")
-    status, reason = f"{action}_status", f"{action}_failure_reason"
-    return {
-        "uid": _as_uid(data.get("uid"), "uid", path),
-        "name": _as_text(data.get("name"), "name", path),
-        # Bounded and on one line: an unknown value is shown in messages.
-        status: clipped(_as_text(data.get(status), status, path), 60),
-        f"{action}_progress": as_progress(data.get(f"{action}_progress")),
-        reason: _as_text(data.get(reason), reason, path),
-        "action_uid": _as_action(data.get("action_uid"), path),
-    }
-
-
-def _as_action(value: Any, path: str) -> str:
-    # Documented as a string; an integer uid is read as its digits.
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return clipped(_as_text(value, "action_uid", path), 80)
-
-
-def _as_text(value: Any, key: str, path: str) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ProtocolError(f"GET {path}: {key} {_shown(value)} is not a string")
-    return value
-
-
-def _as_uid(value: Any, key: str, path: str) -> int:
-    # RS sends uids as JSON integers; a string of digits is read too. Never a
-    # bool (True == 1), a float, "1_0" or " 1": int() would take those.
-    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,18}", value):
-        value = int(value)
-    if type(value) is not int or value <= 0:
-        raise ProtocolError(f"GET {path}: {key} {_shown(value)} is not a database uid")
-    return value
-
-
-def as_progress(value: Any) -> float | None:
-    """Percent from a number or a string ("100"), clamped to 0..100; None for
-    anything else ("NaN", null, junk): progress only paces polling, so a bad one
-    is ignored rather than ending a healthy export."""
-    progress = math.nan
-    if isinstance(value, int | float | str) and not isinstance(value, bool):
-        # OverflowError: an int beyond a float's range.
-        with contextlib.suppress(ValueError, OverflowError):
-            progress = float(value)
-    if not math.isfinite(progress):
-        return None
-    return min(max(progress, 0.0), 100.0)
-
-
-def as_count(value: Any) -> int | None:
-    """A key count from a number, or a number sent as a string ("12"); None unless it
-    is a whole number from 0 to MAX_EXACT_COUNT.
-
-    RS documents no_of_keys as a float. A string holding a JSON number is read as
-    that number, because RS sends other numbers (progress) as strings, and "12"
-    means nothing else; any other string ("NaN", "12 keys", "1_0") is None, as are
-    NaN and ±Infinity, 12.5, -1 and booleans.
-    """
-    if isinstance(value, str) and _NUMBER_TEXT.fullmatch(value):
-        value = float(value)  # "1e999" is inf: refused below
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    if isinstance(value, float) and not value.is_integer():  # also NaN and ±inf
-        return None
-    return int(value) if 0 <= value <= MAX_EXACT_COUNT else None
 
 
 class _Utf8BasicAuth(requests.auth.AuthBase):
@@ -355,7 +181,7 @@ class RsClient:
         )
         self.session.mount("https://", https)
         self.session.mount("http://", Adapter(max_retries=retries))
-        _check_proxy(self.session, base_url)
+        check_proxy(self.session, base_url)
 
     def close(self) -> None:
         self.session.close()
@@ -384,7 +210,7 @@ class RsClient:
         if not isinstance(data, list):
             raise ProtocolError(f"GET {path} answered {type(data).__name__}, not a list")
         rows = [db for db in data if isinstance(db, dict)]
-        uids = [_as_uid(db.get("uid"), "uid", path) for db in rows if db.get("name") == name]
+        uids = [as_uid(db.get("uid"), "uid", path) for db in rows if db.get("name") == name]
         if len(uids) != 1:
             names = sorted(clipped(str(db.get("name")), 40) for db in rows)
             shown = ", ".join(names[:20]) + (
@@ -424,13 +250,18 @@ class RsClient:
     def _start(self, uid: int, action: str, permission: str, body: dict[str, Any]) -> str | None:
         path = f"/v1/bdbs/{uid}/actions/{action}"
         with self._request(
-            "POST", path, permission=permission, secrets=_strings(body), action=action, json=body
+            "POST",
+            path,
+            permission=permission,
+            secrets=body_strings(body),
+            action=action,
+            json=body,
         ) as response:
             try:
                 raw = self._read(response, "POST", path)
             except ExportError:
                 return None  # the status line was the answer: the action is accepted
-        return _action_uid(raw)
+        return posted_action_uid(raw)
 
     def _reset(self, uid: int, action: str, permission: str) -> None:
         with self._request(
@@ -453,7 +284,7 @@ class RsClient:
         key = str(uid)
         sample = data.get(key)
         if not isinstance(sample, dict):
-            came = f"it holds {_shown(sample)}" if key in data else f"keys {_shown(sorted(data))}"
+            came = f"it holds {shown(sample)}" if key in data else f"keys {shown(sorted(data))}"
             raise ProtocolError(f"GET {path} answered no stats object under {key!r} ({came})")
         stime, etime = sample.get("stime"), sample.get("etime")
         return KeyCount(
@@ -527,7 +358,7 @@ class RsClient:
         try:
             # Read as sent: a secret that happens to be "fail" or "orders" must not change
             # what the answer means. Where cluster text is shown, it is scrubbed there.
-            return _loads(raw)
+            return loads(raw)
         except (ValueError, RecursionError) as exc:
             kind = response.headers.get("Content-Type", "no content type")
             if isinstance(exc, RecursionError):
@@ -535,7 +366,7 @@ class RsClient:
             else:
                 # Scrubbed before it is cut short, which could split a secret.
                 head = scrub(raw[:4096].decode("utf-8", "replace"), self._secrets)
-                why = _shown(head[:80])
+                why = shown(head[:80])
             raise ProtocolError(
                 f"GET {path} answered {response.status_code} with a body that is not JSON "
                 f"({clipped(kind, 60)}): {why}"
@@ -643,85 +474,6 @@ class RsClient:
         )
 
 
-def refusal(
-    status: int,
-    body: Any,
-    method: str,
-    path: str,
-    *,
-    user: str,
-    permission: str,
-    secrets: Iterable[str] = (),
-    action: str = "export",
-) -> ExportError:
-    """The error for an error status and its JSON body: the one mapping of RS's
-    answers to the error tree (tests' fake cluster API uses it too). ``action``
-    ("export", "import") words the hint of a 400 or 406."""
-    if not isinstance(body, dict):
-        body = {}
-    secrets = list(secrets)
-    code = clipped(scrub(str(body.get("error_code") or ""), secrets), 60)
-    # The OpenAPI schema says "description"; older request pages say "message".
-    text = str(body.get("description") or body.get("message") or "")
-    text = clipped(scrub(text, secrets), 300)
-    if status in TRANSIENT_STATUSES:
-        # To a POST too: RS's 503 is "node not responding", which says nothing of whether
-        # the action started, so the export job treats it as a lost answer and looks
-        # before posting again.
-        detail = ": ".join(part for part in (code, text) if part)
-        return ServerError(
-            f"{method} {path} answered {status}"
-            + (f" ({detail})" if detail else "")
-            + ": trouble on the cluster or on a proxy in front of it",
-            maybe_sent=True,
-        )
-    hint = _HINTS.get(status, "").format(user=user, permission=permission, **_WORDS[action])
-    cls = ClusterBusyError if status == 409 else ApiError
-    return cls(status, method, path, error_code=code, description=text, hint=hint)
-
-
-_HINTS = {
-    400: "The cluster rejected the request; check the {location}'s fields",
-    401: "The cluster refused the credentials of user {user!r}; check the username and "
-    "password variables. Not retried: RS locks a user out after 5 failed logins",
-    403: "User {user!r} lacks the {permission} permission; the admin, cluster_member and "
-    "db_member roles have it",
-    404: "No such database on this cluster; check the database uid or name",
-    406: "A module loaded in this database lacks the backup_restore capability, so RS cannot {act}",
-    409: "The database is busy with another action",
-    505: "The cluster does not support this API version",
-}
-
-
-# The words of the hints above, per action.
-_WORDS = {
-    "export": {"location": "export location", "act": "export it"},
-    "import": {"location": "import source", "act": "import into it"},
-}
-
-
-PROXY_KEY = "proxy (from $HTTPS_PROXY, $HTTP_PROXY or $ALL_PROXY)"
-
-
-def _check_proxy(session: requests.Session, url: str) -> None:
-    """Refuse, by its name, a proxy from the environment that requests cannot use, so a
-    bad proxy is not blamed on the cluster's url (neither value is shown: a proxy URL
-    may carry a password, and the parser's message quotes it)."""
-    proxies = session.merge_environment_settings(url, {}, None, None, None)["proxies"]
-    proxy = requests.utils.select_proxy(url, proxies)
-    if not proxy:
-        return
-    try:
-        parts = parse_url(requests.utils.prepend_scheme_if_needed(proxy, "http"))  # type: ignore[no-untyped-call]
-        usable = parts.scheme in ("http", "https") and bool(parts.host)
-    except (LocationParseError, ValueError):
-        usable = False
-    if not usable:
-        raise ConfigError(
-            PROXY_KEY, HIDDEN, "an http:// or https:// proxy URL with a host and a valid port"
-        )
-
-
 def _resolve_verify(verify: bool | str) -> bool | str:
     """``verify`` with True resolved as the class docstring says: a bundle path, or True."""
     source = "ca_cert"
@@ -735,122 +487,10 @@ def _resolve_verify(verify: bool | str) -> bool | str:
     return verify
 
 
-def transport_error(
-    exc: BaseException, method: str, path: str, base_url: str, timeout_seconds: float
-) -> ExportError:
-    """The package's error for what requests or urllib3 raised while talking to ``base_url``."""
-    where = f"{method} {path}"
-    reason = _reason(exc)
-    rx = requests.exceptions
-    if isinstance(exc, rx.SSLError):
-        return TlsError(
-            f"{where}: TLS verification of {base_url} failed ({reason}). Set ca_cert to "
-            "the cluster's CA file (the proxy certificate's issuer)"
-        )
-    if isinstance(exc, rx.InvalidURL | rx.InvalidSchema | rx.MissingSchema):
-        if isinstance(exc, rx.InvalidProxyURL) or "proxy" in reason.lower():
-            return ConfigError(PROXY_KEY, HIDDEN, "a proxy URL requests can use")
-        return ConfigError(
-            "url", url_shown(base_url), "an http(s) URL of the cluster's API", hint=reason
-        )
-    if isinstance(exc, rx.ProxyError):
-        # urllib3 says ProxyError only before it reached the proxy: nothing was sent.
-        return TransportError(
-            f"{where}: the proxy for {base_url} failed ({reason})", maybe_sent=False
-        )
-    if isinstance(exc, rx.ConnectTimeout):
-        return TransportError(
-            f"{where}: could not reach {base_url} (no connection within the connect timeout)",
-            maybe_sent=False,
-        )
-    if isinstance(exc, rx.Timeout) or isinstance(_innermost(exc), ReadTimeoutError):
-        return TransportError(
-            f"{where}: no answer from {base_url} within {timeout_seconds:g} s", maybe_sent=True
-        )
-    if isinstance(exc, rx.ConnectionError):
-        return TransportError(
-            f"{where}: could not reach {base_url} ({reason})", maybe_sent=_maybe_sent(exc)
-        )
-    if isinstance(exc, rx.ChunkedEncodingError):
-        return TransportError(
-            f"{where}: the answer from {base_url} broke off ({reason})", maybe_sent=True
-        )
-    if isinstance(exc, rx.ContentDecodingError):
-        return ProtocolError(f"{where}: the answer's body does not match its encoding ({reason})")
-    if isinstance(exc, rx.TooManyRedirects):
-        return ProtocolError(f"{where}: {base_url} answered with redirects ({reason})")
-    if isinstance(exc, rx.RetryError):
-        return ServerError(f"{where}: {base_url} kept answering errors ({reason})", maybe_sent=True)
-    if isinstance(exc, rx.InvalidHeader):
-        return ProtocolError(f"{where}: {base_url} answered a malformed header ({reason})")
-    # Anything else may have happened after the request left.
-    return TransportError(
-        f"{where}: talking to {base_url} failed ({type(exc).__name__}: {reason})",
-        maybe_sent=True,
-    )
-
-
-def _innermost(exc: BaseException) -> BaseException:
-    # requests nests urllib3's reason several levels deep; the innermost is the useful one.
-    inner = exc
-    for _ in range(10):
-        reason = getattr(inner, "reason", None)
-        nested = [a for a in inner.args if isinstance(a, BaseException)]
-        if isinstance(reason, BaseException):
-            inner = reason
-        elif nested:
-            inner = nested[0]
-        else:
-            break
-    return inner
-
-
-def _reason(exc: BaseException) -> str:
-    inner = _innermost(exc)
-    # An SSL verification error says why in verify_message; its reason is only a code.
-    text = getattr(inner, "verify_message", None) or getattr(inner, "reason", None) or inner
-    return clipped(str(text).split(": ", 1)[-1] or type(inner).__name__, 200)
-
-
-def _maybe_sent(exc: BaseException) -> bool:
-    """Whether the request may have reached the cluster (anything but a failed connect)."""
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return False
-    # requests wraps urllib3's MaxRetryError, whose reason says what failed.
-    reason = getattr(exc.args[0] if exc.args else None, "reason", None)
-    return not isinstance(reason, NewConnectionError | ConnectTimeoutError)
-
-
-def _loads(raw: bytes) -> Any:
-    """JSON, with the NaN, Infinity and -Infinity tokens read as null: JSON has none,
-    but a Python server (RS's API is one) writes them for a float that is not a
-    number. So no non-finite number gets further than here."""
-    return json.loads(raw, parse_constant=lambda _token: None)
-
-
-def _action_uid(raw: bytes) -> str | None:
-    """A plausible ``action_uid`` from the POST's answer, or None."""
-    try:
-        data = _loads(raw)
-    except (ValueError, RecursionError):
-        return None
-    value = data.get("action_uid") if isinstance(data, dict) else None
-    if type(value) is int:
-        value = str(value)
-    if isinstance(value, str) and re.fullmatch(r"[\w.:-]{1,128}", value, re.ASCII):
-        return value
-    return None
-
-
-def _strings(value: Any) -> list[str]:
+def body_strings(value: Any) -> list[str]:
     """The string leaves of a request body: the values a message must never echo."""
     if isinstance(value, dict):
-        return [s for v in value.values() for s in _strings(v)]
+        return [s for v in value.values() for s in body_strings(v)]
     if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
+        return [s for v in value for s in body_strings(v)]
     return [value] if isinstance(value, str) else []
-
-
-def _shown(value: Any) -> str:
-    """A server's value for a message: its repr, on one line and bounded."""
-    return clipped(repr(value), 80)

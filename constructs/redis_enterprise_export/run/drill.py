@@ -32,7 +32,7 @@ from redis_enterprise_export.errors import (
     TlsError,
 )
 from redis_enterprise_export.polling import Clock, Deadline, backoff, ride_out
-from redis_enterprise_export.rs.client import KeyCount
+from redis_enterprise_export.rs.answers import KeyCount
 from redis_enterprise_export.run.job import no_gate
 from redis_enterprise_export.run.restore import ImportApi, ImportJob, RestoreSpec
 from redis_enterprise_export.spec.drill import DrillSpec

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from redis_enterprise_export.errors import ExportError, ExportFailedError, ExportTimeoutError
-from redis_enterprise_export.rs.client import ExportState, KeyCount
+from redis_enterprise_export.rs.answers import ExportState, KeyCount
 from redis_enterprise_export.run.job import ActionJob, Kind
 from redis_enterprise_export.spec.export import ExportSpec
 

@@ -19,7 +19,7 @@ from redis_enterprise_export.errors import (
     ImportFailedError,
     ImportTimeoutError,
 )
-from redis_enterprise_export.rs.client import ImportState
+from redis_enterprise_export.rs.answers import ImportState
 from redis_enterprise_export.run.job import ActionJob, Kind
 from redis_enterprise_export.spec.export import Cluster
 from redis_enterprise_export.spec.locations import Location
