@@ -15,7 +15,7 @@ from redis_enterprise_export.errors import ConfigError
 from redis_enterprise_export.spec.config import load_config
 from redis_enterprise_export.spec.locations import MountPointLocation, S3Location, SseC
 from redis_enterprise_export.synth.cdk import App
-from redis_enterprise_export.synth.construct import ExportStack, ExportStackProps
+from redis_enterprise_export.synth.stack import ExportStack, ExportStackProps
 
 CA = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
 GOOD_CLUSTER = {"url": "https://rs.example.com:9443"}

@@ -27,12 +27,8 @@ from redis_enterprise_export.spec.locations import (
     SftpLocation,
 )
 from redis_enterprise_export.synth.cdk import App, Construct, TerraformResource, TerraformStack
-from redis_enterprise_export.synth.construct import (
-    DatabaseExport,
-    DatabaseExportProps,
-    ExportStack,
-    ExportStackProps,
-)
+from redis_enterprise_export.synth.export import DatabaseExport, DatabaseExportProps
+from redis_enterprise_export.synth.stack import ExportStack, ExportStackProps
 
 FAKE_CA = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
 CLUSTER = Cluster(url="https://rs.example.com:9443", ca_cert_pem=FAKE_CA)

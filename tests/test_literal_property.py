@@ -14,7 +14,7 @@ from helpers import terraform_env
 from redis_enterprise_export.errors import ConfigError
 from redis_enterprise_export.spec.config import parse_config
 from redis_enterprise_export.synth.cdk import App
-from redis_enterprise_export.synth.construct import ExportStack, ExportStackProps
+from redis_enterprise_export.synth.stack import ExportStack, ExportStackProps
 
 LOCATIONS: dict[str, dict[str, Any]] = {
     "mount_point": {"type": "mount_point", "path": "/m"},

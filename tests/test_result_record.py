@@ -12,6 +12,7 @@ import pytest
 from helpers import run_helper, write_helper_config
 from redis_enterprise_export.contract import Result, Timeline, result_path
 from redis_enterprise_export.errors import ExportTimeoutError, OutcomeUnknownError
+from redis_enterprise_export.run.export import result_of
 from redis_enterprise_export.simulator import Simulator
 
 
@@ -63,7 +64,7 @@ def test_the_record_round_trips(tmp_path: Path) -> None:
 )
 def test_the_status_word_comes_from_the_outcome(outcome: BaseException, status: str) -> None:
     """Each error class names its status; anything else is an error."""
-    assert Result.from_job(None, outcome, message="m").export_status == status
+    assert result_of(None, outcome, message="m").export_status == status
 
 
 def test_an_unwritable_result_file_is_bad_input_not_a_traceback(

@@ -6,6 +6,7 @@ The models and the helper import no CDK framework; ``DatabaseExport`` and
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from redis_enterprise_export.errors import ConfigError, ExportError
@@ -27,14 +28,9 @@ from redis_enterprise_export.synth.node import use_wheel_node
 use_wheel_node()
 
 if TYPE_CHECKING:
-    from redis_enterprise_export.synth.construct import (
-        DatabaseDrill,
-        DatabaseDrillProps,
-        DatabaseExport,
-        DatabaseExportProps,
-        ExportStack,
-        ExportStackProps,
-    )
+    from redis_enterprise_export.synth.drill import DatabaseDrill, DatabaseDrillProps
+    from redis_enterprise_export.synth.export import DatabaseExport, DatabaseExportProps
+    from redis_enterprise_export.synth.stack import ExportStack, ExportStackProps
 
 __all__ = [
     "AbsLocation",
@@ -58,19 +54,20 @@ __all__ = [
     "SseC",
 ]
 
-_CONSTRUCT_NAMES = {
-    "DatabaseDrill",
-    "DatabaseDrillProps",
-    "DatabaseExport",
-    "DatabaseExportProps",
-    "ExportStack",
-    "ExportStackProps",
+# The constructs, by the synth module that defines each: loaded on first use, so the
+# helper, which imports this package, never starts the CDK framework.
+_CONSTRUCTS = {
+    "DatabaseDrill": "drill",
+    "DatabaseDrillProps": "drill",
+    "DatabaseExport": "export",
+    "DatabaseExportProps": "export",
+    "ExportStack": "stack",
+    "ExportStackProps": "stack",
 }
 
 
 def __getattr__(name: str) -> Any:
-    if name in _CONSTRUCT_NAMES:
-        from redis_enterprise_export.synth import construct
-
-        return getattr(construct, name)
+    if name in _CONSTRUCTS:
+        module = importlib.import_module(f"redis_enterprise_export.synth.{_CONSTRUCTS[name]}")
+        return getattr(module, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,18 +13,14 @@ import math
 import os
 import re
 import tempfile
-import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 from redis_enterprise_export.errors import HIDDEN, ConfigError, ExportError
 from redis_enterprise_export.redact import scrub
 from redis_enterprise_export.spec.export import ExportSpec
-
-if TYPE_CHECKING:
-    from redis_enterprise_export.run.export import ExportJob
 
 # What the construct passes to the helper.
 SPEC_ENV = "REDIS_EXPORT_SPEC"  # the secret-free spec, as JSON
@@ -201,49 +197,6 @@ class Result(Record):
     started_at: str = ""
     finished_at: str = ""
     timeline: Timeline = field(default_factory=Timeline)
-
-    @classmethod
-    def from_job(
-        cls,
-        job: ExportJob | None,
-        outcome: BaseException | None,
-        *,
-        message: str,
-        **known: Any,
-    ) -> Result:
-        """The record of a finished run: what ``job`` saw, and how it ended.
-
-        ``outcome`` is the error that ended the run, or None on success; ``known``
-        are fields known apart from the job (name, run_id, location, times).
-        """
-        values: dict[str, Any] = dict(known)
-        if job is not None:
-            # Monotonic marks as epoch seconds, to line up with other runs.
-            offset = time.time() - time.monotonic()
-            marks = {k: round(v + offset, 3) for k, v in job.marks.items()}
-            values |= {
-                "database_uid": job.uid,
-                "conflicts": job.conflicts,
-                "status_reads": job.status_reads,
-                "timeline": Timeline(**marks),
-                "keys_before": job.keys_before,
-                "keys_after": job.keys_after,
-                "keys_note": job.keys_note,
-                "files": None if job.files is None else list(job.files),
-                "files_note": job.files_note,
-            }
-            # After losing track, the last state read is another export's: not ours to show.
-            if job.state is not None and outcome_status(outcome) != "unknown":
-                values |= {
-                    "export_status": job.state.export_status,
-                    "export_progress": job.state.export_progress,
-                    "export_failure_reason": job.state.export_failure_reason,
-                    "last_export_time": job.state.last_export_time,
-                    "database_name": job.state.name,
-                }
-        if outcome is not None:
-            values["export_status"] = outcome_status(outcome)
-        return cls(**values, message=message)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:

@@ -64,8 +64,10 @@ def _export(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         return exc if posted else InterruptedExportError(exc.signal_name, posted=False)
 
     outcome = guarded(work, interrupted)
+    from redis_enterprise_export.run.export import result_of  # loaded by the work already
+
     message = scrub(outcome_message(outcome, "exported"), secrets)
-    record = Result.from_job(job, outcome, message=message, finished_at=utc_now(), **known)
+    record = result_of(job, outcome, message=message, finished_at=utc_now(), **known)
     record = record.scrubbed(secrets)
 
     def summarize() -> None:

@@ -29,7 +29,7 @@ def synthesize(config_path: Path, out: Path | None = None) -> Path:
     # The framework loads only after the config is known good: a bad file
     # costs no Node start and leaves no partial cdktf.out behind.
     from redis_enterprise_export.synth.cdk import App
-    from redis_enterprise_export.synth.construct import ExportStack, ExportStackProps
+    from redis_enterprise_export.synth.stack import ExportStack, ExportStackProps
 
     app = App() if out is None else App(outdir=str(out))
     ExportStack(

@@ -9,9 +9,11 @@ sharing that PostgreSQL.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from redis_enterprise_export.contract import Result, Timeline, outcome_status
 from redis_enterprise_export.errors import ExportError, ExportFailedError, ExportTimeoutError
 from redis_enterprise_export.rs.answers import ExportState, KeyCount
 from redis_enterprise_export.run.job import ActionJob, Kind
@@ -118,3 +120,45 @@ def _own_files(
     if named and len(named) < len(new):
         return named, f"{len(new) - len(named)} other new files did not carry the database's name"
     return new, ""
+
+
+def result_of(
+    job: ExportJob | None,
+    outcome: BaseException | None,
+    *,
+    message: str,
+    **known: Any,
+) -> Result:
+    """The record of a finished run: what ``job`` saw, and how it ended.
+
+    ``outcome`` is the error that ended the run, or None on success; ``known``
+    are fields known apart from the job (name, run_id, location, times).
+    """
+    values: dict[str, Any] = dict(known)
+    if job is not None:
+        # Monotonic marks as epoch seconds, to line up with other runs.
+        offset = time.time() - time.monotonic()
+        marks = {k: round(v + offset, 3) for k, v in job.marks.items()}
+        values |= {
+            "database_uid": job.uid,
+            "conflicts": job.conflicts,
+            "status_reads": job.status_reads,
+            "timeline": Timeline(**marks),
+            "keys_before": job.keys_before,
+            "keys_after": job.keys_after,
+            "keys_note": job.keys_note,
+            "files": None if job.files is None else list(job.files),
+            "files_note": job.files_note,
+        }
+        # After losing track, the last state read is another export's: not ours to show.
+        if job.state is not None and outcome_status(outcome) != "unknown":
+            values |= {
+                "export_status": job.state.export_status,
+                "export_progress": job.state.export_progress,
+                "export_failure_reason": job.state.export_failure_reason,
+                "last_export_time": job.state.last_export_time,
+                "database_name": job.state.name,
+            }
+    if outcome is not None:
+        values["export_status"] = outcome_status(outcome)
+    return Result(**values, message=message)
