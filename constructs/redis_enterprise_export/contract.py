@@ -25,7 +25,7 @@ from redis_enterprise_export.spec.export import ExportSpec
 # What the construct passes to the helper.
 SPEC_ENV = "REDIS_EXPORT_SPEC"  # the secret-free spec, as JSON
 RESULT_ENV = "REDIS_EXPORT_RESULT"  # where to write the result record
-RUN_ID_ENV = "REDIS_EXPORT_RUN_ID"  # the rerun trigger, recorded in the result
+RUN_ID_ENV = "REDIS_EXPORT_RUN_ID"  # the run id, recorded in the result
 DRILL_ENV = "REDIS_EXPORT_DRILL"  # a drill's spec, as JSON (its export's is SPEC_ENV)
 EXPORT_RESULT_ENV = "REDIS_EXPORT_EXPORT_RESULT"  # a drill's export's result file
 # The cluster's CA PEM, in numbered parts: Linux refuses one environment string

@@ -4,7 +4,7 @@ One export is two built-in ``terraform_data`` resources, so ``terraform init``
 downloads nothing:
 
 - ``export`` runs the helper through local-exec when it is created or replaced
-  (its ``triggers_replace`` holds the export's inputs and the rerun trigger);
+  (its ``triggers_replace`` holds the export's inputs and the run id);
 - ``result`` reads the helper's result file into Terraform state right after,
   so the outputs are fresh on the first apply and survive on any machine that
   shares the state. ``ignore_changes`` keeps a checkout without the file from
@@ -51,22 +51,22 @@ class DatabaseExportProps(ExportInputs):
     """What one export needs: the export's inputs (see ``ExportInputs``), plus:
 
     Args:
-        rerun_trigger: a Terraform expression or value; a new value means a new
-            export (usually ``var.run_id``). If omitted, the export reruns only
-            when its inputs change.
+        run_id: the run id, a Terraform expression or value; a new value means a
+            new export (usually ``var.run_id``), and the result records it. If
+            omitted, the export reruns only when its inputs change.
         python: the Python that runs the helper, found on Terraform's PATH; if
             omitted, ``python3``. It must have this package installed.
     """
 
-    rerun_trigger: str | None = None
+    run_id: str | None = None
     python: str = "python3"
 
     @classmethod
     def from_spec(
-        cls, spec: ExportSpec, *, rerun_trigger: str | None = None, python: str = "python3"
+        cls, spec: ExportSpec, *, run_id: str | None = None, python: str = "python3"
     ) -> DatabaseExportProps:
         """Props for ``spec``'s export (its name becomes the construct id)."""
-        return cls(**spec.inputs(), rerun_trigger=rerun_trigger, python=python)
+        return cls(**spec.inputs(), run_id=run_id, python=python)
 
 
 class DatabaseExport(Construct):
@@ -105,7 +105,7 @@ class DatabaseExport(Construct):
         environment = {
             SPEC_ENV: "${jsonencode(self.input)}",
             RESULT_ENV: result_file,
-            RUN_ID_ENV: props.rerun_trigger or "",
+            RUN_ID_ENV: props.run_id or "",
         }
         if pem is not None:
             # The CA lives once per stack, in locals, not in state; the spec keeps its
@@ -130,7 +130,9 @@ class DatabaseExport(Construct):
                 "provisioner": [run_helper],
                 "triggers_replace": {
                     "export": literal(self.spec.trigger()),
-                    "rerun": props.rerun_trigger or "",
+                    # "rerun" (the run id's old name) kept: a new key would replace
+                    # every export in existing state.
+                    "rerun": props.run_id or "",
                 },
             },
         )

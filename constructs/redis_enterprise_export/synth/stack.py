@@ -58,12 +58,12 @@ class ExportStack(TerraformStack):
             default="",
             description="A new value exports every database again (e.g. the pipeline's run id).",
         )
-        rerun = sticky_run_id(self, props.state)
+        run_id = sticky_run_id(self, props.state)
         self.exports = [
             DatabaseExport(
                 self,
                 spec.name,
-                DatabaseExportProps.from_spec(spec, rerun_trigger=rerun, python=props.python),
+                DatabaseExportProps.from_spec(spec, run_id=run_id, python=props.python),
             )
             for spec in props.exports
         ]
@@ -105,7 +105,7 @@ class ExportStack(TerraformStack):
         self.add_override(
             "output.run_id",
             {
-                "value": rerun,
+                "value": run_id,
                 "description": "The run id of the last apply that was given one (var.run_id).",
             },
         )
