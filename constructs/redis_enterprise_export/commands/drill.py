@@ -91,7 +91,7 @@ def _drill(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     def work() -> None:
         nonlocal drill, cluster
         from redis_enterprise_export.polling import Deadline, SystemClock
-        from redis_enterprise_export.rs.connect import cluster_identity, connect
+        from redis_enterprise_export.rs.connect import Credentials, cluster_identity, connect
         from redis_enterprise_export.run.drill import Drill
         from redis_enterprise_export.run.slots import database_lock, slots_dir
 
@@ -105,11 +105,14 @@ def _drill(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         cluster = urlsplit(export.cluster.url).netloc.rpartition("@")[2]
         exported = _exported(args.export_result or _default_export_result(args, spec))
         known["export_finished_at"] = exported.finished_at
-        secrets[:] = [environ.get(export.cluster.password_env, ""), *export.secrets(environ)]
+        # The run's one deadline: the identity, the import and the count all spend it.
+        deadline = Deadline(SystemClock(), spec.timeout_seconds)
+        secrets[:] = export.secrets(environ)
+        credentials = Credentials.read(export.cluster, environ, secrets)
+        secrets[:] = credentials.secrets
         with ExitStack() as cleanup:
-            client = connect(export.cluster, environ, cleanup, export.secrets(environ))
-            start = Deadline(SystemClock(), spec.timeout_seconds)
-            identity = cluster_identity(client, start, say)
+            client = connect(export.cluster, credentials, environ, cleanup)
+            identity = cluster_identity(client, deadline, say)
 
             def gate(uid: int, deadline: Deadline) -> AbstractContextManager[None]:
                 wait = f"this machine's other drill or export of database {uid} to end"
@@ -122,7 +125,8 @@ def _drill(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
                 )
 
             drill = Drill(spec=spec, export=export, exported=exported, client=client,
-                          environ=environ, clock=SystemClock(), report=say, gate=gate)  # fmt: skip
+                          environ=environ, clock=deadline.clock, report=say, gate=gate,
+                          deadline=deadline)  # fmt: skip
             drill.run()
 
     def interrupted(exc: InterruptedExportError) -> InterruptedImportError:

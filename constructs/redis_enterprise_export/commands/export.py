@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager, suppress
+from collections.abc import Mapping
+from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -45,17 +45,35 @@ def _export(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
     def work() -> None:
         nonlocal job, cluster
+        # Imported here, not at the top, so --help and input errors stay instant.
+        from redis_enterprise_export.polling import Deadline, SystemClock
+        from redis_enterprise_export.rs.connect import Credentials, connect
+        from redis_enterprise_export.run.export import prepare
+
         with ExitStack() as cleanup:
             if result_file is not None:
                 write_record(
                     result_file, Result(**known, export_status="running", message="running")
                 )
             spec = _load_spec(args, environ)
+            # The run's one deadline: every phase from here on spends it.
+            deadline = Deadline(SystemClock(), spec.timeout_seconds)
             known.update(name=spec.name, location=spec.location.describe())
-            secrets[:] = [environ.get(spec.cluster.password_env, ""), *spec.secrets(environ)]
+            secrets[:] = spec.secrets(environ)
+            credentials = Credentials.read(spec.cluster, environ, secrets)
+            secrets[:] = credentials.secrets
             # host[:port], never userinfo: the summary's cluster column.
             cluster = urlsplit(spec.cluster.url).netloc.rpartition("@")[2]
-            job = _make_job(spec, environ, cleanup, secrets)
+            spec.request_body(environ)  # a missing secret fails here, before any request
+            client = connect(spec.cluster, credentials, environ, cleanup)
+
+            def report(line: str) -> None:
+                _say(scrub(f"[{spec.name}] {line}", secrets))
+
+            job = prepare(
+                spec, client, credentials=credentials, environ=environ, deadline=deadline,
+                report=report, cleanup=cleanup,
+            )  # fmt: skip
             job.run()
 
     def interrupted(exc: InterruptedExportError) -> InterruptedExportError:
@@ -107,87 +125,6 @@ def _load_spec(args: argparse.Namespace, environ: Mapping[str, str]) -> ExportSp
         raise ConfigError(
             "spec", type(exc).__name__, "a spec as the construct writes it", where=where
         ) from None
-
-
-def _make_job(
-    spec: ExportSpec, environ: Mapping[str, str], cleanup: ExitStack, secrets: list[str]
-) -> ExportJob:
-    # Imported here, not at the top, so --help and input errors stay instant.
-    from redis_enterprise_export.polling import Deadline, SystemClock
-    from redis_enterprise_export.rs.connect import cluster_identity, connect
-    from redis_enterprise_export.run.coordination import PgLocks, cluster_turn
-    from redis_enterprise_export.run.export import ExportJob
-    from redis_enterprise_export.run.logins import first_login
-    from redis_enterprise_export.run.slots import database_lock, export_slot, slots_dir
-    from redis_enterprise_export.spec.values import resolve_env
-
-    cluster = spec.cluster
-    client = connect(cluster, environ, cleanup, spec.secrets(environ))
-
-    def report(line: str) -> None:
-        _say(scrub(f"[{spec.name}] {line}", secrets))
-
-    directory = slots_dir(environ)
-    limit = cluster.max_concurrent_exports
-    # The first request: one helper at a time until the login is known good, so a
-    # wrong password costs one failed login per machine, not one per export. Its
-    # answer, the cluster's name, keys every lock, whatever the URL's spelling.
-    password = resolve_env("password_env", cluster.password_env, environ)
-    spec.request_body(environ)  # a missing secret fails here, before any request
-    start = Deadline(SystemClock(), spec.timeout_seconds)
-    identity = first_login(
-        directory,
-        cluster.url,
-        client.user,
-        password,
-        lambda: cluster_identity(client, start, report),
-    ) or cluster_identity(client, start, report)
-    pg = PgLocks(environ, report) if cluster.coordination == "postgres" else None
-    if pg is not None:
-        cleanup.callback(pg.close)
-
-    def waiting(what: str) -> Callable[[], None]:
-        return lambda: report(f"waiting for {what}")
-
-    @contextmanager
-    def gate(uid: int, deadline: Deadline) -> Iterator[None]:
-        # The database first: a helper waiting for it, or settling it, holds no slot.
-        other = waiting(f"this machine's other export of database {uid} to end")
-        with database_lock(directory, identity, uid, deadline, on_wait=other):
-            if pg is None:
-                yield
-                return
-            runner = waiting(f"another runner's export of database {uid} to end")
-            with pg.database(identity, uid, deadline, on_wait=runner):
-                yield
-
-    @contextmanager
-    def slot(uid: int, deadline: Deadline) -> Iterator[None]:
-        wait = waiting(f"one of {limit} export slots of {cluster.url}")
-        if pg is not None and limit > 0:
-            slots: Any = pg.slot(identity, limit, deadline, database=uid, on_wait=wait)
-        else:
-            slots = export_slot(directory, identity, limit, deadline, database=uid, on_wait=wait)
-        with slots:
-            yield
-
-    def admit(uid: int, deadline: Deadline) -> None:
-        # Asked again before each POST: after a 409, another runner took the
-        # place, and posting again without looking would meet the next 409.
-        if cluster.coordination == "cluster" and limit > 0:
-            busy = waiting(f"{cluster.url} to run fewer than {limit} exports")
-            cluster_turn(client, limit, deadline, database=uid, on_wait=busy, report=report)
-
-    return ExportJob(
-        spec=spec,
-        client=client,
-        environ=environ,
-        clock=SystemClock(),
-        report=report,
-        gate=gate,
-        slot=slot,
-        admit=admit,
-    )
 
 
 def _say(line: str) -> None:

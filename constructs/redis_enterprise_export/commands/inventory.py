@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from redis_enterprise_export.errors import ApiError, ExportError
-from redis_enterprise_export.rs.connect import connect
+from redis_enterprise_export.rs.connect import Credentials, connect
 from redis_enterprise_export.spec.drill import DrillSpec
 from redis_enterprise_export.spec.export import Cluster, ExportSpec
 
@@ -107,7 +107,7 @@ def _read(name: str, cluster: Cluster, environ: Mapping[str, str], preflight: bo
     view = ClusterView(name, cluster, user=environ.get(cluster.username_env, ""))
     with ExitStack() as cleanup:
         try:
-            client = connect(cluster, environ, cleanup)
+            client = connect(cluster, Credentials.read(cluster, environ), environ, cleanup)
         except ExportError as exc:
             view.databases = Reading(error=exc)
             return view

@@ -88,17 +88,19 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     def work() -> None:
         nonlocal job
         from redis_enterprise_export.polling import SystemClock
-        from redis_enterprise_export.rs.connect import connect
+        from redis_enterprise_export.rs.connect import Credentials, connect
         from redis_enterprise_export.run.restore import ImportJob
 
         spec = _spec(args)
-        secrets[:] = [environ.get(spec.cluster.password_env, ""), *spec.location.secrets(environ)]
+        secrets[:] = spec.location.secrets(environ)
+        credentials = Credentials.read(spec.cluster, environ, secrets)
+        secrets[:] = credentials.secrets
         say(
             f"importing {spec.describe()} into database {_shown(args.into)} of "
             f"{spec.cluster.url}: this ERASES its content"
         )
         with ExitStack() as cleanup:
-            client = connect(spec.cluster, environ, cleanup, spec.location.secrets(environ))
+            client = connect(spec.cluster, credentials, environ, cleanup)
             job = ImportJob(spec=spec, client=client, environ=environ, clock=SystemClock(),
                             report=say)  # fmt: skip
             state = job.run()

@@ -8,6 +8,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -21,19 +22,43 @@ from redis_enterprise_export.spec.values import resolve_env
 DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
+@dataclass(frozen=True)
+class Credentials:
+    """A run's cluster user and password, read once from the variables its cluster
+    names, and the other secrets (the location's) that no text it shows may hold."""
+
+    user: str
+    password: str = field(repr=False)
+    others: tuple[str, ...] = field(default=(), repr=False)
+
+    @classmethod
+    def read(
+        cls, cluster: Cluster, environ: Mapping[str, str], others: Iterable[str] = ()
+    ) -> Credentials:
+        """Raises ConfigError naming the variable if one is unset or empty."""
+        return cls(
+            resolve_env("username_env", cluster.username_env, environ),
+            resolve_env("password_env", cluster.password_env, environ),
+            tuple(others),
+        )
+
+    @property
+    def secrets(self) -> list[str]:
+        """Every value to scrub from what the run shows: the password and the others."""
+        return [self.password, *self.others]
+
+
 def connect(
-    cluster: Cluster, environ: Mapping[str, str], cleanup: ExitStack, secrets: Iterable[str] = ()
+    cluster: Cluster, credentials: Credentials, environ: Mapping[str, str], cleanup: ExitStack
 ) -> RsClient:
-    """A client for ``cluster``, closed by ``cleanup``; raises ConfigError if a
-    credential variable is unset. No answer it reads shows the password or ``secrets``."""
-    user = resolve_env("username_env", cluster.username_env, environ)
-    password = resolve_env("password_env", cluster.password_env, environ)
+    """A client for ``cluster``, closed by ``cleanup``. No answer it reads shows the
+    password or the other secrets."""
     client = RsClient(
         cluster.url,
-        auth=(user, password),
+        auth=(credentials.user, credentials.password),
         verify=_verify(cluster, environ, cleanup),
         timeout_seconds=cluster.request_timeout_seconds,
-        secrets=secrets,
+        secrets=credentials.others,
     )
     cleanup.callback(client.close)
     return client

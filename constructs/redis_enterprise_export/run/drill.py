@@ -109,6 +109,9 @@ class Drill:
     # Held from the import's first request to the count's end: the scratch database's
     # lock, so two drills into one scratch database never count each other's import.
     gate: Callable[[int, Deadline], AbstractContextManager[object]] = no_gate
+    # The run's deadline, which the import and the count share with what came before
+    # (the cluster's identity); if omitted, one of the spec's timeout_seconds from run().
+    deadline: Deadline | None = None
 
     def run(self) -> None:
         """Import and count; raises DrillFailedError (or the import's errors) if not proven."""
@@ -136,7 +139,7 @@ class Drill:
                 f"({exported.keys_note or 'no reason recorded'}), so a restore cannot be "
                 "checked; nothing was imported"
             )
-        deadline = Deadline(self.clock, self.spec.timeout_seconds)
+        deadline = self.deadline or Deadline(self.clock, self.spec.timeout_seconds)
         uid = self._resolve(deadline)
         self._refuse_exported(uid, deadline)
         restore = RestoreSpec(
@@ -152,8 +155,10 @@ class Drill:
             environ=self.environ,
             clock=self.clock,
             report=self.report,
+            deadline=deadline,
         )
         with self.gate(uid, deadline):
+            began = self.clock.now()
             try:
                 job.run()
             except ImportFailedError as exc:
@@ -165,7 +170,7 @@ class Drill:
                     "location's storage"
                 ) from None
             imported = self.clock.now()
-            self.import_seconds = imported - deadline.start
+            self.import_seconds = imported - began
             window = min(STATS_WINDOW_SECONDS, max(deadline.remaining(), 0.0))
             self.keys_loaded = count_keys(
                 self.client,

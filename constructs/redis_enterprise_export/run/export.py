@@ -10,13 +10,21 @@ sharing that PostgreSQL.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from redis_enterprise_export.contract import Result, Timeline, outcome_status
 from redis_enterprise_export.errors import ExportError, ExportFailedError, ExportTimeoutError
+from redis_enterprise_export.polling import Deadline
 from redis_enterprise_export.rs.answers import ExportState, KeyCount
+from redis_enterprise_export.rs.client import RsClient
+from redis_enterprise_export.rs.connect import Credentials, cluster_identity
 from redis_enterprise_export.run.job import ActionJob, Kind
+from redis_enterprise_export.run.locks import Locks
+from redis_enterprise_export.run.logins import first_login
+from redis_enterprise_export.run.slots import slots_dir
 from redis_enterprise_export.spec.export import ExportSpec
 
 if TYPE_CHECKING:
@@ -162,3 +170,39 @@ def result_of(
     if outcome is not None:
         values["export_status"] = outcome_status(outcome)
     return Result(**values, message=message)
+
+
+def prepare(
+    spec: ExportSpec,
+    client: RsClient,
+    *,
+    credentials: Credentials,
+    environ: Mapping[str, str],
+    deadline: Deadline,
+    report: Callable[[str], None],
+    cleanup: ExitStack,
+) -> ExportJob:
+    """The job of one export as a helper runs it, on the run's ``deadline``: past the
+    login gate, its cluster identified, its locks ready (released by ``cleanup``)."""
+    directory = slots_dir(environ)
+    # The first request: one helper at a time until the login is known good, so a
+    # wrong password costs one failed login per machine, not one per export. Its
+    # answer, the cluster's name, keys every lock, whatever the URL's spelling.
+    identity = first_login(
+        directory,
+        spec.cluster.url,
+        credentials,
+        lambda: cluster_identity(client, deadline, report),
+    ) or cluster_identity(client, deadline, report)
+    locks = Locks(spec.cluster, identity, directory, environ, report, cleanup)
+    return ExportJob(
+        spec=spec,
+        client=client,
+        environ=environ,
+        clock=deadline.clock,
+        report=report,
+        deadline=deadline,
+        gate=locks.database,
+        slot=locks.slot,
+        admit=locks.admitter(client),
+    )

@@ -183,6 +183,9 @@ class ActionJob(Generic[S]):
     # Waited for right before every POST, the first and each after a 409: the
     # cluster's own count of running exports, when that is the coordination.
     admit: Callable[[int, Deadline], None] = always
+    # The run's deadline, which its earlier phases (the login gate) spent too; if
+    # omitted, one of the spec's timeout_seconds from the job's start.
+    deadline: Deadline | None = None
     # What the job knows so far; the CLI reads these to write the result.
     uid: int | None = None
     state: S | None = None
@@ -227,7 +230,7 @@ class ActionJob(Generic[S]):
 
     def run(self) -> S:
         """Run the action and return the final state; raises if it fails or runs out of time."""
-        deadline = Deadline(self.clock, self.spec.timeout_seconds)
+        deadline = self.deadline or Deadline(self.clock, self.spec.timeout_seconds)
         self.marks["started"] = deadline.start
         # Resolve secrets before touching the cluster, so a missing one costs nothing.
         body = self.spec.request_body(self.environ)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from redis_enterprise_export.errors import ApiError, LoginSkippedError, TransportError
-from redis_enterprise_export.rs.connect import normalized_url
+from redis_enterprise_export.rs.connect import Credentials, normalized_url
 from redis_enterprise_export.run.slots import private_dir
 
 T = TypeVar("T")
@@ -32,7 +32,7 @@ ACCEPTED, REFUSED = "accepted", "refused"
 
 
 def first_login(
-    directory: Path, url: str, user: str, password: str, attempt: Callable[[], T]
+    directory: Path, url: str, credentials: Credentials, attempt: Callable[[], T]
 ) -> T | None:
     """``attempt()`` (the helper's first request), made by one helper at a time until
     the login is known good; None if it was not needed or not answered.
@@ -40,7 +40,10 @@ def first_login(
     Raises LoginSkippedError if the same login was refused lately, and records a
     401 from ``attempt`` before raising it.
     """
-    token = "\0".join(("redis-enterprise-export-login", normalized_url(url), user, password))
+    user = credentials.user
+    token = "\0".join(
+        ("redis-enterprise-export-login", normalized_url(url), user, credentials.password)
+    )
     record = private_dir(directory / "logins") / hashlib.sha256(token.encode()).hexdigest()[:32]
     if _known(record, url, user) == ACCEPTED:
         return None

@@ -1,0 +1,83 @@
+"""The locks one run takes on a cluster, keyed by the cluster's identity: its database's
+(this machine's, and with coordination = "postgres" every runner's), one of the
+cluster's export slots, and (coordination = "cluster") the cluster's own count."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from redis_enterprise_export.polling import Deadline
+from redis_enterprise_export.run.coordination import ExportCounter, PgLocks, cluster_turn
+from redis_enterprise_export.run.slots import database_lock, export_slot
+from redis_enterprise_export.spec.export import Cluster
+
+
+@dataclass
+class Locks:
+    """What a run holds, and waits for, on ``cluster`` (identified as ``identity``);
+    ``report`` hears each wait once. The PostgreSQL session, if any, ends with ``cleanup``."""
+
+    cluster: Cluster
+    identity: str
+    directory: Path  # this machine's lock directory (slots.slots_dir)
+    environ: Mapping[str, str]
+    report: Callable[[str], None]
+    cleanup: ExitStack
+    # What the database's lock is held for, in the wait's words: "export", "drill".
+    doing: str = "export"
+    pg: PgLocks | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        if self.cluster.coordination == "postgres":
+            self.pg = PgLocks(self.environ, self.report)
+            self.cleanup.callback(self.pg.close)
+
+    def _waiting(self, what: str) -> Callable[[], None]:
+        return lambda: self.report(f"waiting for {what}")
+
+    @contextmanager
+    def database(self, uid: int, deadline: Deadline) -> Iterator[None]:
+        """Hold database ``uid``'s lock: a helper waiting for it, or settling it, holds no slot."""
+        other = self._waiting(f"this machine's other {self.doing} of database {uid} to end")
+        with database_lock(self.directory, self.identity, uid, deadline, on_wait=other):
+            if self.pg is None:
+                yield
+                return
+            runner = self._waiting(f"another runner's {self.doing} of database {uid} to end")
+            with self.pg.database(self.identity, uid, deadline, on_wait=runner):
+                yield
+
+    @contextmanager
+    def slot(self, uid: int, deadline: Deadline) -> Iterator[None]:
+        """Hold one of the cluster's export slots (none: max_concurrent_exports = 0)."""
+        limit = self.cluster.max_concurrent_exports
+        wait = self._waiting(f"one of {limit} export slots of {self.cluster.url}")
+        slots: Any
+        if self.pg is not None and limit > 0:
+            slots = self.pg.slot(self.identity, limit, deadline, database=uid, on_wait=wait)
+        else:
+            slots = export_slot(
+                self.directory, self.identity, limit, deadline, database=uid, on_wait=wait
+            )
+        with slots:
+            yield
+
+    def admitter(self, client: ExportCounter) -> Callable[[int, Deadline], None]:
+        """What the job waits for right before each POST: the cluster's own count of
+        running exports below the limit, when that is the coordination."""
+        limit = self.cluster.max_concurrent_exports
+
+        def admit(uid: int, deadline: Deadline) -> None:
+            # Asked again before each POST: after a 409, another runner took the
+            # place, and posting again without looking would meet the next 409.
+            if self.cluster.coordination == "cluster" and limit > 0:
+                busy = self._waiting(f"{self.cluster.url} to run fewer than {limit} exports")
+                cluster_turn(
+                    client, limit, deadline, database=uid, on_wait=busy, report=self.report
+                )
+
+        return admit
