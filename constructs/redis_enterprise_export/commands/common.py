@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from redis_enterprise_export.contract import RESULT_ENV, RUN_ID_ENV, SUMMARY_ENV
 from redis_enterprise_export.errors import ConfigError, ExitCode, ExportError, LocalSetupError
 from redis_enterprise_export.spec.values import parse_time
 
@@ -206,3 +207,25 @@ def append_to_summary(path: Path, append: Callable[[Path], None]) -> None:
         why = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
         with suppress(OSError):
             print(f"warning: the job summary {path} was not written ({why})", file=sys.stderr)
+
+
+def add_record_options(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> None:
+    """What a command Terraform runs records, and where: the same for export and drill."""
+    parser.add_argument(
+        "--result",
+        type=Path,
+        default=environ.get(RESULT_ENV),
+        help=f"write the result JSON here (default: ${RESULT_ENV}; none if unset)",
+    )
+    parser.add_argument(
+        "--summary",
+        type=Path,
+        default=environ.get(SUMMARY_ENV),
+        metavar="FILE",
+        help=f"append a Markdown row to FILE for the CI job page (default: ${SUMMARY_ENV})",
+    )
+    parser.add_argument(
+        "--run-id",
+        default=environ.get(RUN_ID_ENV, ""),
+        help=f"recorded in the result (default: ${RUN_ID_ENV})",
+    )

@@ -10,11 +10,34 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 
-from redis_enterprise_export.commands.common import CHECK_FAILED, OK, bad_input
+from redis_enterprise_export.commands.common import (
+    CHECK_FAILED,
+    OK,
+    add_config_arguments,
+    bad_input,
+)
 from redis_enterprise_export.commands.inventory import read_clusters
 from redis_enterprise_export.errors import ConfigError
 from redis_enterprise_export.spec.config import load_config, unique_names
 from redis_enterprise_export.spec.selectors import Lock, Match, Selector, lock_path
+
+DESCRIPTION = (
+    'Resolve every export that names a selector (databases = "*", or names and '
+    "globs, with exclude) against its cluster, and write what matched to the lock "
+    "file beside the config (exports.lock.json for exports.toml). Synthesis reads "
+    "only that file: commit it, and review its changes like any other."
+)
+EPILOG = (
+    "exit codes: 0 written or up to date, 1 out of date (--check) or a cluster "
+    "could not be read, 2 bad input"
+)
+
+
+def add_options(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> None:
+    add_config_arguments(parser, environ, names=False)
+    parser.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if the lock is out of date"
+    )
 
 
 def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from redis_enterprise_export.commands.common import (
+    add_record_options,
     append_to_summary,
     conclude,
     utc_now,
@@ -25,6 +26,7 @@ from redis_enterprise_export.commands.common import (
 )
 from redis_enterprise_export.contract import (
     DRILL_ENV,
+    EXPORT_RESULT_ENV,
     SPEC_ENV,
     DrillResult,
     Result,
@@ -46,7 +48,6 @@ if TYPE_CHECKING:
     from redis_enterprise_export.spec.drill import DrillSpec
     from redis_enterprise_export.spec.export import ExportSpec
 
-HELP = "import an export's files into a scratch database and check its key count"
 DESCRIPTION = (
     "A restore drill: import the files the export of drill NAME wrote into the drill's "
     "scratch database (ERASING its content), then check that the scratch database holds "
@@ -68,8 +69,22 @@ MEANINGS = {
 }
 
 
-def describe_exit_codes() -> str:
-    return ExitCode.describe(MEANINGS)
+EPILOG = f"exit codes: {ExitCode.describe(MEANINGS)}"
+
+
+def add_options(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> None:
+    # No default file: without --config, the drill is the one Terraform passes.
+    parser.add_argument("--config", type=Path, help="a TOML file like exports.toml")
+    parser.add_argument("--name", help="with --config: which [drills.NAME] to run")
+    parser.add_argument(
+        "--export-result",
+        type=Path,
+        default=environ.get(EXPORT_RESULT_ENV),
+        metavar="FILE",
+        help="the export's result file, which holds its files and key counts (default: "
+        f"${EXPORT_RESULT_ENV}, or with --config the stack's .results/EXPORT.json)",
+    )
+    add_record_options(parser, environ)
 
 
 def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:

@@ -15,19 +15,37 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from redis_enterprise_export.commands.common import (
+    add_record_options,
     append_to_summary,
     conclude,
     utc_now,
     write_record,
 )
 from redis_enterprise_export.contract import SPEC_ENV, Result, unpack_spec
-from redis_enterprise_export.errors import ConfigError, InterruptedExportError
+from redis_enterprise_export.errors import ConfigError, ExitCode, InterruptedExportError
 from redis_enterprise_export.redact import scrub
 from redis_enterprise_export.run.supervise import guarded, outcome_message, supervised
 from redis_enterprise_export.spec.export import ExportSpec
 
 if TYPE_CHECKING:
     from redis_enterprise_export.run.export import ExportJob
+
+
+DESCRIPTION = (
+    "Start one export and follow it to the end. The spec comes from --config and "
+    f"--name, from --spec, or from the {SPEC_ENV} variable (what Terraform passes). "
+    "Credentials and location secrets come from the environment variables the "
+    "spec names; they are never taken from the command line."
+)
+EPILOG = f"exit codes: {ExitCode.describe()}"
+
+
+def add_options(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> None:
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--config", type=Path, help="a TOML file like exports.toml")
+    source.add_argument("--spec", type=Path, help="a JSON spec as the construct synthesizes")
+    parser.add_argument("--name", help="with --config: which [exports.NAME] to run")
+    add_record_options(parser, environ)
 
 
 def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:

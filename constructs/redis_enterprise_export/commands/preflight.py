@@ -19,6 +19,8 @@ from redis_enterprise_export.commands.common import (
     CHECK_FAILED,
     OK,
     UNREADABLE,
+    UNREADABLE_MEANING,
+    add_config_arguments,
     bad_input,
     clusters_of,
     hours,
@@ -54,6 +56,26 @@ class Check:
     check: str
     outcome: str
     detail: str
+
+
+DESCRIPTION = (
+    "Check every export (or --name) without exporting. Once per cluster: it answers "
+    "and its TLS verifies, the credentials work (one request), it does not redirect "
+    "(handle_redirects), the user's role may export, and max_concurrent_exports fits. "
+    "Per export: the secrets are set, the database exists, and the module versions "
+    "it uses support backup_restore; per drill, its scratch database exists and is "
+    "not Active-Active. A check the API cannot answer (a destination, "
+    "say) shows as '?' (not checked) and why; the last line sums up."
+)
+EPILOG = (
+    "exit codes: 0 every check passed (warnings and not checked allowed), "
+    f"1 a check failed, 2 bad input, {UNREADABLE_MEANING}"
+)
+
+
+def add_options(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> None:
+    add_config_arguments(parser, environ)
+    parser.add_argument("--json", action="store_true", help="print the checks as JSON")
 
 
 def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from contextlib import ExitStack, suppress
 from typing import TYPE_CHECKING
 
+from redis_enterprise_export.commands.common import add_config_arguments, duration
 from redis_enterprise_export.errors import (
     ConfigError,
     ExitCode,
@@ -29,7 +30,6 @@ from redis_enterprise_export.run.supervise import guarded, outcome_message
 if TYPE_CHECKING:
     from redis_enterprise_export.run.restore import ImportJob, RestoreSpec
 
-HELP = "import an export's file into a database, ERASING its content"
 DESCRIPTION = (
     "Import FILE from the location of the export --from-export into the database --into "
     "of the cluster --cluster, and follow the import to its end. Importing ERASES all "
@@ -64,8 +64,27 @@ MEANINGS = {
 UID = re.compile(r"[1-9][0-9]{0,17}\Z")
 
 
-def describe_exit_codes() -> str:
-    return ExitCode.describe(MEANINGS)
+EPILOG = f"exit codes: {ExitCode.describe(MEANINGS)}"
+
+
+def add_options(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> None:
+    add_config_arguments(parser, environ, names=False)
+    for flag, metavar, text in REQUIRED:
+        parser.add_argument(flag, required=True, metavar=metavar, help=text)
+    parser.add_argument(
+        "--file",
+        required=True,
+        action="append",
+        metavar="FILE",
+        help="the file's name in that location; repeat it for one file per shard",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=duration,
+        default=3600.0,
+        metavar="AGE",
+        help="how long to wait for the import: 2h, 90m, 3600s (default: 1h)",
+    )
 
 
 def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:

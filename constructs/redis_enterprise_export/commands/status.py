@@ -15,6 +15,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from redis_enterprise_export.commands.common import (
@@ -22,9 +23,12 @@ from redis_enterprise_export.commands.common import (
     CHECK_FAILED,
     OK,
     UNREADABLE,
+    UNREADABLE_MEANING,
+    add_config_arguments,
     age_seconds,
     bad_input,
     clusters_of,
+    duration,
     freshness,
     hours,
     load,
@@ -85,6 +89,55 @@ class Uncovered:
     cluster: str
     database_uid: int | None
     database: str
+
+
+DESCRIPTION = (
+    "Show, for every export (or --name), its own latest outcome and last success, "
+    "from its records in the stack (Terraform state and .results/), beside the "
+    "cluster's export fields for its database, which all exports of that database "
+    "share. Reads only."
+)
+EPILOG = (
+    "exit codes: 0 fine, 1 a --max-age or --coverage check failed (an export "
+    "stale, failed, unknown or in the future; a database uncovered, or its RS backups "
+    f"failed or stale), 2 bad input, {UNREADABLE_MEANING}"
+)
+
+
+def add_options(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> None:
+    add_config_arguments(parser, environ)
+    parser.add_argument(
+        "--stack",
+        type=Path,
+        metavar="DIR",
+        help="the synthesized stack, initialized, whose state (terraform show -json) and "
+        ".results/ hold each export's own records (default: cdktf.out/stacks/exports "
+        "beside the config). If they cannot be read, status says so and uses the "
+        "cluster's last_export_time",
+    )
+    parser.add_argument(
+        "--max-age",
+        type=duration,
+        metavar="AGE",
+        help="exit 1 if an export's own newest good export is older (26h, 90m, 2d, 3600s: a "
+        "unit is required), missing or in the future, or its own latest run did not succeed; "
+        "also RS's scheduled backups with --coverage",
+    )
+    parser.add_argument(
+        "--coverage",
+        action="store_true",
+        help="also show what covers each database (an export, RS's own scheduled backups, "
+        "both); exit 1 on one neither covers, or whose RS backup failed",
+    )
+    formats = parser.add_mutually_exclusive_group()
+    formats.add_argument("--json", action="store_true", help="print JSON")
+    formats.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    parser.add_argument(
+        "--prometheus",
+        type=Path,
+        metavar="FILE",
+        help="also write metrics to FILE in node_exporter's textfile format (atomically)",
+    )
 
 
 def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:

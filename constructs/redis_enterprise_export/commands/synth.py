@@ -10,7 +10,7 @@ import argparse
 from collections.abc import Mapping
 from pathlib import Path
 
-from redis_enterprise_export.commands.common import OK, bad_input
+from redis_enterprise_export.commands.common import OK, add_config_arguments, bad_input
 from redis_enterprise_export.errors import ConfigError
 from redis_enterprise_export.spec.config import load_config
 
@@ -39,6 +39,26 @@ def synthesize(config_path: Path, out: Path | None = None) -> Path:
     )
     app.synth()
     return Path(app.outdir, "stacks", STACK)
+
+
+DESCRIPTION = (
+    "Synthesize every export in the file into one Terraform stack, "
+    "OUT/stacks/exports/cdk.tf.json, as this project's main.py does: an "
+    "infrastructure repository needs only its exports.toml, the lock file "
+    "discover writes and a pipeline. Reads no cluster. Needs a CDK extra "
+    "(cdktn, or cdk/cdktf)."
+)
+EPILOG = "exit codes: 0 synthesized, 2 bad input (nothing is written)"
+
+
+def add_options(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> None:
+    add_config_arguments(parser, environ, names=False)
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="the output folder (default: cdktf.out, or what the cdktf/cdktn CLI sets)",
+    )
 
 
 def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:

@@ -11,23 +11,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from redis_enterprise_export.contract import Result, Timeline, outcome_status
 from redis_enterprise_export.errors import ExportError, ExportFailedError, ExportTimeoutError
-from redis_enterprise_export.polling import Deadline
 from redis_enterprise_export.rs.answers import ExportState, KeyCount
-from redis_enterprise_export.rs.client import RsClient
-from redis_enterprise_export.rs.connect import Credentials, cluster_identity
 from redis_enterprise_export.run.job import ActionJob, Kind
-from redis_enterprise_export.run.locks import Locks
-from redis_enterprise_export.run.logins import first_login
-from redis_enterprise_export.run.slots import slots_dir
 from redis_enterprise_export.spec.export import ExportSpec
 
 if TYPE_CHECKING:
+    from contextlib import ExitStack
+
+    from redis_enterprise_export.polling import Deadline
+    from redis_enterprise_export.rs.client import RsClient
+    from redis_enterprise_export.rs.connect import Credentials
     from redis_enterprise_export.run.listing import Snapshot
 
 EXPORT = Kind(
@@ -184,6 +182,13 @@ def prepare(
 ) -> ExportJob:
     """The job of one export as a helper runs it, on the run's ``deadline``: past the
     login gate, its cluster identified, its locks ready (released by ``cleanup``)."""
+    # Here, not at the top: result_of must load where the transport cannot (a Python
+    # without requests or truststore still records its outcome).
+    from redis_enterprise_export.rs.connect import cluster_identity
+    from redis_enterprise_export.run.locks import Locks
+    from redis_enterprise_export.run.logins import first_login
+    from redis_enterprise_export.run.slots import slots_dir
+
     directory = slots_dir(environ)
     # The first request: one helper at a time until the login is known good, so a
     # wrong password costs one failed login per machine, not one per export. Its
