@@ -22,8 +22,7 @@ from redis_enterprise_export.spec.values import parse_time
 if TYPE_CHECKING:
     from redis_enterprise_export.commands.coverage import Coverage
     from redis_enterprise_export.commands.inventory import ClusterView
-    from redis_enterprise_export.commands.records import OwnRecords
-    from redis_enterprise_export.commands.status import ExportStatus
+    from redis_enterprise_export.commands.records import ExportStatus, OwnRecords
 
 # The states of the cluster's export_status (and backup_status); "none" is never run.
 STATES = ("succeeded", "failed", "exporting", "none", "unknown")

@@ -286,3 +286,34 @@ def _results_file(path: Path, kind: _Kind) -> Outcome | None:
             Result(export_status="unknown", message=f"{path} could not be read: {reason}"),
             RESULTS_FILE,
         )
+
+
+@dataclass(frozen=True)
+class ExportStatus:
+    """One export: its own records, its database as the cluster shows it now, and
+    ``problem`` (empty when all is well).
+
+    ``database`` is as configured; ``database_name`` and ``database_uid`` as the
+    cluster reports them (as configured when it was not read). ``export_status``
+    to ``age_seconds`` are the cluster's per-database fields. ``freshness_from``
+    says which last success ``--max-age`` judged: the export's own, or (own
+    records not read) the cluster's ``last_export_time``."""
+
+    export: str
+    cluster: str
+    database: str
+    database_uid: int | None
+    database_name: str
+    export_status: str
+    export_progress: float | None
+    export_failure_reason: str
+    last_export_time: str
+    age_seconds: float | None
+    own_latest: Outcome | None
+    own_last_success: Outcome | None
+    own_age_seconds: float | None
+    freshness_from: str
+    problem: str
+    # Its restore drills' own records: the latest, and the last that proved it loads.
+    own_latest_drill: Outcome | None = None
+    own_last_good_drill: Outcome | None = None
