@@ -24,7 +24,7 @@ from redis_enterprise_export.job import ActionJob
 from redis_enterprise_export.models import Cluster, ExportSpec, S3Location
 from redis_enterprise_export.polling import Deadline, PollPolicy
 from redis_enterprise_export.simulator import SimCluster
-from redis_enterprise_export.simulator.cluster import Reply, Request
+from redis_enterprise_export.simulator.scenario import Reply, Request
 
 ENV = {"S3_SECRET": "s3-secret"}
 

@@ -22,7 +22,7 @@ from helpers import ADMIN, PASSWORD, VIEWER, FakeClock
 from redis_enterprise_export.client import RsClient
 from redis_enterprise_export.errors import ExportError
 from redis_enterprise_export.simulator import SimCluster, Simulator
-from redis_enterprise_export.simulator.cluster import ROLES
+from redis_enterprise_export.simulator.roles import ROLES
 
 if TYPE_CHECKING:
     from pytest_httpserver import HTTPServer
