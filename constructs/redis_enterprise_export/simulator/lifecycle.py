@@ -63,6 +63,7 @@ class Run:
     # status read waits for it): its own cost, which the bench reports apart.
     work_seconds: float = 0.0
     action_uid: str = field(default_factory=lambda: uuid.uuid4().hex)
+    uid_read: bool = False  # a read has shown action_uid
 
     def step(self, now: float) -> float | None:
         """The share of its time gone at ``now``, below 1 while it runs; None once it
@@ -72,6 +73,13 @@ class Run:
             return fraction
         self.done, self.finished_at = True, time.time()
         return None
+
+    def shown_uid(self, foreign: str | None) -> str:
+        """The action_uid a read shows: its own the first time; then ``foreign``, if set,
+        as when RS runs another action on the bdb (Scenario.foreign_action_uid)."""
+        shown = foreign if foreign is not None and self.uid_read else self.action_uid
+        self.uid_read = True
+        return shown
 
 
 def begin_export(db: Database, body: Any, scenario: Scenario, now: float) -> Run:
@@ -182,6 +190,8 @@ def view(db: Database, scenario: Scenario, now: float) -> dict[str, Any]:
     if db.pre_start:
         data["export_status"] = db.pre_start.pop(0)
         data.pop("action_uid", None)
+    elif "action_uid" in data and (run := db.action()) is not None:
+        data["action_uid"] = run.shown_uid(scenario.foreign_action_uid)
     return data
 
 

@@ -37,6 +37,10 @@ class Scenario:
     # The running export's uid as the bdb's action_uid (UNCONFIRMED that RS shows
     # it); False: no action_uid anywhere (the POST's 200 has no body either way).
     action_uid: bool = True
+    # Set: from the second read of a running export or import on, the bdb's action_uid
+    # is this other uid, as when RS runs a state-machine action of its own on the
+    # database (e.g. SMUpdateBDB); the export or import carries on and ends as before.
+    foreign_action_uid: str | None = None
     # GET /v1/users rows carry role_uids instead of role, as on RBAC clusters.
     rbac: bool = False
     # A database's statistics are sampled at most this often; in between, reads show
