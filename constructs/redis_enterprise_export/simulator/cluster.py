@@ -45,7 +45,8 @@ class SimCluster:
         self.export_bodies: list[dict[str, Any]] = []
         self.import_bodies: list[dict[str, Any]] = []
         self.failed_logins = 0
-        self._finisher = lifecycle.Finisher(self.lock, self.clock)
+        # Read at each finish, not now: tests swap self.clock for a fake one after set-up.
+        self._finisher = lifecycle.Finisher(self.lock, lambda: self.clock())  # noqa: PLW0108
 
     # Set-up -----------------------------------------------------------------
 
@@ -232,8 +233,10 @@ class SimCluster:
         409 while busy (or ``limited``); else ``begin`` it, keep its body in ``bodies``,
         and finish it on time."""
 
+        problem = check(body)
+
         def act(db: Database) -> Reply:
-            if problem := check(body):
+            if problem:
                 return self.error(400, "invalid_schema", problem)
             if refused := lifecycle.lacks_backup_restore(db, self.scenario):
                 return refused
