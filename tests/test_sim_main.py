@@ -59,7 +59,7 @@ def test_a_missing_redis_server_is_one_line_naming_the_debian_package(tmp_path: 
     redis-server and apt-get install redis-server, not a traceback."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (bin_dir / "python3").symlink_to(sys.executable)
+    (bin_dir / "python3").symlink_to(sys.executable)  # a PATH with Python, without redis
     done = run("--root", str(tmp_path / "sim"), path=str(bin_dir))
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1, done.stderr
