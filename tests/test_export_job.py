@@ -24,7 +24,7 @@ from redis_enterprise_export.rs.failures import refusal
 from redis_enterprise_export.run.export import ExportJob
 from redis_enterprise_export.run.job import ActionJob
 from redis_enterprise_export.simulator import SimCluster
-from redis_enterprise_export.simulator.cluster import Reply, Request
+from redis_enterprise_export.simulator.scenario import Reply, Request
 from redis_enterprise_export.spec.export import Cluster, ExportSpec
 from redis_enterprise_export.spec.locations import S3Location
 

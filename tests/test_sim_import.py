@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from helpers import ADMIN, ORDERS, PASSWORD, FakeClock
 from redis_enterprise_export.simulator import SimCluster, Simulator
-from redis_enterprise_export.simulator.cluster import ROLES
+from redis_enterprise_export.simulator.roles import ROLES
 
 STAGING = {"stale:1": "old", "stale:2": "old"}
 

@@ -22,7 +22,7 @@ from helpers import ADMIN, PASSWORD, VIEWER, FakeClock
 from redis_enterprise_export.errors import ExportError
 from redis_enterprise_export.rs.client import RsClient
 from redis_enterprise_export.simulator import SimCluster, Simulator
-from redis_enterprise_export.simulator.cluster import ROLES
+from redis_enterprise_export.simulator.roles import ROLES
 
 if TYPE_CHECKING:
     from pytest_httpserver import HTTPServer
@@ -214,6 +214,29 @@ def test_progress_as_a_string_carries_the_same_value(cluster: SimCluster, clock:
         "export_status": "succeeded",
         "export_progress": "100",
     }
+
+
+@pytest.mark.parametrize("action", ["export", "import"])
+def test_a_foreign_action_uid_shows_after_the_first_read_and_the_action_still_succeeds(
+    cluster: SimCluster, clock: FakeClock, action: str
+) -> None:
+    """With foreign_action_uid, the bdb's action_uid is the action's own on the first read,
+    then the other uid while it runs (as RS's own SMCreateBDB), and the action succeeds."""
+    cluster.scenario.foreign_action_uid = "SMUpdateBDB-7"
+    cluster.scenario.import_seconds = 20.0
+    source = {**S3["export_location"], "filename": "orders.rdb.gz"}
+    start = cluster.start_export if action == "export" else cluster.start_import
+    body = S3 if action == "export" else {"dataset_import_sources": [source]}
+    assert start(1, "admin", body).status == 200
+    own = cluster.databases[1].export if action == "export" else cluster.databases[1].load
+    assert own is not None
+    key = f"{action}_status"
+    seen = [status(cluster, "action_uid")["action_uid"]]
+    clock.sleep(10.0)
+    seen += [status(cluster, "action_uid")["action_uid"] for _ in range(2)]
+    assert seen == [own.action_uid, "SMUpdateBDB-7", "SMUpdateBDB-7"]
+    clock.sleep(10.0)
+    assert status(cluster, key, "action_uid") == {key: "succeeded"}
 
 
 @pytest.mark.parametrize(

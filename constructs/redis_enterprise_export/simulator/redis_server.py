@@ -32,11 +32,14 @@ class Entry:
     ttl_ms: int
 
 
-def _binary() -> str:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise RuntimeError("redis-server is not on PATH: apt-get install redis-server")
-    return binary
+def binary() -> str:
+    """The redis-server on PATH; RuntimeError naming Debian's package if there is none."""
+    found = shutil.which("redis-server")
+    if found is None:
+        raise RuntimeError(
+            "redis-server is not on PATH: install Debian's package (apt-get install redis-server)"
+        )
+    return found
 
 
 class RedisServer:
@@ -48,10 +51,10 @@ class RedisServer:
         self.socket = directory / "redis.sock"
         if rdb is not None:
             shutil.copyfile(rdb, directory / "dump.rdb")
-        binary = _binary()
+        executable = binary()
         self.process = subprocess.Popen(
             [
-                binary,
+                executable,
                 "--port", "0",
                 "--unixsocket", str(self.socket),
                 "--dir", str(directory),
@@ -130,7 +133,7 @@ def read_rdb(path: Path) -> list[Entry]:
             check = subprocess.run(
                 ["redis-check-rdb", str(plain)],
                 check=False,
-                executable=_binary(),
+                executable=binary(),
                 cwd=scratch,
                 stdin=subprocess.DEVNULL,
                 capture_output=True,

@@ -19,8 +19,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import trustme
 
-from .cluster import Reply, Request, SimCluster
+from .cluster import SimCluster
 from .redis_server import RedisServer
+from .scenario import Reply, Request
 
 BDB = re.compile(r"/v1/bdbs/(\d+)\Z")
 STATS = re.compile(r"/v1/bdbs/stats/last/(\d+)\Z")
