@@ -177,7 +177,7 @@ def test_a_wheel_from_a_git_url_installs_the_console_command_that_synthesizes(
     tmp_path: Path, sim: Simulator, export_dir: Path
 ) -> None:
     """pip builds 'redis-enterprise-export[cdktn] @ git+file://…' into a wheel offline; installed
-    into a fresh venv, the README's pipeline for an infrastructure repo (synth, preflight,
+    into a fresh venv, the CI page's pipeline for an infrastructure repo (synth, preflight,
     terraform init and apply, outputs, status) runs as written, from exports.toml alone."""
     source = clone(tmp_path)
     wheels = tmp_path / "wheels"
@@ -220,7 +220,7 @@ def test_a_wheel_from_a_git_url_installs_the_console_command_that_synthesizes(
         env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert usage.stdout.startswith("usage: redis-enterprise-export synth ")
-    # The README's commands, as written, after its pip install line (done above, offline).
+    # The CI page's commands, as written, after its pip install line (done above, offline).
     # The stack's helper is the fresh venv's python3: it exports through the installed copy.
     pip_line, *commands = readme_pipeline()
     assert pip_line.startswith(f"pip install '{PACKAGE}[cdktn] @ git+https://")
@@ -234,8 +234,9 @@ def test_a_wheel_from_a_git_url_installs_the_console_command_that_synthesizes(
     assert "Traceback" not in run.stdout + run.stderr
     assert sim.cluster.exports_started(1) == 1
     assert (repo / "cdktf.out" / "stacks" / STACK / ".results" / "orders.json").exists()
-    # And every other command the README shows being typed ("$ redis-enterprise-export …").
-    readme = (REPO / "README.md").read_text()
+    # And every other command the README and docs show being typed ("$ redis-enterprise-export …").
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    readme = "\n".join(page.read_text() for page in pages)
     shown = re.findall(r"^\$ (redis-enterprise-export .+)$", readme, re.MULTILINE)
     assert shown
     for line in shown:
@@ -256,22 +257,26 @@ def test_a_wheel_from_a_git_url_installs_the_console_command_that_synthesizes(
 
 
 def readme_pipeline() -> list[str]:
-    """The command lines of the README's pipeline for an infrastructure repo."""
-    ci = (REPO / "README.md").read_text().split("## Use in CI")[1].split("\n## ")[0]
+    """The command lines of the CI page's pipeline for an infrastructure repo."""
+    ci = (REPO / "docs" / "ci.md").read_text().split("\n## ")[0]
     blocks = re.findall(r"```sh\n(.*?)```", ci, re.DOTALL)
     (block,) = [b for b in blocks if "pip install" in b]
     return [line for line in block.splitlines() if line.strip()]
 
 
 def test_readme_says_which_extra_brings_each_optional_module_and_installs_from_git() -> None:
-    """The README's install lines name the git-URL install, every extra and its module, and synth."""
-    readme = (REPO / "README.md").read_text()
-    quick = readme.split("## Quick start")[1].split("\n## ")[0]
-    assert f"pip install '{PACKAGE}[cdktn] @\ngit+https://" in quick
+    """The README and the install docs name the git-URL install, every extra and its module,
+    and synth."""
+    quick = (REPO / "README.md").read_text().split("## Quick start")[1].split("\n## ")[0]
+    assert f"pip install '{PACKAGE}[cdktn,simulator] @ git+https://" in quick
+    assert f"{PACKAGE} synth --config exports.toml" in quick
+    install = (REPO / "docs" / "configuration.md").read_text()
+    install = install.split("## Install: prerequisites and extras")[1].split("\n## ")[0]
+    assert f"pip install '{PACKAGE}[cdktn] @ git+https://" in install
     for module, extra in EXTRAS.items():
-        assert f"[{extra}]" in quick
-        assert module in quick
+        assert f"[{extra}]" in install
+        assert module in install
     for extra in CDK_EXTRAS:
-        assert f"`{extra}`" in quick
-    ci = readme.split("## Use in CI")[1].split("\n## ")[0]
+        assert f"`{extra}`" in install
+    ci = (REPO / "docs" / "ci.md").read_text()
     assert f"{PACKAGE} synth --config exports.toml" in ci
