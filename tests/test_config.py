@@ -88,7 +88,7 @@ def test_state_in_postgres_takes_its_connection_from_the_environment(tmp_path: P
 
 
 def test_defaults_are_the_documented_ones(tmp_path: Path) -> None:
-    """Keys left out take the defaults the README documents."""
+    """Keys left out take the defaults docs/configuration.md documents."""
     spec = load_config(write(tmp_path, config_text())).exports[0]
     assert spec.cluster.username_env == "REDIS_ENTERPRISE_USER"
     assert spec.cluster.password_env == "REDIS_ENTERPRISE_PASSWORD"
@@ -387,8 +387,8 @@ def test_any_config_loads_or_fails_with_a_config_error(
 
 def test_the_readme_example_is_a_valid_config(tmp_path: Path) -> None:
     """The configuration example users copy must load as it stands (its CA file aside)."""
-    readme = (REPO / "README.md").read_text()
-    example = readme.split("## Configuration")[1].split("```toml\n")[1].split("```")[0]
+    page = (REPO / "docs" / "configuration.md").read_text()
+    example = page.split("## An example")[1].split("```toml\n")[1].split("```")[0]
     (tmp_path / "certs").mkdir()
     (tmp_path / "certs" / "rs-proxy-ca.pem").write_text(CA)
     config = load_config(write(tmp_path, example))

@@ -185,9 +185,9 @@ def test_the_helper_never_imports_the_cdk_framework() -> None:
 
 
 def test_the_readme_python_example_synthesizes_its_export(tmp_path: Path) -> None:
-    """The README's Python API example runs as printed and synthesizes the export it shows."""
-    readme = (REPO / "README.md").read_text()
-    example = readme.split("## Python API")[1].split("```python\n")[1].split("```")[0]
+    """The configuration page's Python API example runs as printed and synthesizes its export."""
+    page = (REPO / "docs" / "configuration.md").read_text()
+    example = page.split("## Python API")[1].split("```python\n")[1].split("```")[0]
     trustme.CA().cert_pem.write_to_path(str(tmp_path / "ca.pem"))  # its open("ca.pem")
     run = subprocess.run(
         [sys.executable, "-c", example],

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from helpers import REPO, STACK, VENV_BIN, run_main, terraform_env, toml_text
+from helpers import REPO, STACK, run_main, terraform_env, toml_text
+from helpers.package import git_wheel, site_packages
 from redis_enterprise_export.extras import EXTRAS, PACKAGE
 from redis_enterprise_export.simulator import Simulator
 
@@ -156,42 +157,14 @@ def test_synth_command_on_a_bad_config_is_one_line_and_writes_nothing(tmp_path: 
     assert not (tmp_path / "cdktf.out").exists()
 
 
-def clone(tmp_path: Path) -> Path:
-    """A git clone of this worktree's package files as they are now (committed or not)."""
-    source = tmp_path / "source"
-    source.mkdir()
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(REPO / name, source)
-    shutil.copytree(
-        REPO / "constructs", source / "constructs", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
-    subprocess.run([*git, "init", "-q"], cwd=source, check=True)
-    subprocess.run([*git, "add", "-A"], cwd=source, check=True)
-    subprocess.run([*git, "commit", "-qm", "snapshot"], cwd=source, check=True)
-    return source
-
-
 @pytest.mark.e2e
 def test_a_wheel_from_a_git_url_installs_the_console_command_that_synthesizes(
     tmp_path: Path, sim: Simulator, export_dir: Path
 ) -> None:
     """pip builds 'redis-enterprise-export[cdktn] @ git+file://…' into a wheel offline; installed
-    into a fresh venv, the README's pipeline for an infrastructure repo (synth, preflight,
+    into a fresh venv, the CI page's pipeline for an infrastructure repo (synth, preflight,
     terraform init and apply, outputs, status) runs as written, from exports.toml alone."""
-    source = clone(tmp_path)
-    wheels = tmp_path / "wheels"
-    # Offline: no build isolation (this venv's setuptools builds it) and no dependencies.
-    build = subprocess.run(
-        [
-            str(VENV_BIN / "python"), "-m", "pip", "wheel", "--quiet", "--no-deps",
-            "--no-build-isolation", "--no-index", "--wheel-dir", str(wheels),
-            f"{PACKAGE}[cdktn] @ git+file://{source}",
-        ],
-        capture_output=True, text=True, check=False, timeout=300,
-    )  # fmt: skip
-    assert build.returncode == 0, build.stderr
-    (wheel,) = wheels.glob("redis_enterprise_export-*.whl")
+    wheel = git_wheel(tmp_path)
     fresh = tmp_path / "fresh"
     venv.create(fresh, with_pip=True)
     env = {k: v for k, v in terraform_env().items() if k != "PYTHONPATH"}
@@ -204,9 +177,7 @@ def test_a_wheel_from_a_git_url_installs_the_console_command_that_synthesizes(
     # The dependencies come from the tests' venv (no network here), added after the
     # install so pip never sees, or touches, that venv's own copy of this package.
     (site,) = (fresh / "lib").glob("python*/site-packages")
-    (site / "deps.pth").write_text(
-        next(p for p in map(Path, sys.path) if p.name == "site-packages" and p.is_dir()).as_posix()
-    )
+    (site / "deps.pth").write_text(site_packages().as_posix())
     repo = tmp_path / "infra"  # an infrastructure repo: its exports.toml and nothing else
     repo.mkdir()
     shutil.copy(config(tmp_path, sim, {"type": "mount_point", "path": str(export_dir)}), repo)
@@ -220,7 +191,7 @@ def test_a_wheel_from_a_git_url_installs_the_console_command_that_synthesizes(
         env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert usage.stdout.startswith("usage: redis-enterprise-export synth ")
-    # The README's commands, as written, after its pip install line (done above, offline).
+    # The CI page's commands, as written, after its pip install line (done above, offline).
     # The stack's helper is the fresh venv's python3: it exports through the installed copy.
     pip_line, *commands = readme_pipeline()
     assert pip_line.startswith(f"pip install '{PACKAGE}[cdktn] @ git+https://")
@@ -234,8 +205,9 @@ def test_a_wheel_from_a_git_url_installs_the_console_command_that_synthesizes(
     assert "Traceback" not in run.stdout + run.stderr
     assert sim.cluster.exports_started(1) == 1
     assert (repo / "cdktf.out" / "stacks" / STACK / ".results" / "orders.json").exists()
-    # And every other command the README shows being typed ("$ redis-enterprise-export …").
-    readme = (REPO / "README.md").read_text()
+    # And every other command the README and docs show being typed ("$ redis-enterprise-export …").
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    readme = "\n".join(page.read_text() for page in pages)
     shown = re.findall(r"^\$ (redis-enterprise-export .+)$", readme, re.MULTILINE)
     assert shown
     for line in shown:
@@ -256,22 +228,26 @@ def test_a_wheel_from_a_git_url_installs_the_console_command_that_synthesizes(
 
 
 def readme_pipeline() -> list[str]:
-    """The command lines of the README's pipeline for an infrastructure repo."""
-    ci = (REPO / "README.md").read_text().split("## Use in CI")[1].split("\n## ")[0]
+    """The command lines of the CI page's pipeline for an infrastructure repo."""
+    ci = (REPO / "docs" / "ci.md").read_text().split("\n## ")[0]
     blocks = re.findall(r"```sh\n(.*?)```", ci, re.DOTALL)
     (block,) = [b for b in blocks if "pip install" in b]
     return [line for line in block.splitlines() if line.strip()]
 
 
 def test_readme_says_which_extra_brings_each_optional_module_and_installs_from_git() -> None:
-    """The README's install lines name the git-URL install, every extra and its module, and synth."""
-    readme = (REPO / "README.md").read_text()
-    quick = readme.split("## Quick start")[1].split("\n## ")[0]
-    assert f"pip install '{PACKAGE}[cdktn] @\ngit+https://" in quick
+    """The README and the install docs name the git-URL install, every extra and its module,
+    and synth."""
+    quick = (REPO / "README.md").read_text().split("## Quick start")[1].split("\n## ")[0]
+    assert f"pip install '{PACKAGE}[cdktn,simulator] @ git+https://" in quick
+    assert f"{PACKAGE} synth --config exports.toml" in quick
+    install = (REPO / "docs" / "configuration.md").read_text()
+    install = install.split("## Install: prerequisites and extras")[1].split("\n## ")[0]
+    assert f"pip install '{PACKAGE}[cdktn] @ git+https://" in install
     for module, extra in EXTRAS.items():
-        assert f"[{extra}]" in quick
-        assert module in quick
+        assert f"[{extra}]" in install
+        assert module in install
     for extra in CDK_EXTRAS:
-        assert f"`{extra}`" in quick
-    ci = readme.split("## Use in CI")[1].split("\n## ")[0]
+        assert f"`{extra}`" in install
+    ci = (REPO / "docs" / "ci.md").read_text()
     assert f"{PACKAGE} synth --config exports.toml" in ci

@@ -318,10 +318,11 @@ def _provisioners(data: Any) -> list[dict[str, Any]]:
 
 
 def test_help_states_the_exit_codes_the_runbook_states() -> None:
-    """``restore --help`` and the README's restore runbook give the same exit codes."""
+    """``restore --help`` and the restore page's runbook give the same exit codes."""
     run = cli("restore", "--help")
     assert run.returncode == 0
     codes = " ".join(run.stdout.split()).split("exit codes: ")[1]
-    readme = (REPO / "README.md").read_text().split("## Restore runbook")[1].split("\n## ")[0]
+    readme = (REPO / "docs" / "restore.md").read_text().split("## Restore runbook")[1]
+    readme = readme.split("\n## ")[0]
     text = " ".join(readme.replace("`", "").split())
     assert f"Exit codes (restore --help prints the same list): {codes}." in text
