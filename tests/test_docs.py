@@ -18,9 +18,9 @@ from redis_enterprise_export import (
     Location,
     SseC,
 )
-from redis_enterprise_export.backends import StateBackend
-from redis_enterprise_export.config import CLUSTER_KEYS, DRILL_KEYS, EXPORT_KEYS
-from redis_enterprise_export.discovery import parse_selector
+from redis_enterprise_export.spec.config import CLUSTER_KEYS, DRILL_KEYS, EXPORT_KEYS
+from redis_enterprise_export.spec.selectors import parse_selector
+from redis_enterprise_export.spec.state import StateBackend
 
 CONFIGURATION = REPO / "docs" / "configuration.md"
 REQUIRED = object()  # a table's "required": the model has no default
