@@ -1,6 +1,9 @@
 """Shared test helpers, one module per concern; every name is re-exported here.
 
-``toml``: writing exports.toml. ``terraform``: a real-Terraform project.
+The modules beyond these names are imported by path: ``day2`` (the day-2 commands run and
+read back), ``jobs`` (a scripted cluster API for the action jobs), ``package`` (the package
+built and installed as a user would), ``strategies`` (hypothesis), ``tables`` (shared config
+tables). ``toml``: writing exports.toml. ``terraform``: a real-Terraform project.
 ``helper_process``: the helper run as Terraform runs it. ``postgres``: a real
 PostgreSQL server. ``s3``: moto's S3 API server. ``servers``: a raw HTTP answerer
 and a CONNECT proxy. ``clock``: the fake clock. ``common``: users, paths, data.

@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from helpers.terraform import terraform_env
+from helpers.toml import toml_text
 from redis_enterprise_export.extras import PACKAGE
+from redis_enterprise_export.simulator import Simulator
 
 from .common import REPO, VENV_BIN
 
@@ -48,3 +51,36 @@ def git_wheel(tmp_path: Path, extras: str = "cdktn") -> Path:
 def site_packages() -> Path:
     """The tests' venv's site-packages: the dependencies a venv without network borrows."""
     return next(p for p in map(Path, sys.path) if p.name == "site-packages" and p.is_dir())
+
+
+# Runs the CLI with one module made unimportable, as in a venv installed without its extra.
+WITHOUT = (
+    "import sys; sys.modules[sys.argv[1]] = None; "
+    "from redis_enterprise_export.cli import main; sys.exit(main(sys.argv[2:]))"
+)
+
+
+def config(tmp_path: Path, sim: Simulator, location: dict[str, str], **cluster: str) -> Path:
+    path = tmp_path / "exports.toml"
+    path.write_text(
+        toml_text(
+            {
+                "clusters": {"sim": {"url": sim.url, "ca_cert": str(sim.ca_path)} | cluster},
+                "exports": {"orders": {"cluster": "sim", "database": 1, "location": location}},
+            }
+        )
+    )
+    return path
+
+
+def cli(*argv: str, cwd: Path | None = None, without: str = "") -> subprocess.CompletedProcess[str]:
+    command = ["-c", WITHOUT, without] if without else ["-m", "redis_enterprise_export"]
+    return subprocess.run(
+        [sys.executable, *command, *argv],
+        cwd=cwd,
+        env=terraform_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -124,3 +125,38 @@ class Result:
     @property
     def text(self) -> str:
         return self.stdout + self.stderr
+
+
+def checkout(project: TerraformProject, name: str) -> Path:
+    """Another CI runner's copy of the synthesized stack, initialized against the shared state."""
+    path = project.root / name
+    path.mkdir()
+    shutil.copy(project.stack / "cdk.tf.json", path)
+    project.init(cwd=path)
+    return path
+
+
+def apply_together(project: TerraformProject, checkouts: list[Path], run_id: str) -> list[Result]:
+    runs = [
+        subprocess.Popen(
+            [
+                "terraform",
+                "apply",
+                "-auto-approve",
+                "-no-color",
+                "-lock-timeout=120s",
+                f"-var=run_id={run_id}",
+            ],
+            cwd=path,
+            env=project.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for path in checkouts
+    ]
+    results = []
+    for run in runs:
+        out, err = run.communicate(timeout=300)
+        results.append(Result(run.returncode, out, err))
+    return results

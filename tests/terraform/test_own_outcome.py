@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from helpers import FakeClock, TerraformProject
+from helpers.jobs import ClusterApi
 from redis_enterprise_export.errors import (
     ClusterBusyError,
     OutcomeUnknownError,
@@ -27,7 +28,6 @@ from redis_enterprise_export.run.export import ExportJob
 from redis_enterprise_export.simulator import SimCluster, Simulator
 from redis_enterprise_export.spec.export import Cluster, ExportSpec
 from redis_enterprise_export.spec.locations import S3Location
-from test_export_job import ClusterApi
 
 OTHER = {"export_location": {"type": "s3", "bucket_name": "b", "access_key_id": "a",
                              "secret_access_key": "s"}}  # fmt: skip

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import FakeClock
+from helpers.jobs import ClusterApi, build
 from redis_enterprise_export.errors import (
     ActiveActiveError,
     ConfigError,
@@ -27,7 +28,6 @@ from redis_enterprise_export.spec import locations
 from redis_enterprise_export.spec.export import Cluster
 from redis_enterprise_export.spec.locations import Location, MountPointLocation, S3Location
 from redis_enterprise_export.spec.values import check_file_name
-from test_export_job import ClusterApi, build
 
 # The export tests' S3_SECRET (build passes it), and the other location types' secrets.
 ENV = {"S3_SECRET": "s3-secret", "FTP_PW": "ftp:pw@/x", "GS_KEY": "gs-key", "SAS": "sas-tok"}

@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tomllib
 import venv
 from importlib.metadata import packages_distributions
@@ -17,18 +16,13 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from helpers import REPO, STACK, run_main, terraform_env, toml_text
-from helpers.package import git_wheel, site_packages
+from helpers import REPO, STACK, run_main, terraform_env
+from helpers.package import cli, config, git_wheel, site_packages
 from redis_enterprise_export.extras import EXTRAS, PACKAGE
 from redis_enterprise_export.simulator import Simulator
 
 CDK_EXTRAS = ("cdk", "cdktf", "cdktn")
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
-# Runs the CLI with one module made unimportable, as in a venv installed without its extra.
-WITHOUT = (
-    "import sys; sys.modules[sys.argv[1]] = None; "
-    "from redis_enterprise_export.cli import main; sys.exit(main(sys.argv[2:]))"
-)
 
 
 def closure(extra: str) -> set[str]:
@@ -42,32 +36,6 @@ def closure(extra: str) -> set[str]:
         else:
             names.add(requirement.name.lower().replace("_", "-"))
     return names
-
-
-def config(tmp_path: Path, sim: Simulator, location: dict[str, str], **cluster: str) -> Path:
-    path = tmp_path / "exports.toml"
-    path.write_text(
-        toml_text(
-            {
-                "clusters": {"sim": {"url": sim.url, "ca_cert": str(sim.ca_path)} | cluster},
-                "exports": {"orders": {"cluster": "sim", "database": 1, "location": location}},
-            }
-        )
-    )
-    return path
-
-
-def cli(*argv: str, cwd: Path | None = None, without: str = "") -> subprocess.CompletedProcess[str]:
-    command = ["-c", WITHOUT, without] if without else ["-m", "redis_enterprise_export"]
-    return subprocess.run(
-        [sys.executable, *command, *argv],
-        cwd=cwd,
-        env=terraform_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
 
 
 @pytest.mark.parametrize("extra", CDK_EXTRAS)

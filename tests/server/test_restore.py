@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import ORDERS, REPO, S3_SECRET, run_helper, run_restore, write_helper_config
+from helpers.package import cli, config
 from redis_enterprise_export.cli import main
 from redis_enterprise_export.errors import ExitCode
 from redis_enterprise_export.simulator import Simulator
-from test_package import cli, config
 
 STAGING = {"stale:1": "old", "stale:2": "old"}
 

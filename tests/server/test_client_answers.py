@@ -27,6 +27,7 @@ from werkzeug import Request, Response
 
 from helpers import ConnectProxy, RawServer
 from helpers.common import EXPORT_STATUSES
+from helpers.strategies import JSON_SCALARS, JSON_VALUES
 from redis_enterprise_export.errors import (
     ApiError,
     ConfigError,
@@ -569,22 +570,6 @@ def test_the_post_returns_the_action_uid_when_the_cluster_sends_one(
 
 # Any JSON answer: a valid value or a package error ---------------------------
 
-JSON_SCALARS = (
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.integers(min_value=10**300, max_value=10**320)
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=20)
-    | st.sampled_from(["NaN", "inf", "-Infinity", "100", "50.5", "1e999", "", "1"])
-)
-JSON_VALUES = st.recursive(
-    JSON_SCALARS,
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
-    ),
-    max_leaves=12,
-)
 PLAUSIBLE_DB = st.fixed_dictionaries(
     {},
     optional={

@@ -2,51 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from helpers import PostgresServer, Result, TerraformProject
+from helpers import PostgresServer, TerraformProject
+from helpers.terraform import apply_together, checkout
 from redis_enterprise_export.simulator import Simulator
 
 pytestmark = pytest.mark.e2e
-
-
-def checkout(project: TerraformProject, name: str) -> Path:
-    """Another CI runner's copy of the synthesized stack, initialized against the shared state."""
-    path = project.root / name
-    path.mkdir()
-    shutil.copy(project.stack / "cdk.tf.json", path)
-    project.init(cwd=path)
-    return path
-
-
-def apply_together(project: TerraformProject, checkouts: list[Path], run_id: str) -> list[Result]:
-    runs = [
-        subprocess.Popen(
-            [
-                "terraform",
-                "apply",
-                "-auto-approve",
-                "-no-color",
-                "-lock-timeout=120s",
-                f"-var=run_id={run_id}",
-            ],
-            cwd=path,
-            env=project.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for path in checkouts
-    ]
-    results = []
-    for run in runs:
-        out, err = run.communicate(timeout=300)
-        results.append(Result(run.returncode, out, err))
-    return results
 
 
 def test_two_applies_at_once_on_pg_state_export_each_database_once_per_run_id(

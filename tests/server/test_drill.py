@@ -17,6 +17,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from helpers import ORDERS, FakeClock, toml_text
+from helpers.tables import GOOD
+from helpers.tables import tables as export_tables
 from redis_enterprise_export.cli import main
 from redis_enterprise_export.contract import Result
 from redis_enterprise_export.errors import (
@@ -30,7 +32,6 @@ from redis_enterprise_export.rs.answers import KeyCount
 from redis_enterprise_export.run.drill import KeyRange, count_keys
 from redis_enterprise_export.simulator import Simulator
 from redis_enterprise_export.spec.config import load_config
-from test_e2e import tables as export_tables
 
 MOUNT = {"type": "mount_point", "path": "/mnt/backups"}
 
@@ -49,9 +50,6 @@ def config(tmp_path: Path, drill: dict[str, Any], location: dict[str, Any] = MOU
         )
     )
     return path
-
-
-GOOD = {"export": "orders", "into": "orders-drill", "erase": "orders-drill"}
 
 
 @pytest.mark.parametrize(

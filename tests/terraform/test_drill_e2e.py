@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from helpers import ORDERS, TerraformProject
+from helpers.day2 import epoch, metric_samples, status
+from helpers.tables import GOOD
+from helpers.tables import tables as export_tables
 from redis_enterprise_export.contract import unique_id
 from redis_enterprise_export.simulator import Simulator
-from test_drill import GOOD
-from test_e2e import tables as export_tables
-from test_status_own import epoch, samples, status
 
 pytestmark = pytest.mark.e2e
 
@@ -143,7 +143,7 @@ def test_status_and_prometheus_show_the_last_good_drill(
     assert row["own_latest_drill"]["export_status"] == "succeeded"
     found = {
         (name, labels.get("export"), labels.get(name, "")): value
-        for (name, pairs), value in samples(metrics).items()
+        for (name, pairs), value in metric_samples(metrics).items()
         for labels in [dict(pairs)]
     }
     good = found["redis_export_last_successful_drill_timestamp_seconds", "orders", ""]
@@ -170,6 +170,6 @@ def test_a_drill_record_that_is_garbage_is_an_unknown_latest_drill_not_a_crash(
     assert row["own_last_good_drill"]["finished_at"] == drills(drilled)["orders"]["finished_at"]
     found = {
         (name, dict(pairs).get(name, "")): value
-        for (name, pairs), value in samples(metrics).items()
+        for (name, pairs), value in metric_samples(metrics).items()
     }
     assert found["redis_export_latest_drill_status", "unknown"] == 1

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from helpers import PostgresServer, free_port
+from helpers.day2 import checks, config, day2
 from redis_enterprise_export.run.coordination import pg_problem
 from redis_enterprise_export.simulator import Simulator
-from test_day2 import checks, config, day2
 
 CHECK = ("cluster sim", "PostgreSQL for coordination")
 

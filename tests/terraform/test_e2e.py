@@ -6,29 +6,14 @@ import gzip
 import json
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from helpers import ORDERS, PASSWORD, VIEWER, TerraformProject
+from helpers.tables import tables
 from redis_enterprise_export.simulator import RedisServer, Simulator
 
 pytestmark = pytest.mark.e2e
-
-
-def tables(sim: Simulator, export_dir: Path, **export: Any) -> dict[str, dict[str, dict[str, Any]]]:
-    return {
-        "clusters": {"sim": {"url": sim.url, "ca_cert": str(sim.ca_path)}},
-        "exports": {
-            "orders": {
-                "cluster": "sim",
-                "database": "orders",
-                "location": {"type": "mount_point", "path": str(export_dir)},
-                "timeout_seconds": 60,
-            }
-            | export
-        },
-    }
 
 
 @pytest.fixture

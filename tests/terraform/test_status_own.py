@@ -17,15 +17,12 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from prometheus_client.parser import text_string_to_metric_families
 
 from helpers import TerraformProject, terraform_env, toml_text
+from helpers.day2 import S3, day2, epoch, metric_samples, status
 from redis_enterprise_export.commands.records import results_in_state
 from redis_enterprise_export.contract import Result, unique_id
 from redis_enterprise_export.simulator import Simulator
-from test_day2 import S3, day2
-
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 def two_exports(sim: Simulator, local: Path, offsite: Path) -> dict[str, Any]:
@@ -48,14 +45,6 @@ def offsite(tmp_path: Path) -> Path:
     return path
 
 
-def status(project: TerraformProject, *argv: str) -> tuple[int, dict[str, Any]]:
-    code, out, err = day2(
-        "status", "--json", "--config", str(project.config), "--stack", str(project.stack), *argv
-    )
-    assert out, err
-    return code, json.loads(out)
-
-
 def by_export(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {row["export"]: row for row in report["exports"]}
 
@@ -63,18 +52,6 @@ def by_export(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def own_result(project: TerraformProject, name: str) -> dict[str, Any]:
     record: dict[str, Any] = json.loads((project.stack / ".results" / f"{name}.json").read_text())
     return record
-
-
-def samples(path: Path) -> Samples:
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(path.read_text())
-        for s in family.samples
-    }
-
-
-def epoch(text: str) -> float:
-    return datetime.fromisoformat(text).timestamp()
 
 
 @pytest.mark.e2e
@@ -114,7 +91,7 @@ def test_status_tells_two_exports_of_one_database_apart_by_their_own_records(
     assert failed["export_status"] == good["export_status"]
     assert failed["last_export_time"] == good["last_export_time"]
 
-    found = samples(metrics)
+    found = metric_samples(metrics)
     labels = (("cluster", "sim"), ("database", "orders"), ("database_uid", "1"))
     last = "redis_export_last_success_timestamp_seconds"
     assert found[(last, (*labels, ("export", "orders_local")))] == epoch(local["finished_at"])

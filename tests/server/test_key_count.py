@@ -17,11 +17,11 @@ from pytest_httpserver import HTTPServer
 from urllib3.util.retry import Retry
 
 from helpers import ADMIN, ORDERS, PASSWORD, VIEWER
+from helpers.strategies import JSON_VALUES
 from redis_enterprise_export.errors import ApiError, ProtocolError, TransportError
 from redis_enterprise_export.rs.answers import KeyCount
 from redis_enterprise_export.rs.client import RsClient, transport_retry
 from redis_enterprise_export.simulator import Simulator
-from test_client_answers import JSON_VALUES
 
 STATS = "/v1/bdbs/stats/last/1"
 ISO_SECOND = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from helpers import REPO, toml_text
+from helpers.day2 import config, day2, metric_samples
+from helpers.tables import GOOD
 from redis_enterprise_export.simulator import Simulator
-from test_day2 import _samples, config, day2
-from test_drill import GOOD
 
 SECRET = "sim-backup-secret"  # in the simulator's backup_location, as RS's full bdb has it
 
@@ -140,7 +140,7 @@ def test_every_series_labels_a_database_the_same_way_so_they_join(
     metrics = tmp_path / "m.prom"
     code, _, _ = day2("status", "--coverage", "--prometheus", str(metrics), "--config", str(path))
     assert code == 1  # search is not covered
-    samples = _samples(metrics)
+    samples = metric_samples(metrics)
     orders = (("cluster", "sim"), ("database", "orders"), ("database_uid", "1"))
     per_export = {labels for name, labels in samples if name == "redis_export_status"}
     where = {tuple(label for label in labels if label[0] in dict(orders)) for labels in per_export}
@@ -164,7 +164,7 @@ def test_readme_names_every_series_status_writes(sim: Simulator, tmp_path: Path)
     path = config(tmp_path, {"sim": sim}, {"orders": {"database": 1}})
     metrics = tmp_path / "m.prom"
     day2("status", "--coverage", "--prometheus", str(metrics), "--config", str(path))
-    names = {name for name, _ in _samples(metrics)}
+    names = {name for name, _ in metric_samples(metrics)}
     readme = (REPO / "docs" / "day2.md").read_text()
     assert len(names) >= 10
     assert [name for name in sorted(names) if name not in readme] == []
@@ -192,7 +192,7 @@ def test_a_drills_scratch_database_is_covered_as_scratch_not_reported_uncovered(
     )
     row = coverage_of(out)["orders-drill"]
     assert (code, row["covered_by"], row["problem"]) == (0, "drill_scratch", "")
-    samples = _samples(metrics)
+    samples = metric_samples(metrics)
     where = (("cluster", "sim"), ("database", "orders-drill"), ("database_uid", "7"))
     by = tuple(sorted((*where, ("by", "drill_scratch"))))
     assert samples["redis_export_database_covered", where] == 1

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,48 +12,9 @@ import pytest
 from markdown_it import MarkdownIt
 from prometheus_client.parser import text_string_to_metric_families
 
-from helpers import ADMIN, PASSWORD, REPO, S3_SECRET, terraform_env, toml_text
+from helpers import ADMIN, PASSWORD, REPO, toml_text
+from helpers.day2 import S3, checks, config, day2, metric_samples
 from redis_enterprise_export.simulator import Simulator
-
-S3 = {
-    "type": "s3",
-    "bucket_name": "b",
-    "access_key_id": "AKIA",
-    "secret_access_key_env": "S3_SECRET",
-}
-
-
-def config(
-    tmp_path: Path, sims: dict[str, Simulator], exports: dict[str, dict[str, Any]], **cluster: Any
-) -> Path:
-    """A config over ``sims`` (cluster name -> simulator) with ``exports``."""
-    path = tmp_path / "exports.toml"
-    path.write_text(toml_text({
-        "clusters": {name: {"url": sim.url, "ca_cert": str(sim.ca_path)} | cluster
-                     for name, sim in sims.items()},
-        "exports": {name: {"cluster": "sim", "location": S3} | table
-                    for name, table in exports.items()},
-    }))  # fmt: skip
-    return path
-
-
-def day2(*argv: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    run = subprocess.run(
-        [sys.executable, "-m", "redis_enterprise_export", *argv],
-        env=terraform_env(S3_SECRET=S3_SECRET) | (env or {}),
-        capture_output=True, text=True, check=False, timeout=60,
-    )  # fmt: skip
-    assert "Traceback" not in run.stdout + run.stderr
-    assert PASSWORD not in run.stdout + run.stderr
-    assert S3_SECRET not in run.stdout + run.stderr
-    return run.returncode, run.stdout, run.stderr
-
-
-def checks(out: str) -> dict[tuple[str, str], dict[str, str]]:
-    """The JSON checks keyed by (export, or "cluster NAME" for a cluster's own, check)."""
-    rows = json.loads(out)
-    return {(row["export"] or f"cluster {row['cluster']}", row["check"]): row for row in rows}
-
 
 # preflight -------------------------------------------------------------------
 
@@ -420,14 +379,6 @@ def _unreachable(tmp_path: Path) -> Path:
     return path
 
 
-def _samples(path: Path) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(path.read_text())
-        for s in family.samples
-    }
-
-
 @pytest.mark.parametrize("argv", [[], ["--coverage"], ["--markdown"]], ids=str)
 def test_status_of_an_unreadable_cluster_exits_6_and_the_metrics_say_so(
     tmp_path: Path, argv: list[str]
@@ -439,7 +390,7 @@ def test_status_of_an_unreadable_cluster_exits_6_and_the_metrics_say_so(
         "status", *argv, "--prometheus", str(metrics), "--config", str(_unreachable(tmp_path))
     )
     assert code == 6, out
-    samples = _samples(metrics)
+    samples = metric_samples(metrics)
     assert samples[("redis_export_cluster_up", (("cluster", "sim"),))] == 0
     assert not [name for name, _ in samples if name == "redis_export_database_covered"]
 
@@ -450,7 +401,7 @@ def test_status_metrics_say_a_read_cluster_is_up(sim: Simulator, tmp_path: Path)
     path = config(tmp_path, {"sim": sim}, {"orders": {"database": 1}})
     code, _, _ = day2("status", "--prometheus", str(metrics), "--config", str(path))
     assert code == 0
-    assert _samples(metrics)[("redis_export_cluster_up", (("cluster", "sim"),))] == 1
+    assert metric_samples(metrics)[("redis_export_cluster_up", (("cluster", "sim"),))] == 1
 
 
 EVIL_NAME = "evil\n# heading | x \\| y\x1b[2J"

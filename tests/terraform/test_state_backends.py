@@ -21,6 +21,7 @@ from helpers import (
     terraform_env,
     toml_text,
 )
+from helpers.terraform import apply_together, checkout
 from redis_enterprise_export.errors import ConfigError
 from redis_enterprise_export.simulator import Simulator
 from redis_enterprise_export.spec import state as backends
@@ -32,7 +33,6 @@ from redis_enterprise_export.spec.state import (
     backend_block,
     parse_state,
 )
-from test_concurrency import apply_together, checkout
 
 BUCKET = "team-tfstate"
 
