@@ -7,8 +7,10 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from helpers import ADMIN, PASSWORD, PostgresServer, start_helper, toml_text
@@ -16,7 +18,7 @@ from redis_enterprise_export.errors import ExportTimeoutError, LocalSetupError
 from redis_enterprise_export.polling import Deadline, SystemClock
 from redis_enterprise_export.rs.client import RsClient
 from redis_enterprise_export.run import coordination
-from redis_enterprise_export.run.coordination import cluster_turn, pg_slot, slot_key
+from redis_enterprise_export.run.coordination import PgLocks, cluster_turn, pg_slot, slot_key
 from redis_enterprise_export.simulator import Simulator
 
 URL = "https://rs.example.com:9443"
@@ -194,3 +196,76 @@ def test_cluster_turn_rides_out_503s_as_a_status_read_does(sim: Simulator) -> No
     assert said
     assert all("answered 503" in line for line in said)
     assert [r.status for r in sim.cluster.log] == [503] * 8 + [200]
+
+
+def terminate_helpers(postgres: PostgresServer) -> None:
+    """End every helper session but the caller's, as a failover or a DBA would."""
+    with psycopg.connect(postgres.conn_str, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name "
+            "= 'redis-enterprise-export' AND pid <> pg_backend_pid()"
+        )
+
+
+def test_held_locks_are_proven_held_by_the_backend_that_took_them(
+    postgres: PostgresServer,
+) -> None:
+    """Holding a database's lock and a slot, the session shows no sign of loss and its
+    backend is proven to hold both."""
+    locks = PgLocks(env(postgres), lambda _: None)
+    deadline = Deadline(SystemClock(), 5.0)
+    try:
+        with (
+            locks.database(URL, 1, deadline, on_wait=lambda: None),
+            locks.slot(URL, 3, deadline, database=1),
+        ):
+            assert not locks.dropped()
+            assert locks.lost() == ""
+    finally:
+        locks.close()
+
+
+def test_a_terminated_session_shows_without_a_round_trip_and_is_never_proven_held(
+    postgres: PostgresServer,
+) -> None:
+    """pg_terminate_backend on the session holding a database's lock: the socket says so
+    (dropped), and lost() names the lost session, even once another runner holds the key."""
+    locks = PgLocks(env(postgres), lambda _: None)
+    deadline = Deadline(SystemClock(), 5.0)
+    other = PgLocks(env(postgres), lambda _: None)
+    try:
+        with locks.database(URL, 1, deadline, on_wait=lambda: None):
+            terminate_helpers(postgres)
+            for _ in range(500):
+                if locks.dropped():
+                    break
+                time.sleep(0.01)
+            assert locks.dropped()
+            with other.database(URL, 1, deadline, on_wait=lambda: None):
+                assert "session holding the export locks was lost" in locks.lost()
+    finally:
+        locks.close()
+        other.close()
+
+
+def test_a_stalled_session_that_still_holds_its_locks_is_proven_held_from_another(
+    postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The holder's backend stopped (SIGSTOP): its own session cannot answer, but a new
+    session sees that backend still holding the lock, so the hold stands."""
+    monkeypatch.setattr(coordination, "CALL_SECONDS", 1.0)
+    locks = PgLocks(env(postgres), lambda _: None)
+    deadline = Deadline(SystemClock(), 5.0)
+    with locks.database(URL, 1, deadline, on_wait=lambda: None):
+        with psycopg.connect(postgres.conn_str, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = "
+                "'redis-enterprise-export'"
+            ).fetchone()
+        assert row is not None
+        os.kill(row[0], signal.SIGSTOP)
+        try:
+            assert locks.lost() == ""
+        finally:
+            os.kill(row[0], signal.SIGCONT)
+    locks.close()

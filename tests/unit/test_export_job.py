@@ -17,6 +17,7 @@ from helpers.jobs import ClusterApi, build
 from redis_enterprise_export.errors import (
     ExportFailedError,
     ExportTimeoutError,
+    OutcomeUnknownError,
 )
 from redis_enterprise_export.polling import Deadline
 from redis_enterprise_export.run.export import ExportJob
@@ -271,3 +272,36 @@ def test_the_cluster_is_asked_for_its_turn_before_every_post(
     assert len(admitted) == 2
     assert api.calls[admitted[1] - 1 :].count("POST") == 1  # the one POST after the wait
     assert clock.now() >= 20.0
+
+
+@pytest.mark.parametrize("outcome", ["succeeded", "failed"])
+def test_a_final_status_read_after_the_lock_was_lost_is_outcome_unknown(
+    cluster: SimCluster, clock: FakeClock, outcome: str
+) -> None:
+    """The lock is reported lost only when asked before a final status: that status,
+    success or failure, is not taken as this run's; the run ends outcome unknown."""
+    if outcome == "failed":
+        cluster.scenario.fail_reason = "general-error"
+    asked: list[bool] = []
+
+    def lost(final: bool) -> str:
+        asked.append(final)
+        return "the PostgreSQL session holding the export locks was lost" if final else ""
+
+    job, _ = make_job(ClusterApi(cluster), clock, lock_lost=lost)
+    with pytest.raises(OutcomeUnknownError, match="session holding the export locks was lost"):
+        job.run()
+    assert asked[-1] is True
+    assert asked.count(True) == 1
+
+
+def test_a_lock_dropped_while_following_ends_the_run_outcome_unknown_at_once(
+    cluster: SimCluster, clock: FakeClock
+) -> None:
+    """A session that shows its loss mid-export ends the run then, outcome unknown,
+    before any final status is read."""
+    job, _ = make_job(ClusterApi(cluster), clock, lock_lost=lambda _final: "lost it")
+    with pytest.raises(OutcomeUnknownError, match="lost it while this run's export"):
+        job.run()
+    assert job.state is not None
+    assert job.state.export_status == "exporting"

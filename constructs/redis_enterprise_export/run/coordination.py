@@ -10,6 +10,12 @@ the cluster's identity. The locks live as long as the session, so a runner that
 dies frees them when its connection drops; a release NOTIFYs the waiters, which
 otherwise look again every ``POLL_SECONDS``.
 
+The same holds against the helper: a session lost mid-export (a restart, a
+failover, a pooler, a NAT drop) freed its locks, and another runner may have
+reset the database and exported since. So ``lost()`` proves, before a final
+status is trusted, that the backend which took the locks still holds them; the
+job ends "outcome unknown" if it cannot (see ``job.ActionJob.lock_lost``).
+
 The connection comes from ``$PG_CONN_STR``, or libpq's own ``PG*`` variables. It
 may hold a password, so no text of it, and no message of libpq (which quotes it),
 ever reaches an output: errors are a fixed set of sentences. Every call is
@@ -29,6 +35,7 @@ import math
 import os
 import random
 import re
+import select
 import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -159,6 +166,10 @@ class PgLocks:
         self.warn = warn
         self._connection: psycopg.Connection[Any] | None = None
         self._lost = False
+        # The backend that took the locks, (pid, backend_start): what only it shares,
+        # so a new session (after a restart, or pid reuse) never passes for it.
+        self._backend: tuple[int, Any] | None = None
+        self._keys: list[int] = []  # the keys held now
 
     def close(self) -> None:
         connection, self._connection = self._connection, None
@@ -214,10 +225,94 @@ class PgLocks:
                 "lost the PostgreSQL session that holds the export locks while taking one "
                 "(no export was started); check that server, or the network path to it"
             ) from None
+        self._keys.append(keys[index])
         try:
             yield index
         finally:
+            self._keys.remove(keys[index])
             self._release(connection, keys[index], chan)
+
+    def dropped(self) -> bool:
+        """Whether the session may be lost, without a round trip: a server ending it (a
+        terminated backend, a shutdown) says so before it closes, which makes the
+        socket readable (a NOTIFY does too; ``lost()`` tells them apart). A silent
+        drop (NAT) shows only to ``lost()``."""
+        import psycopg
+
+        connection = self._connection
+        if self._lost:
+            return True
+        if connection is None or not self._keys:
+            return False
+        try:
+            ready, _, _ = select.select([connection.pgconn.socket], [], [], 0)
+        except (OSError, ValueError, psycopg.Error):  # no socket: the session is closed
+            return True
+        return bool(ready)
+
+    def lost(self) -> str:
+        """Why the locks taken may no longer be held, or "" when the backend that took
+        them holds every one now: asked before a final status is trusted.
+
+        One statement on the session; if it fails (a stalled server, a cut path),
+        a new session asks the lock table about the old backend, since locks outlive
+        a stalled session but never a dead one."""
+        import psycopg
+
+        if not self._keys:
+            return ""
+        why = (
+            "the PostgreSQL session holding the export locks was lost (its locks were "
+            "freed with it)"
+        )
+        if self._lost or self._backend is None:
+            return why
+        connection = self._connection
+        try:
+            if connection is not None and self._holds(connection, own=True):
+                return ""
+        except psycopg.Error:
+            pass
+        # Lost or in doubt: this session is not trusted again, and frees what it holds.
+        self._lost = True
+        self.close()
+        try:
+            check = pg_connect(self.environ, CONNECT_TIMEOUT_SECONDS // 2)
+        except LocalSetupError:
+            return why
+        try:
+            if self._holds(check, own=False):
+                return ""
+        except psycopg.Error:
+            pass
+        finally:
+            with suppress(Exception):
+                check.close()
+        return why
+
+    def _holds(self, connection: psycopg.Connection[Any], *, own: bool) -> bool:
+        """Whether the backend that took the locks holds every key of ``_keys``; asked
+        on its own session (``own``), or on another."""
+        assert self._backend is not None
+        pairs = {((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF) for key in self._keys}
+        row = self._call(
+            connection,
+            CALL_SECONDS,
+            # A bigint advisory key shows as classid (its high 32 bits), objid (the low
+            # ones) and objsubid 1.
+            "SELECT count(DISTINCT (l.classid, l.objid)) FROM pg_locks l "
+            "JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.pid = %s AND a.backend_start = %s AND l.locktype = 'advisory' "
+            "AND l.granted AND l.objsubid = 1 "
+            "AND (l.classid::bigint, l.objid::bigint) IN "
+            "(SELECT * FROM unnest(%s::bigint[], %s::bigint[])) "
+            "AND (NOT %s OR l.pid = pg_backend_pid())",
+            *self._backend,
+            [c for c, _ in pairs],
+            [o for _, o in pairs],
+            own,
+        )
+        return row is not None and row[0] == len(pairs)
 
     def _try_any(self, connection: psycopg.Connection[Any], keys: Sequence[int]) -> int | None:
         """The index of the first of ``keys`` this session now holds, or None."""
@@ -263,6 +358,11 @@ class PgLocks:
             self._call(connection, CALL_SECONDS, "SET lock_timeout = '5s'")
             with suppress(psycopg.errors.UndefinedObject):
                 self._call(connection, CALL_SECONDS, "SET idle_session_timeout = 0")
+            row = self._call(
+                connection,
+                CALL_SECONDS,
+                "SELECT pid, backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()",
+            )
         except psycopg.Error:
             with suppress(Exception):
                 connection.close()
@@ -270,6 +370,7 @@ class PgLocks:
                 "the PostgreSQL that holds the export locks dropped the session at its start"
             ) from None
         self._connection = connection
+        self._backend = (int(row[0]), row[1]) if row else None
         return connection
 
     @staticmethod

@@ -210,4 +210,5 @@ def prepare(
         gate=locks.database,
         slot=locks.slot,
         admit=locks.admitter(client),
+        lock_lost=locks.lost,
     )

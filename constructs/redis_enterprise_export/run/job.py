@@ -21,6 +21,8 @@ going backwards, running again after a final status. Then it stops with
 ``OutcomeUnknownError`` rather than guess. RS documents no link between an
 action and the bdb's ``action_uid``: where one shows, its change during the
 action is one more such sign, but nothing depends on it (see ``OwnAction``).
+A lock that may have been lost while the action ran (``lock_lost``) makes every
+read after it another runner's, possibly: then the outcome is unknown too.
 """
 
 from __future__ import annotations
@@ -121,6 +123,10 @@ def always(_uid: int, _deadline: Deadline) -> None:
     return None
 
 
+def never_lost(_final: bool) -> str:
+    return ""
+
+
 @dataclass
 class OwnAction:
     """What a run has seen of its own action since its POST."""
@@ -183,6 +189,11 @@ class ActionJob(Generic[S]):
     # Waited for right before every POST, the first and each after a 409: the
     # cluster's own count of running exports, when that is the coordination.
     admit: Callable[[int, Deadline], None] = always
+    # Why the database's lock may no longer hold, or "": asked with True right before
+    # a final status is trusted as this run's (one round trip), with False at every
+    # other read (none: only a dropped connection shows). A lock lost while the
+    # action ran lets another runner reset the database and start its own.
+    lock_lost: Callable[[bool], str] = never_lost
     # The run's deadline, which its earlier phases (the login gate) spent too; if
     # omitted, one of the spec's timeout_seconds from the job's start.
     deadline: Deadline | None = None
@@ -421,6 +432,16 @@ class ActionJob(Generic[S]):
                     f"client {kind.done} the same database meanwhile, so the outcome of this "
                     f"run's {kind.noun} is unknown; check the cluster's event log, and let one "
                     f"pipeline {kind.noun} each database"
+                )
+            if why := self.lock_lost(state.phase in FINISHED):
+                raise OutcomeUnknownError(
+                    f"{why} while this run's {kind.noun} of database {uid} ran: another "
+                    f"runner may have reset the database and started its own {kind.noun} "
+                    f"since, so the status read is not known to be this run's and the "
+                    f"outcome of this run's {kind.noun} is unknown. Check the cluster's event "
+                    f"log for the {kind.noun}s of database {uid} and the location for this "
+                    "run's file; and the PostgreSQL (a restart, a failover, "
+                    "idle_session_timeout, a pooler) or the network path to it"
                 )
             if state.phase == "succeeded":
                 self.report(f"{kind.noun} of database {uid} succeeded")

@@ -51,6 +51,13 @@ class Locks:
             with self.pg.database(self.identity, uid, deadline, on_wait=runner):
                 yield
 
+    def lost(self, final: bool) -> str:
+        """Why the locks across runners may no longer hold, or "" (``PgLocks.lost``);
+        unless ``final``, asked only when the session shows a sign, at no round trip."""
+        if self.pg is None or not (final or self.pg.dropped()):
+            return ""
+        return self.pg.lost()
+
     @contextmanager
     def slot(self, uid: int, deadline: Deadline) -> Iterator[None]:
         """Hold one of the cluster's export slots (none: max_concurrent_exports = 0)."""
