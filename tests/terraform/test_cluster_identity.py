@@ -11,10 +11,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pytest_httpserver import HTTPServer
 
-from helpers import ADMIN, PASSWORD, TerraformProject, terraform_env
+from helpers import (
+    ADMIN,
+    PASSWORD,
+    TerraformProject,
+    run_helper,
+    terraform_env,
+    write_helper_config,
+)
 from redis_enterprise_export.polling import Deadline, SystemClock
 from redis_enterprise_export.rs.client import RsClient
 from redis_enterprise_export.rs.connect import cluster_identity, normalized_url
+from redis_enterprise_export.run.slots import database_lock
 from redis_enterprise_export.simulator import Simulator
 
 OTHER_ADMIN = "second-admin@example.com"
@@ -44,7 +52,8 @@ def test_two_spellings_of_one_cluster_get_one_identity(sim: Simulator) -> None:
         )
         for url in (f"https://127.0.0.1:{port}", f"https://localhost:{port}")
     }
-    assert keys == {f"name:{sim.cluster.scenario.cluster_name}"}
+    scenario = sim.cluster.scenario
+    assert keys == {f"{scenario.cluster_name} (created {scenario.cluster_created})"}
 
 
 @pytest.mark.e2e
@@ -99,8 +108,9 @@ def test_trouble_reading_the_name_is_ridden_out(sim: Simulator) -> None:
     sim.cluster.scenario.faults = {"GET": ["503"] * 6 + ["..."]}
     said: list[str] = []
     rs = RsClient(sim.url, auth=(ADMIN, PASSWORD), verify=str(sim.ca_path))
+    scenario = sim.cluster.scenario
     assert cluster_identity(rs, Deadline(SystemClock(), 60), said.append) == (
-        f"name:{sim.cluster.scenario.cluster_name}"
+        f"{scenario.cluster_name} (created {scenario.cluster_created})"
     )
     assert said
     assert all("answered 503" in line for line in said)
@@ -115,6 +125,73 @@ def test_an_unreadable_name_falls_back_to_the_normalized_url_and_says_so(
     said: list[str] = []
     rs = RsClient(httpserver.url_for("/").rstrip("/"), auth=("u", "p"))
     key = cluster_identity(rs, Deadline(SystemClock(), 5), said.append)
-    assert key == f"url:http://localhost:{httpserver.port}"
+    assert key == f"http://localhost:{httpserver.port}"
     assert len(said) == 1
     assert "keyed by the URL" in said[0]
+
+
+def identity_of(sim: Simulator) -> str:
+    rs = RsClient(sim.url, auth=(ADMIN, PASSWORD), verify=str(sim.ca_path))
+    return cluster_identity(rs, Deadline(SystemClock(), 5), lambda _: None)
+
+
+def test_two_clusters_of_one_name_get_two_identities(sim: Simulator, tmp_path: Path) -> None:
+    """A clone with the cluster's name (DR, staging restored from prod) but its own
+    creation time is another cluster: another identity."""
+    with Simulator(tmp_path / "clone") as clone:
+        clone.cluster.add_user(ADMIN, PASSWORD, "admin")
+        clone.cluster.scenario.cluster_name = sim.cluster.scenario.cluster_name
+        assert identity_of(clone) != identity_of(sim)
+
+
+def test_a_cluster_without_created_time_is_keyed_by_name_and_url_and_says_so(
+    httpserver: HTTPServer,
+) -> None:
+    """A cluster that shows its name but no created_time: the key holds the name and the
+    normalized URL, so a clone of that name does not share it; said once."""
+    httpserver.expect_request("/v1/cluster").respond_with_json({"name": "rs.example.com"})
+    said: list[str] = []
+    rs = RsClient(httpserver.url_for("/").rstrip("/"), auth=("u", "p"))
+    key = cluster_identity(rs, Deadline(SystemClock(), 5), said.append)
+    assert key == f"rs.example.com at http://localhost:{httpserver.port}"
+    assert len(said) == 1
+    assert "no created_time" in said[0]
+
+
+@pytest.mark.e2e
+def test_an_export_never_waits_for_a_clone_of_the_same_name(sim: Simulator, tmp_path: Path) -> None:
+    """The database lock of one cluster is held, on this machine; an export of database 1
+    of a second cluster with the same name (one lock directory) neither waits nor times
+    out: it exports at once, exit 0."""
+    slots = tmp_path / "slots"
+    slots.mkdir(mode=0o700)
+    with Simulator(tmp_path / "clone") as clone:
+        clone.cluster.add_user(ADMIN, PASSWORD, "admin")
+        clone.add_database(1, "orders")
+        clone.cluster.scenario.cluster_name = sim.cluster.scenario.cluster_name
+        clone.cluster.scenario.export_seconds = 0.2
+        config = write_helper_config(clone.url, clone.ca_path, tmp_path, timeout_seconds=5)
+        with database_lock(slots, identity_of(sim), 1, Deadline(SystemClock(), 5)):
+            code, out, err = run_helper(
+                config, tmp_path / "r.json", {"REDIS_EXPORT_SLOTS_DIR": str(slots)}
+            )
+        assert code == 0, out + err
+        assert "waiting for" not in out
+        assert clone.cluster.exports_started(1) == 1
+
+
+@pytest.mark.e2e
+def test_a_wait_for_the_database_lock_names_the_cluster(sim: Simulator, tmp_path: Path) -> None:
+    """An export that waits for this machine's other export of its database says which
+    cluster, by the identity two clusters of one name do not share."""
+    slots = tmp_path / "slots"
+    slots.mkdir(mode=0o700)
+    identity = identity_of(sim)
+    config = write_helper_config(sim.url, sim.ca_path, tmp_path, timeout_seconds=2)
+    with database_lock(slots, identity, 1, Deadline(SystemClock(), 10)):
+        code, out, err = run_helper(
+            config, tmp_path / "r.json", {"REDIS_EXPORT_SLOTS_DIR": str(slots)}
+        )
+    assert code == 5, out + err
+    assert f"other export of database 1 to end, on cluster {identity}" in out
+    assert sim.cluster.scenario.cluster_created in identity

@@ -130,7 +130,10 @@ def _drill(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             identity = cluster_identity(client, deadline, say)
 
             def gate(uid: int, deadline: Deadline) -> AbstractContextManager[None]:
-                wait = f"this machine's other drill or export of database {uid} to end"
+                wait = (
+                    f"this machine's other drill or export of database {uid} to end, on "
+                    f"cluster {identity}"
+                )
                 return database_lock(
                     slots_dir(environ),
                     identity,

@@ -109,26 +109,42 @@ def cluster_identity(
     report: Callable[[str], None],
     delays: Callable[[], Iterator[float]] = backoff,
 ) -> str:
-    """What every lock of this cluster is keyed by, however its URL is spelled: the
-    cluster's own name (``GET /v1/cluster``), else the normalized URL, said once.
+    """What every lock of this cluster is keyed by, however its URL is spelled, and
+    what a wait names: the cluster's own name and creation time (``GET /v1/cluster``),
+    else the name and the normalized URL, else the URL alone, said once.
 
     Trouble reaching the cluster is ridden out until the deadline; a refused login
     (401) is raised, as it fails everything after it.
     """
+    url = normalized_url(client.base_url)
     try:
-        name = ride_out(
-            lambda: client.cluster_settings("name").get("name"), deadline, delays(), report
+        about = ride_out(
+            lambda: client.cluster_settings("name,created_time"), deadline, delays(), report
         )
+        name = about.get("name")
         if not isinstance(name, str) or not name.strip():
             raise ProtocolError("GET /v1/cluster answered no cluster name")
-        return "name:" + name
     except (ApiError, ProtocolError) as exc:
         if isinstance(exc, ApiError) and exc.http_status == 401:
             raise
-        url = normalized_url(client.base_url)
         report(
             f"the cluster's name could not be read ({exc}); its locks are keyed by the URL "
             f"{url} instead, which a stack spelling the cluster's address otherwise "
             "does not share"
         )
-        return "url:" + url
+        return url
+    # RS documents no cluster uid. `name` is the cluster's FQDN, which clones (DR,
+    # staging restored from prod, labs) can share; `created_time`, the "cluster
+    # creation date (read-only)", tells them apart (redis/docs
+    # content/operate/rs/references/rest-api/objects/cluster/_index.md; the GET
+    # /v1/cluster example shows "2015-04-29T09:09:25Z"). Whether a cluster recovered
+    # from another's configuration keeps its creation time is UNCONFIRMED.
+    created = about.get("created_time")
+    if isinstance(created, str) and created.strip():
+        return f"{name} (created {created})"
+    report(
+        f"the cluster {name} shows no created_time; its locks are keyed by its name and the "
+        f"URL {url}, so a clone of the same name does not share them (nor does another "
+        "spelling of this cluster's address)"
+    )
+    return f"{name} at {url}"

@@ -37,7 +37,8 @@ class Locks:
             self.cleanup.callback(self.pg.close)
 
     def _waiting(self, what: str) -> Callable[[], None]:
-        return lambda: self.report(f"waiting for {what}")
+        # The cluster by its identity: two of one name are told apart in the wait too.
+        return lambda: self.report(f"waiting for {what}, on cluster {self.identity}")
 
     @contextmanager
     def database(self, uid: int, deadline: Deadline) -> Iterator[None]:

@@ -9,8 +9,9 @@ every few milliseconds, the rest seldom, so a slot passes on at once at little
 cost. Before all that a helper holds its database's lock, from the first status
 read to the last, so two exports of one database on this machine never
 interleave and neither can take the other's outcome for its own. Every lock is
-keyed by the cluster's identity (``connect.cluster_identity``: its own name), so
-stacks that spell its URL differently still share them.
+keyed by the cluster's identity (``connect.cluster_identity``: its own name and
+creation time), so stacks that spell its URL differently still share them, and two
+clusters of one name (clones) do not.
 
 ``flock`` locks vanish with their process, even on SIGKILL, so a crashed helper
 never keeps one. The locks live in a private directory of the user running the

@@ -287,6 +287,7 @@ class SimCluster:
             return denied
         data = {
             "name": self.scenario.cluster_name,
+            "created_time": self.scenario.cluster_created,
             "handle_redirects": self.scenario.handle_redirects,
             "email_alerts": False,
             "rack_aware": False,

@@ -49,6 +49,13 @@ class Scenario:
     # Unique per simulator, as a real cluster's FQDN: helpers key their locks by it,
     # and the simulators of tests running at once must not share them.
     cluster_name: str = field(default_factory=lambda: f"cluster-{uuid.uuid4().hex[:12]}.sim.local")
+    # GET /v1/cluster's created_time, as the docs' example spells it: a second of the
+    # last ten years, at random, so two simulators given one name are still two clusters.
+    cluster_created: str = field(
+        default_factory=lambda: time.strftime(
+            "%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - uuid.uuid4().int % 315_360_000)
+        )
+    )
     # The cluster setting: a node that is not the master forwards requests to it.
     handle_redirects: bool = False
     # Set: this node is not the master, whose internal address this is; unless
