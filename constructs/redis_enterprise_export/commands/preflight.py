@@ -33,8 +33,10 @@ from redis_enterprise_export.errors import (
     REDIRECT_HINT,
     ApiError,
     ConfigError,
+    LoginSkippedError,
     RedirectError,
 )
+from redis_enterprise_export.run.logins import CLEAR_COMMAND
 from redis_enterprise_export.spec.drill import DrillSpec
 from redis_enterprise_export.spec.export import ExportSpec
 from redis_enterprise_export.spec.locations import MountPointLocation
@@ -144,9 +146,18 @@ def tally(checks: list[Check]) -> str:
     )
 
 
-def _cluster_checks(view: ClusterView) -> Iterator[tuple[str, tuple[str, str]]]:
+def _cluster_checks(view: ClusterView) -> Iterator[tuple[str, tuple[str, ...]]]:
     yield "cluster reachable, TLS verified", _reach(view)
     yield "credentials accepted", _credentials(view)
+    if isinstance(view.databases.error, LoginSkippedError):
+        yield (
+            "refused-login record",
+            (
+                FAIL,
+                f"{view.databases.error.refusal}; once the cluster accepts these credentials "
+                f"again, clear it: {CLEAR_COMMAND}",
+            ),
+        )
     yield "requests not redirected", _redirects(view)
     yield "role may export", _role(view)
     yield "cluster export limit", _limit(view)
@@ -190,6 +201,8 @@ def _reach(view: ClusterView) -> tuple[str, str]:
     error = view.databases.error
     if isinstance(error, ConfigError):
         return NOT_CHECKED, "no credentials to ask with (see secrets)"
+    if isinstance(error, LoginSkippedError):
+        return NOT_CHECKED, "not asked: this machine holds a refused login (see its record)"
     # A refusal (ApiError) means the cluster was reached: the credentials check says more.
     if error is not None and not isinstance(error, ApiError):
         return FAIL, str(error)
@@ -198,7 +211,7 @@ def _reach(view: ClusterView) -> tuple[str, str]:
 
 def _credentials(view: ClusterView) -> tuple[str, str]:
     error = view.databases.error
-    if isinstance(error, ApiError):
+    if isinstance(error, ApiError | LoginSkippedError):
         return FAIL, str(error)
     if error is not None:
         return NOT_CHECKED, "the cluster was not reached"
