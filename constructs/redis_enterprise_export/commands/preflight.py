@@ -58,6 +58,8 @@ class Check:
     check: str
     outcome: str
     detail: str
+    # The text line, when the detail is too long for every run's output (--json has it).
+    brief: str = ""
 
 
 DESCRIPTION = (
@@ -116,7 +118,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     else:
         for c in checks:
             subject = c.export or f"cluster {c.cluster}"
-            print(one_line(f"{MARKS[c.outcome]} {subject}: {c.check}: {c.detail}"))
+            print(one_line(f"{MARKS[c.outcome]} {subject}: {c.check}: {c.brief or c.detail}"))
         print(tally(checks))
     if unread(views):
         return UNREADABLE
@@ -218,7 +220,7 @@ def _credentials(view: ClusterView) -> tuple[str, str]:
     return PASS, f"{view.user} signed in"
 
 
-def _redirects(view: ClusterView) -> tuple[str, str]:
+def _redirects(view: ClusterView) -> tuple[str, ...]:
     if isinstance(view.databases.error, RedirectError):
         return FAIL, "the cluster redirected the first request (see reachable)"
     if not view.databases.ok:
@@ -229,10 +231,12 @@ def _redirects(view: ClusterView) -> tuple[str, str]:
     if setting is True:
         return PASS, "handle_redirects is enabled: any node answers the API itself"
     if setting is False:
-        return WARN, (
+        return (
+            WARN,
             f"handle_redirects is off: {view.cluster.url} answered, but a node that is not "
             "the master (after a failover, say) redirects, which the helper refuses; "
-            + REDIRECT_HINT
+            + REDIRECT_HINT,
+            "handle_redirects is off: a failover may fail exports (--json)",
         )
     return NOT_CHECKED, f"the cluster object shows handle_redirects as {setting!r}"
 
