@@ -60,9 +60,10 @@ def test_preflight_asks_once_with_wrong_credentials(sim: Simulator, tmp_path: Pa
     """RS locks a user out after 5 failed logins: one 401, and one ✘ line, per cluster,
     however many exports; a cluster not read is exit 6."""
     path = config(tmp_path, {"sim": sim}, {"a": {"database": 1}, "b": {"database": 2}})
-    code, out, _ = day2(
-        "preflight", "--config", str(path), env={"REDIS_ENTERPRISE_PASSWORD": "wrong"}
-    )
+    # This test's own lock directory: the 401 it records must not reach another test.
+    slots = str(tmp_path / "slots")
+    env = {"REDIS_ENTERPRISE_PASSWORD": "wrong", "REDIS_EXPORT_SLOTS_DIR": slots}
+    code, out, _ = day2("preflight", "--config", str(path), env=env)
     assert code == 6
     assert out.count("credentials accepted") == 1
     assert "✘ cluster sim: credentials accepted: GET /v1/bdbs answered 401" in out
