@@ -15,7 +15,7 @@ import pytest
 from helpers import ADMIN, S3_SECRET, start_helper, terraform_env, toml_text, write_helper_config
 from helpers.tables import GOOD, tables
 from redis_enterprise_export.cli import main
-from redis_enterprise_export.errors import ApiError
+from redis_enterprise_export.errors import ApiError, LocalSetupError
 from redis_enterprise_export.rs.connect import Credentials, normalized_url
 from redis_enterprise_export.run.logins import REMEMBER_SECONDS, first_login
 from redis_enterprise_export.simulator import Simulator
@@ -151,3 +151,20 @@ def test_writing_a_record_prunes_the_ones_older_than_the_lockout_window(tmp_path
     assert old.name not in names
     assert f"{old.name}.lock" not in names
     assert {recent.name, "key"} <= names
+
+
+def test_a_key_others_can_read_is_refused_naming_it(tmp_path: Path) -> None:
+    """A key file another user could read (or of the wrong size) stops the command with one
+    line naming the file, instead of naming records anyone could recompute."""
+    with pytest.raises(ApiError):
+        first_login(tmp_path, "https://rs:9443", CREDENTIALS, _refuse)
+    key = tmp_path / "logins" / "key"
+    (record,) = [p for p in key.parent.iterdir() if len(p.name) == 32]
+    assert "pw" not in record.read_text().replace("https", "")
+    key.chmod(0o644)
+    with pytest.raises(LocalSetupError, match=f"the login records' key {key} is not a private"):
+        first_login(tmp_path, "https://rs:9443", CREDENTIALS, _refuse)
+    key.chmod(0o600)
+    key.write_bytes(b"short")
+    with pytest.raises(LocalSetupError, match="holds 5 bytes, not 32: remove it"):
+        first_login(tmp_path, "https://rs:9443", CREDENTIALS, _refuse)
