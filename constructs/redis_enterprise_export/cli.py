@@ -35,6 +35,7 @@ COMMANDS = {
     "synth": ("synth", "synthesize the exports file into a Terraform stack"),
     "restore": ("restore", "import an export's file into a database, ERASING its content"),
     "drill": ("drill", "import an export's files into a scratch database and check its key count"),
+    "logins": ("logins", "list the refused logins this machine honours; --clear forgets them"),
 }
 
 

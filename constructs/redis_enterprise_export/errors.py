@@ -147,9 +147,15 @@ class ApiError(ExportError):
 
 class LoginSkippedError(ExportError):
     """Raised instead of signing in with credentials the cluster refused (401) to another
-    helper on this machine moments ago: RS locks a user after a few failed logins."""
+    command on this machine moments ago: RS locks a user after a few failed logins.
+
+    ``refusal`` says which record holds it, for preflight to name."""
 
     exit_code = ExitCode.REFUSED
+
+    def __init__(self, message: str, *, refusal: str = "") -> None:
+        super().__init__(message)
+        self.refusal = refusal
 
 
 class ClusterBusyError(ApiError):

@@ -141,3 +141,18 @@ def clipped(text: str, limit: int) -> str:
     """``text`` on one line (whitespace runs made one space), at most ``limit`` characters."""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# What a user name looks like: RS users are emails, or plain names (LDAP, "admin").
+_EMAIL = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+\Z")
+_PLAIN_NAME = re.compile(r"[a-z][a-z0-9._-]{0,63}\Z")
+
+
+def user_shown(user: str) -> str:
+    """A user name as a message shows it: whole (quoted) if it looks like one, else only
+    its first 2 characters and its length, as it may be a password put in its place
+    (the user and password variables swapped)."""
+    if _EMAIL.match(user) or _PLAIN_NAME.match(user):
+        return repr(user)
+    start = user[:2] if len(user) >= 8 else ""
+    return f"{start!r}… ({len(user)} characters, not shown whole: not like a user name)"

@@ -60,9 +60,10 @@ def test_preflight_asks_once_with_wrong_credentials(sim: Simulator, tmp_path: Pa
     """RS locks a user out after 5 failed logins: one 401, and one ✘ line, per cluster,
     however many exports; a cluster not read is exit 6."""
     path = config(tmp_path, {"sim": sim}, {"a": {"database": 1}, "b": {"database": 2}})
-    code, out, _ = day2(
-        "preflight", "--config", str(path), env={"REDIS_ENTERPRISE_PASSWORD": "wrong"}
-    )
+    # This test's own lock directory: the 401 it records must not reach another test.
+    slots = str(tmp_path / "slots")
+    env = {"REDIS_ENTERPRISE_PASSWORD": "wrong", "REDIS_EXPORT_SLOTS_DIR": slots}
+    code, out, _ = day2("preflight", "--config", str(path), env=env)
     assert code == 6
     assert out.count("credentials accepted") == 1
     assert "✘ cluster sim: credentials accepted: GET /v1/bdbs answered 401" in out
@@ -500,3 +501,65 @@ def test_status_with_an_unset_credentials_variable_is_bad_input(tmp_path: Path) 
     )
     assert code == 2
     assert "REDIS_ENTERPRISE_PASSWORD" in out
+
+
+# discover --check: drift, not trouble -----------------------------------------------
+
+
+def _selector(tmp_path: Path, url: str, ca: Path | None = None) -> Path:
+    path = tmp_path / "exports.toml"
+    cluster = {"url": url, "request_timeout_seconds": 2} | ({"ca_cert": str(ca)} if ca else {})
+    path.write_text(toml_text({
+        "clusters": {"sim": cluster},
+        "exports": {"all": {"cluster": "sim", "databases": "*", "location": S3}},
+    }))  # fmt: skip
+    return path
+
+
+def test_discover_check_of_a_config_without_selectors_or_lock_is_up_to_date(
+    tmp_path: Path,
+) -> None:
+    """Nothing to lock is not out of date: exit 0 every day, no lock file written."""
+    path = tmp_path / "exports.toml"
+    path.write_text(toml_text({
+        "clusters": {"sim": {"url": "https://127.0.0.1:9"}},
+        "exports": {"x": {"cluster": "sim", "database": 1, "location": S3}},
+    }))  # fmt: skip
+    code, out, err = day2("discover", "--check", "--config", str(path))
+    assert (code, err) == (0, ""), out
+    assert "up to date" in out
+    assert not (tmp_path / "exports.lock.json").exists()
+
+
+def test_discover_check_of_an_unreadable_cluster_exits_6_not_drifts_1(tmp_path: Path) -> None:
+    """An unreachable cluster is the day-2 code for "could not be read" (6), so a CI step
+    tells it from a lock out of date (1)."""
+    code, out, _ = day2(
+        "discover", "--check", "--config", str(_selector(tmp_path, "https://127.0.0.1:9"))
+    )
+    assert code == 6, out
+    assert "error: cluster sim:" in out
+
+
+def test_discover_check_after_a_refused_login_exits_6(sim: Simulator, tmp_path: Path) -> None:
+    """A 401 is a cluster not read (6), not drift (1)."""
+    path = _selector(tmp_path, sim.url, sim.ca_path)
+    slots = str(tmp_path / "slots")
+    env = {"REDIS_ENTERPRISE_PASSWORD": "wrong", "REDIS_EXPORT_SLOTS_DIR": slots}
+    code, out, _ = day2("discover", "--check", "--config", str(path), env=env)
+    assert code == 6, out
+    assert "401" in out
+
+
+def test_discover_prints_a_cluster_supplied_name_on_one_line_without_escapes(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """A database name with a terminal escape sequence and a newline is shown cleaned, as
+    status and preflight show it: no escape, no extra line."""
+    sim.add_database(3, "evil\x1b]0;pwned\x07\x1b[31m\nforged line")
+    code, out, err = day2("discover", "--config", str(_selector(tmp_path, sim.url, sim.ca_path)))
+    assert code == 0, out + err
+    assert "\x1b" not in out
+    assert "\x07" not in out
+    assert not any(line.startswith("forged") for line in out.splitlines())
+    assert "evil forged line (uid 3)" in out

@@ -151,6 +151,20 @@ def test_preflight_reads_handle_redirects_from_the_cluster(
         assert "rladmin cluster config handle_redirects enabled" in check["detail"]
 
 
+def test_preflight_says_handle_redirects_off_in_one_short_line_and_the_rest_in_json(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    """The warning every run of a default cluster shows fits one terminal line; the
+    explanation and the rladmin command are in --json."""
+    serve(httpserver, {"/v1/bdbs": [ORDERS], "/v1/cluster": {"handle_redirects": False}})
+    code, out = day2("preflight", "--config", str(write_config(httpserver, tmp_path)))
+    assert code == 0, out
+    (line,) = [line for line in out.splitlines() if "requests not redirected" in line]
+    assert line.startswith("! cluster rs: requests not redirected: handle_redirects is off")
+    assert len(line) <= 100
+    assert "--json" in line
+
+
 # roles -----------------------------------------------------------------------
 
 

@@ -526,3 +526,59 @@ def test_readme_and_examples_install_the_same_package() -> None:
     github = load(GITHUB)["env"]["REDIS_EXPORT_PACKAGE"]
     assert f"pip install '{github}'" in ci
     assert load(GITLAB)["variables"]["REDIS_EXPORT_PACKAGE"].startswith(github.split(" @ ")[0])
+
+
+@pytest.mark.e2e
+def test_with_a_stale_password_the_github_job_makes_one_failed_login_a_night(
+    tmp_path: Path, sim: Simulator, export_dir: Path
+) -> None:
+    """Preflight's 401 is the night's only failed login: the status steps that run always
+    honour the refusal recorded on the runner instead of asking again (RS locks a user
+    after 5 in 15 minutes)."""
+    root = infra_repo(tmp_path, sim, export_dir)
+    pipeline = github_pipeline("export")
+    for step in pipeline.steps:
+        if "REDIS_ENTERPRISE_PASSWORD" in step.env:
+            step.env["REDIS_ENTERPRISE_PASSWORD"] = "stale-Password-7"
+    asked = len(sim.cluster.log)
+    runs = run_pipeline(
+        root,
+        pipeline,
+        {
+            "GITHUB_RUN_ID": "4711",
+            "GITHUB_RUN_ATTEMPT": "1",
+            "GITHUB_STEP_SUMMARY": str(tmp_path / "step_summary.md"),
+            "RUNNER_TEMP": str(tmp_path / "runner-temp"),
+            "REDIS_EXPORT_SLOTS_DIR": str(tmp_path / "runner-slots"),
+        },
+    )
+    assert any(run.returncode != 0 for run in runs)
+    assert any("redis-enterprise-export status" in str(run.args) for run in runs)
+    assert [r.status for r in sim.cluster.log[asked:]] == [401]
+    assert sim.cluster.exports_started(1) == 0
+
+
+@pytest.mark.parametrize("example", [GITHUB, GITLAB], ids=["github", "gitlab"])
+def test_examples_pin_a_branch_that_exists_and_ask_for_aws_only_with_a_role(
+    example: Path,
+) -> None:
+    """The install pin is @main (no tag is published), the placeholder owner is called one,
+    and the AWS steps run only when an AWS role is configured (backend = "s3")."""
+    text = example.read_text()
+    assert "@v0." not in text
+    assert re.search(r'REDIS_EXPORT_PACKAGE: ".*@main"', text)
+    assert re.search(r"# Replace (example-org|gitlab\.example\.com/platform) with", text)
+    if example == GITHUB:
+        (aws,) = [
+            step
+            for step in load(GITHUB)["jobs"]["export"]["steps"]
+            if "configure-aws-credentials" in step.get("uses", "")
+        ]
+        assert aws["if"] == "vars.AWS_ROLE_ARN != ''"
+    else:
+        (token,) = [
+            line
+            for line in load(GITLAB)["redis-exports"]["before_script"]
+            if "AWS_WEB_IDENTITY_TOKEN_FILE" in str(line)
+        ]
+        assert token.startswith('if [ -n "$AWS_ROLE_ARN" ]; then ')

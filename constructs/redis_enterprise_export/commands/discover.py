@@ -2,7 +2,8 @@
 
 The only command that turns ``databases = "*"`` into databases; synthesis reads
 the lock it writes, so plans stay offline and reproducible. ``--check`` writes
-nothing and exits 1 when the lock is out of date: a CI step that opens the PR.
+nothing and exits 1 when the lock is out of date (6 when a cluster could not be
+read: that is not drift): a CI step that opens the PR.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from collections.abc import Mapping
 from redis_enterprise_export.commands.common import (
     CHECK_FAILED,
     OK,
+    UNREADABLE,
+    UNREADABLE_MEANING,
     add_config_arguments,
     bad_input,
 )
 from redis_enterprise_export.commands.inventory import read_clusters
+from redis_enterprise_export.commands.summary import one_line
 from redis_enterprise_export.errors import ConfigError
 from redis_enterprise_export.spec.config import load_config, unique_names
 from redis_enterprise_export.spec.selectors import Lock, Match, Selector, lock_path
@@ -28,8 +32,8 @@ DESCRIPTION = (
     "only that file: commit it, and review its changes like any other."
 )
 EPILOG = (
-    "exit codes: 0 written or up to date, 1 out of date (--check) or a cluster "
-    "could not be read, 2 bad input"
+    f"exit codes: 0 written or up to date, 1 out of date (--check), 2 bad input, "
+    f"{UNREADABLE_MEANING}"
 )
 
 
@@ -45,19 +49,20 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         config = load_config(args.config, resolve=False)
     except ConfigError as exc:
         return bad_input(exc)
+    broken = False
     try:
         old = Lock.read(lock_path(args.config))
     except ConfigError as exc:
         # A broken lock is what discover replaces; for --check it is out of date.
         print(f"note: {exc}")
-        old = None
+        old, broken = None, True
     wanted = {s.cluster: config.clusters[s.cluster] for s in config.selectors}
     views = read_clusters(wanted, environ, preflight=False)
     unread = [view for view in views.values() if not view.databases.ok]
     for view in unread:
-        print(f"error: cluster {view.name}: {view.databases.error}")
+        print(one_line(f"error: cluster {view.name}: {view.databases.error}"))
     if unread:
-        return CHECK_FAILED
+        return UNREADABLE
     found: dict[str, tuple[Selector, list[Match]]] = {
         s.name: (s, s.select(views[s.cluster].databases.value)) for s in config.selectors
     }
@@ -71,6 +76,10 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     changes = _changes(old, found, args)
     path = lock_path(args.config)
     if args.check:
+        # No selectors and no lock file: nothing to lock, so nothing is out of date.
+        if old is None and not broken and not found:
+            print(f"{path.name} is up to date: no export names a selector")
+            return OK
         if old is None or old.text() != new.text():
             print(f"{path.name} is out of date; run discover and commit it:")
             print("\n".join(changes) or "  (selectors changed)")
@@ -97,7 +106,7 @@ def _changes(
             before = set()
         now = set(matches)
         for match in sorted(now - before, key=lambda m: m.uid):
-            lines.append(f"  + {name}: {match.name} (uid {match.uid})")
+            lines.append(f"  + {name}: {one_line(match.name)} (uid {match.uid})")
         for match in sorted(before - now, key=lambda m: m.uid):
-            lines.append(f"  - {name}: {match.name} (uid {match.uid})")
+            lines.append(f"  - {name}: {one_line(match.name)} (uid {match.uid})")
     return lines

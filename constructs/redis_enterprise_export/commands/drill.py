@@ -106,8 +106,9 @@ def _drill(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     def work() -> None:
         nonlocal drill, cluster
         from redis_enterprise_export.polling import Deadline, SystemClock
-        from redis_enterprise_export.rs.connect import Credentials, cluster_identity, connect
+        from redis_enterprise_export.rs.connect import Credentials, connect
         from redis_enterprise_export.run.drill import Drill
+        from redis_enterprise_export.run.logins import signed_in
         from redis_enterprise_export.run.slots import database_lock, slots_dir
 
         if result_file is not None:
@@ -127,7 +128,14 @@ def _drill(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         secrets[:] = credentials.secrets
         with ExitStack() as cleanup:
             client = connect(export.cluster, credentials, environ, cleanup)
-            identity = cluster_identity(client, deadline, say)
+            identity = signed_in(
+                slots_dir(environ),
+                export.cluster,
+                credentials,
+                client,
+                deadline=deadline,
+                report=say,
+            )
 
             def gate(uid: int, deadline: Deadline) -> AbstractContextManager[None]:
                 wait = (

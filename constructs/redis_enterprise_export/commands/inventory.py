@@ -1,5 +1,6 @@
 """What the day-2 commands read from each configured cluster: few calls, concurrent
-across clusters, one at a time per cluster, and never a second try after a 401."""
+across clusters, one at a time per cluster, and never a second try after a 401:
+not even by another command, for as long as the login record (``run.logins``) holds it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typing import Any, TypeVar
 
 from redis_enterprise_export.errors import ApiError, ExportError
 from redis_enterprise_export.rs.connect import Credentials, connect
+from redis_enterprise_export.run.logins import first_login
+from redis_enterprise_export.run.slots import slots_dir
 from redis_enterprise_export.spec.drill import DrillSpec
 from redis_enterprise_export.spec.export import Cluster, ExportSpec
 
@@ -107,11 +110,18 @@ def _read(name: str, cluster: Cluster, environ: Mapping[str, str], preflight: bo
     view = ClusterView(name, cluster, user=environ.get(cluster.username_env, ""))
     with ExitStack() as cleanup:
         try:
-            client = connect(cluster, Credentials.read(cluster, environ), environ, cleanup)
+            credentials = Credentials.read(cluster, environ)
+            directory = slots_dir(environ)
+            client = connect(cluster, credentials, environ, cleanup)
         except ExportError as exc:
             view.databases = Reading(error=exc)
             return view
-        view.databases = _ask(lambda: client.databases(DATABASE_FIELDS))
+        # The first request, past the login gate every command shares.
+        view.databases = _ask(
+            lambda: first_login(
+                directory, cluster.url, credentials, lambda: client.databases(DATABASE_FIELDS)
+            )
+        )
         if not view.databases.ok or not preflight:
             return view
         view.modules = _ask(client.modules)

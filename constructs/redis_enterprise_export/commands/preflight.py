@@ -33,8 +33,10 @@ from redis_enterprise_export.errors import (
     REDIRECT_HINT,
     ApiError,
     ConfigError,
+    LoginSkippedError,
     RedirectError,
 )
+from redis_enterprise_export.run.logins import CLEAR_COMMAND
 from redis_enterprise_export.spec.drill import DrillSpec
 from redis_enterprise_export.spec.export import ExportSpec
 from redis_enterprise_export.spec.locations import MountPointLocation
@@ -56,6 +58,8 @@ class Check:
     check: str
     outcome: str
     detail: str
+    # The text line, when the detail is too long for every run's output (--json has it).
+    brief: str = ""
 
 
 DESCRIPTION = (
@@ -114,7 +118,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     else:
         for c in checks:
             subject = c.export or f"cluster {c.cluster}"
-            print(one_line(f"{MARKS[c.outcome]} {subject}: {c.check}: {c.detail}"))
+            print(one_line(f"{MARKS[c.outcome]} {subject}: {c.check}: {c.brief or c.detail}"))
         print(tally(checks))
     if unread(views):
         return UNREADABLE
@@ -144,9 +148,18 @@ def tally(checks: list[Check]) -> str:
     )
 
 
-def _cluster_checks(view: ClusterView) -> Iterator[tuple[str, tuple[str, str]]]:
+def _cluster_checks(view: ClusterView) -> Iterator[tuple[str, tuple[str, ...]]]:
     yield "cluster reachable, TLS verified", _reach(view)
     yield "credentials accepted", _credentials(view)
+    if isinstance(view.databases.error, LoginSkippedError):
+        yield (
+            "refused-login record",
+            (
+                FAIL,
+                f"{view.databases.error.refusal}; once the cluster accepts these credentials "
+                f"again, clear it: {CLEAR_COMMAND}",
+            ),
+        )
     yield "requests not redirected", _redirects(view)
     yield "role may export", _role(view)
     yield "cluster export limit", _limit(view)
@@ -190,6 +203,8 @@ def _reach(view: ClusterView) -> tuple[str, str]:
     error = view.databases.error
     if isinstance(error, ConfigError):
         return NOT_CHECKED, "no credentials to ask with (see secrets)"
+    if isinstance(error, LoginSkippedError):
+        return NOT_CHECKED, "not asked: this machine holds a refused login (see its record)"
     # A refusal (ApiError) means the cluster was reached: the credentials check says more.
     if error is not None and not isinstance(error, ApiError):
         return FAIL, str(error)
@@ -198,14 +213,14 @@ def _reach(view: ClusterView) -> tuple[str, str]:
 
 def _credentials(view: ClusterView) -> tuple[str, str]:
     error = view.databases.error
-    if isinstance(error, ApiError):
+    if isinstance(error, ApiError | LoginSkippedError):
         return FAIL, str(error)
     if error is not None:
         return NOT_CHECKED, "the cluster was not reached"
     return PASS, f"{view.user} signed in"
 
 
-def _redirects(view: ClusterView) -> tuple[str, str]:
+def _redirects(view: ClusterView) -> tuple[str, ...]:
     if isinstance(view.databases.error, RedirectError):
         return FAIL, "the cluster redirected the first request (see reachable)"
     if not view.databases.ok:
@@ -216,10 +231,12 @@ def _redirects(view: ClusterView) -> tuple[str, str]:
     if setting is True:
         return PASS, "handle_redirects is enabled: any node answers the API itself"
     if setting is False:
-        return WARN, (
+        return (
+            WARN,
             f"handle_redirects is off: {view.cluster.url} answered, but a node that is not "
             "the master (after a failover, say) redirects, which the helper refuses; "
-            + REDIRECT_HINT
+            + REDIRECT_HINT,
+            "handle_redirects is off: a failover may fail exports (--json)",
         )
     return NOT_CHECKED, f"the cluster object shows handle_redirects as {setting!r}"
 

@@ -106,9 +106,11 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
     def work() -> None:
         nonlocal job
-        from redis_enterprise_export.polling import SystemClock
+        from redis_enterprise_export.polling import Deadline, SystemClock
         from redis_enterprise_export.rs.connect import Credentials, connect
+        from redis_enterprise_export.run.logins import signed_in
         from redis_enterprise_export.run.restore import ImportJob
+        from redis_enterprise_export.run.slots import slots_dir
 
         spec = _spec(args)
         secrets[:] = spec.location.secrets(environ)
@@ -120,8 +122,13 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         )
         with ExitStack() as cleanup:
             client = connect(spec.cluster, credentials, environ, cleanup)
-            job = ImportJob(spec=spec, client=client, environ=environ, clock=SystemClock(),
-                            report=say)  # fmt: skip
+            # The run's one deadline: the login gate and the import both spend it.
+            deadline = Deadline(SystemClock(), spec.timeout_seconds)
+            signed_in(
+                slots_dir(environ), spec.cluster, credentials, client, deadline=deadline, report=say
+            )
+            job = ImportJob(spec=spec, client=client, environ=environ, clock=deadline.clock,
+                            report=say, deadline=deadline)  # fmt: skip
             state = job.run()
         say(f"database {state.uid} ({state.name!r}) now holds the file's data")
 

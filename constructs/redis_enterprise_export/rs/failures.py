@@ -27,7 +27,7 @@ from redis_enterprise_export.errors import (
     TlsError,
     TransportError,
 )
-from redis_enterprise_export.redact import clipped, scrub, url_shown
+from redis_enterprise_export.redact import clipped, scrub, url_shown, user_shown
 
 TRANSIENT_STATUSES = (
     500,  # RS: an internal error while a node is busy (a failover, a restart); reads may repeat
@@ -69,16 +69,18 @@ def refusal(
             + ": trouble on the cluster or on a proxy in front of it",
             maybe_sent=True,
         )
-    hint = _HINTS.get(status, "").format(user=user, permission=permission, **_WORDS[action])
+    hint = _HINTS.get(status, "").format(
+        user=user_shown(user), permission=permission, **_WORDS[action]
+    )
     cls = ClusterBusyError if status == 409 else ApiError
     return cls(status, method, path, error_code=code, description=text, hint=hint)
 
 
 _HINTS = {
     400: "The cluster rejected the request; check the {location}'s fields",
-    401: "The cluster refused the credentials of user {user!r}; check the username and "
+    401: "The cluster refused the credentials of user {user}; check the username and "
     "password variables. Not retried: RS locks a user out after 5 failed logins",
-    403: "User {user!r} lacks the {permission} permission; the admin, cluster_member and "
+    403: "User {user} lacks the {permission} permission; the admin, cluster_member and "
     "db_member roles have it",
     404: "No such database on this cluster; check the database uid or name",
     406: "A module loaded in this database lacks the backup_restore capability, so RS cannot {act}",

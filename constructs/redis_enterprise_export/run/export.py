@@ -184,21 +184,14 @@ def prepare(
     login gate, its cluster identified, its locks ready (released by ``cleanup``)."""
     # Here, not at the top: result_of must load where the transport cannot (a Python
     # without requests or truststore still records its outcome).
-    from redis_enterprise_export.rs.connect import cluster_identity
     from redis_enterprise_export.run.locks import Locks
-    from redis_enterprise_export.run.logins import first_login
+    from redis_enterprise_export.run.logins import signed_in
     from redis_enterprise_export.run.slots import slots_dir
 
     directory = slots_dir(environ)
-    # The first request: one helper at a time until the login is known good, so a
-    # wrong password costs one failed login per machine, not one per export. Its
-    # answer, the cluster's name, keys every lock, whatever the URL's spelling.
-    identity = first_login(
-        directory,
-        spec.cluster.url,
-        credentials,
-        lambda: cluster_identity(client, deadline, report),
-    ) or cluster_identity(client, deadline, report)
+    identity = signed_in(
+        directory, spec.cluster, credentials, client, deadline=deadline, report=report
+    )
     locks = Locks(spec.cluster, identity, directory, environ, report, cleanup)
     return ExportJob(
         spec=spec,
