@@ -336,12 +336,13 @@ class ExportTimeoutError(ExportError):
             f"cluster. {after}"
         )
 
-    def with_knob(self, knob: str) -> ExportTimeoutError:
-        """This timeout, saying ``knob`` raises the deadline (a drill's timeout_seconds,
-        where the import's own error would name restore's --timeout)."""
-        return type(self)(
-            self.database, self.seconds, self.last_status, posted=self.posted, knob=knob
-        )
+    def as_kind(
+        self, kind: type[ExportTimeoutError], knob: str | None = None
+    ) -> ExportTimeoutError:
+        """This timeout in ``kind``'s words, saying ``knob`` raises the deadline: a lock's
+        wait (raised as an export's) that an import ran out of, or a drill's import,
+        whose knob is timeout_seconds where the import's own error names --timeout."""
+        return kind(self.database, self.seconds, self.last_status, posted=self.posted, knob=knob)
 
 
 class ImportTimeoutError(ExportTimeoutError):

@@ -650,3 +650,29 @@ def test_an_active_active_scratch_database_is_refused_before_any_import(
     assert code == ExitCode.BAD_INPUT
     assert "is Active-Active (crdt: true)" in record["message"]
     assert sim.cluster.imports_started() == 0
+
+
+def test_a_drill_that_waits_out_its_deadline_for_the_lock_is_an_import_timeout(
+    scratch: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """The scratch database's lock held past timeout_seconds: drill_status timeout, in an
+    import's words with the drill's knob, and nothing imported (was: an export's timeout)."""
+    from redis_enterprise_export.run.slots import database_lock
+
+    path = sim_config(scratch, tmp_path, export_dir, timeout_seconds=2)
+    exported = export(path, tmp_path)
+    slots = tmp_path / "slots"
+    slots.mkdir(mode=0o700)
+    identity = "name:" + scratch.cluster.scenario.cluster_name
+    result = tmp_path / "drill.json"
+    argv = ["drill", "--config", str(path), "--name", "orders", "--export-result",
+            str(exported), "--result", str(result)]  # fmt: skip
+    with database_lock(slots, identity, 3, Deadline(SystemClock(), 60)):
+        code = main(argv, _env() | {"REDIS_EXPORT_SLOTS_DIR": str(slots)})
+    record = json.loads(result.read_text())
+    assert code == ExitCode.TIMED_OUT, record["message"]
+    assert record["drill_status"] == "timeout"
+    assert record["message"].startswith("import of database 3 did not finish within 2 s")
+    assert "raise timeout_seconds" in record["message"]
+    assert "No import was started by this run" in record["message"]
+    assert scratch.cluster.imports_started() == 0

@@ -478,3 +478,30 @@ def test_help_states_the_exit_codes_the_runbook_states() -> None:
     readme = readme.split("\n## ")[0]
     text = " ".join(readme.replace("`", "").split())
     assert f"Exit codes (restore --help prints the same list): {codes}." in text
+
+
+def test_a_restore_that_waits_out_its_timeout_for_the_lock_says_no_import_was_started(
+    sim: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """The database's lock held past --timeout: exit 5, one line in the import's words
+    (what it waited for, raise --timeout, no import started), not an export's."""
+    from redis_enterprise_export.polling import Deadline, SystemClock
+    from redis_enterprise_export.run.slots import database_lock
+
+    staging = sim.add_database(3, "staging", data=STAGING)
+    path, file = exported(sim, tmp_path, export_dir)
+    slots = tmp_path / "slots"
+    slots.mkdir(mode=0o700)
+    identity = "name:" + sim.cluster.scenario.cluster_name
+    with database_lock(slots, identity, 3, Deadline(SystemClock(), 60)):
+        code, _, err = run_restore(path, *restore_args(file), "--timeout=2s",
+                                   env={"REDIS_EXPORT_SLOTS_DIR": str(slots)})  # fmt: skip
+    assert code == ExitCode.TIMED_OUT
+    (line,) = err.splitlines()
+    assert line == (
+        'error: import of database 3 did not finish within 2 s (last import_status "waiting '
+        "for this machine's other export, drill or restore of it\"); raise --timeout or check "
+        "the cluster. No import was started by this run."
+    )
+    assert sim.cluster.imports_started() == 0
+    assert staging.client.dbsize() == len(STAGING)

@@ -27,6 +27,8 @@ from redis_enterprise_export.errors import (
     DatabaseNotFoundError,
     ExitCode,
     ExportError,
+    ExportTimeoutError,
+    ImportTimeoutError,
     InterruptedExportError,
     InterruptedImportError,
 )
@@ -152,7 +154,11 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             job = ImportJob(spec=replace(spec, database=uid), client=client, environ=environ,
                             clock=deadline.clock, report=say, deadline=deadline,
                             gate=locks.database)  # fmt: skip
-            state = job.run()
+            try:
+                state = job.run()
+            except ExportTimeoutError as exc:
+                # A lock's wait raises an export's timeout: this run is an import.
+                raise exc.as_kind(ImportTimeoutError) from None
         say(f"database {state.uid} ({state.name!r}) now holds the file's data")
 
     def interrupted(exc: InterruptedExportError) -> InterruptedImportError:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -30,6 +30,7 @@ from redis_enterprise_export.errors import (
     DrillFailedError,
     DrillTimeoutError,
     ExportError,
+    ExportTimeoutError,
     ImportFailedError,
     ImportTimeoutError,
     TlsError,
@@ -161,13 +162,15 @@ class Drill:
             report=self.report,
             deadline=deadline,
         )
-        with self.gate(uid, deadline):
-            began = self.clock.now()
+        with ExitStack() as held:
             try:
+                held.enter_context(self.gate(uid, deadline))
+                began = self.clock.now()
                 job.run()
-            except ImportTimeoutError as exc:
-                # The drill's deadline is its timeout_seconds, not restore's --timeout.
-                raise exc.with_knob("timeout_seconds") from None
+            except ExportTimeoutError as exc:
+                # The lock's wait or the import: an import's timeout either way, whose
+                # knob is the drill's timeout_seconds, not restore's --timeout.
+                raise exc.as_kind(ImportTimeoutError, knob="timeout_seconds") from None
             except ImportFailedError as exc:
                 files = ", ".join(map(repr, self.files))
                 raise DrillFailedError(
