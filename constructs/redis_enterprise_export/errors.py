@@ -158,6 +158,34 @@ class LoginSkippedError(ExportError):
         self.refusal = refusal
 
 
+class DatabaseNotFoundError(ExportError):
+    """Raised when the cluster's list of databases holds no database ``wanted`` names
+    (or several by that name): the helper's finding from ``GET /v1/bdbs``, not an
+    answer of the cluster's. ``advice`` is what to do, in the caller's words."""
+
+    exit_code = ExitCode.REFUSED
+
+    def __init__(
+        self, wanted: int | str, found: int, names: list[str], *, advice: str = ""
+    ) -> None:
+        self.wanted = wanted
+        self.found = found
+        self.names = names
+        self.advice = advice
+        shown = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+        what = f"uid {wanted}" if isinstance(wanted, int) else f"named {wanted!r}"
+        if found > 1:
+            text = f"the cluster has {found} databases {what}: name it by its uid"
+        else:
+            text = f"the cluster has no database {what}"
+        text += f" (GET /v1/bdbs lists {shown or 'no databases'})"
+        super().__init__(f"{text}; {advice}" if advice else text)
+
+    def advised(self, advice: str) -> DatabaseNotFoundError:
+        """This finding with ``advice`` instead: what the caller's reader should do."""
+        return DatabaseNotFoundError(self.wanted, self.found, self.names, advice=advice)
+
+
 class ClusterBusyError(ApiError):
     """Raised on 409: the database is busy with another action; retrying later helps."""
 
@@ -289,10 +317,20 @@ class ExportTimeoutError(ExportError):
     knob: ClassVar[str] = "timeout_seconds"  # what raises the deadline
 
     def __init__(
-        self, database: int, seconds: float, last_status: str, *, posted: bool = True
+        self,
+        database: int,
+        seconds: float,
+        last_status: str,
+        *,
+        posted: bool = True,
+        knob: str | None = None,
     ) -> None:
         self.database = database
         self.seconds = seconds
+        self.last_status = last_status
+        self.posted = posted
+        # What raises the deadline, as the reader set it: the class's, or the caller's.
+        self.raised_by = self.knob if knob is None else knob
         after = (
             f"The {self.noun} may still finish on the cluster."
             if posted
@@ -300,9 +338,17 @@ class ExportTimeoutError(ExportError):
         )
         super().__init__(
             f"{self.noun} of database {database} did not finish within {seconds:g} s "
-            f"(last {self.noun}_status {last_status!r}); raise {self.knob} or check the "
+            f"(last {self.noun}_status {last_status!r}); raise {self.raised_by} or check the "
             f"cluster. {after}"
         )
+
+    def as_kind(
+        self, kind: type[ExportTimeoutError], knob: str | None = None
+    ) -> ExportTimeoutError:
+        """This timeout in ``kind``'s words, saying ``knob`` raises the deadline: a lock's
+        wait (raised as an export's) that an import ran out of, or a drill's import,
+        whose knob is timeout_seconds where the import's own error names --timeout."""
+        return kind(self.database, self.seconds, self.last_status, posted=self.posted, knob=knob)
 
 
 class ImportTimeoutError(ExportTimeoutError):
@@ -310,6 +356,14 @@ class ImportTimeoutError(ExportTimeoutError):
 
     noun = "import"
     knob = "--timeout"
+
+
+class DrillTimeoutError(ExportError):
+    """Raised when a drill's run ends at its deadline (timeout_seconds): in its import,
+    or in its count, before the scratch database's key count was proven."""
+
+    exit_code = ExitCode.TIMED_OUT
+    status = "timeout"
 
 
 class OutcomeUnknownError(ExportError):

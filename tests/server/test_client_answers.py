@@ -31,6 +31,7 @@ from helpers.strategies import JSON_SCALARS, JSON_VALUES
 from redis_enterprise_export.errors import (
     ApiError,
     ConfigError,
+    DatabaseNotFoundError,
     ExportError,
     ProtocolError,
     ServerError,
@@ -630,7 +631,7 @@ def test_any_json_answer_to_the_database_list_is_a_uid_or_a_package_error(
     serve_json(httpserver, "/v1/bdbs", answer)
     try:
         uid = client(httpserver).find_database("orders")
-    except (ProtocolError, TransportError, ApiError) as exc:
+    except (ProtocolError, TransportError, ApiError, DatabaseNotFoundError) as exc:
         assert_one_line(exc)
     else:
         assert type(uid) is int

@@ -8,6 +8,8 @@ import math
 import re
 import subprocess
 import sys
+import tomllib
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from helpers import ORDERS, FakeClock, toml_text
+from helpers.postgres import PostgresServer
 from helpers.tables import GOOD
 from helpers.tables import tables as export_tables
 from redis_enterprise_export.cli import main
@@ -28,7 +31,9 @@ from redis_enterprise_export.errors import (
     ExitCode,
     TransportError,
 )
+from redis_enterprise_export.polling import Deadline, SystemClock
 from redis_enterprise_export.rs.answers import KeyCount
+from redis_enterprise_export.run.coordination import PgLocks
 from redis_enterprise_export.run.drill import KeyRange, count_keys
 from redis_enterprise_export.simulator import Simulator
 from redis_enterprise_export.spec.config import load_config
@@ -366,20 +371,149 @@ def test_a_scratch_database_another_export_exports_by_uid_is_refused_before_any_
     assert scratch.cluster.imports_started() == 0
 
 
-def test_statistics_that_never_update_fail_the_drill_saying_the_window_it_waited(
+def test_statistics_that_never_update_until_the_deadline_are_a_timeout_naming_timeout_seconds(
     scratch: Simulator, tmp_path: Path, export_dir: Path
 ) -> None:
-    """The scratch database's sample, taken before the import, never moves on: the
-    import succeeds, the count is not proven (exit 4), and the message states the
-    time the drill really waited, which its timeout bounds (not always 120 s)."""
+    """The scratch database's sample, taken before the import, never moves on and the
+    drill's deadline ends the count: the import succeeded, the count is not proven, and
+    the run is a timeout (exit 5, drill_status timeout) whose message states the time
+    the drill really waited and names timeout_seconds, the drill's knob (was: failed)."""
     scratch.cluster.scenario.stats_interval_seconds = 10**6
     code, record = export_then_drill(scratch, tmp_path, export_dir, timeout_seconds=3)
-    assert code == ExitCode.EXPORT_FAILED
-    assert record["drill_status"] == "failed"
+    assert code == ExitCode.TIMED_OUT, record["message"]
+    assert record["drill_status"] == "timeout"
     assert record["keys_loaded"] is None
     waited = re.search(r"no fresh key count within ([0-9.]+) s", record["message"])
     assert waited is not None, record["message"]
     assert 0 < float(waited[1]) <= 3
+    assert "raise timeout_seconds" in record["message"]
+    assert scratch.cluster.imports_started(3) == 1
+
+
+def test_an_import_that_outlasts_the_drills_deadline_names_timeout_seconds_not_restores_flag(
+    scratch: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """A drill's import cut off by its deadline: a timeout whose message says to raise
+    timeout_seconds (the drill's key), never restore's --timeout."""
+    path = sim_config(scratch, tmp_path, export_dir, timeout_seconds=2)
+    exported = export(path, tmp_path)
+    scratch.cluster.scenario.import_seconds = 30.0
+    code, record = drill(path, exported, tmp_path)
+    assert code == ExitCode.TIMED_OUT, record["message"]
+    assert record["drill_status"] == "timeout"
+    assert "raise timeout_seconds or check the cluster" in record["message"]
+    assert "--timeout" not in record["message"]
+
+
+def test_a_scratch_database_rs_backs_up_is_refused_unless_the_drill_says_erase_backed_up(
+    scratch: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """RS's own scheduled backups on the scratch database (backup: true) say its content
+    is kept: the drill refuses it before any POST, its keys untouched; erase_backed_up =
+    true in the drill's table lets the drill erase it."""
+    scratch.cluster.databases[3].backup = True
+    kept = scratch.cluster.databases[3].redis.client  # type: ignore[union-attr]
+    kept.set("kept", "1")
+    code, record = export_then_drill(scratch, tmp_path, export_dir)
+    assert code == ExitCode.BAD_INPUT, record["message"]
+    assert "has RS scheduled backups on (backup: true)" in record["message"]
+    assert "set erase_backed_up = true" in record["message"]
+    assert scratch.cluster.imports_started() == 0
+    assert kept.get("kept") == "1"
+    code, record = export_then_drill(scratch, tmp_path, export_dir, erase_backed_up=True)
+    assert code == ExitCode.OK, record["message"]
+    assert kept.get("kept") is None
+
+
+def test_a_missing_scratch_database_says_the_cluster_has_none_and_to_create_it(
+    scratch: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """No database 'nope-drill': the helper's own finding (not a 404 of the cluster's),
+    the databases the cluster has, and that the scratch database is to be created."""
+    code, record = export_then_drill(
+        scratch, tmp_path, export_dir, into="nope-drill", erase="nope-drill"
+    )
+    assert code == ExitCode.REFUSED, record["message"]
+    message = record["message"]
+    assert "the cluster has no database named 'nope-drill' (GET /v1/bdbs lists" in message
+    assert "create the scratch database that drill 'orders' imports into" in message
+    assert "404" not in message
+    assert scratch.cluster.imports_started() == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "wrong"),
+    [
+        ({"name": "other"}, "this is export 'other''s, not the record of the drill's export"),
+        ({"files": "orders.rdb.gz"}, "its files 'orders.rdb.gz' is not a list of file names"),
+        ({"files": ["a.rdb", 3]}, "is not a list of file names"),
+        ({"keys_before": "12"}, "its keys_before '12' is not a whole number"),
+        ({"keys_after": True}, "its keys_after True is not a whole number"),
+        ({"keys_after": 1.5}, "its keys_after 1.5 is not a whole number"),
+        ({"export_status": ["succeeded"]}, "its export_status is not text"),
+    ],
+)
+def test_an_export_record_that_is_not_the_drills_exports_is_refused_naming_the_file(
+    scratch: Simulator, tmp_path: Path, export_dir: Path, change: dict[str, Any], wrong: str
+) -> None:
+    """Another export's record, or one misshapen (files a string, a key count not a
+    whole number): exit 2 with one line naming the file and what is wrong, nothing
+    imported; before, it was trusted and the storage blamed."""
+    path = sim_config(scratch, tmp_path, export_dir)
+    exported = export(path, tmp_path)
+    exported.write_text(json.dumps(json.loads(exported.read_text()) | change))
+    code, record = drill(path, exported, tmp_path)
+    assert code == ExitCode.BAD_INPUT, record["message"]
+    message = record["message"]
+    assert f"--export-result: got '{exported}'; expected export 'orders''s result file" in message
+    assert wrong in message
+    assert "\n" not in message
+    assert scratch.cluster.imports_started() == 0
+
+
+def test_a_drill_waits_for_another_runners_lock_of_its_scratch_database(
+    scratch: Simulator, tmp_path: Path, export_dir: Path, postgres: PostgresServer
+) -> None:
+    """coordination = "postgres": while another runner (its own lock directory) holds the
+    scratch database's lock, the drill waits, says so, and imports only after it. Before,
+    a drill took only this machine's lock and imported at once."""
+    path = sim_config(scratch, tmp_path, export_dir)
+    config = tomllib.loads(path.read_text())
+    config["clusters"]["sim"]["coordination"] = "postgres"
+    path.write_text(toml_text(config))
+    env = _env() | {"PG_CONN_STR": postgres.conn_str}
+    exported = tmp_path / "export.json"
+    argv = ["export", "--config", str(path), "--name", "orders", "--result", str(exported)]
+    assert main(argv, env) == 0
+    slots = tmp_path / "drill-slots"
+    slots.mkdir(mode=0o700)
+    identity = "name:" + scratch.cluster.scenario.cluster_name
+    with ExitStack() as other_runner:
+        locks = PgLocks({"PG_CONN_STR": postgres.conn_str}, lambda _: None)
+        other_runner.callback(locks.close)
+        other_runner.enter_context(
+            locks.database(identity, 3, Deadline(SystemClock(), 60), on_wait=lambda: None)
+        )
+        process = subprocess.Popen(
+            [sys.executable, "-m", "redis_enterprise_export", "drill", "--config", str(path),
+             "--name", "orders", "--export-result", str(exported),
+             "--result", str(tmp_path / "drill.json")],
+            env=env | {"REDIS_EXPORT_SLOTS_DIR": str(slots)},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert process.stdout is not None
+        said = []
+        for line in process.stdout:
+            said.append(line)
+            if "waiting for" in line:
+                break
+        assert said[-1].strip() == (
+            "[drill orders] waiting for another runner's export, drill or restore of "
+            "database 3 to end before this drill"
+        ), "".join(said)
+        assert scratch.cluster.imports_started() == 0
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, "".join(said) + out + err
     assert scratch.cluster.imports_started(3) == 1
 
 
@@ -516,3 +650,29 @@ def test_an_active_active_scratch_database_is_refused_before_any_import(
     assert code == ExitCode.BAD_INPUT
     assert "is Active-Active (crdt: true)" in record["message"]
     assert sim.cluster.imports_started() == 0
+
+
+def test_a_drill_that_waits_out_its_deadline_for_the_lock_is_an_import_timeout(
+    scratch: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """The scratch database's lock held past timeout_seconds: drill_status timeout, in an
+    import's words with the drill's knob, and nothing imported (was: an export's timeout)."""
+    from redis_enterprise_export.run.slots import database_lock
+
+    path = sim_config(scratch, tmp_path, export_dir, timeout_seconds=2)
+    exported = export(path, tmp_path)
+    slots = tmp_path / "slots"
+    slots.mkdir(mode=0o700)
+    identity = "name:" + scratch.cluster.scenario.cluster_name
+    result = tmp_path / "drill.json"
+    argv = ["drill", "--config", str(path), "--name", "orders", "--export-result",
+            str(exported), "--result", str(result)]  # fmt: skip
+    with database_lock(slots, identity, 3, Deadline(SystemClock(), 60)):
+        code = main(argv, _env() | {"REDIS_EXPORT_SLOTS_DIR": str(slots)})
+    record = json.loads(result.read_text())
+    assert code == ExitCode.TIMED_OUT, record["message"]
+    assert record["drill_status"] == "timeout"
+    assert record["message"].startswith("import of database 3 did not finish within 2 s")
+    assert "raise timeout_seconds" in record["message"]
+    assert "No import was started by this run" in record["message"]
+    assert scratch.cluster.imports_started() == 0

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +20,9 @@ from hypothesis import strategies as st
 
 from helpers import ORDERS, REPO, S3_SECRET, run_helper, run_restore, write_helper_config
 from helpers.package import cli, config
+from helpers.terraform import terraform_env
 from redis_enterprise_export.cli import main
+from redis_enterprise_export.commands.restore import UID
 from redis_enterprise_export.errors import ExitCode
 from redis_enterprise_export.simulator import Simulator
 
@@ -75,23 +79,167 @@ def test_a_restore_brings_the_exported_keys_into_the_other_database(
         {"dataset_import_sources": [{"type": "mount_point", "path": str(export_dir / file)}]}
     ]
     lines = out.splitlines()
-    assert "this ERASES its content" in lines[0]
-    assert "[restore] database 'staging' is uid 3" in lines
+    assert lines[0] == f"[restore] target: database 3 ('staging', 2 keys) of {sim.url}"
+    assert lines[1].endswith("into database 3: this ERASES its content")
     assert lines[-1] == "[restore] database 3 ('staging') now holds the file's data"
 
 
-def test_a_uid_names_the_database_too(sim: Simulator, tmp_path: Path, export_dir: Path) -> None:
-    """--into 3 --confirm 3: digits are a uid, so no name lookup is made."""
+def test_a_uid_in_into_with_its_name_in_confirm_restores_that_database(
+    sim: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """--into 3 --confirm staging: digits are a uid, and --confirm names it in words."""
     staging = sim.add_database(3, "staging", data=STAGING)
     path, file = exported(sim, tmp_path, export_dir)
-    assert run_restore(path, *restore_args(file, into="3"))[0] == 0
+    code, out, err = run_restore(path, *restore_args(file, into="3", confirm="staging"))
+    assert (code, err) == (0, ""), out
     assert staging.client.dbsize() == len(ORDERS)
-    assert not any(r.path == "/v1/bdbs" for r in sim.cluster.log)
+    assert sim.cluster.imports_started(3) == 1
+
+
+def refused(sim: Simulator, code: int, out: str, err: str) -> str:
+    """The one error line of a restore that was refused before any import."""
+    assert code == ExitCode.BAD_INPUT, out + err
+    (line,) = err.splitlines()
+    assert "nothing was imported" in line
+    assert sim.cluster.imports_started() == 0
+    return line
+
+
+def test_a_uid_in_into_with_the_uid_again_in_confirm_is_refused_naming_the_database(
+    sim: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """--into 3 --confirm 3 erased uid 3 without the operator ever naming it in words:
+    now it is refused before any POST, and the line says what uid 3 is."""
+    staging = sim.add_database(3, "staging", data=STAGING)
+    path, file = exported(sim, tmp_path, export_dir)
+    code, out, err = run_restore(path, *restore_args(file, into="3"))
+    line = refused(sim, code, out, err)
+    assert "--confirm: got '3'; expected the name of database 3, 'staging'" in line
+    assert staging.client.dbsize() == len(STAGING)
+
+
+@pytest.mark.parametrize("uid_3_exists", [True, False])
+def test_digits_that_are_also_a_databases_name_are_refused_as_ambiguous(
+    sim: Simulator, tmp_path: Path, export_dir: Path, uid_3_exists: bool
+) -> None:
+    """A database named "3" (uid 5): --into 3 --confirm 3 may mean it or uid 3, so it is
+    refused before any POST, saying how to name the one called "3" (its uid, then its name)."""
+    if uid_3_exists:
+        sim.add_database(3, "staging", data=STAGING)
+    three = sim.add_database(5, "3", data=STAGING)
+    path, file = exported(sim, tmp_path, export_dir)
+    code, out, err = run_restore(path, *restore_args(file, into="3"))
+    line = refused(sim, code, out, err)
+    found = "uid 3 ('staging')" if uid_3_exists else "no database's uid"
+    assert (
+        f"--into: got '3'; expected one database: '3' is {found}, and the name of database 5"
+        in line
+    )
+    assert "(--into 5 --confirm 3)" in line
+    assert three.client.dbsize() == len(STAGING)
+
+
+def test_the_ambiguous_database_is_restored_by_its_uid_and_name(
+    sim: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """The way out the refusal names works: --into 5 --confirm 3 restores the database "3"."""
+    sim.add_database(3, "staging", data=STAGING)
+    three = sim.add_database(5, "3", data=STAGING)
+    path, file = exported(sim, tmp_path, export_dir)
+    code, out, err = run_restore(path, *restore_args(file, into="5", confirm="3"))
+    assert (code, err) == (0, ""), out
+    assert three.client.dbsize() == len(ORDERS)
+
+
+def test_a_database_a_configured_export_backs_up_is_refused_unless_the_flag_says_so(
+    sim: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """'orders' is what the config's export 'orders' backs up: refused before any POST
+    (the target shown first), and restored once --overwrite-backed-up-database says so."""
+    path, file = exported(sim, tmp_path, export_dir)
+    orders = sim.cluster.databases[1].redis.client  # type: ignore[union-attr]
+    orders.set("written:after", "the export")
+    code, out, err = run_restore(path, *restore_args(file, into="1", confirm="orders"))
+    line = refused(sim, code, out, err)
+    assert "database 1 is backed up (export 'orders' of the config exports it)" in line
+    assert "add --overwrite-backed-up-database" in line
+    assert out.splitlines()[0].startswith("[restore] target: database 1 ('orders', ")
+    assert orders.get("written:after") == "the export"
+    flag = "--overwrite-backed-up-database"
+    code, out, err = run_restore(path, *restore_args(file, into="1", confirm="orders"), flag)
+    assert (code, err) == (0, ""), out
+    assert orders.get("written:after") is None
+    assert sim.cluster.imports_started(1) == 1
+
+
+def test_a_database_with_rs_scheduled_backups_is_refused_before_any_post(
+    sim: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """A target RS itself backs up (backup: true) holds data someone keeps: refused, its
+    keys untouched, unless --overwrite-backed-up-database."""
+    staging = sim.add_database(3, "staging", data=STAGING)
+    sim.cluster.databases[3].backup = True
+    path, file = exported(sim, tmp_path, export_dir)
+    code, out, err = run_restore(path, *restore_args(file))
+    line = refused(sim, code, out, err)
+    assert "RS backs it up on a schedule (backup: true)" in line
+    assert staging.client.dbsize() == len(STAGING)
+
+
+def test_a_missing_database_is_the_helpers_finding_listing_what_the_cluster_has(
+    sim: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """No database 'nope': the line says the cluster has none (not that it answered 404)
+    and lists its databases; nothing was imported."""
+    path, file = exported(sim, tmp_path, export_dir)
+    code, _, err = run_restore(path, *restore_args(file, into="nope"))
+    assert code == ExitCode.REFUSED
+    (line,) = err.splitlines()
+    assert "the cluster has no database named 'nope' (GET /v1/bdbs lists orders, search)" in line
+    assert "404" not in line
+    assert sim.cluster.imports_started() == 0
+
+
+def test_a_restore_waits_for_the_databases_lock_says_so_and_imports_after_it(
+    sim: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """While a drill (or an export, or another restore) holds database 3's lock, the
+    restore waits, says what it waits for, and posts its import only once it is free."""
+    from redis_enterprise_export.polling import Deadline, SystemClock
+    from redis_enterprise_export.run.slots import database_lock
+
+    staging = sim.add_database(3, "staging", data=STAGING)
+    path, file = exported(sim, tmp_path, export_dir)
+    slots = tmp_path / "slots"
+    slots.mkdir(mode=0o700)
+    identity = "name:" + sim.cluster.scenario.cluster_name
+    env = terraform_env(S3_SECRET=S3_SECRET, REDIS_EXPORT_SLOTS_DIR=str(slots))
+    argv = [sys.executable, "-m", "redis_enterprise_export", "restore", "--config", str(path),
+            *restore_args(file)]  # fmt: skip
+    with database_lock(slots, identity, 3, Deadline(SystemClock(), 60)):
+        restore = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)  # fmt: skip
+        assert restore.stdout is not None
+        said = []
+        for line in restore.stdout:
+            said.append(line)
+            if "waiting for" in line:
+                break
+        assert said[-1].strip() == (
+            "[restore] waiting for this machine's other export, drill or restore of "
+            "database 3 to end before this restore"
+        ), "".join(said)
+        assert sim.cluster.imports_started() == 0
+        assert staging.client.dbsize() == len(STAGING)
+    out, err = restore.communicate(timeout=90)
+    assert restore.returncode == 0, "".join(said) + out + err
+    assert sim.cluster.imports_started(3) == 1
+    assert staging.client.dbsize() == len(ORDERS)
 
 
 @pytest.mark.parametrize(
     ("into", "confirm"),
-    [("staging", "Staging"), ("staging", "staging "), ("3", "staging"), ("staging", "")],
+    [("staging", "Staging"), ("staging", "staging "), ("staging", "3"), ("staging", "")],
 )
 def test_a_confirm_that_is_not_into_exits_2_before_any_request(
     sim: Simulator, tmp_path: Path, export_dir: Path, into: str, confirm: str
@@ -120,8 +268,11 @@ HOSTILE = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_s
 def test_any_two_different_names_are_refused_on_one_line(
     sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str], into: str, confirm: str
 ) -> None:
-    """Whatever the two texts (newlines, escapes, 300 characters), if they differ the
-    answer is exit 2 and one bounded line, and the cluster hears nothing."""
+    """Whatever the two texts (newlines, escapes, 300 characters), if they differ and
+    --into is not a uid the answer is exit 2 and one bounded line, and the cluster hears
+    nothing (a uid's --confirm is checked against its name, read from the cluster)."""
+    if UID.match(into):
+        into += "x"
     if into == confirm:
         confirm += "x"
     code = main(["restore", "--config", str(tmp_path / "none.toml"), *restore_args(
@@ -271,8 +422,9 @@ def test_cluster_text_that_holds_a_secret_is_shown_scrubbed(sim: Simulator, tmp_
     secret reaches the output as ***."""
     sim.add_database(3, f"staging-{S3_SECRET}", data=STAGING)
     path = write_helper_config(sim.url, sim.ca_path, tmp_path)  # its location is S3
-    code, out, err = run_restore(path, *restore_args("orders-1.rdb.gz", into="3"))
-    assert code == 0
+    args = restore_args("orders-1.rdb.gz", into="3", confirm=f"staging-{S3_SECRET}")
+    code, out, err = run_restore(path, *args)
+    assert code == 0, out + err
     assert "database 3 ('staging-***') now holds the file's data" in out
     assert S3_SECRET not in out + err
 
@@ -326,3 +478,30 @@ def test_help_states_the_exit_codes_the_runbook_states() -> None:
     readme = readme.split("\n## ")[0]
     text = " ".join(readme.replace("`", "").split())
     assert f"Exit codes (restore --help prints the same list): {codes}." in text
+
+
+def test_a_restore_that_waits_out_its_timeout_for_the_lock_says_no_import_was_started(
+    sim: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """The database's lock held past --timeout: exit 5, one line in the import's words
+    (what it waited for, raise --timeout, no import started), not an export's."""
+    from redis_enterprise_export.polling import Deadline, SystemClock
+    from redis_enterprise_export.run.slots import database_lock
+
+    staging = sim.add_database(3, "staging", data=STAGING)
+    path, file = exported(sim, tmp_path, export_dir)
+    slots = tmp_path / "slots"
+    slots.mkdir(mode=0o700)
+    identity = "name:" + sim.cluster.scenario.cluster_name
+    with database_lock(slots, identity, 3, Deadline(SystemClock(), 60)):
+        code, _, err = run_restore(path, *restore_args(file), "--timeout=2s",
+                                   env={"REDIS_EXPORT_SLOTS_DIR": str(slots)})  # fmt: skip
+    assert code == ExitCode.TIMED_OUT
+    (line,) = err.splitlines()
+    assert line == (
+        'error: import of database 3 did not finish within 2 s (last import_status "waiting '
+        "for this machine's other export, drill or restore of it\"); raise --timeout or check "
+        "the cluster. No import was started by this run."
+    )
+    assert sim.cluster.imports_started() == 0
+    assert staging.client.dbsize() == len(STAGING)

@@ -170,10 +170,10 @@ def test_readme_names_every_series_status_writes(sim: Simulator, tmp_path: Path)
     assert [name for name in sorted(names) if name not in readme] == []
 
 
-def drilled_config(sim: Simulator, tmp_path: Path) -> Path:
+def drilled_config(sim: Simulator, tmp_path: Path, **drill: Any) -> Path:
     """The export 'orders' of database 1 and its drill into 'orders-drill'."""
     path = config(tmp_path, {"sim": sim}, {"orders": {"database": 1}})
-    path.write_text(path.read_text() + toml_text({"drills": {"orders": GOOD}}))
+    path.write_text(path.read_text() + toml_text({"drills": {"orders": GOOD | drill}}))
     return path
 
 
@@ -199,6 +199,25 @@ def test_a_drills_scratch_database_is_covered_as_scratch_not_reported_uncovered(
     assert samples["redis_export_database_covered_by", by] == 1
     code, out, _ = day2("preflight", "--config", str(path))
     assert "coverage: database 'orders-drill'" not in out
+    assert "✔ drill orders: scratch database: 'orders-drill' is uid 7; each drill ERASES it" in out
+
+
+def test_preflight_fails_a_scratch_database_rs_backs_up_unless_the_drill_allows_it(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """A scratch database with RS scheduled backups on (backup: true) got a tick, and the
+    drill then erased it: preflight fails it, and passes it once the drill's table says
+    erase_backed_up = true."""
+    sim.add_database(7, "orders-drill")
+    sim.cluster.databases[7].backup = True
+    path = drilled_config(sim, tmp_path)
+    code, out, _ = day2("preflight", "--config", str(path))
+    assert code == 1
+    (line,) = [line for line in out.splitlines() if line.startswith("✘ drill orders")]
+    assert "has RS scheduled backups on (backup: true)" in line
+    assert "set erase_backed_up = true" in line
+    path = drilled_config(sim, tmp_path, erase_backed_up=True)
+    code, out, _ = day2("preflight", "--config", str(path))
     assert "✔ drill orders: scratch database: 'orders-drill' is uid 7; each drill ERASES it" in out
 
 

@@ -173,3 +173,28 @@ def test_a_drill_record_that_is_garbage_is_an_unknown_latest_drill_not_a_crash(
         for (name, pairs), value in metric_samples(metrics).items()
     }
     assert found["redis_export_latest_drill_status", "unknown"] == 1
+
+
+def test_a_scratch_database_rs_backs_up_fails_the_apply_before_any_import_until_allowed(
+    scratch: Simulator, export_dir: Path, project: TerraformProject
+) -> None:
+    """RS's own scheduled backups on the scratch database (backup: true): the apply fails
+    before any import, the scratch database's keys untouched (before, it was erased). Once
+    the drill's table says erase_backed_up = true, the next apply drills it."""
+    scratch.cluster.databases[SCRATCH_UID].backup = True
+    before = keys_of(scratch, SCRATCH_UID)
+    project.synth(tables(scratch, export_dir))
+    project.init()
+    result = project.apply("run-1", check=False)
+    assert result.code != 0
+    text = " ".join(result.text.split())
+    assert "has RS scheduled backups on (backup: true)" in text
+    assert "set erase_backed_up = true" in text
+    assert scratch.cluster.imports_started() == 0
+    assert keys_of(scratch, SCRATCH_UID) == before
+    project.synth(tables(scratch, export_dir, erase_backed_up=True))
+    project.apply("run-1")
+    outcome = drills(project)["orders"]
+    assert outcome["drill_status"] == "succeeded", outcome["message"]
+    assert keys_of(scratch, SCRATCH_UID) == set(ORDERS)
+    assert scratch.cluster.exports_started(1) == 1

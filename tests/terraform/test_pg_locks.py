@@ -85,7 +85,7 @@ def test_across_runners_a_failed_export_is_never_reported_as_the_next_runners_su
     record = json.loads((config_a.parent / "r.json").read_text())
     assert record["export_status"] != "succeeded", out_a
     assert a.returncode == 4, out_a + err_a
-    assert "waiting for another runner's export of database 1 to end" in out_b
+    assert "waiting for another runner's export, drill or restore of database 1 to end" in out_b
     assert b.returncode == 0, out_b + err_b
     assert sim.cluster.exports_started(1) == 2
 

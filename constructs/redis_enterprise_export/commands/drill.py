@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Mapping
-from contextlib import AbstractContextManager, ExitStack, suppress
+from contextlib import ExitStack, suppress
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -108,8 +108,9 @@ def _drill(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         from redis_enterprise_export.polling import Deadline, SystemClock
         from redis_enterprise_export.rs.connect import Credentials, connect
         from redis_enterprise_export.run.drill import Drill
+        from redis_enterprise_export.run.locks import Locks
         from redis_enterprise_export.run.logins import signed_in
-        from redis_enterprise_export.run.slots import database_lock, slots_dir
+        from redis_enterprise_export.run.slots import slots_dir
 
         if result_file is not None:
             write_record(
@@ -119,7 +120,7 @@ def _drill(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         known.update(name=spec.name, export=spec.export)
         # host[:port], never userinfo: the summary's cluster column, as the export's.
         cluster = urlsplit(export.cluster.url).netloc.rpartition("@")[2]
-        exported = _exported(args.export_result or _default_export_result(args, spec))
+        exported = _exported(args.export_result or _default_export_result(args, spec), spec)
         known["export_finished_at"] = exported.finished_at
         # The run's one deadline: the identity, the import and the count all spend it.
         deadline = Deadline(SystemClock(), spec.timeout_seconds)
@@ -128,28 +129,15 @@ def _drill(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         secrets[:] = credentials.secrets
         with ExitStack() as cleanup:
             client = connect(export.cluster, credentials, environ, cleanup)
+            directory = slots_dir(environ)
             identity = signed_in(
-                slots_dir(environ),
-                export.cluster,
-                credentials,
-                client,
-                deadline=deadline,
-                report=say,
+                directory, export.cluster, credentials, client, deadline=deadline, report=say
             )
-
-            def gate(uid: int, deadline: Deadline) -> AbstractContextManager[None]:
-                wait = (
-                    f"this machine's other drill or export of database {uid} to end, on "
-                    f"cluster {identity}"
-                )
-                return database_lock(
-                    slots_dir(environ),
-                    identity,
-                    uid,
-                    deadline,
-                    on_wait=lambda: say(f"waiting for {wait}"),
-                )
-
+            # The database's lock that exports and restores take too: this machine's,
+            # and with coordination = "postgres" every runner's.
+            locks = Locks(export.cluster, identity, directory, environ, say, cleanup,
+                          doing="drill")  # fmt: skip
+            gate = locks.database
             drill = Drill(spec=spec, export=export, exported=exported, client=client,
                           environ=environ, clock=deadline.clock, report=say, gate=gate,
                           deadline=deadline)  # fmt: skip
@@ -247,12 +235,19 @@ def _default_export_result(args: argparse.Namespace, spec: DrillSpec) -> Path:
     return default_stack(args.config) / result_path(spec.export)
 
 
-def _exported(path: Path) -> Result:
-    """The export's record of its latest run, as its helper wrote it."""
+def _exported(path: Path, spec: DrillSpec) -> Result:
+    """The record of the latest run of the drill's export, as its helper wrote it:
+    refused (ConfigError naming the file) if it is another export's, or not shaped as
+    a result record, so a wrong file is never blamed on the storage."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
+        wrong = _misshapen(data, spec)
+        if wrong:
+            raise ConfigError(
+                "--export-result", str(path), f"export {spec.export!r}'s result file ({wrong})"
+            )
         return Result.from_dict(data)
     except FileNotFoundError:
         raise ConfigError(
@@ -263,5 +258,33 @@ def _exported(path: Path) -> Result:
             "--export-result", str(path), "a readable result file (nested too deep)"
         ) from None
     except (OSError, ValueError, TypeError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ConfigError("--export-result", str(path), f"a readable result file ({why})") from None
+
+
+# The fields a drill reads from its export's record, and the types each may hold.
+_TEXT_FIELDS = ("export_status", "finished_at", "files_note", "keys_note")
+_COUNT_FIELDS = ("keys_before", "keys_after", "database_uid")
+
+
+def _misshapen(data: dict[str, Any], spec: DrillSpec) -> str:
+    """What is wrong with ``data`` as the record of ``spec``'s export, or ""."""
+    name = data.get("name")
+    if name != spec.export:
+        shown = f"export {name!r}'s" if isinstance(name, str) else f"a record with name {name!r}"
+        return f"this is {shown[:120]}, not the record of the drill's export"
+    for key in _TEXT_FIELDS:
+        if not isinstance(data.get(key, ""), str):
+            return f"its {key} is not text"
+    for key in _COUNT_FIELDS:
+        value = data.get(key)
+        if value is not None and (type(value) is not int or value < 0):
+            return f"its {key} {value!r:.40} is not a whole number"
+    files = data.get("files")
+    if files is not None and (
+        not isinstance(files, list) or not all(isinstance(f, str) for f in files)
+    ):
+        return f"its files {files!r:.40} is not a list of file names"
+    return ""

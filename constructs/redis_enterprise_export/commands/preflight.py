@@ -254,8 +254,9 @@ def _database(spec: ExportSpec, view: ClusterView) -> tuple[tuple[str, str], dic
 
 
 def _scratch(drill: DrillSpec, view: ClusterView, exports: list[ExportSpec]) -> tuple[str, str]:
-    """The drill's scratch database: there, one of it, not Active-Active, and not a
-    database any export exports (however the config spells it)."""
+    """The drill's scratch database: there, one of it, not Active-Active, not a database
+    any export exports (however the config spells it), and not one RS backs up on a
+    schedule unless the drill says erase_backed_up."""
     if not view.databases.ok:
         return NOT_CHECKED, "the cluster was not read"
     found = view.database(drill.into)
@@ -275,7 +276,14 @@ def _scratch(drill: DrillSpec, view: ClusterView, exports: list[ExportSpec]) -> 
             f"{row.get('name')!r} is Active-Active: an import would merge into it, not "
             "restore; use a database that is not"
         )
-    return PASS, f"{row.get('name')!r} is uid {row.get('uid')}; each drill ERASES it"
+    if row.get("backup") is True and not drill.erase_backed_up:
+        return FAIL, (
+            f"{row.get('name')!r} (uid {row.get('uid')}) has RS scheduled backups on "
+            "(backup: true), so its content may be meant to be kept, and a drill would "
+            "ERASE it: name a scratch database, or set erase_backed_up = true in the drill"
+        )
+    backed_up = "; RS backs it up on a schedule (erase_backed_up)" if row.get("backup") else ""
+    return PASS, f"{row.get('name')!r} is uid {row.get('uid')}; each drill ERASES it{backed_up}"
 
 
 def _modules(view: ClusterView, database: dict[str, Any] | None) -> tuple[str, str]:

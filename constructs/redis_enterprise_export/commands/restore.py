@@ -1,8 +1,12 @@
 """``restore``: import files of an export's location into one database.
 
-Importing ERASES the database's content, so the database is named twice
-(``--into`` and ``--confirm``, the same text) before anything is read; an
-Active-Active database is refused before any POST. Run by a person or a
+Importing ERASES the database's content, so the database is named twice: ``--into``
+and ``--confirm`` the same name, or ``--into`` its uid and ``--confirm`` its name.
+Before any POST the target is resolved and shown (uid, name, key count); refused: a
+digits-only ``--into`` that is also a database's name, a database that an export of
+the config or RS's scheduled backups back up (unless --overwrite-backed-up-database),
+and an Active-Active database. The database's lock is the one exports and drills
+take, so a restore never runs inside either. Run by a person or a
 pipeline step, never by ``terraform apply``. Secrets come from the environment
 variables the config names; nothing is written but these lines.
 """
@@ -14,26 +18,33 @@ import re
 import sys
 from collections.abc import Mapping
 from contextlib import ExitStack, suppress
-from typing import TYPE_CHECKING
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from redis_enterprise_export.commands.common import add_config_arguments, duration
 from redis_enterprise_export.errors import (
     ConfigError,
+    DatabaseNotFoundError,
     ExitCode,
     ExportError,
+    ExportTimeoutError,
+    ImportTimeoutError,
     InterruptedExportError,
     InterruptedImportError,
 )
-from redis_enterprise_export.redact import scrub
+from redis_enterprise_export.redact import clipped, scrub
 from redis_enterprise_export.run.supervise import guarded, outcome_message
 
 if TYPE_CHECKING:
     from redis_enterprise_export.run.restore import ImportJob, RestoreSpec
+    from redis_enterprise_export.spec.export import ExportSpec
 
 DESCRIPTION = (
     "Import FILE from the location of the export --from-export into the database --into "
     "of the cluster --cluster, and follow the import to its end. Importing ERASES all "
-    "content of that database: name it twice, with --into and --confirm (the same text). "
+    "content of that database: name it twice, --into and --confirm the same name, or --into "
+    "its uid and --confirm its name. A database that an export of the config or RS's "
+    "scheduled backups back up is refused without --overwrite-backed-up-database. "
     "Active-Active databases are refused (RS would merge, adding counters up). Secrets "
     "come from the environment variables the config names. RS does not say which file an "
     "export wrote: see the README's restore runbook."
@@ -43,7 +54,8 @@ REQUIRED = (
     ("--cluster", "NAME", "the [clusters.NAME] to restore into"),
     ("--into", "DATABASE", "the database to import into, by name or uid (digits); ITS "
      "CONTENT IS ERASED"),
-    ("--confirm", "DATABASE", "--into's database again, exactly"),
+    ("--confirm", "NAME", "--into's database again, by name: --into's text exactly, or with "
+     "a uid in --into that database's name"),
     ("--from-export", "EXPORT", "the [exports.EXPORT] whose location holds the file (its "
      "secrets' variables too)"),
 )  # fmt: skip
@@ -51,8 +63,8 @@ REQUIRED = (
 MEANINGS = {
     ExitCode.OK: "restored",
     ExitCode.INTERNAL: "internal error (a bug; please report it)",
-    ExitCode.BAD_INPUT: "bad input or local set-up, --confirm not --into, or an Active-Active "
-    "target (nothing imported)",
+    ExitCode.BAD_INPUT: "bad input or local set-up, --confirm not the database's name, an "
+    "ambiguous or backed-up target, or an Active-Active target (nothing imported)",
     ExitCode.REFUSED: "the cluster refused (4xx)",
     ExitCode.EXPORT_FAILED: "the import failed (import_failure_reason)",
     ExitCode.TIMED_OUT: "timed out",
@@ -79,6 +91,12 @@ def add_options(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> 
         help="the file's name in that location; repeat it for one file per shard",
     )
     parser.add_argument(
+        "--overwrite-backed-up-database",
+        action="store_true",
+        help="import even into a database that an export of the config, or RS's own "
+        "scheduled backups, back up (a restore into production); without it, refused",
+    )
+    parser.add_argument(
         "--timeout",
         type=duration,
         default=3600.0,
@@ -88,8 +106,9 @@ def add_options(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> 
 
 
 def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    # Exact text, before anything else: a guard that forgives a typo guards nothing.
-    if args.confirm != args.into:
+    # Exact text, before anything else: a guard that forgives a typo guards nothing. A
+    # uid's --confirm is checked against its name, read from the cluster before any POST.
+    if not UID.match(args.into) and args.confirm != args.into:
         _error(
             f"--confirm {_shown(args.confirm)} is not --into {_shown(args.into)}: importing "
             "ERASES all content of the database --into names, so name it exactly the same "
@@ -106,30 +125,44 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
     def work() -> None:
         nonlocal job
-        from redis_enterprise_export.polling import Deadline, SystemClock
+        from redis_enterprise_export.polling import Deadline, SystemClock, backoff, ride_out
+        from redis_enterprise_export.rs.answers import as_uid
         from redis_enterprise_export.rs.connect import Credentials, connect
+        from redis_enterprise_export.run.locks import Locks
         from redis_enterprise_export.run.logins import signed_in
-        from redis_enterprise_export.run.restore import ImportJob
+        from redis_enterprise_export.run.restore import ImportJob, described
         from redis_enterprise_export.run.slots import slots_dir
 
-        spec = _spec(args)
+        spec, exports = _spec(args)
         secrets[:] = spec.location.secrets(environ)
+        spec.request_body(environ)  # a location secret unset fails here, before any request
         credentials = Credentials.read(spec.cluster, environ, secrets)
         secrets[:] = credentials.secrets
-        say(
-            f"importing {spec.describe()} into database {_shown(args.into)} of "
-            f"{spec.cluster.url}: this ERASES its content"
-        )
+        # The run's one deadline: the identity, the target, the lock and the import.
+        deadline = Deadline(SystemClock(), spec.timeout_seconds)
         with ExitStack() as cleanup:
             client = connect(spec.cluster, credentials, environ, cleanup)
-            # The run's one deadline: the login gate and the import both spend it.
-            deadline = Deadline(SystemClock(), spec.timeout_seconds)
-            signed_in(
-                slots_dir(environ), spec.cluster, credentials, client, deadline=deadline, report=say
+            directory = slots_dir(environ)
+            identity = signed_in(
+                directory, spec.cluster, credentials, client, deadline=deadline, report=say
             )
-            job = ImportJob(spec=spec, client=client, environ=environ, clock=deadline.clock,
-                            report=say, deadline=deadline)  # fmt: skip
-            state = job.run()
+            rows = ride_out(lambda: client.databases("uid,name,backup"), deadline, backoff(), say)
+            row = _target(rows, args.into, args.confirm)
+            uid, name = as_uid(row.get("uid"), "uid", "/v1/bdbs"), str(row.get("name"))
+            say(f"target: {described(client, uid, name)} of {spec.cluster.url}")
+            if not args.overwrite_backed_up_database:
+                _refuse_backed_up(row, uid, name, exports)
+            say(f"importing {spec.describe()} into database {uid}: this ERASES its content")
+            locks = Locks(spec.cluster, identity, directory, environ, say, cleanup,
+                          doing="restore")  # fmt: skip
+            job = ImportJob(spec=replace(spec, database=uid), client=client, environ=environ,
+                            clock=deadline.clock, report=say, deadline=deadline,
+                            gate=locks.database)  # fmt: skip
+            try:
+                state = job.run()
+            except ExportTimeoutError as exc:
+                # A lock's wait raises an export's timeout: this run is an import.
+                raise exc.as_kind(ImportTimeoutError) from None
         say(f"database {state.uid} ({state.name!r}) now holds the file's data")
 
     def interrupted(exc: InterruptedExportError) -> InterruptedImportError:
@@ -142,8 +175,9 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     return outcome.exit_code if isinstance(outcome, ExportError) else ExitCode.INTERNAL
 
 
-def _spec(args: argparse.Namespace) -> RestoreSpec:
-    """The restore the arguments ask for, from the config; raises ConfigError."""
+def _spec(args: argparse.Namespace) -> tuple[RestoreSpec, list[ExportSpec]]:
+    """The restore the arguments ask for, from the config, and the config's exports of
+    its cluster (whose databases a restore overwrites only when told); raises ConfigError."""
     from redis_enterprise_export.run.restore import RestoreSpec
     from redis_enterprise_export.spec.config import load_config
 
@@ -161,13 +195,77 @@ def _spec(args: argparse.Namespace) -> RestoreSpec:
     into = args.into
     if not into.strip():
         raise ConfigError("--into", into, "a database's name, or its uid")
-    return RestoreSpec(
+    spec = RestoreSpec(
         cluster=cluster,
         database=int(into) if UID.match(into) else into,
         location=export.location,
         files=tuple(args.file),
         timeout_seconds=args.timeout,
     )
+    return spec, [e for e in config.exports if e.cluster == cluster]
+
+
+def _target(rows: list[dict[str, Any]], into: str, confirm: str) -> dict[str, Any]:
+    """The database ``--into`` names, of ``rows`` (``GET /v1/bdbs``), once the names
+    agree: a name is looked up as it is (``--confirm`` is its text, checked already); a
+    uid must not also be some database's name, and ``--confirm`` must be its name."""
+    from redis_enterprise_export.rs.answers import pick_database, row_uid
+
+    advice = "name a database the cluster has in --into and --confirm; nothing was imported"
+    if not UID.match(into):
+        try:
+            return pick_database(rows, into)
+        except DatabaseNotFoundError as exc:
+            raise exc.advised(advice) from None
+    uid = int(into)
+    named = [row for row in rows if row.get("name") == into]
+    by_uid = [row for row in rows if row_uid(row) == uid]
+    if named and named != by_uid:
+        found = f"uid {uid} ({by_uid[0].get('name')!r})" if by_uid else "no database's uid"
+        others = ", ".join(str(row_uid(row)) for row in named)
+        raise ConfigError(
+            "--into",
+            into,
+            f"one database: {into!r} is {found}, and the name of database {others}; importing "
+            "ERASES the database, so name it unambiguously: for the one named "
+            f"{into!r}, its uid in --into and its name in --confirm (--into {row_uid(named[0])} "
+            f"--confirm {into}); nothing was imported",
+        )
+    try:
+        row = pick_database(rows, uid)
+    except DatabaseNotFoundError as exc:
+        raise exc.advised(advice) from None
+    name = row.get("name")
+    if confirm != name:
+        raise ConfigError(
+            "--confirm",
+            confirm,
+            f"the name of database {uid}, {clipped(str(name), 80)!r}: with a uid in --into, "
+            "--confirm names the database in words, as importing ERASES it; nothing was "
+            "imported",
+        )
+    return row
+
+
+def _refuse_backed_up(row: dict[str, Any], uid: int, name: str, exports: list[ExportSpec]) -> None:
+    """Refuse a database that is backed up, by an export of the config or by RS's own
+    scheduled backups: its content is what someone keeps, and a restore ERASES it."""
+    why = [
+        f"export {spec.name!r} of the config exports it"
+        for spec in exports
+        if spec.database in (uid, name)
+    ]
+    if row.get("backup") is True:
+        why.append("RS backs it up on a schedule (backup: true)")
+    if why:
+        raise ConfigError(
+            "--into",
+            name,
+            "a database that nothing backs up, or --overwrite-backed-up-database: database "
+            f"{uid} is backed up ({'; '.join(why)}), so its content is likely kept on "
+            "purpose; to overwrite it (a restore into production, say), add "
+            "--overwrite-backed-up-database; nothing was imported",
+        )
 
 
 def _shown(text: str) -> str:

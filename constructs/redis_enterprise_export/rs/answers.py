@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
-from redis_enterprise_export.errors import ProtocolError
+from redis_enterprise_export.errors import DatabaseNotFoundError, ProtocolError
 from redis_enterprise_export.redact import clipped
 
 
@@ -154,6 +154,26 @@ def as_uid(value: Any, key: str, path: str) -> int:
     if type(value) is not int or value <= 0:
         raise ProtocolError(f"GET {path}: {key} {shown(value)} is not a database uid")
     return value
+
+
+def pick_database(rows: list[dict[str, Any]], wanted: int | str) -> dict[str, Any]:
+    """The one row of ``rows`` (``GET /v1/bdbs``) that ``wanted`` names: by uid if an
+    int, else by name; DatabaseNotFoundError, listing the names, if none or several."""
+    if isinstance(wanted, int):
+        found = [row for row in rows if row_uid(row) == wanted]
+    else:
+        found = [row for row in rows if row.get("name") == wanted]
+    if len(found) != 1:
+        names = sorted(clipped(str(row.get("name")), 40) for row in rows)
+        raise DatabaseNotFoundError(wanted, len(found), names)
+    return found[0]
+
+
+def row_uid(row: dict[str, Any]) -> int | None:
+    """A ``GET /v1/bdbs`` row's uid, or None if it holds none that is one."""
+    with contextlib.suppress(ProtocolError):
+        return as_uid(row.get("uid"), "uid", "/v1/bdbs")
+    return None
 
 
 def as_progress(value: Any) -> float | None:

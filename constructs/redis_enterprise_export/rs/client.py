@@ -21,7 +21,6 @@ from urllib3.util.retry import Retry
 from redis_enterprise_export._version import __version__
 from redis_enterprise_export.errors import (
     HIDDEN,
-    ApiError,
     ConfigError,
     ExportError,
     LocalSetupError,
@@ -37,6 +36,7 @@ from redis_enterprise_export.rs.answers import (
     as_count,
     as_uid,
     loads,
+    pick_database,
     posted_action_uid,
     shown,
 )
@@ -204,27 +204,13 @@ class RsClient:
         return state
 
     def find_database(self, name: str) -> int:
-        """The uid of the database called ``name``."""
-        path = "/v1/bdbs"
-        data = self._get(path, {"fields": "uid,name"})
-        if not isinstance(data, list):
-            raise ProtocolError(f"GET {path} answered {type(data).__name__}, not a list")
-        rows = [db for db in data if isinstance(db, dict)]
-        uids = [as_uid(db.get("uid"), "uid", path) for db in rows if db.get("name") == name]
-        if len(uids) != 1:
-            names = sorted(clipped(str(db.get("name")), 40) for db in rows)
-            shown = ", ".join(names[:20]) + (
-                f" and {len(names) - 20} more" if len(names) > 20 else ""
-            )
-            found = "no" if not uids else f"{len(uids)}"
-            raise ApiError(
-                404,
-                "GET",
-                path,
-                description=f"{found} database named {name!r}",
-                hint=f"the cluster has: {shown or 'no databases'}",
-            )
-        return uids[0]
+        """The uid of the database called ``name``; DatabaseNotFoundError if none or several."""
+        return as_uid(self.database(name, "uid,name").get("uid"), "uid", "/v1/bdbs")
+
+    def database(self, wanted: int | str, fields: str) -> dict[str, Any]:
+        """The one database ``wanted`` (a uid, or a name) names, with ``fields`` (which
+        must hold uid and name); DatabaseNotFoundError if none or several."""
+        return pick_database(self.databases(fields), wanted)
 
     def start_export(self, uid: int, body: dict[str, Any]) -> str | None:
         """POST the export; returns when the cluster accepted it (2xx).

@@ -182,7 +182,7 @@ class PgLocks:
         self, cluster: str, database: int, deadline: Deadline, *, on_wait: Callable[[], None]
     ) -> Iterator[None]:
         """Hold the lock of one database of one cluster, across runners, for the block."""
-        turn = Turn(deadline, database, "another runner's export of it", on_wait)
+        turn = Turn(deadline, database, "another runner's export, drill or restore of it", on_wait)
         with self._held([database_key(cluster, database)], channel(cluster, "db"), turn):
             yield
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -26,15 +26,25 @@ from redis_enterprise_export.contract import Result
 from redis_enterprise_export.errors import (
     ApiError,
     ConfigError,
+    DatabaseNotFoundError,
     DrillFailedError,
+    DrillTimeoutError,
     ExportError,
+    ExportTimeoutError,
     ImportFailedError,
+    ImportTimeoutError,
     TlsError,
 )
 from redis_enterprise_export.polling import Clock, Deadline, backoff, ride_out
-from redis_enterprise_export.rs.answers import KeyCount
+from redis_enterprise_export.rs.answers import KeyCount, as_uid, pick_database
 from redis_enterprise_export.run.job import no_gate
-from redis_enterprise_export.run.restore import ImportApi, ImportJob, RestoreSpec
+from redis_enterprise_export.run.restore import (
+    ImportApi,
+    ImportJob,
+    KeyCounter,
+    RestoreSpec,
+    described,
+)
 from redis_enterprise_export.spec.drill import DrillSpec
 from redis_enterprise_export.spec.export import ExportSpec
 from redis_enterprise_export.spec.values import parse_time
@@ -43,10 +53,6 @@ from redis_enterprise_export.spec.values import parse_time
 # the scratch database that is fresh and within the tolerance (at most the time left).
 STATS_WINDOW_SECONDS = 120.0
 STATS_POLL_SECONDS = 2.0
-
-
-class KeyCounter(Protocol):
-    def key_count(self, uid: int) -> KeyCount: ...
 
 
 class DrillApi(ImportApi, KeyCounter, Protocol):
@@ -140,8 +146,7 @@ class Drill:
                 "checked; nothing was imported"
             )
         deadline = self.deadline or Deadline(self.clock, self.spec.timeout_seconds)
-        uid = self._resolve(deadline)
-        self._refuse_exported(uid, deadline)
+        uid = self._target(deadline)
         restore = RestoreSpec(
             cluster=self.export.cluster,
             database=uid,
@@ -157,10 +162,15 @@ class Drill:
             report=self.report,
             deadline=deadline,
         )
-        with self.gate(uid, deadline):
-            began = self.clock.now()
+        with ExitStack() as held:
             try:
+                held.enter_context(self.gate(uid, deadline))
+                began = self.clock.now()
                 job.run()
+            except ExportTimeoutError as exc:
+                # The lock's wait or the import: an import's timeout either way, whose
+                # knob is the drill's timeout_seconds, not restore's --timeout.
+                raise exc.as_kind(ImportTimeoutError, knob="timeout_seconds") from None
             except ImportFailedError as exc:
                 files = ", ".join(map(repr, self.files))
                 raise DrillFailedError(
@@ -172,21 +182,30 @@ class Drill:
             imported = self.clock.now()
             self.import_seconds = imported - began
             window = min(STATS_WINDOW_SECONDS, max(deadline.remaining(), 0.0))
-            self.keys_loaded = count_keys(
-                self.client,
-                uid,
-                clock=self.clock,
-                seconds=window,
-                expected=self.expected,
-                report=self.report,
-            )
+            # Cut short by the run's deadline: then an unproven count is a timeout.
+            cut = window < STATS_WINDOW_SECONDS
+            try:
+                self.keys_loaded = count_keys(
+                    self.client,
+                    uid,
+                    clock=self.clock,
+                    seconds=window,
+                    expected=self.expected,
+                    report=self.report,
+                )
+            except DrillFailedError as exc:
+                if cut:
+                    raise DrillTimeoutError(f"{exc}; {self._out_of_time()}") from None
+                raise
         self.count_seconds = self.clock.now() - imported
         if self.keys_loaded is None:
-            raise DrillFailedError(
+            text = (
                 f"the import into database {uid} succeeded, but its statistics showed no "
-                f"fresh key count within {window:.3g} s, so the restore is not "
-                "proven; check the database's key count in the admin console"
+                f"fresh key count within {window:.3g} s, so the restore is not proven"
             )
+            if cut:
+                raise DrillTimeoutError(f"{text}; {self._out_of_time()}")
+            raise DrillFailedError(f"{text}; check the database's key count in the admin console")
         if not self.expected.holds(self.keys_loaded):
             raise DrillFailedError(
                 f"database {uid} holds {self.keys_loaded} keys after the import, but "
@@ -208,34 +227,51 @@ class Drill:
             )
         return "drilled: the export loaded"
 
-    def _refuse_exported(self, uid: int, deadline: Deadline) -> None:
-        """Refuse a scratch database that an export of the cluster exports, however the
-        config spells it: the guarded names are resolved to uids here, before any POST."""
+    def _out_of_time(self) -> str:
+        return (
+            f"the drill's deadline (timeout_seconds = {self.spec.timeout_seconds:g}) "
+            "ended the count: raise timeout_seconds, or check the database's key count in "
+            "the admin console"
+        )
+
+    def _target(self, deadline: Deadline) -> int:
+        """The scratch database's uid (its lock is keyed by it), read from the cluster
+        before any POST and shown with its key count. Refused: a database that an export
+        of the cluster exports, however the config spells it, and one that RS backs up on
+        a schedule unless the drill says erase_backed_up."""
+        into = self.spec.into
+        rows = ride_out(
+            lambda: self.client.databases("uid,name,backup"), deadline, backoff(), self.report
+        )
+        try:
+            row = pick_database(rows, into)
+        except DatabaseNotFoundError as exc:
+            raise exc.advised(
+                f"create the scratch database that drill {self.spec.name!r} imports into "
+                f"(into = {into!r}), or set into and erase to one that exists; nothing was "
+                "imported"
+            ) from None
+        uid, name = as_uid(row.get("uid"), "uid", "/v1/bdbs"), str(row.get("name"))
         # The export's own database always, by its config spelling and by the uid it ran on.
         guarded = {*self.spec.guarded, self.export.database, self.exported.database_uid}
-        uids: set[object] = {g for g in guarded if isinstance(g, int)}
-        names = {g for g in guarded if isinstance(g, str)}
-        if names and uid not in uids:
-            rows = ride_out(
-                lambda: self.client.databases("uid,name"), deadline, backoff(), self.report
-            )
-            uids |= {row.get("uid") for row in rows if row.get("name") in names}
-        if uid in uids:
+        if uid in guarded or name in guarded:
             raise ConfigError(
                 "into",
-                uid,
+                into,
                 "a scratch database that no export of this cluster exports: database "
                 f"{uid} is exported (a drill ERASES the database it imports into); nothing "
                 "was imported",
             )
-
-    def _resolve(self, deadline: Deadline) -> int:
-        """The scratch database's uid: its lock is keyed by it, taken before the import."""
-        into = self.spec.into
-        if isinstance(into, int):
-            return into
-        uid = ride_out(lambda: self.client.find_database(into), deadline, backoff(), self.report)
-        self.report(f"database {into!r} is uid {uid}")
+        if row.get("backup") is True and not self.spec.erase_backed_up:
+            raise ConfigError(
+                "into",
+                into,
+                f"a scratch database that RS does not back up on a schedule: database {uid} "
+                f"({name!r}) has RS scheduled backups on (backup: true), so its content may be "
+                "meant to be kept; set erase_backed_up = true in the drill's table if it may "
+                "be erased; nothing was imported",
+            )
+        self.report(f"scratch {described(self.client, uid, name)}: this drill ERASES it")
         return uid
 
 

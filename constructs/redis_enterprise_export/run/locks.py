@@ -27,7 +27,8 @@ class Locks:
     environ: Mapping[str, str]
     report: Callable[[str], None]
     cleanup: ExitStack
-    # What the database's lock is held for, in the wait's words: "export", "drill".
+    # What this run holds the database's lock for, in the wait's words: "export",
+    # "drill", "restore".
     doing: str = "export"
     pg: PgLocks | None = field(init=False, default=None)
 
@@ -43,12 +44,16 @@ class Locks:
     @contextmanager
     def database(self, uid: int, deadline: Deadline) -> Iterator[None]:
         """Hold database ``uid``'s lock: a helper waiting for it, or settling it, holds no slot."""
-        other = self._waiting(f"this machine's other {self.doing} of database {uid} to end")
+        # Exports, drills and restores of one database share its lock: the one that holds
+        # it may be any of them, so the wait names them all, and what waits.
+        held = f"export, drill or restore of database {uid} to end"
+        then = f" before this {self.doing}"
+        other = self._waiting(f"this machine's other {held}{then}")
         with database_lock(self.directory, self.identity, uid, deadline, on_wait=other):
             if self.pg is None:
                 yield
                 return
-            runner = self._waiting(f"another runner's {self.doing} of database {uid} to end")
+            runner = self._waiting(f"another runner's {held}{then}")
             with self.pg.database(self.identity, uid, deadline, on_wait=runner):
                 yield
 

@@ -16,10 +16,12 @@ from typing import Any, ClassVar, Protocol
 from redis_enterprise_export.errors import (
     ActiveActiveError,
     ConfigError,
+    ExportError,
     ImportFailedError,
     ImportTimeoutError,
 )
-from redis_enterprise_export.rs.answers import ImportState
+from redis_enterprise_export.redact import clipped
+from redis_enterprise_export.rs.answers import ImportState, KeyCount
 from redis_enterprise_export.run.job import ActionJob, Kind
 from redis_enterprise_export.spec.export import Cluster
 from redis_enterprise_export.spec.locations import Location
@@ -51,6 +53,22 @@ class ImportApi(Protocol):
     def start_import(self, uid: int, body: dict[str, Any]) -> str | None: ...
 
     def reset_import_status(self, uid: int) -> None: ...
+
+
+class KeyCounter(Protocol):
+    def key_count(self, uid: int) -> KeyCount: ...
+
+
+def described(client: KeyCounter, uid: int, name: str) -> str:
+    """Database ``uid`` as the target of an import is shown before any POST: uid, name
+    and key count, or why the count could not be read (which does not stop the run)."""
+    try:
+        keys = client.key_count(uid).keys
+    except ExportError as exc:
+        held = f"its key count could not be read: {exc}"
+    else:
+        held = "its statistics give no key count" if keys is None else f"{keys} keys"
+    return f"database {uid} ({clipped(name, 80)!r}, {held})"
 
 
 @dataclass(frozen=True, kw_only=True)

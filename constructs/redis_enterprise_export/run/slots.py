@@ -124,7 +124,7 @@ def database_lock(
 ) -> Iterator[None]:
     """Hold the lock of one database of one cluster for the block."""
     path = _cluster_dir(directory, cluster) / f"database-{database}.lock"
-    turn = Turn(deadline, database, "this machine's other export of it", on_wait)
+    turn = Turn(deadline, database, "this machine's other export, drill or restore of it", on_wait)
     while (fd := _try_lock(path)) is None:
         turn.not_yet()
         deadline.sleep(WAIT_SECONDS)

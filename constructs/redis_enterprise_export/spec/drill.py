@@ -37,6 +37,10 @@ class DrillInputs:
         key_tolerance_percent: how far the scratch database's key count may be from
             the source's at export time, in percent of the source's; if omitted, 0.
         timeout_seconds: how long the import and the count may take; if omitted, one hour.
+        erase_backed_up: ``true`` lets the drill erase a scratch database that RS itself
+            backs up on a schedule (``backup: true``); if omitted, such a database is
+            refused, as its scheduled backups suggest its content is kept. A database
+            that an export exports is never a scratch database.
     """
 
     into: int | str
@@ -44,6 +48,7 @@ class DrillInputs:
     files: tuple[str, ...] = ()
     key_tolerance_percent: float = 0.0
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    erase_backed_up: bool = False
 
     def drill_inputs(self) -> dict[str, Any]:
         """The shared fields by name, as given."""
@@ -98,6 +103,13 @@ class DrillSpec(DrillInputs):
         ):
             raise ConfigError("key_tolerance_percent", tolerance, "a number from 0 to 100")
         check_timeout(self.timeout_seconds)
+        if not isinstance(self.erase_backed_up, bool):
+            raise ConfigError(
+                "erase_backed_up",
+                self.erase_backed_up,
+                "true or false: whether the drill may erase a scratch database that RS "
+                "backs up on a schedule",
+            )
         if not isinstance(self.guarded, list | tuple) or not all(
             isinstance(g, int | str) and not isinstance(g, bool) for g in self.guarded
         ):
@@ -124,16 +136,18 @@ class DrillSpec(DrillInputs):
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain data; ``from_dict`` reads it back."""
-        return self.trigger() | {"guarded": list(self.guarded)}
+        return self.trigger() | {
+            "guarded": list(self.guarded),
+            "erase_backed_up": self.erase_backed_up,
+        }
 
     def trigger(self) -> dict[str, Any]:
         """What, when changed, means a new drill: not ``guarded``, which grows with
-        every export added to the cluster."""
-        return (
-            {"name": self.name, "export": self.export}
-            | self.drill_inputs()
-            | {"files": list(self.files)}
-        )
+        every export added to the cluster, nor ``erase_backed_up``, a permission (a drill
+        it stopped failed, and runs again anyway)."""
+        inputs = self.drill_inputs()
+        del inputs["erase_backed_up"]
+        return {"name": self.name, "export": self.export} | inputs | {"files": list(self.files)}
 
     @classmethod
     def from_dict(cls, data: object) -> DrillSpec:
