@@ -160,17 +160,18 @@ def test_the_insecure_opt_in_warns(sim: Simulator, tmp_path: Path) -> None:
 def test_a_signal_records_interrupted_and_exits_promptly(
     sim: Simulator, tmp_path: Path, sig: signal.Signals
 ) -> None:
-    """SIGTERM or SIGINT: exit 130 within 2 s, 'interrupted' recorded, no secret in argv or output."""
+    """SIGTERM or SIGINT: exit 130 while the export still runs (the helper does not wait for
+    it), 'interrupted' recorded, no secret in argv or output."""
     sim.cluster.scenario.export_seconds = 60
     result = tmp_path / "orders.json"
     process = start_helper(write_helper_config(sim.url, sim.ca_path, tmp_path), result)
     cmdline = Path(f"/proc/{process.pid}/cmdline")
     _wait_for(lambda: sim.cluster.exports_started(1) == 1)
     argv = cmdline.read_bytes().decode()
-    sent = time.monotonic()
     process.send_signal(sig)
     out, err = process.communicate(timeout=10)
-    assert time.monotonic() - sent < 2.0
+    # Ordered against the cluster, not timed: the 60 s export is still running.
+    assert sim.cluster.databases[1].export_status == "exporting"
     assert process.returncode == 130
     assert f"interrupted by {sig.name}; the export may still be running" in err
     assert json.loads(result.read_text())["export_status"] == "interrupted"

@@ -153,8 +153,9 @@ def _running(pid: int) -> bool:
 def test_ctrl_c_on_terraform_records_interrupted_taints_and_the_next_apply_reexports(
     sim: Simulator, export_dir: Path, project: TerraformProject
 ) -> None:
-    """Ctrl-C: 'interrupted' recorded, helper gone in 2 s, resource tainted, next apply exports."""
-    sim.cluster.scenario.export_seconds = 3.0
+    """Ctrl-C: 'interrupted' recorded, the helper gone while the cluster still exports (it
+    does not wait for the export), resource tainted, next apply exports."""
+    sim.cluster.scenario.export_seconds = 10.0
     tables: dict[str, Any] = {
         "clusters": {"sim": {"url": sim.url, "ca_cert": str(sim.ca_path)}},
         "exports": {
@@ -188,12 +189,16 @@ def test_ctrl_c_on_terraform_records_interrupted_taints_and_the_next_apply_reexp
         os.killpg(apply.pid, signal.SIGINT)  # Ctrl-C
         while any(_running(pid) for pid in pids) and time.monotonic() - sent < 10:
             time.sleep(0.01)
-        helper_exit_seconds = time.monotonic() - sent
+        # Ordered against the cluster's own clock, not a wall-time limit: the export's
+        # finish sets its status, so "exporting" here means the helper left before it.
+        gone_while_exporting = sim.cluster.databases[1].export_status == "exporting"
+        running = [pid for pid in pids if _running(pid)]
         output, _ = apply.communicate(timeout=60)
     finally:
         kill_leftovers(apply, stack)
 
-    assert helper_exit_seconds < 2.0
+    assert running == []
+    assert gone_while_exporting, output
     assert apply.returncode != 0, output
     result_file = project.stack / ".results" / "orders.json"
     assert result_file.exists(), output

@@ -137,9 +137,9 @@ def _drill(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             # and with coordination = "postgres" every runner's.
             locks = Locks(export.cluster, identity, directory, environ, say, cleanup,
                           doing="drill")  # fmt: skip
-            gate = locks.database
             drill = Drill(spec=spec, export=export, exported=exported, client=client,
-                          environ=environ, clock=deadline.clock, report=say, gate=gate,
+                          environ=environ, clock=deadline.clock, report=say,
+                          gate=locks.database, lock_lost=locks.lost,
                           deadline=deadline)  # fmt: skip
             drill.run()
 

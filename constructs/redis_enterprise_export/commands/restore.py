@@ -157,7 +157,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
                           doing="restore")  # fmt: skip
             job = ImportJob(spec=replace(spec, database=uid), client=client, environ=environ,
                             clock=deadline.clock, report=say, deadline=deadline,
-                            gate=locks.database)  # fmt: skip
+                            gate=locks.database, lock_lost=locks.lost)  # fmt: skip
             try:
                 state = job.run()
             except ExportTimeoutError as exc:

@@ -37,7 +37,7 @@ from redis_enterprise_export.errors import (
 )
 from redis_enterprise_export.polling import Clock, Deadline, backoff, ride_out
 from redis_enterprise_export.rs.answers import KeyCount, as_uid, pick_database
-from redis_enterprise_export.run.job import no_gate
+from redis_enterprise_export.run.job import never_lost, no_gate
 from redis_enterprise_export.run.restore import (
     ImportApi,
     ImportJob,
@@ -115,6 +115,9 @@ class Drill:
     # Held from the import's first request to the count's end: the scratch database's
     # lock, so two drills into one scratch database never count each other's import.
     gate: Callable[[int, Deadline], AbstractContextManager[object]] = no_gate
+    # Why that lock may no longer hold (see ActionJob.lock_lost): the import's outcome
+    # is then unknown.
+    lock_lost: Callable[[bool], str] = never_lost
     # The run's deadline, which the import and the count share with what came before
     # (the cluster's identity); if omitted, one of the spec's timeout_seconds from run().
     deadline: Deadline | None = None
@@ -161,6 +164,7 @@ class Drill:
             clock=self.clock,
             report=self.report,
             deadline=deadline,
+            lock_lost=self.lock_lost,
         )
         with ExitStack() as held:
             try:
