@@ -50,7 +50,7 @@ class ExportStack(TerraformStack):
     def __init__(self, scope: Construct, id: str, props: ExportStackProps) -> None:
         super().__init__(scope, id)
         declare_backend(self, props.state)
-        self.add_override("terraform.required_version", ">= 1.4")
+        self.add_override("terraform.required_version", required_version(props.state))
         TerraformVariable(
             self,
             "run_id",
@@ -109,6 +109,11 @@ class ExportStack(TerraformStack):
                 "description": "The run id of the last apply that was given one (var.run_id).",
             },
         )
+
+
+def required_version(state: StateBackend) -> str:
+    """The oldest Terraform the stack runs on: s3 locks with ``use_lockfile`` (1.10)."""
+    return ">= 1.10" if state.backend == "s3" else ">= 1.4"
 
 
 RUN_ID_LOCAL = "redis_export_run_id"
