@@ -301,5 +301,6 @@ def test_discover_synth_apply_status_then_a_new_database_is_one_new_export(
     changed = {c["address"]: c["change"]["actions"] for c in plan["resource_changes"]
                if c["change"]["actions"] != ["no-op"]}  # fmt: skip
     names = sorted(address.split(".")[1].rsplit("_", 1)[0] for address in changed)
-    assert names == ["nightly-payments_export", "nightly-payments_result"], changed
+    assert names == [f"nightly-payments_{kind}" for kind in
+                     ("check", "export", "last_success", "result")], changed  # fmt: skip
     assert all(actions == ["create"] for actions in changed.values())

@@ -349,3 +349,36 @@ def test_a_failed_retry_keeps_the_last_success(
         if "deposed" not in instance
     ]
     assert [record["run_id"] for record in successes] == ["r1"]
+
+
+def test_a_helper_that_fails_by_itself_leaves_the_others_reruns_intact(
+    sim: Simulator, export_dir: Path, project: TerraformProject
+) -> None:
+    """Run r2: one export's helper cannot write its record (it fails by itself, tainted)
+    while the other's export fails on the cluster. A plain plan then still plans (before,
+    the failed one's check failed the plan: its rerun key sat in an output over both) and
+    reruns both; applying it exports both."""
+    location = {"type": "mount_point", "path": str(export_dir)}
+    config = tables(sim, export_dir)
+    config["exports"]["orders_offsite"] = {"cluster": "sim", "database": 1, "location": location}
+    project.synth(config)
+    project.init()
+    project.apply("r1")
+    unwritable = project.stack / ".results" / "orders_offsite.json"
+    unwritable.unlink()
+    unwritable.mkdir()  # its record cannot be written: the helper exits non-zero
+    sim.cluster.scenario.fail_reason, sim.cluster.scenario.fail_exports = "general-error", 1
+    assert project.apply("r2", check=False).code != 0
+    assert (
+        json.loads((project.stack / ".results" / "orders.json").read_text())["export_status"]
+        == "failed"
+    )
+    unwritable.rmdir()
+    plan = project.terraform("plan", "-no-color", check=False)
+    assert plan.code == 0, plan.text
+    for name in ("orders", "orders_offsite"):
+        assert f"# terraform_data.{name}_export_" in plan.stdout, plan.stdout
+    started = sim.cluster.exports_started(1)
+    project.terraform("apply", "-auto-approve", "-no-color")
+    assert sim.cluster.exports_started(1) == started + 2
+    assert {e["export_status"] for e in project.outputs().values()} == {"succeeded"}

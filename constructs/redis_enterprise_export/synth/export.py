@@ -18,8 +18,8 @@ Terraform saves, on a failed apply, only the outputs whose resources all
 succeeded. So, given the previous apply's outputs (``previous``), the helper
 exits 0 for an outcome it recorded: ``export`` and ``result`` succeed, the
 ``exports`` output shows a failed export's outcome too, and the apply fails at
-``check``. The next plan reruns the failed exports (each one's
-``rerun_keys`` entry is its failed attempt's id) and only them. Without
+``check``. The next plan reruns the failed exports (each one's rerun key
+output is its failed attempt's id) and only them. Without
 ``previous`` (or when it cannot be read), a failed export fails the apply
 itself and is tainted, which reruns it.
 
@@ -57,6 +57,12 @@ from redis_enterprise_export.synth.resources import (
     result_resource,
     stack_record,
 )
+
+
+def rerun_output(name: str) -> str:
+    """The output that holds export ``name``'s rerun key: one per export, so another
+    export's helper that fails by itself (an interrupt) cannot keep it stale."""
+    return f"rerun_key_{name}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,7 +104,8 @@ class DatabaseExport(Construct):
     of ``contract.Result``: ``export_status``, ``export_progress``, ``database_uid``,
     ``run_id``, ``started_at``, ``finished_at`` and a few more; ``outcome`` is that
     with ``last_success`` beside it (the same keys, or null); ``rerun_key`` (with
-    ``previous``) is what the next plan compares to rerun it.
+    ``previous``) is what the next plan compares to rerun it, for the output
+    ``rerun_output(id)``.
     """
 
     def __init__(self, scope: Construct, id: str, props: DatabaseExportProps) -> None:
@@ -151,7 +158,7 @@ class DatabaseExport(Construct):
         if previous is not None:
             environment[RECORDED_FAILURE_ENV] = f'${{{previous} == null ? "0" : "1"}}'
             # The failed attempt's id, after a failure; else what the last run had.
-            retry = f'try({previous}.rerun_keys[{hcl_string(id)}], "")'
+            retry = f'try({previous}[{hcl_string(rerun_output(id))}], "")'
             # Appended, not a key of its own: a new key would replace every export
             # in existing state.
             rerun += f'%{{if {retry} != ""}} retry ${{{retry}}}%{{endif}}'
