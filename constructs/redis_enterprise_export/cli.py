@@ -15,14 +15,12 @@ import importlib
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Protocol, cast
 
 from redis_enterprise_export._version import __version__
 from redis_enterprise_export.errors import ExportError
+from redis_enterprise_export.extras import command_name
 
-# The console script (pyproject.toml's [project.scripts]).
-SCRIPT = "redis-enterprise-export"
 # Command name -> (its module in commands/, its one-line summary).
 COMMANDS = {
     "export": ("export", "start one export and follow it to the end"),
@@ -44,7 +42,7 @@ def build_parser(environ: Mapping[str, str], command: str | None) -> argparse.Ar
     listed by name and summary only."""
     parser = argparse.ArgumentParser(
         # Usage lines name the command as it was typed: the console script or -m.
-        prog=SCRIPT if Path(sys.argv[0]).name == SCRIPT else "python -m redis_enterprise_export",
+        prog=command_name(),
         description="Export a Redis Enterprise Software database and wait for it to finish.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")

@@ -28,6 +28,9 @@ RESULT_ENV = "REDIS_EXPORT_RESULT"  # where to write the result record
 RUN_ID_ENV = "REDIS_EXPORT_RUN_ID"  # the run id, recorded in the result
 DRILL_ENV = "REDIS_EXPORT_DRILL"  # a drill's spec, as JSON (its export's is SPEC_ENV)
 EXPORT_RESULT_ENV = "REDIS_EXPORT_EXPORT_RESULT"  # a drill's export's result file
+# "1": an outcome the result file holds exits 0, and the stack fails the apply from
+# the record (see ``DatabaseExport``), so the failed run's record still reaches state.
+RECORDED_FAILURE_ENV = "REDIS_EXPORT_RECORDED_FAILURE"
 # The cluster's CA PEM, in numbered parts: Linux refuses one environment string
 # over 128 KiB, and corporate bundles are larger than that.
 CA_ENV_PREFIX = "REDIS_EXPORT_CA_"

@@ -23,6 +23,7 @@ from helpers import (
     toml_text,
     write_helper_config,
 )
+from redis_enterprise_export.contract import RECORDED_FAILURE_ENV
 from redis_enterprise_export.errors import ExitCode
 from redis_enterprise_export.simulator import Simulator
 
@@ -79,6 +80,26 @@ def test_failures_exit_non_zero_and_still_write_the_result(
     assert record["export_status"] == status
     assert message in record["message"]
     assert S3_SECRET not in out + err + result.read_text()
+
+
+def test_when_the_stack_judges_the_record_a_recorded_failure_exits_0(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """With REDIS_EXPORT_RECORDED_FAILURE=1 (the stack fails the apply from the record), a
+    failed export exits 0, its failure recorded and said; one whose record cannot be
+    written still exits non-zero, so Terraform taints it."""
+    sim.cluster.scenario.fail_reason = "general-error"
+    config = write_helper_config(sim.url, sim.ca_path, tmp_path)
+    judged = {RECORDED_FAILURE_ENV: "1"}
+    result = tmp_path / "orders.json"
+    code, _, err = run_helper(config, result, env=judged)
+    assert code == 0
+    assert "export_failure_reason 'general-error'" in err
+    assert json.loads(result.read_text())["export_status"] == "failed"
+    unwritable = tmp_path / "a-folder"
+    unwritable.mkdir()
+    code, _, err = run_helper(config, unwritable, env=judged)
+    assert code != 0, err
 
 
 def test_unreachable_cluster_exits_6_without_a_traceback(tmp_path: Path) -> None:

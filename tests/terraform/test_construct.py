@@ -118,8 +118,9 @@ def test_each_export_reruns_on_run_id_and_its_inputs_only(
     _, stack = synthesized
     export = next(v for k, v in stack["resource"]["terraform_data"].items() if "s3_export" in k)
     trigger = export["triggers_replace"]
-    # var.run_id when given, else the last one given (read back from state).
-    assert trigger["rerun"] == "${local.redis_export_run_id}"
+    # var.run_id when given, else the last one given (read back from state); after a
+    # failure, the failed attempt's id too.
+    assert trigger["rerun"].startswith("${local.redis_export_run_id}%{if try(")
     assert stack["locals"]["redis_export_run_id"].startswith('${var.run_id != "" ? var.run_id')
     assert trigger["export"]["location"]["secret_access_key_env"] == "S3_SECRET"
     assert "ca_cert_pem" not in json.dumps(trigger)
@@ -233,8 +234,8 @@ def test_resource_addresses_are_the_ones_cdktf_gives_its_own_resources(path: lis
 def test_an_export_inside_another_construct_is_addressed_by_its_whole_path(
     tmp_path: Path,
 ) -> None:
-    """An export in a nested scope gets cdktf's address for that path, and its
-    result reads that export's id."""
+    """An export in a nested scope gets cdktf's address for that path: its result reads
+    that export's id, its check the result's, its last success the check's."""
     app = App(outdir=str(tmp_path))
     stack = TerraformStack(app, "s")
     export = DatabaseExport(Construct(stack, "team-b"), "orders", props())
@@ -242,8 +243,12 @@ def test_an_export_inside_another_construct_is_addressed_by_its_whole_path(
     tf = json.loads((tmp_path / "stacks" / "s" / "cdk.tf.json").read_text())
     resources = tf["resource"]["terraform_data"]
     export_id = unique_id(["team-b", "orders", "export"])
-    result_id = unique_id(["team-b", "orders", "result"])
-    assert sorted(resources) == sorted([export_id, result_id])
+    result_id, check_id, success_id = (
+        unique_id(["team-b", "orders", kind]) for kind in ("result", "check", "last_success")
+    )
+    assert sorted(resources) == sorted([export_id, result_id, check_id, success_id])
     assert resources[export_id]["//"]["metadata"]["path"] == "s/team-b/orders/export"
     assert resources[result_id]["triggers_replace"] == f"${{terraform_data.{export_id}.id}}"
+    assert resources[check_id]["triggers_replace"] == f"${{terraform_data.{result_id}.id}}"
+    assert resources[success_id]["triggers_replace"] == f"${{terraform_data.{check_id}.id}}"
     assert export.result == f"${{jsondecode(terraform_data.{result_id}.output)}}"

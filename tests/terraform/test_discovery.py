@@ -46,15 +46,27 @@ def cli(*argv: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
 def test_a_selector_without_a_lock_entry_is_one_line_that_says_to_run_discover(
     sim: Simulator, tmp_path: Path, export_dir: Path
 ) -> None:
-    """Synthesis never asks the cluster: an unresolved selector stops it, with the fix."""
+    """Synthesis never asks the cluster: an unresolved selector stops it, with the fix named
+    as the console command (main.py is no way to run discover); before, as python -m."""
     path = selector_config(tmp_path / "exports.toml", sim, export_dir)
     run = run_main(path, tmp_path)
     assert run.returncode == 2
     assert run.stderr == (
         f"error: {path} [exports.nightly]: databases: got ['*']; expected an up-to-date entry "
-        f"in exports.lock.json (run: python -m redis_enterprise_export discover --config {path})\n"
+        f"in exports.lock.json (run: redis-enterprise-export discover --config {path})\n"
     )
     assert sim.cluster.log == []
+
+
+def test_the_stale_selector_error_names_discover_as_the_user_ran_synth(
+    sim: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """``python -m redis_enterprise_export synth`` on an unresolved selector names discover
+    the same way, with ``python -m``."""
+    path = selector_config(tmp_path / "exports.toml", sim, export_dir)
+    code, _, err = cli("synth", "--config", str(path), "--out", str(tmp_path / "out"))
+    assert code == 2
+    assert f"(run: python -m redis_enterprise_export discover --config {path})" in err
 
 
 def test_discover_writes_what_each_selector_matched(
@@ -289,5 +301,6 @@ def test_discover_synth_apply_status_then_a_new_database_is_one_new_export(
     changed = {c["address"]: c["change"]["actions"] for c in plan["resource_changes"]
                if c["change"]["actions"] != ["no-op"]}  # fmt: skip
     names = sorted(address.split(".")[1].rsplit("_", 1)[0] for address in changed)
-    assert names == ["nightly-payments_export", "nightly-payments_result"], changed
+    assert names == [f"nightly-payments_{kind}" for kind in
+                     ("check", "export", "last_success", "result")], changed  # fmt: skip
     assert all(actions == ["create"] for actions in changed.values())

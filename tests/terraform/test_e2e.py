@@ -89,48 +89,92 @@ def partly_failed(sim: Simulator, export_dir: Path, project: TerraformProject) -
     return project
 
 
-def test_after_a_partial_failure_a_plain_plan_replaces_only_the_failed_export(
-    partly_failed: TerraformProject,
-) -> None:
-    """Run r2 fails one of two exports: a plain plan then replaces the tainted one only,
-    keeping the other's r2 (outputs that depend on no failed resource are saved)."""
-    plan = partly_failed.terraform("plan", "-no-color", check=False).stdout
-    actions = [
-        line.strip() for line in plan.splitlines() if line.strip().startswith("# terraform_data")
-    ]
-    # Whichever export posted first failed: it (tainted; its predecessor, deposed, goes
-    # too) and its result, which the failed apply kept as it was; nothing of the other.
-    failed = (
-        "orders_offsite" if actions[0].startswith("# terraform_data.orders_offsite") else "orders"
-    )
-    assert len(actions) == 3, actions
-    assert actions[0].startswith(f"# terraform_data.{failed}_export_"), actions
-    assert actions[0].endswith("is tainted, so must be replaced"), actions
-    assert actions[1].startswith(f"# terraform_data.{failed}_export_"), actions
-    assert "(deposed object" in actions[1], actions
-    assert actions[2].startswith(f"# terraform_data.{failed}_result_"), actions
-    assert actions[2].endswith("must be replaced"), actions
-
-
-def test_a_failed_export_keeps_its_last_success_in_state(
-    partly_failed: TerraformProject, sim: Simulator
-) -> None:
-    """Run r2 fails one of two exports: state still holds the failed one's r1 success
-    (its result is replaced create-before-destroy, so the failed apply never dropped it),
-    and the other's r2. Before, the failed export's result was destroyed first: gone."""
-    results = {
-        record["name"]: (record["run_id"], record["export_status"])
-        for resource in partly_failed.state()["resources"]
-        if "_result_" in resource["name"]
-        for record in [json.loads(resource["instances"][0]["attributes"]["output"]["value"])]
-    }
+def failed_and_other(project: TerraformProject) -> tuple[str, str]:
+    """Which of the two exports failed in the last run (whichever posted first)."""
     latest = {
         path.stem: json.loads(path.read_text())["export_status"]
-        for path in (partly_failed.stack / ".results").glob("*.json")
+        for path in (project.stack / ".results").glob("*.json")
     }
     (failed,) = [name for name, status in latest.items() if status == "failed"]
     (other,) = [name for name in latest if name != failed]
-    assert results == {failed: ("r1", "succeeded"), other: ("r2", "succeeded")}
+    return failed, other
+
+
+def test_after_a_partial_failure_exports_shows_each_exports_own_latest_outcome(
+    partly_failed: TerraformProject,
+) -> None:
+    """Run r2 fails one of two exports: the exports output shows the failed one's r2
+    failure with its r1 success beside it, and the other's r2 success. Before, it kept r1
+    for both (an output over a failed resource is not saved)."""
+    failed, other = failed_and_other(partly_failed)
+    exports = partly_failed.outputs()
+    assert (exports[failed]["export_status"], exports[failed]["run_id"]) == ("failed", "r2")
+    assert exports[failed]["export_failure_reason"] == "general-error"
+    last = exports[failed]["last_success"]
+    assert (last["export_status"], last["run_id"]) == ("succeeded", "r1")
+    assert (exports[other]["export_status"], exports[other]["run_id"]) == ("succeeded", "r2")
+    assert exports[other]["last_success"]["run_id"] == "r2"
+
+
+def test_after_a_partial_failure_a_plain_plan_reruns_only_the_failed_export(
+    partly_failed: TerraformProject, sim: Simulator
+) -> None:
+    """Run r2 fails one of two exports: a plain plan replaces the failed one's resources
+    only; applying it exports that one again, and then a plain plan shows no changes."""
+    failed, other = failed_and_other(partly_failed)
+    plan = partly_failed.terraform("plan", "-no-color").stdout
+    actions = [
+        line.strip() for line in plan.splitlines() if line.strip().startswith("# terraform_data")
+    ]
+    assert actions, plan
+    assert all(line.startswith(f"# terraform_data.{failed}_") for line in actions), actions
+    assert any(
+        line.startswith(f"# terraform_data.{failed}_export_") and "must be replaced" in line
+        for line in actions
+    ), actions
+    started = sim.cluster.exports_started(1)
+    partly_failed.terraform("apply", "-auto-approve", "-no-color")
+    assert sim.cluster.exports_started(1) == started + 1
+    exports = partly_failed.outputs()
+    assert exports[failed]["export_status"] == exports[other]["export_status"] == "succeeded"
+    assert exports[failed]["last_success"]["run_id"] == "r2"
+    assert partly_failed.plan_changes(None) == 0
+
+
+def test_a_failed_export_keeps_its_last_success_in_state(
+    partly_failed: TerraformProject,
+) -> None:
+    """Run r2 fails one of two exports: state's last successes are the failed one's r1
+    (create-before-destroy: the failed apply never dropped it) and the other's r2, while
+    the latest records are both r2's."""
+
+    def records(kind: str) -> dict[str, tuple[str, str]]:
+        return {
+            record["name"]: (record["run_id"], record["export_status"])
+            for resource in partly_failed.state()["resources"]
+            if f"_{kind}_" in resource["name"]
+            for instance in resource["instances"]
+            if "deposed" not in instance  # the next apply destroys a deposed object
+            for record in [json.loads(instance["attributes"]["output"]["value"])]
+        }
+
+    failed, other = failed_and_other(partly_failed)
+    assert records("last_success") == {failed: ("r1", "succeeded"), other: ("r2", "succeeded")}
+    assert records("result") == {failed: ("r2", "failed"), other: ("r2", "succeeded")}
+
+
+def test_a_first_night_failure_shows_in_exports(
+    sim: Simulator, export_dir: Path, project: TerraformProject
+) -> None:
+    """An export that fails on the stack's first apply shows in the exports output, failed,
+    with no last success; before, it was absent."""
+    sim.cluster.scenario.fail_reason = "general-error"
+    project.synth(tables(sim, export_dir))
+    project.init()
+    assert project.apply("r1", check=False).code != 0
+    orders = project.outputs()["orders"]
+    assert (orders["export_status"], orders["run_id"]) == ("failed", "r1")
+    assert orders["last_success"] is None
 
 
 def test_a_new_run_id_exports_again_exactly_once(applied: TerraformProject, sim: Simulator) -> None:
@@ -238,10 +282,10 @@ def test_a_refused_export_fails_the_apply_with_what_to_do(
     assert PASSWORD not in result.text
 
 
-def test_a_failed_export_taints_and_the_next_apply_exports_again(
+def test_a_failed_export_fails_the_apply_and_the_next_apply_exports_again(
     sim: Simulator, export_dir: Path, project: TerraformProject
 ) -> None:
-    """A failed export fails the apply and taints the resource; the next apply exports again."""
+    """A failed export fails the apply, saying why; the next apply exports again."""
     sim.cluster.scenario.fail_reason = "no-permission"
     project.synth(tables(sim, export_dir))
     project.init()
@@ -250,9 +294,6 @@ def test_a_failed_export_taints_and_the_next_apply_exports_again(
     assert "export_failure_reason 'no-permission'" in " ".join(failed.text.split())
     record = json.loads((project.stack / ".results" / "orders.json").read_text())
     assert (record["export_status"], record["export_failure_reason"]) == ("failed", "no-permission")
-    state = project.state()
-    export = next(r for r in state["resources"] if r["name"].startswith("orders_export"))
-    assert export["instances"][0]["status"] == "tainted"
 
     sim.cluster.scenario.fail_reason = None
     project.apply()
@@ -288,3 +329,56 @@ def test_the_run_id_is_read_back_in_the_workspace_being_planned(
     applied.terraform("workspace", "select", "-no-color", "default")
     assert applied.plan_changes(None) == 0
     assert sim.cluster.exports_started(1) == 2
+
+
+def test_a_failed_retry_keeps_the_last_success(
+    partly_failed: TerraformProject, sim: Simulator
+) -> None:
+    """Run r2 fails one export and its retry fails too: its r1 success is still in state
+    and in the exports output (a success left deposed would be destroyed by the retry)."""
+    failed, _ = failed_and_other(partly_failed)
+    sim.cluster.scenario.fail_reason, sim.cluster.scenario.fail_exports = "general-error", 1
+    assert partly_failed.terraform("apply", "-auto-approve", "-no-color", check=False).code != 0
+    assert partly_failed.outputs()[failed]["last_success"]["run_id"] == "r1"
+    assert partly_failed.outputs()[failed]["export_status"] == "failed"
+    successes = [
+        json.loads(instance["attributes"]["output"]["value"])
+        for resource in partly_failed.state()["resources"]
+        if resource["name"].startswith(f"{failed}_last_success_")
+        for instance in resource["instances"]
+        if "deposed" not in instance
+    ]
+    assert [record["run_id"] for record in successes] == ["r1"]
+
+
+def test_a_helper_that_fails_by_itself_leaves_the_others_reruns_intact(
+    sim: Simulator, export_dir: Path, project: TerraformProject
+) -> None:
+    """Run r2: one export's helper cannot write its record (it fails by itself, tainted)
+    while the other's export fails on the cluster. A plain plan then still plans (before,
+    the failed one's check failed the plan: its rerun key sat in an output over both) and
+    reruns both; applying it exports both."""
+    location = {"type": "mount_point", "path": str(export_dir)}
+    config = tables(sim, export_dir)
+    config["exports"]["orders_offsite"] = {"cluster": "sim", "database": 1, "location": location}
+    project.synth(config)
+    project.init()
+    project.apply("r1")
+    unwritable = project.stack / ".results" / "orders_offsite.json"
+    unwritable.unlink()
+    unwritable.mkdir()  # its record cannot be written: the helper exits non-zero
+    sim.cluster.scenario.fail_reason, sim.cluster.scenario.fail_exports = "general-error", 1
+    assert project.apply("r2", check=False).code != 0
+    assert (
+        json.loads((project.stack / ".results" / "orders.json").read_text())["export_status"]
+        == "failed"
+    )
+    unwritable.rmdir()
+    plan = project.terraform("plan", "-no-color", check=False)
+    assert plan.code == 0, plan.text
+    for name in ("orders", "orders_offsite"):
+        assert f"# terraform_data.{name}_export_" in plan.stdout, plan.stdout
+    started = sim.cluster.exports_started(1)
+    project.terraform("apply", "-auto-approve", "-no-color")
+    assert sim.cluster.exports_started(1) == started + 2
+    assert {e["export_status"] for e in project.outputs().values()} == {"succeeded"}

@@ -18,6 +18,7 @@ from packaging.requirements import Requirement
 
 from helpers import REPO, STACK, run_main, terraform_env
 from helpers.package import cli, config, git_wheel, site_packages
+from redis_enterprise_export.commands.synth import default_stack
 from redis_enterprise_export.extras import EXTRAS, PACKAGE
 from redis_enterprise_export.simulator import Simulator
 
@@ -107,6 +108,19 @@ def test_synth_command_writes_the_stack_main_py_writes(
     ours = json.loads((tmp_path / "built" / "stacks" / STACK / "cdk.tf.json").read_text())
     theirs = json.loads((by_main / "cdktf.out" / "stacks" / STACK / "cdk.tf.json").read_text())
     assert ours == theirs
+
+
+def test_synth_writes_the_stack_beside_the_config_where_status_looks(
+    tmp_path: Path, sim: Simulator, export_dir: Path
+) -> None:
+    """``synth --config infra/exports.toml`` run from elsewhere writes the stack beside the
+    config, the folder ``status`` reads by default; before, it wrote into the current folder."""
+    (tmp_path / "infra").mkdir()
+    config(tmp_path / "infra", sim, {"type": "mount_point", "path": str(export_dir)})
+    run = cli("synth", "--config", "infra/exports.toml", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / default_stack(Path("infra/exports.toml")) / "cdk.tf.json").is_file()
+    assert not (tmp_path / "cdktf.out").exists()
 
 
 def test_synth_command_on_a_bad_config_is_one_line_and_writes_nothing(tmp_path: Path) -> None:

@@ -311,3 +311,19 @@ def test_any_state_table_parses_or_is_one_config_error_line(
         assert "\n" not in str(exc)  # noqa: PT017 (most tables fail; that is the point)
         return
     backend_block(state)
+
+
+@pytest.mark.parametrize(
+    ("state", "version"),
+    [('backend = "s3"\nbucket = "bkt"\nregion = "eu-west-1"', ">= 1.10"),
+     ('backend = "pg"', ">= 1.4"), ('backend = "local"', ">= 1.4")],
+)  # fmt: skip
+def test_an_s3_stack_requires_the_terraform_that_has_use_lockfile(
+    tmp_path: Path, state: str, version: str
+) -> None:
+    """An s3 stack (locked with use_lockfile) requires Terraform >= 1.10; the others >= 1.4."""
+    synth_with_state(tmp_path, state)
+    stack = tmp_path / "cdktf.out" / "stacks" / "exports"
+    assert (
+        json.loads((stack / "cdk.tf.json").read_text())["terraform"]["required_version"] == version
+    )

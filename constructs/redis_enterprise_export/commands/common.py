@@ -179,14 +179,20 @@ def conclude(
     message: str,
     result_file: Path | None,
     summarize: Callable[[], None],
+    *,
+    recorded_exits_zero: bool = False,
 ) -> int:
     """Record a run's outcome, add its summary row, say its error; its exit code.
 
     A record that cannot be written is an outcome too: an unrecordable success is none.
+    With ``recorded_exits_zero``, an outcome the record holds exits 0 (the caller
+    judges the record).
     """
+    recorded = False
     try:
         if result_file is not None:
             write_record(result_file, record)
+            recorded = True
     except LocalSetupError as exc:
         # The run's own outcome stays what it was.
         outcome = outcome or exc
@@ -196,6 +202,8 @@ def conclude(
         return ExitCode.OK
     with suppress(OSError):  # Terraform may be gone, and our stderr with it
         print(f"error: {message}", file=sys.stderr)
+    if recorded and recorded_exits_zero:
+        return ExitCode.OK
     return outcome.exit_code if isinstance(outcome, ExportError) else ExitCode.INTERNAL
 
 

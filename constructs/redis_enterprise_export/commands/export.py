@@ -21,7 +21,7 @@ from redis_enterprise_export.commands.common import (
     utc_now,
     write_record,
 )
-from redis_enterprise_export.contract import SPEC_ENV, Result, unpack_spec
+from redis_enterprise_export.contract import RECORDED_FAILURE_ENV, SPEC_ENV, Result, unpack_spec
 from redis_enterprise_export.errors import ConfigError, ExitCode, InterruptedExportError
 from redis_enterprise_export.redact import scrub
 from redis_enterprise_export.run.supervise import guarded, outcome_message, supervised
@@ -112,7 +112,13 @@ def _export(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
             append_to_summary(args.summary, lambda path: append_summary(path, record, cluster))
 
-    return conclude(record, outcome, message, result_file, summarize)
+    # An interrupted run still fails by itself: Terraform is stopping, and the
+    # resource it saves tainted is what reruns it.
+    judged_by_stack = environ.get(RECORDED_FAILURE_ENV) == "1"
+    return conclude(
+        record, outcome, message, result_file, summarize,
+        recorded_exits_zero=judged_by_stack and not isinstance(outcome, InterruptedExportError),
+    )  # fmt: skip
 
 
 def _load_spec(args: argparse.Namespace, environ: Mapping[str, str]) -> ExportSpec:

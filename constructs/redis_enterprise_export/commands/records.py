@@ -1,9 +1,9 @@
 """Each export's own records, as ``status`` reads them from the synthesized stack.
 
-Two sources, both this project's own: the ``result`` resource of each export in
-Terraform state (the record of its last *successful* run: a failed export never
-replaces it), read with ``terraform show -json``, which works for every backend
-once the stack is initialized; and ``.results/<name>.json``, which the helper
+Two sources, both this project's own: each export's records in Terraform state
+(its ``result`` resource, the latest run's record, and its ``last_success``, which
+a failed export never replaces), read with ``terraform show -json``, which works
+for every backend once the stack is initialized; and ``.results/<name>.json``, which the helper
 writes on this runner for its latest attempt, whatever its outcome. The
 cluster's per-database fields cannot tell two exports of one database apart;
 these can.
@@ -102,16 +102,22 @@ class OwnRecords:
 
 @dataclass(frozen=True)
 class _Kind:
-    """Where one kind of record lives: its result resource's address and file."""
+    """Where one kind of record lives: its record resources' addresses, and its file."""
 
     record: type[Result] | type[DrillResult]
-    address: Callable[[str], str]
+    addresses: Callable[[str], tuple[str, ...]]
     file: Callable[[str], str]
 
 
-EXPORTS = _Kind(Result, lambda name: unique_id([name, "result"]), result_path)
+EXPORTS = _Kind(
+    Result,
+    lambda name: (unique_id([name, "result"]), unique_id([name, "last_success"])),
+    result_path,
+)
 # As ExportStack places them: DatabaseDrill constructs in its "drills" scope.
-DRILLS = _Kind(DrillResult, lambda name: unique_id(["drills", name, "result"]), drill_result_path)
+DRILLS = _Kind(
+    DrillResult, lambda name: (unique_id(["drills", name, "result"]),), drill_result_path
+)
 
 
 def read_own_records(
@@ -226,7 +232,9 @@ def records_in_state(
 ) -> dict[str, list[Result | DrillResult]]:
     """Each ``result`` resource of ``kind`` in state, by name: found by its address
     (the construct's logical id), or by the record's own ``name``."""
-    by_address = {f"terraform_data.{kind.address(name)}": name for name in names}
+    by_address = {
+        f"terraform_data.{address}": name for name in names for address in kind.addresses(name)
+    }
     values = state.get("values")
     module = values.get("root_module") if isinstance(values, dict) else None
     resources = module.get("resources") if isinstance(module, dict) else None

@@ -16,11 +16,17 @@ from redis_enterprise_export.spec.config import load_config
 
 STACK = "exports"
 OUT = "cdktf.out"  # the App's default output folder
+OUTDIR_ENV = "CDKTF_OUTDIR"  # what the cdktf/cdktn CLI sets for the App
+
+
+def default_out(config_path: Path) -> Path:
+    """Where ``synth`` writes, unless told (and ``main.py``, run from the config's folder)."""
+    return config_path.parent / OUT
 
 
 def default_stack(config_path: Path) -> Path:
-    """Where ``synth`` (and ``main.py``), run from the config's folder, write its stack."""
-    return config_path.parent / OUT / "stacks" / STACK
+    """The stack's folder under ``default_out``: where ``status --stack`` looks."""
+    return default_out(config_path) / "stacks" / STACK
 
 
 def synthesize(config_path: Path, out: Path | None = None) -> Path:
@@ -57,13 +63,17 @@ def add_options(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> 
         "--out",
         type=Path,
         metavar="DIR",
-        help="the output folder (default: cdktf.out, or what the cdktf/cdktn CLI sets)",
+        help="the output folder (default: cdktf.out beside the config, where status "
+        "--stack looks, or what the cdktf/cdktn CLI sets)",
     )
 
 
 def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    out = args.out
+    if out is None and not environ.get(OUTDIR_ENV):
+        out = default_out(args.config)
     try:
-        stack = synthesize(args.config, args.out)
+        stack = synthesize(args.config, out)
     except ConfigError as exc:
         return bad_input(exc)
     print(f"synthesized {args.config} into {stack}")

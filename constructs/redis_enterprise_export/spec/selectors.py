@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from redis_enterprise_export.errors import ConfigError
+from redis_enterprise_export.extras import command_name
 from redis_enterprise_export.spec.export import ExportSpec
 
 LOCK_VERSION = 1
@@ -252,5 +253,5 @@ def stale(selector: Selector, config: Path) -> ConfigError:
         "databases",
         list(selector.include),
         f"an up-to-date entry in {lock_path(config).name}",
-        hint=f"run: python -m redis_enterprise_export discover --config {config}",
+        hint=f"run: {command_name()} discover --config {config}",
     )

@@ -105,10 +105,10 @@ class DatabaseDrill(Construct):
             {
                 "input": literal({"drill": self.spec.to_dict(), "export": export.packed_spec}),
                 "provisioner": [run_helper],
-                # The export's result is replaced each time the export runs.
+                # The last success is replaced each time the export succeeds.
                 "triggers_replace": {
                     "drill": literal(self.spec.trigger()),
-                    "export": f"${{terraform_data.{export.result_id}.id}}",
+                    "export": f"${{terraform_data.{export.success_id}.id}}",
                 },
             },
         )

@@ -20,7 +20,11 @@ from redis_enterprise_export.synth.cdk import (
     TerraformVariable,
 )
 from redis_enterprise_export.synth.drill import DatabaseDrill, DatabaseDrillProps
-from redis_enterprise_export.synth.export import DatabaseExport, DatabaseExportProps
+from redis_enterprise_export.synth.export import (
+    DatabaseExport,
+    DatabaseExportProps,
+    rerun_output,
+)
 from redis_enterprise_export.synth.resources import hcl_string, literal
 
 
@@ -50,7 +54,7 @@ class ExportStack(TerraformStack):
     def __init__(self, scope: Construct, id: str, props: ExportStackProps) -> None:
         super().__init__(scope, id)
         declare_backend(self, props.state)
-        self.add_override("terraform.required_version", ">= 1.4")
+        self.add_override("terraform.required_version", required_version(props.state))
         TerraformVariable(
             self,
             "run_id",
@@ -58,21 +62,37 @@ class ExportStack(TerraformStack):
             default="",
             description="A new value exports every database again (e.g. the pipeline's run id).",
         )
-        run_id = sticky_run_id(self, props.state)
+        previous = previous_outputs(self, props.state)
+        run_id = sticky_run_id(self, previous)
         self.exports = [
             DatabaseExport(
                 self,
                 spec.name,
-                DatabaseExportProps.from_spec(spec, run_id=run_id, python=props.python),
+                DatabaseExportProps.from_spec(
+                    spec, run_id=run_id, python=props.python, previous=previous
+                ),
             )
             for spec in props.exports
         ]
         TerraformOutput(
             self,
             "exports",
-            value={export.spec.name: export.result for export in self.exports},
-            description="Each export's outcome, keyed by export name.",
+            value={export.spec.name: export.outcome for export in self.exports},
+            description="Each export's latest outcome, with its last success beside it.",
         )
+        if previous is not None:
+            # One override for them all: a framework call per export costs at 2000.
+            self.add_override(
+                "output",
+                {
+                    rerun_output(export.spec.name): {
+                        "value": export.rerun_key,
+                        "description": "What the next plan compares to rerun this export "
+                        "after a failure.",
+                    }
+                    for export in self.exports
+                },
+            )
         if props.drills:
             by_name = {export.spec.name: export for export in self.exports}
             # Their own scope: a drill may share its name with an export.
@@ -111,21 +131,26 @@ class ExportStack(TerraformStack):
         )
 
 
+def required_version(state: StateBackend) -> str:
+    """The oldest Terraform the stack runs on: s3 locks with ``use_lockfile`` (1.10)."""
+    return ">= 1.10" if state.backend == "s3" else ">= 1.4"
+
+
 RUN_ID_LOCAL = "redis_export_run_id"
+PREVIOUS_LOCAL = "redis_export_previous"
 
 
-def sticky_run_id(stack: TerraformStack, state: StateBackend) -> str:
-    """The run id every export's trigger holds: ``var.run_id`` when given, else the
-    last one given, read back from the stack's own state (its ``run_id`` output),
-    so a plan without ``-var run_id`` (a PR plan, a drift check) shows no changes.
+def previous_outputs(stack: TerraformStack, state: StateBackend) -> str | None:
+    """An expression for the outputs of the stack's last apply, read back from its
+    own state as an object of values ({} before the first apply; null when this
+    plan does not read them), or None where they are never read.
 
     Outputs that depend on no failed resource are saved on a failed apply too, so
-    after a partial failure the run id is still the one that apply was given.
-    Read back from the backend ``[state]`` names, in the current workspace. Not
-    read back: a backend configured only at ``terraform init``, settings that
-    ``-backend-config`` overrides, and ``s3`` with no ``region`` in ``[state]``
-    (``terraform validate`` wants one for the read, and has no $AWS_REGION): there
-    a plan without ``-var run_id`` replaces every export, as before.
+    after a partial failure they are that apply's. Read back from the backend
+    ``[state]`` names, in the current workspace. Not read back: a backend
+    configured only at ``terraform init``, settings that ``-backend-config``
+    overrides, and ``s3`` with no ``region`` in ``[state]`` (``terraform validate``
+    wants one for the read, and has no $AWS_REGION).
     """
     if state.backend == "local":
         path = hcl_string(state.path)
@@ -136,8 +161,9 @@ def sticky_run_id(stack: TerraformStack, state: StateBackend) -> str:
             f'terraform.workspace == "default" ? {path} : '
             '"${path.root}/terraform.tfstate.d/${terraform.workspace}/terraform.tfstate"'
         )
-        # A missing or empty file (the first plan) is no state yet: no run id.
-        previous = f'try(jsondecode(file({path})).outputs.run_id.value, "")'
+        # A missing or empty file (the first plan) is no state yet: no outputs.
+        outputs = f"try(jsondecode(file({path})).outputs, {{}})"
+        previous = f"{{for name, output in {outputs} : name => output.value}}"
     elif state.backend == "pg" or (state.backend == "s3" and state.region):
         stack.add_override(
             "data.terraform_remote_state.previous_run",
@@ -152,10 +178,25 @@ def sticky_run_id(stack: TerraformStack, state: StateBackend) -> str:
                 "defaults": {"run_id": ""},
             },
         )
-        previous = "data.terraform_remote_state.previous_run[0].outputs.run_id"
+        previous = "one(data.terraform_remote_state.previous_run[*].outputs)"
     else:
+        return None
+    stack.add_override(f"locals.{PREVIOUS_LOCAL}", f"${{{previous}}}")
+    return f"local.{PREVIOUS_LOCAL}"
+
+
+def sticky_run_id(stack: TerraformStack, previous: str | None) -> str:
+    """The run id every export's trigger holds: ``var.run_id`` when given, else the
+    last one given, read back from the stack's ``previous`` outputs (see
+    ``previous_outputs``), so a plan without ``-var run_id`` (a PR plan, a drift
+    check) shows no changes. Where they are not read, such a plan replaces every
+    export.
+    """
+    if previous is None:
         return "${var.run_id}"
-    stack.add_override(f"locals.{RUN_ID_LOCAL}", f'${{var.run_id != "" ? var.run_id : {previous}}}')
+    stack.add_override(
+        f"locals.{RUN_ID_LOCAL}", f'${{var.run_id != "" ? var.run_id : try({previous}.run_id, "")}}'
+    )
     return f"${{local.{RUN_ID_LOCAL}}}"
 
 
