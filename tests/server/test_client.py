@@ -306,7 +306,7 @@ def test_a_secret_the_cluster_echoes_to_an_import_is_not_shown(httpserver: HTTPS
         {"error_code": "bad", "description": f"cannot read with {secret} as u:{PASSWORD}"},
         status=400,
     )
-    rs = RsClient(httpserver.url_for("").rstrip("/"), auth=("u", PASSWORD))
+    rs = RsClient(httpserver.url_for("").rstrip("/"), auth=("u", PASSWORD), secrets=[secret])
     body = {"dataset_import_sources": [{"type": "abs", "account_name": "a", "container": "c",
                                         "sas_token": secret, "filename": "f.rdb"}]}  # fmt: skip
     with pytest.raises(ApiError) as info:
