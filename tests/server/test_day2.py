@@ -292,6 +292,23 @@ def test_status_prometheus_file_parses_with_prometheus_client(
     assert list(metrics.parent.iterdir()) == [metrics]  # written atomically, no temp file left
 
 
+def test_idle_after_a_reset_shows_as_idle_in_the_prometheus_file(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """``idle``, RS's documented export_status after every status reset, is its own state in
+    the textfile, not ``unknown`` (an alert on unknown would fire every night)."""
+    sim.cluster.databases[1].export_status = "idle"
+    metrics = tmp_path / "redis_exports.prom"
+    path = config(tmp_path, {"sim": sim}, {"orders": {"database": "orders"}})
+    code, out, err = day2("status", "--prometheus", str(metrics), "--config", str(path))
+    assert code == 0, out + err
+    labels = (("cluster", "sim"), ("database", "orders"), ("database_uid", "1"),
+              ("export", "orders"))  # fmt: skip
+    samples = metric_samples(metrics)
+    assert samples[("redis_export_status", (*labels, ("redis_export_status", "idle")))] == 1
+    assert samples[("redis_export_status", (*labels, ("redis_export_status", "unknown")))] == 0
+
+
 def test_status_markdown_renders_as_a_table(sim: Simulator, tmp_path: Path) -> None:
     """--markdown is a table a Markdown renderer (markdown-it, GFM tables) turns into <table>."""
     code, out, _ = day2(
