@@ -130,6 +130,9 @@ def age_seconds(text: str, now: datetime) -> float | None:
 
 
 def hours(seconds: float) -> str:
+    """A duration in the unit that shows it: seconds under a minute, minutes under an hour."""
+    if seconds < 59.5:
+        return f"{seconds:.0f} s"
     return f"{seconds / 60:.0f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
 
 
