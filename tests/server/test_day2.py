@@ -470,6 +470,8 @@ def test_status_a_last_export_time_in_the_future_is_not_fresh(
 def test_name_narrows_the_exports_shown_not_the_coverage(sim: Simulator, tmp_path: Path) -> None:
     """With --name orders, the config's export of 'search' still covers it: coverage passes,
     and preflight asks to add no export the config already has."""
+    for db in sim.cluster.databases.values():
+        db.export_status, db.last_export_time = "succeeded", _stamp(1)
     path = config(tmp_path, {"sim": sim}, {"orders": {"database": 1}, "search": {"database": 2}})
     code, out, _ = day2("status", "--coverage", "--name", "orders", "--config", str(path))
     assert code == 0, out
