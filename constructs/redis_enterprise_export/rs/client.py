@@ -163,6 +163,7 @@ class RsClient:
         # answer's time (a few KB, milliseconds), and cuts only one that trickles.
         self.answer_seconds = self.timeout[0] + self.timeout[1]
         self.verify = _resolve_verify(verify)
+        self._ca_cert = isinstance(verify, str)  # a path given: the config's ca_cert
         basic = _Utf8BasicAuth(*auth)
         # Never part of a message, even when the server echoes them: the password, the
         # Authorization header as sent (a WAF's or proxy's error page may print it, and its
@@ -440,7 +441,9 @@ class RsClient:
         watchdog = WATCHDOG.get()
         if watchdog is not None and watchdog.fired:
             return watchdog.error(method, path, self.base_url)  # whatever the cut broke
-        return transport_error(exc, method, path, self.base_url, self.timeout[1])
+        return transport_error(
+            exc, method, path, self.base_url, self.timeout[1], ca_cert=self._ca_cert
+        )
 
     def _refusal(
         self,
