@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from redis_enterprise_export.contract import RESULT_ENV, RUN_ID_ENV, SUMMARY_ENV
-from redis_enterprise_export.errors import ConfigError, ExitCode, ExportError, LocalSetupError
+from redis_enterprise_export.errors import (
+    ConfigError,
+    ExitCode,
+    ExportError,
+    LocalSetupError,
+    error_lines,
+)
 from redis_enterprise_export.spec.values import parse_time
 
 if TYPE_CHECKING:
@@ -92,7 +98,7 @@ def unread(views: Mapping[str, ClusterView]) -> list[ClusterView]:
 
 
 def bad_input(exc: ConfigError) -> int:
-    print(f"error: {exc}", file=sys.stderr)
+    print(error_lines(exc), file=sys.stderr)
     return BAD_INPUT
 
 
