@@ -3,6 +3,7 @@ job summary, best effort."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import stat
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_helper, start_helper, toml_text, write_helper_config
+from helpers import ADMIN, PASSWORD, run_helper, start_helper, toml_text, write_helper_config
 from helpers.tables import tables
 from redis_enterprise_export.contract import Result
 from redis_enterprise_export.simulator import Simulator
@@ -89,3 +90,20 @@ def test_a_database_whose_name_no_other_shares_gets_no_ambiguity_note(
     record = json.loads((tmp_path / "r.json").read_text())
     assert len(record["files"]) == 1
     assert record["files_note"] == ""
+
+
+def test_an_authorization_header_echoed_in_the_failure_reason_reaches_no_record(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """A failure reason quoting the Authorization header the helper sent (base64 of
+    user:password) reaches neither its output, the result file nor the job summary."""
+    token = base64.b64encode(f"{ADMIN}:{PASSWORD}".encode()).decode()
+    sim.cluster.scenario.fail_reason = f"proxy-refused: Authorization: Basic {token}"
+    summary = tmp_path / "summary.md"
+    config = write_helper_config(sim.url, sim.ca_path, tmp_path)
+    code, out, err = run_helper(config, tmp_path / "r.json", {"GITHUB_STEP_SUMMARY": str(summary)})
+    assert code != 0
+    record = (tmp_path / "r.json").read_text()
+    assert "proxy-refused" in record
+    for text in (out, err, record, summary.read_text()):
+        assert token not in text

@@ -109,6 +109,17 @@ class _Utf8BasicAuth(requests.auth.AuthBase):
         request.headers["Authorization"] = self.header
         return request
 
+    @property
+    def secrets(self) -> list[str]:
+        """The header as sent and its base64 (user:password): a WAF or proxy error page
+        may print either."""
+        return [self.header, self.token]
+
+
+def authorization_secrets(user: str, password: str) -> list[str]:
+    """What the Authorization header for ``user`` and ``password`` shows of them."""
+    return _Utf8BasicAuth(user, password).secrets
+
 
 def _utf8(text: str, key: str, shown: Any) -> bytes:
     # surrogateescape gives back the bytes of an environment variable that was
@@ -169,7 +180,7 @@ class RsClient:
         # Authorization header as sent (a WAF's or proxy's error page may print it, and its
         # base64 is user:password), and the location's secrets. Not the rest of a request
         # body: its bucket, file and key id are what an operator must check in a 400.
-        self._secrets = [auth[1], basic.header, basic.token, *secrets]
+        self._secrets = [auth[1], *basic.secrets, *secrets]
         self.session = requests.Session()
         self.session.auth = basic
         self.session.verify = self.verify
