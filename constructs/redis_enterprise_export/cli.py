@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol, cast
 
 from redis_enterprise_export._version import __version__
-from redis_enterprise_export.errors import ExportError
+from redis_enterprise_export.errors import ExportError, error_lines
 from redis_enterprise_export.extras import command_name
 
 # Command name -> (its module in commands/, its one-line summary).
@@ -87,6 +87,6 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         code = module.run(args, env)
     except ExportError as exc:
         # What a command leaves to the CLI, e.g. an optional package not installed.
-        print(f"error: {exc}", file=sys.stderr)
+        print(error_lines(exc), file=sys.stderr)
         return exc.exit_code
     return code

@@ -6,7 +6,7 @@ the result record reads ``status`` the same way, so there is one mapping, here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from difflib import get_close_matches
 from enum import IntEnum
 from typing import Any, ClassVar
@@ -93,6 +93,33 @@ class ConfigError(ExportError, ValueError):
         close = get_close_matches(key, allowed, n=1)
         hint = f"did you mean {close[0]!r}?" if close else ""
         return cls(key, _UNKNOWN, "one of " + ", ".join(allowed), hint=hint)
+
+
+class MultiConfigError(ConfigError):
+    """Several config errors a single read found: one line each, every line naming its
+    file, table and key. Its own key, value and where are the first error's."""
+
+    def __init__(self, errors: Sequence[ConfigError]) -> None:
+        self.errors = list(errors)
+        first = self.errors[0]
+        super().__init__(first.key, first.value, first.expected, where=first.where,
+                         hint=first.hint)  # fmt: skip
+
+    def _message(self) -> str:
+        return "\n".join(str(error) for error in self.errors)
+
+    def within(self, where: str, prefix: str = "") -> ConfigError:
+        return MultiConfigError([error.within(where, prefix) for error in self.errors])
+
+    @classmethod
+    def of(cls, errors: Sequence[ConfigError]) -> ConfigError:
+        """The one error, or all of them."""
+        return errors[0] if len(errors) == 1 else cls(errors)
+
+
+def error_lines(exc: BaseException) -> str:
+    """``exc`` as the CLI prints it: each of its lines after ``error: ``."""
+    return "\n".join(f"error: {line}" for line in str(exc).splitlines() or [""])
 
 
 class _Marker:

@@ -33,7 +33,7 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     for form in _forms(secrets):
         text = text.replace(form, "***")
     wanted = [secret for secret in secrets if len(secret) >= MIN_SECRET]
-    if wanted and any(mark in text for mark in "%&+\\"):
+    if wanted and any(mark in text for mark in _MARKS):
         text = _WORD.sub(lambda word: "***" if _hides(word.group(), wanted) else word.group(), text)
     return text
 
@@ -43,13 +43,35 @@ _WORD = re.compile(r"\S+")
 
 
 def _hides(word: str, secrets: list[str]) -> bool:
-    """Whether ``word``, percent-, plus- or HTML-decoded, holds one of ``secrets``."""
-    utf8 = {"encoding": "utf-8", "errors": "surrogateescape"}
-    decoded = {unquote(word, **utf8), unquote_plus(word, **utf8), html.unescape(word)}
-    decoded |= {html.unescape(unquote(word, **utf8))}
+    """Whether ``word``, percent-, plus-, HTML- or JSON-decoded, in any mix of them up to
+    DECODE_ROUNDS deep (a proxy may encode what it echoes once more), holds one of
+    ``secrets``."""
+    seen = layer = {word}
+    for _ in range(DECODE_ROUNDS):
+        layer = {text for encoded in layer for text in _decodings(encoded)} - seen
+        if any(secret in text for text in layer for secret in secrets):
+            return True
+        seen = seen | layer
+        layer = {text for text in layer if any(mark in text for mark in _MARKS)}
+        if not layer:
+            return False
+    return False
+
+
+# Deep enough for a secret encoded by each of three layers (client, proxy, error page) and
+# escaped once more; bounded, so a hostile answer of nested escapes costs little.
+DECODE_ROUNDS = 4
+_MARKS = "%&+\\"
+# surrogateescape: a secret from undecodable environment bytes is those bytes.
+_UTF8 = {"encoding": "utf-8", "errors": "surrogateescape"}
+
+
+def _decodings(word: str) -> set[str]:
+    """``word`` decoded one step in each of the ways a server may have encoded it."""
+    decoded = {unquote(word, **_UTF8), unquote_plus(word, **_UTF8), html.unescape(word)}
     with suppress(ValueError):  # not a JSON string's inside
         decoded.add(json.loads(f'"{word}"'))
-    return any(secret in text for text in decoded for secret in secrets)
+    return decoded
 
 
 @lru_cache(maxsize=8)  # one client scrubs every string of an answer with the same secrets
@@ -58,12 +80,10 @@ def _forms(secrets: tuple[str, ...]) -> tuple[str, ...]:
     for secret in secrets:
         if len(secret) < MIN_SECRET:
             continue
-        # surrogateescape: a secret from undecodable environment bytes is those bytes.
-        utf8 = {"encoding": "utf-8", "errors": "surrogateescape"}
         encoded = {
-            quote(secret, safe="", **utf8),
-            quote(secret, **utf8),
-            quote_plus(secret, **utf8),
+            quote(secret, safe="", **_UTF8),
+            quote(secret, **_UTF8),
+            quote_plus(secret, **_UTF8),
         }
         # Percent-encoding's hex digits come in either case.
         encoded |= {re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(), e) for e in encoded}

@@ -55,6 +55,10 @@ class ClusterApi:
         rows = self.cluster.list_databases(["uid", "name"]).body
         return next(int(r["uid"]) for r in rows if r["name"] == name)
 
+    def databases(self, fields: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self.cluster.list_databases(fields.split(",")).body
+        return rows
+
     def start_export(self, uid: int, body: dict[str, Any]) -> None:
         self._post(f"/v1/bdbs/{uid}/actions/export", self.cluster.start_export(uid, "admin", body))
 

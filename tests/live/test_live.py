@@ -1,10 +1,12 @@
 """The live conformance suite: what a real cluster answers, checked and recorded.
 
-Tests marked ``live`` run against the cluster the REDIS_EXPORT_LIVE_* variables name
-(``./dev test-live``; without a URL it starts the project's simulator) and are skipped
-without them. They only read, except one real export of the scratch database when
-REDIS_EXPORT_LIVE_EXPORT=1. Every answer they read is written, secrets redacted, as a
-JSON fixture into REDIS_EXPORT_LIVE_RECORD (default: a pytest temporary folder). The
+Tests marked ``live`` run only when asked for by ``-m live`` (``./dev test-live``; without
+a URL it starts the project's simulator): plain ``pytest`` skips them even with the
+variables set (tests/conftest.py), and ``-m live`` skips them without the variables. They
+only read, except one real export of the scratch database (its status reset first) when
+REDIS_EXPORT_LIVE_EXPORT=1. Every answer they read is written, secrets redacted and every
+email and database name pseudonymized, as a JSON fixture into REDIS_EXPORT_LIVE_RECORD
+(default: a pytest temporary folder). The
 unmarked tests below replay the committed fixtures (tests/fixtures/live/) through
 RsClient, so an answer once seen from a real cluster stays a regression test.
 
@@ -23,7 +25,7 @@ import os
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -80,6 +82,50 @@ def redact(value: Any, secrets: tuple[str, ...] = (), *, under_secret: bool = Fa
     return re.sub(r"(\w[\w+.-]*://)[^/@\s]*@", r"\1" + REDACTED + "@", value)
 
 
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+PSEUDONYM_DOMAIN = "@example.invalid"
+
+
+class Pseudonyms:
+    """Stable stand-ins for what names people and databases in recorded answers: each
+    email becomes ``user-N@example.invalid``, each user's name ``user-N`` and each
+    database name ``database-N``, the same original always the same stand-in."""
+
+    def __init__(self) -> None:
+        self.emails: dict[str, str] = {}
+        self.names: dict[str, dict[str, str]] = {"database": {}, "user": {}}
+
+    def answer(self, path: str, body: Any) -> Any:
+        """``body``, answered to ``path``, with the names its rows carry (under "name", in
+        the databases' and the users' answers) and every email replaced, wherever they
+        appear as a whole string (or, for emails, inside one)."""
+        kind = "database" if path.startswith("/v1/bdbs") else "user"
+        if path.startswith("/v1/bdbs") or path == "/v1/users":
+            for row in body if isinstance(body, list) else [body]:
+                if isinstance(row, dict) and isinstance(row.get("name"), str) and row["name"]:
+                    self._stand_in(kind, row["name"])
+        return self._replaced(body)
+
+    def _stand_in(self, kind: str, name: str) -> str:
+        names = self.names[kind]
+        return names.setdefault(name, f"{kind}-{len(names) + 1}")
+
+    def _email(self, email: str) -> str:
+        return self.emails.setdefault(email, f"user-{len(self.emails) + 1}{PSEUDONYM_DOMAIN}")
+
+    def _replaced(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: self._replaced(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._replaced(v) for v in value]
+        if not isinstance(value, str):
+            return value
+        for names in self.names.values():
+            if value in names:
+                return names[value]
+        return EMAIL.sub(lambda m: self._email(m.group()), value)
+
+
 @dataclass
 class Answer:
     method: str
@@ -120,6 +166,7 @@ class Live:
     record: Path
     origin: str
     password: str
+    pseudonyms: Pseudonyms = field(default_factory=Pseudonyms)
 
     def read(
         self, name: str, path: str, fields: str = "", permission: str = "view_bdb_info"
@@ -132,7 +179,8 @@ class Live:
 
     def save(self, name: str, answers: list[Answer]) -> None:
         for answer in answers:
-            answer.body = redact(answer.body, (self.password,))
+            # Redacted first: a URL's user@host is gone before emails are looked for.
+            answer.body = self.pseudonyms.answer(answer.path, redact(answer.body, (self.password,)))
         write_fixture(self.record, name, self.origin, answers)
 
 
@@ -269,36 +317,42 @@ def test_live_statistics_give_the_key_count_a_drill_compares(live: Live) -> None
 
 @pytest.mark.live
 def test_live_one_export_of_the_scratch_database_succeeds_and_is_recorded(live: Live) -> None:
-    """With REDIS_EXPORT_LIVE_EXPORT=1: a POST to a mount_point answers 2xx, the statuses
-    read after it end in succeeded with progress 100 and a last_export_time; every distinct
-    answer on the way is recorded."""
+    """With REDIS_EXPORT_LIVE_EXPORT=1: after a status reset (so an earlier export's
+    outcome cannot pass for this one), a POST to a mount_point answers 2xx, the statuses
+    read after it end in succeeded with progress 100 and a last_export_time that moved;
+    every distinct answer on the way is recorded."""
     if env("EXPORT") != "1" or not env("MOUNT"):
         pytest.skip("a real export needs REDIS_EXPORT_LIVE_EXPORT=1 and REDIS_EXPORT_LIVE_MOUNT")
     path = f"/v1/bdbs/{live.uid}"
     before = live.client._get(path, {"fields": EXPORT_FIELDS})
     if before["export_status"] == "exporting":
         pytest.skip("the scratch database is exporting already")
+    answers = [Answer("GET", path, {"fields": EXPORT_FIELDS}, 200, before)]
+    data = before
+    if before["export_status"] in {"succeeded", "failed"}:
+        live.client.reset_export_status(live.uid)
+        answers.append(Answer("PUT", f"{path}/actions/export_reset_status", {}, 200, None))
+        data = live.client._get(path, {"fields": EXPORT_FIELDS})
+        assert data["export_status"] not in {"succeeded", "failed"}, data
+        answers.append(Answer("GET", path, {"fields": EXPORT_FIELDS}, 200, data))
     body = {"export_location": {"type": "mount_point", "path": env("MOUNT")}}
     action_uid = live.client.start_export(live.uid, body)
     # The POST's 2xx: its body's action_uid if it had one (RsClient keeps no more of it).
     posted = None if action_uid is None else {"action_uid": action_uid}
-    answers = [
-        Answer("GET", path, {"fields": EXPORT_FIELDS}, 200, before),
-        Answer("POST", f"{path}/actions/export", {}, 200, posted),
-    ]
+    answers.append(Answer("POST", f"{path}/actions/export", {}, 200, posted))
     until = time.monotonic() + float(env("TIMEOUT") or 600)
-    data = before
     while time.monotonic() < until:
         time.sleep(0.5)
         data = live.client._get(path, {"fields": EXPORT_FIELDS})
         if data != answers[-1].body:
             answers.append(Answer("GET", path, {"fields": EXPORT_FIELDS}, 200, data))
-        if data["export_status"] in {"succeeded", "failed"} and data != before:
+        if data["export_status"] in {"succeeded", "failed"}:
             break
     live.save("export_sequence", answers)
     assert data["export_status"] == "succeeded", data
     assert float(data["export_progress"]) == 100
     assert isinstance(data["last_export_time"], str)
+    assert data["last_export_time"] != before.get("last_export_time", ""), "a stale status"
 
 
 # Replaying what was recorded ---------------------------------------------------
@@ -342,6 +396,8 @@ def replay(client: RsClient, answer: dict[str, Any]) -> None:
     if answer["method"] == "POST":
         expected = body.get("action_uid") if isinstance(body, dict) else None
         assert client.start_export(int(path.split("/")[3]), {}) == expected
+    elif answer["method"] == "PUT":  # a status reset: its 2xx is the whole answer
+        client.reset_export_status(int(path.split("/")[3]))
     elif re.fullmatch(r"/v1/bdbs/\d+", path) and "export_status" in body:
         state = client.export_state(int(path.split("/")[3]))
         assert state.export_status == body["export_status"]
@@ -428,6 +484,50 @@ def test_the_committed_fixtures_hold_no_secret() -> None:
     for path in fixture_files():
         document = json.loads(path.read_text())
         assert redact(document["answers"]) == document["answers"], path.name
+
+
+# Pseudonyms ---------------------------------------------------------------------
+
+NAMES = st.text(st.characters(codec="utf-8"), min_size=1, max_size=20)
+LOCAL_PART = st.text("abcxyz0189._+-", min_size=1, max_size=10)
+
+
+@given(names=st.lists(NAMES, min_size=1, max_size=5, unique=True), locals_=st.lists(
+    LOCAL_PART, min_size=1, max_size=4, unique=True))  # fmt: skip
+def test_pseudonyms_replace_every_database_name_and_email_stably(
+    names: list[str], locals_: list[str]
+) -> None:
+    """Every database name and email, in the answers that carry them and wherever else
+    they appear whole, becomes a stand-in: the same original always the same one, two
+    originals never one; nothing of an email is left."""
+    emails = [f"{local}@corp.example.com" for local in locals_]
+    pseudonyms = Pseudonyms()
+    rows = [{"uid": i, "name": name} for i, name in enumerate(names, 1)]
+    listed = pseudonyms.answer("/v1/bdbs", rows)
+    again = pseudonyms.answer("/v1/bdbs/1", {"name": names[0], "note": f"by {emails[0]}"})
+    users = pseudonyms.answer("/v1/users", [{"email": e, "name": f"U {e}"} for e in emails])
+    stand_ins = [row["name"] for row in listed]
+    assert stand_ins == [f"database-{i}" for i in range(1, len(names) + 1)]
+    assert again == {"name": "database-1", "note": "by user-1@example.invalid"}
+    assert [u["email"] for u in users] == [
+        f"user-{i}@example.invalid" for i in range(1, len(emails) + 1)
+    ]
+    assert not {json.dumps(v) for v in (users, again)} & {json.dumps(e) for e in emails}
+    assert all(e not in json.dumps(users) for e in emails)
+
+
+def test_the_committed_fixtures_hold_no_email_and_no_database_name() -> None:
+    """Every committed fixture was pseudonymized: each email is user-N@example.invalid and
+    each database name in the databases' answers is database-N."""
+    for path in fixture_files():
+        text = path.read_text()
+        assert all(e.endswith(PSEUDONYM_DOMAIN) for e in EMAIL.findall(text)), path.name
+        for answer in json.loads(text)["answers"]:
+            if answer["path"].startswith("/v1/bdbs"):
+                body = answer["body"]
+                for row in body if isinstance(body, list) else [body]:
+                    if isinstance(row, dict) and "name" in row:
+                        assert re.fullmatch(r"database-\d+", row["name"]), path.name
 
 
 # docs/unconfirmed.md says what the suite checks --------------------------------

@@ -116,6 +116,16 @@ def test_a_wrong_ca_fails_clearly_with_no_fallback(sim: Simulator, tmp_path: Pat
     assert sim.cluster.log == []
 
 
+def test_without_ca_cert_a_failed_tls_verification_says_to_set_it(sim: Simulator) -> None:
+    """Trusting the system store, a cluster's own CA fails verification: the hint is to set
+    ca_cert (and not to re-run synth, which a set ca_cert's hint says)."""
+    rs = RsClient(sim.url, auth=(ADMIN, PASSWORD), verify=True)
+    with pytest.raises(TransportError) as info:
+        rs.export_state(1)
+    assert "Set ca_cert to the cluster's CA file" in str(info.value)
+    assert "re-run synth" not in str(info.value)
+
+
 def test_connection_refused_says_where_and_that_nothing_was_sent() -> None:
     """A refused connection names the URL and records that nothing was sent."""
     rs = RsClient("https://127.0.0.1:9", auth=("u", "p"), retry=Retry(0))
@@ -306,7 +316,7 @@ def test_a_secret_the_cluster_echoes_to_an_import_is_not_shown(httpserver: HTTPS
         {"error_code": "bad", "description": f"cannot read with {secret} as u:{PASSWORD}"},
         status=400,
     )
-    rs = RsClient(httpserver.url_for("").rstrip("/"), auth=("u", PASSWORD))
+    rs = RsClient(httpserver.url_for("").rstrip("/"), auth=("u", PASSWORD), secrets=[secret])
     body = {"dataset_import_sources": [{"type": "abs", "account_name": "a", "container": "c",
                                         "sas_token": secret, "filename": "f.rdb"}]}  # fmt: skip
     with pytest.raises(ApiError) as info:

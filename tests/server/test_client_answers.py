@@ -6,6 +6,7 @@ will not send); each test checks what the servers received.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import math
@@ -15,6 +16,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import pytest
 import requests
@@ -59,6 +61,7 @@ def client(server: HTTPServer, retry: Retry | None = None) -> RsClient:
         auth=("u", PASSWORD),
         retry=retry if retry is not None else Retry(0),
         timeout_seconds=5,
+        secrets=[SECRET],  # as connect() gives it the location's secrets
     )
 
 
@@ -505,7 +508,7 @@ def test_a_5xx_on_the_post_is_a_lost_answer_and_not_retried(
 def test_a_server_that_echoes_secrets_does_not_get_them_into_the_message(
     httpserver: HTTPServer,
 ) -> None:
-    """Error text from the server is shown without the password or the body's values."""
+    """Error text from the server is shown without the password or the location's secret."""
     httpserver.expect_request(EXPORT, method="POST").respond_with_json(
         {"error_code": "bad", "description": f"bad key {SECRET} for user u:{PASSWORD}"}, status=400
     )
@@ -645,7 +648,6 @@ ECHOES = st.sampled_from(["raw", "percent", "percent-lower", "plus", "json"])
 
 
 def _echoed(secret: str, form: str) -> str:
-    from urllib.parse import quote, quote_plus
 
     if form == "percent":
         return quote(secret, safe="")
@@ -723,7 +725,6 @@ def test_a_secret_encoded_any_mix_of_ways_inside_a_url_is_scrubbed(
     """Each character of the secret raw or percent-encoded, as encoders differ (AWS keys
     hold '+' and '/'), or HTML-escaped: neither the echo nor the secret is left."""
     from html import escape
-    from urllib.parse import quote
 
     # Whitespace is always encoded, as in any URL.
     echo = "".join(
@@ -736,3 +737,116 @@ def test_a_secret_encoded_any_mix_of_ways_inside_a_url_is_scrubbed(
     assert echo not in shown
     assert secret not in shown
     assert "(no-permission)" in shown
+
+
+# Echoes of the Authorization header, of encoded secrets, of the body (issue 26, M4) ----
+
+
+def _basic(user: str, password: str) -> str:
+    return base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+@pytest.mark.parametrize("status", [400, 502])
+@pytest.mark.parametrize("form", ["header", "token", "token-percent"])
+def test_an_echoed_authorization_header_is_never_shown(
+    httpserver: HTTPServer, status: int, form: str
+) -> None:
+    """A WAF or proxy that prints the Authorization header it got (base64 of user:password),
+    whole, as its token, or percent-encoded, gets neither into the message."""
+    token = _basic("u", PASSWORD)
+    echo = {"header": f"Basic {token}", "token": token, "token-percent": quote(token, safe="")}
+    httpserver.expect_request(EXPORT, method="POST").respond_with_json(
+        {"error_code": "waf", "description": f"blocked: Authorization={echo[form]} (rule 942)"},
+        status=status,
+    )
+    with pytest.raises(ExportError) as info:
+        client(httpserver).start_export(1, BODY)
+    assert_one_line(info.value)
+    assert token not in str(info.value)
+    assert quote(token, safe="") not in str(info.value)
+    assert "(rule 942)" in str(info.value)
+
+
+def test_an_authorization_header_echoed_in_a_page_that_is_not_json_is_never_shown(
+    httpserver: HTTPServer,
+) -> None:
+    """An HTML page answered to a read, quoting the header, is shown without its token."""
+    token = _basic("u", PASSWORD)
+    httpserver.expect_request("/v1/bdbs/1").respond_with_data(
+        f"<p>Authorization: Basic {token}</p>", content_type="text/html"
+    )
+    with pytest.raises(ProtocolError) as info:
+        client(httpserver).export_state(1)
+    assert token not in str(info.value)
+    assert "Authorization" in str(info.value)
+
+
+@pytest.mark.parametrize("which", ["location secret", "password"])
+def test_a_double_percent_encoded_secret_is_never_shown(httpserver: HTTPServer, which: str) -> None:
+    """A secret percent-encoded twice (a proxy encoding what it echoes once more) is hidden."""
+    secret = "Wj+8/kQ=z!p@ss 1"
+    auth = ("u", secret if which == "password" else PASSWORD)
+    rs = RsClient(httpserver.url_for("").rstrip("/"), auth=auth, retry=Retry(0),
+                  timeout_seconds=5, secrets=[secret if which != "password" else SECRET])  # fmt: skip
+    echo = quote(quote("u:" + secret, safe=""), safe="")
+    httpserver.expect_request(EXPORT, method="POST").respond_with_json(
+        {"error_code": "bad", "description": f"cannot reach s3://{echo}@b (denied)"}, status=400
+    )
+    with pytest.raises(ApiError) as info:
+        rs.start_export(1, BODY)
+    assert echo not in str(info.value)
+    assert "cannot reach *** (denied)" in str(info.value)
+
+
+def test_a_400_echoing_the_body_shows_what_the_operator_must_check(httpserver: HTTPServer) -> None:
+    """A 400 that echoes the request body shows its bucket, key id, file name and
+    encryption type, and hides only the secrets (the location's, the password)."""
+    key = "sse-Customer-Key-91f"
+    body = {"dataset_import_sources": [{
+        "type": "s3", "bucket_name": "backups-eu", "access_key_id": "AKIAEXAMPLE7",
+        "secret_access_key": SECRET, "filename": "orders-1-2026.rdb.gz",
+        "encryption": {"type": "sse-c", "sse_customer_key": key},
+    }]}  # fmt: skip
+    httpserver.expect_request("/v1/bdbs/1/actions/import", method="POST").respond_with_json(
+        {"error_code": "invalid_schema", "description": json.dumps(body)}, status=400
+    )
+    rs = RsClient(httpserver.url_for("").rstrip("/"), auth=("u", PASSWORD), retry=Retry(0),
+                  timeout_seconds=5, secrets=[SECRET, key])  # fmt: skip
+    with pytest.raises(ApiError) as info:
+        rs.start_import(1, body)
+    shown = str(info.value)
+    for field in ("backups-eu", "AKIAEXAMPLE7", "orders-1-2026.rdb.gz", "sse-c"):
+        assert field in shown
+    assert SECRET not in shown
+    assert key not in shown
+
+
+ENCODERS: dict[str, Callable[[str], str]] = {
+    "percent": lambda text: quote(text, safe=""),
+    "percent-path": quote,
+    "plus": quote_plus,
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    secret=SECRETS,
+    inner=st.sampled_from(["none", "json", "html"]),
+    layers=st.lists(st.sampled_from(sorted(ENCODERS)), min_size=1, max_size=3),
+)
+def test_a_secret_encoded_up_to_three_times_over_is_scrubbed(
+    secret: str, inner: str, layers: list[str]
+) -> None:
+    """A secret escaped for JSON or HTML (or not) and then percent-encoded once, twice or
+    three times over, in any mix of encoders: neither the echo nor the secret is shown,
+    and the text around it is (an exact form may leave a harmless tail of the escape)."""
+    from html import escape
+
+    echo = {"none": secret, "json": json.dumps(secret)[1:-1], "html": escape(secret)}[inner]
+    for layer in layers:
+        echo = ENCODERS[layer](echo)
+    shown = scrub(f"upload failed: {echo} (kept)", [secret])
+    assert echo not in shown
+    assert secret not in shown
+    assert shown.startswith("upload failed: ***")
+    assert shown.endswith(" (kept)")

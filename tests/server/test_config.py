@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from helpers import REPO, run_main, toml_text
+from helpers import REPO, run_main, terraform_env, toml_text
+from redis_enterprise_export.cli import main
 from redis_enterprise_export.errors import ConfigError
 from redis_enterprise_export.spec.config import load_config
 from redis_enterprise_export.spec.locations import MountPointLocation, S3Location, SseC
@@ -124,7 +125,7 @@ BAD_CONFIGS: list[tuple[str, str]] = [
         "[clusters.a]\nurl='https://x'\n[clusters.a]\n",
         ": syntax: got \"Cannot declare ('clusters', 'a') twice (at line 3, column 12)\"; expected valid TOML",
     ),
-    ("", ": [clusters]: got nothing; expected a [clusters.NAME] table"),
+    ("[exports.x]\n", ": [clusters]: got nothing; expected a [clusters.NAME] table"),
     (
         "[clusters.prod]\nurl = 'https://rs'\n",
         ": [exports]: got nothing; expected a [exports.NAME] table",
@@ -278,6 +279,57 @@ BAD_CONFIGS: list[tuple[str, str]] = [
     ),
     ("state = 'pg'\n" + config_text(), " [state]: state: got 'pg'; expected a [state] table"),
 ]
+
+
+def test_every_error_a_single_read_finds_is_reported_one_line_each(tmp_path: Path) -> None:
+    """A config with errors in two clusters, an export, the state and a drill reports all of
+    them, one line each naming file, table and key (before: only the first); an export on
+    a cluster in error is not blamed for it."""
+    bad_export = GOOD_EXPORT | {"timeout_seconds": -1}
+    leaning = GOOD_EXPORT | {"cluster": "staging"}
+    drill = {"export": "orders", "into": "orders-drill", "erase": "orders-dril"}
+    path = write(tmp_path, toml_text({
+        "clusters": {"prod": GOOD_CLUSTER | {"port": 1}, "staging": {"url": "ftp://x"},
+                     "dr": GOOD_CLUSTER},
+        "exports": {"orders": GOOD_EXPORT | {"cluster": "dr"}, "bad": bad_export | {"cluster": "dr"},
+                    "on-staging": leaning},
+        "drills": {"nightly": drill},
+    }) + "[state]\nbackend = 'swift'\n")  # fmt: skip
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    lines = str(info.value).splitlines()
+    assert [line.split(": ")[0:2] for line in lines] == [
+        [f"{path} [clusters.prod]", "port"],
+        [f"{path} [clusters.staging]", "url"],
+        [f"{path} [exports.bad]", "timeout_seconds"],
+        [f"{path} [state]", "backend"],
+        [f"{path} [drills.nightly]", "erase"],
+    ]
+    assert not any("on-staging" in line for line in lines)
+
+
+def test_an_empty_file_says_both_tables_are_missing(tmp_path: Path) -> None:
+    """An empty config is two errors: no [clusters] and no [exports], a line each."""
+    path = write(tmp_path, "")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).splitlines() == [
+        f"{path}: [clusters]: got nothing; expected a [clusters.NAME] table",
+        f"{path}: [exports]: got nothing; expected a [exports.NAME] table",
+    ]
+
+
+def test_the_cli_prints_each_config_error_on_its_own_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Several errors reach stderr as one "error: " line each, exit 2, no traceback."""
+    path = write(tmp_path, "")
+    assert main(["status", "--config", str(path)], terraform_env()) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f"error: {path}: [clusters]: got nothing; expected a [clusters.NAME] table",
+        f"error: {path}: [exports]: got nothing; expected a [exports.NAME] table",
+    ]
 
 
 @pytest.mark.parametrize(("text", "message"), BAD_CONFIGS)

@@ -293,6 +293,23 @@ def test_status_prometheus_file_parses_with_prometheus_client(
     assert list(metrics.parent.iterdir()) == [metrics]  # written atomically, no temp file left
 
 
+def test_idle_after_a_reset_shows_as_idle_in_the_prometheus_file(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """``idle``, RS's documented export_status after every status reset, is its own state in
+    the textfile, not ``unknown`` (an alert on unknown would fire every night)."""
+    sim.cluster.databases[1].export_status = "idle"
+    metrics = tmp_path / "redis_exports.prom"
+    path = config(tmp_path, {"sim": sim}, {"orders": {"database": "orders"}})
+    code, out, err = day2("status", "--prometheus", str(metrics), "--config", str(path))
+    assert code == 0, out + err
+    labels = (("cluster", "sim"), ("database", "orders"), ("database_uid", "1"),
+              ("export", "orders"))  # fmt: skip
+    samples = metric_samples(metrics)
+    assert samples[("redis_export_status", (*labels, ("redis_export_status", "idle")))] == 1
+    assert samples[("redis_export_status", (*labels, ("redis_export_status", "unknown")))] == 0
+
+
 def test_status_markdown_renders_as_a_table(sim: Simulator, tmp_path: Path) -> None:
     """--markdown is a table a Markdown renderer (markdown-it, GFM tables) turns into <table>."""
     code, out, _ = day2(
@@ -454,6 +471,8 @@ def test_status_a_last_export_time_in_the_future_is_not_fresh(
 def test_name_narrows_the_exports_shown_not_the_coverage(sim: Simulator, tmp_path: Path) -> None:
     """With --name orders, the config's export of 'search' still covers it: coverage passes,
     and preflight asks to add no export the config already has."""
+    for db in sim.cluster.databases.values():
+        db.export_status, db.last_export_time = "succeeded", _stamp(1)
     path = config(tmp_path, {"sim": sim}, {"orders": {"database": 1}, "search": {"database": 2}})
     code, out, _ = day2("status", "--coverage", "--name", "orders", "--config", str(path))
     assert code == 0, out

@@ -188,7 +188,8 @@ def test_error_bodies_with_description_or_message_are_shown(
 
 
 def test_a_wrong_ca_fails_clearly_with_no_fallback(sim: Simulator, tmp_path: Path) -> None:
-    """A CA that did not sign the cluster's certificate: exit 6, a hint, and no request sent."""
+    """A CA that did not sign the cluster's certificate: exit 6, and no request sent. The
+    hint does not say to set ca_cert, which is set: it says to re-run synth after a change."""
     other = Simulator(tmp_path / "other").start()
     other.stop()
     result = tmp_path / "r.json"
@@ -196,7 +197,9 @@ def test_a_wrong_ca_fails_clearly_with_no_fallback(sim: Simulator, tmp_path: Pat
     code, _, err = run_helper(config, result)
     assert code == 6
     assert "TLS verification of https://127.0.0.1" in err
-    assert "Set ca_cert to the cluster's CA file" in err
+    assert "ca_cert is set, so its CA did not issue the cluster's certificate" in err
+    assert "point ca_cert at the new one and re-run synth" in err
+    assert "Set ca_cert" not in err
     assert sim.cluster.log == []
 
 

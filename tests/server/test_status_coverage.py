@@ -74,6 +74,22 @@ def test_coverage_counts_an_export_rs_schedule_both_or_nothing_with_each_age(
     assert f"{rs} - 2.0 h ok" in table["search"]
 
 
+@pytest.mark.parametrize("status", ["", "failed"], ids=["never ran", "failed"])
+def test_a_database_whose_only_export_never_succeeded_is_a_coverage_problem(
+    sim: Simulator, tmp_path: Path, status: str
+) -> None:
+    """An export that never succeeded (never ran, or failed every time) covers nothing:
+    coverage names it as the problem and fails, where before it said ok."""
+    db = sim.cluster.databases[1]
+    db.export_status, db.last_export_time = status, None
+    path = config(tmp_path, {"sim": sim}, {"orders": {"database": 1}})
+    code, out, _ = day2("status", "--coverage", "--json", "--config", str(path))
+    row = coverage_of(out)["orders"]
+    assert row["covered_by"] == "export"
+    assert row["problem"] == "no export of it has succeeded yet (orders)"
+    assert code == 1
+
+
 @pytest.mark.parametrize(
     ("argv", "status", "hours", "problem"),
     [
@@ -184,6 +200,8 @@ def test_a_drills_scratch_database_is_covered_as_scratch_not_reported_uncovered(
     count it as covered (by="drill_scratch"), where before it was an uncovered database
     and failed every night's --coverage check."""
     rs_backups(sim, 2, 2)
+    db = sim.cluster.databases[1]
+    db.export_status, db.last_export_time = "succeeded", _stamp(1)
     sim.cluster.add_database(7, "orders-drill")
     path = drilled_config(sim, tmp_path)
     metrics = tmp_path / "m.prom"

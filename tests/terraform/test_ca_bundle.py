@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from helpers import TerraformProject, terraform_env
+from helpers.day2 import day2
 from redis_enterprise_export.simulator import Simulator
 
 pytestmark = pytest.mark.e2e
@@ -79,3 +80,36 @@ def test_a_bundle_over_128_kib_applies_and_the_moved_stack_still_works(
     assert "argument list too long" not in applied.text
     assert project.outputs(cwd=moved)["orders"]["export_status"] == "succeeded"
     assert sim.cluster.exports_started(1) == 2
+
+
+def test_a_ca_changed_after_synthesis_fails_preflight_and_the_apply_says_re_run_synth(
+    sim: Simulator, export_dir: Path, project: TerraformProject, tmp_path: Path
+) -> None:
+    """The stack was synthesized with the old CA; then the cluster's CA rotated and ca_cert's
+    file was updated. Preflight (which reads the config) fails its stack CA check, saying to
+    re-run synth, where before it passed; the apply fails saying the same, not "set
+    ca_cert"; after a new synth both pass."""
+    old = Simulator(tmp_path / "old").start()
+    old.stop()
+    ca = project.root / "ca.pem"
+    ca.write_text(old.ca_path.read_text())
+    project.synth(tables(sim, ca, export_dir))
+    ca.write_text(sim.ca_path.read_text())  # the rotation, after synthesis
+    code, out, _ = day2("preflight", "--config", str(project.config))
+    assert code == 1, out
+    assert "stack CA: the stack in" in out
+    assert (
+        "synthesized with another CA than ca_cert names now (exports orders): re-run synth" in out
+    )
+    project.init()
+    applied = project.apply("run-1", check=False)
+    assert applied.code != 0
+    assert "re-run synth" in applied.stdout + applied.stderr
+    assert "Set ca_cert" not in applied.stdout + applied.stderr
+    project.synth(tables(sim, ca, export_dir))
+    code, out, _ = day2("preflight", "--config", str(project.config))
+    assert code == 0, out
+    assert "stack CA: the stack in" in out
+    assert "carries the CA ca_cert names" in out
+    project.apply("run-2")
+    assert project.outputs()["orders"]["export_status"] == "succeeded"

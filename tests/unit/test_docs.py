@@ -228,3 +228,22 @@ def test_no_docs_page_links_outside_docs() -> None:
             target = (page.parent / link.partition("#")[0]).resolve()
             assert target.is_relative_to((REPO / "docs").resolve()), (page.name, link)
             assert target.is_file(), (page.name, link)
+
+
+def test_every_claim_that_exports_count_against_max_simultaneous_backups_says_it_is_unconfirmed() -> (
+    None
+):
+    """RS documents max_simultaneous_backups for backups only: each paragraph of the code or
+    the docs that ties it to exports or to a 409 says that is assumed or unconfirmed."""
+    sources = [*(REPO / "constructs" / "redis_enterprise_export").rglob("*.py"),
+               *(REPO / "docs").glob("*.md"), REPO / "README.md"]  # fmt: skip
+    unhedged = []
+    for path in sources:
+        if "simulator" in path.parts:
+            continue  # the simulator models the assumption on purpose
+        for paragraph in re.split(r"\n\s*\n", path.read_text()):
+            if "max_simultaneous_backups" not in paragraph or "409" not in paragraph:
+                continue
+            if not re.search(r"unconfirmed|assumed|UNCONFIRMED", paragraph):
+                unhedged.append(f"{path.relative_to(REPO)}: {paragraph.strip()[:80]}")
+    assert not unhedged

@@ -445,3 +445,48 @@ def test_certificates_over_1_mib_are_refused_at_synthesis(tmp_path: Path) -> Non
         f"ca_cert: got '{len(block) * (2**20 // len(block) + 1)} bytes of certificates'; expected at most 1024 KiB (the helper's "
         "environment is capped near 2 MiB): keep only the CAs that sign the cluster's certificate"
     )
+
+
+@pytest.mark.parametrize(
+    "folder",
+    [
+        "/mnt/../etc",
+        "/mnt/backups/..",
+        "/..",
+        "/mnt/x\ny",
+        "/mnt/\ttab",
+        "/mnt/\x1b[31mred",
+        "/mnt/\x85next",
+    ],
+)
+def test_a_mount_point_path_with_dot_dot_or_a_control_character_is_one_line(
+    tmp_path: Path, folder: str
+) -> None:
+    """A mount_point path that climbs out with '..' or holds a newline, tab, escape or other
+    control character is refused at synthesis: one line naming file, table, key and value."""
+    shown = one_line_error(write(tmp_path, export=EXPORT | {"location": {"type": "mount_point",
+                                                                        "path": folder}}))  # fmt: skip
+    assert "[exports.orders]: location.path: got " in shown
+    assert repr(folder) in shown
+    assert "without '..' segments or control characters" in shown
+
+
+# The BMP without surrogates: what the tests' TOML writer escapes faithfully.
+PATH_CHARACTERS = st.characters(max_codepoint=0xFFFF).filter(
+    lambda c: not "\ud800" <= c <= "\udfff"
+)
+
+
+@given(folder=st.text(PATH_CHARACTERS, max_size=30).map(lambda text: "/" + text))
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+def test_any_mount_point_path_loads_only_without_dot_dot_or_control_characters(
+    tmp_path: Path, folder: str
+) -> None:
+    """Whatever absolute path is given, it loads only if it has no '..' segment and no
+    control character; otherwise it is one config error line."""
+    path = write(tmp_path, export=EXPORT | {"location": {"type": "mount_point", "path": folder}})
+    bad = ".." in folder.split("/") or any(c < " " or "\x7f" <= c <= "\x9f" for c in folder)
+    if bad:
+        one_line_error(path)
+    else:
+        assert load_config(path).exports[0].location.describe() == f"mount_point {folder}"

@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from redis_enterprise_export.contract import RESULT_ENV, RUN_ID_ENV, SUMMARY_ENV
-from redis_enterprise_export.errors import ConfigError, ExitCode, ExportError, LocalSetupError
+from redis_enterprise_export.errors import (
+    ConfigError,
+    ExitCode,
+    ExportError,
+    LocalSetupError,
+    error_lines,
+)
 from redis_enterprise_export.spec.values import parse_time
 
 if TYPE_CHECKING:
@@ -92,7 +98,7 @@ def unread(views: Mapping[str, ClusterView]) -> list[ClusterView]:
 
 
 def bad_input(exc: ConfigError) -> int:
-    print(f"error: {exc}", file=sys.stderr)
+    print(error_lines(exc), file=sys.stderr)
     return BAD_INPUT
 
 
@@ -130,6 +136,9 @@ def age_seconds(text: str, now: datetime) -> float | None:
 
 
 def hours(seconds: float) -> str:
+    """A duration in the unit that shows it: seconds under a minute, minutes under an hour."""
+    if seconds < 59.5:
+        return f"{seconds:.0f} s"
     return f"{seconds / 60:.0f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
 
 

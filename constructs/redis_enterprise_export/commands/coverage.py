@@ -95,6 +95,9 @@ def _coverage(
     problems = []
     if covered_by == NOTHING:
         problems.append("no export and no RS scheduled backup covers it")
+    if covered_by == EXPORT and not times:
+        # Configured is not covered: only a good export is a backup.
+        problems.append(f"no export of it has succeeded yet ({', '.join(exports)})")
     if rs and status == "failed":
         problems.append(f"RS's last scheduled backup failed ({reason or 'no reason given'})")
     if rs and max_age is not None:

@@ -24,8 +24,9 @@ if TYPE_CHECKING:
     from redis_enterprise_export.commands.inventory import ClusterView
     from redis_enterprise_export.commands.records import ExportStatus, OwnRecords
 
-# The states of the cluster's export_status (and backup_status); "none" is never run.
-STATES = ("succeeded", "failed", "exporting", "none", "unknown")
+# The states of the cluster's export_status (and backup_status); "none" is never run,
+# "idle" RS's documented value after a status reset.
+STATES = ("succeeded", "failed", "exporting", "idle", "none", "unknown")
 # How an export's own latest run ended (contract.outcome_status; "running": the helper
 # was killed outright; "none": no record of a run).
 OWN_STATES = (

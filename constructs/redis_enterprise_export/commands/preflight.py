@@ -13,6 +13,7 @@ import argparse
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from redis_enterprise_export.commands.common import (
@@ -28,7 +29,10 @@ from redis_enterprise_export.commands.common import (
     unread,
 )
 from redis_enterprise_export.commands.inventory import ClusterView, read_clusters, refused
+from redis_enterprise_export.commands.records import STACK_FILE
 from redis_enterprise_export.commands.summary import one_line
+from redis_enterprise_export.commands.synth import default_stack
+from redis_enterprise_export.contract import ca_digest
 from redis_enterprise_export.errors import (
     REDIRECT_HINT,
     ApiError,
@@ -65,7 +69,8 @@ class Check:
 DESCRIPTION = (
     "Check every export (or --name) without exporting. Once per cluster: it answers "
     "and its TLS verifies, the credentials work (one request), it does not redirect "
-    "(handle_redirects), the user's role may export, and max_concurrent_exports fits. "
+    "(handle_redirects), the user's role may export, max_concurrent_exports fits, and "
+    "a stack synthesized beside the config carries the CA ca_cert names. "
     "Per export: the secrets are set, the database exists, and the module versions "
     "it uses support backup_restore; per drill, its scratch database exists and is "
     "not Active-Active. A check the API cannot answer (a destination, "
@@ -93,6 +98,9 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         checks += [Check(view.name, "", name, *result) for name, result in _cluster_checks(view)]
         if view.cluster.coordination == "postgres":
             checks.append(Check(view.name, "", PG_CHECK, *_postgres(environ)))
+        own = [spec for spec in selected if spec.cluster is view.cluster]
+        if (stack_ca := _stack_ca(Path(args.config), own)) is not None:
+            checks.append(Check(view.name, "", "stack CA", *stack_ca))
         checks += [
             Check(view.name, spec.name, name, *result)
             for spec in selected
@@ -136,6 +144,44 @@ def _coverage(row: dict[str, Any]) -> tuple[str, str]:
         f"{database} and no RS scheduled backup: add one to the config, or a selector, "
         "or turn on the database's scheduled backups"
     )
+
+
+# A stack's cdk.tf.json holds each CA once (in locals); far below this.
+MAX_STACK_BYTES = 64 * 2**20
+
+
+def _stack_ca(config: Path, specs: list[ExportSpec]) -> tuple[str, str] | None:
+    """Whether the stack synthesized beside the config carries the CA its ``ca_cert`` names
+    (the stack keeps the CA's sha256 in each export's spec): a CA file changed after
+    synthesis passes every other check and fails the apply. None: no stack to compare."""
+    stack = default_stack(config) / STACK_FILE
+    try:
+        if not stack.is_file() or stack.stat().st_size > MAX_STACK_BYTES:
+            return None
+        resources = json.loads(stack.read_text()).get("resource", {}).get("terraform_data", {})
+        inputs = [item.get("input") for item in resources.values()]
+        synthesized = {
+            spec["name"]: spec["cluster"].get("ca_cert_sha256")
+            for spec in inputs
+            if isinstance(spec, dict) and isinstance(spec.get("cluster"), dict)
+        }
+    except (OSError, ValueError, AttributeError, KeyError, TypeError) as exc:
+        return NOT_CHECKED, f"the stack {stack} could not be read ({type(exc).__name__})"
+    compared = [spec for spec in specs if spec.name in synthesized]
+    if not compared:
+        return None
+    changed = [
+        spec.name
+        for spec in compared
+        if synthesized[spec.name]
+        != (ca_digest(spec.cluster.ca_cert_pem) if spec.cluster.ca_cert_pem else None)
+    ]
+    if changed:
+        return FAIL, (
+            f"the stack in {stack.parent} was synthesized with another CA than ca_cert "
+            f"names now (exports {', '.join(changed)}): re-run synth before the apply"
+        )
+    return PASS, f"the stack in {stack.parent} carries the CA ca_cert names"
 
 
 def tally(checks: list[Check]) -> str:

@@ -102,11 +102,23 @@ class _Utf8BasicAuth(requests.auth.AuthBase):
     def __init__(self, user: str, password: str) -> None:
         # The password is never shown: the codec's message would name a character of it.
         pair = _utf8(user, "username", user) + b":" + _utf8(password, "password", HIDDEN)
-        self._header = "Basic " + base64.b64encode(pair).decode()
+        self.token = base64.b64encode(pair).decode()
+        self.header = "Basic " + self.token
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = self._header
+        request.headers["Authorization"] = self.header
         return request
+
+    @property
+    def secrets(self) -> list[str]:
+        """The header as sent and its base64 (user:password): a WAF or proxy error page
+        may print either."""
+        return [self.header, self.token]
+
+
+def authorization_secrets(user: str, password: str) -> list[str]:
+    """What the Authorization header for ``user`` and ``password`` shows of them."""
+    return _Utf8BasicAuth(user, password).secrets
 
 
 def _utf8(text: str, key: str, shown: Any) -> bytes:
@@ -162,10 +174,15 @@ class RsClient:
         # answer's time (a few KB, milliseconds), and cuts only one that trickles.
         self.answer_seconds = self.timeout[0] + self.timeout[1]
         self.verify = _resolve_verify(verify)
-        # Never part of a message, even when the server echoes them.
-        self._secrets = [auth[1], *secrets]
+        self._ca_cert = isinstance(verify, str)  # a path given: the config's ca_cert
+        basic = _Utf8BasicAuth(*auth)
+        # Never part of a message, even when the server echoes them: the password, the
+        # Authorization header as sent (a WAF's or proxy's error page may print it, and its
+        # base64 is user:password), and the location's secrets. Not the rest of a request
+        # body: its bucket, file and key id are what an operator must check in a 400.
+        self._secrets = [auth[1], *basic.secrets, *secrets]
         self.session = requests.Session()
-        self.session.auth = _Utf8BasicAuth(*auth)
+        self.session.auth = basic
         self.session.verify = self.verify
         self.session.headers.update(
             {"Accept": "application/json", "User-Agent": f"redis-enterprise-export/{__version__}"}
@@ -239,7 +256,6 @@ class RsClient:
             "POST",
             path,
             permission=permission,
-            secrets=body_strings(body),
             action=action,
             json=body,
         ) as response:
@@ -365,7 +381,6 @@ class RsClient:
         path: str,
         *,
         permission: str,
-        secrets: Iterable[str] = (),
         action: str = "export",
         **kwargs: Any,
     ) -> Iterator[requests.Response]:
@@ -391,10 +406,7 @@ class RsClient:
                 raise self._transport_error(exc, method, path) from None
             with response:
                 if not 200 <= response.status_code < 300:
-                    raise self._refusal(
-                        response, method, path, permission, [*self._secrets, *secrets],
-                        action=action,
-                    )  # fmt: skip
+                    raise self._refusal(response, method, path, permission, action=action)
                 yield response
         finally:
             watchdog.stop()
@@ -426,7 +438,9 @@ class RsClient:
         watchdog = WATCHDOG.get()
         if watchdog is not None and watchdog.fired:
             return watchdog.error(method, path, self.base_url)  # whatever the cut broke
-        return transport_error(exc, method, path, self.base_url, self.timeout[1])
+        return transport_error(
+            exc, method, path, self.base_url, self.timeout[1], ca_cert=self._ca_cert
+        )
 
     def _refusal(
         self,
@@ -434,7 +448,6 @@ class RsClient:
         method: str,
         path: str,
         permission: str,
-        secrets: list[str],
         *,
         action: str,
     ) -> ExportError:
@@ -455,7 +468,7 @@ class RsClient:
             path,
             user=self.user,
             permission=permission,
-            secrets=secrets,
+            secrets=self._secrets,
             action=action,
         )
 
@@ -471,12 +484,3 @@ def _resolve_verify(verify: bool | str) -> bool | str:
     if isinstance(verify, str) and not os.path.exists(verify):
         raise LocalSetupError(f"{source} names the CA bundle {verify}, which does not exist")
     return verify
-
-
-def body_strings(value: Any) -> list[str]:
-    """The string leaves of a request body: the values a message must never echo."""
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in body_strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in body_strings(v)]
-    return [value] if isinstance(value, str) else []

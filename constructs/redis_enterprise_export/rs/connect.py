@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from redis_enterprise_export.contract import INSECURE_ENV
 from redis_enterprise_export.errors import ApiError, ProtocolError
 from redis_enterprise_export.polling import Deadline, backoff, ride_out
-from redis_enterprise_export.rs.client import RsClient
+from redis_enterprise_export.rs.client import RsClient, authorization_secrets
 from redis_enterprise_export.spec.export import Cluster
 from redis_enterprise_export.spec.values import resolve_env
 
@@ -44,8 +44,9 @@ class Credentials:
 
     @property
     def secrets(self) -> list[str]:
-        """Every value to scrub from what the run shows: the password and the others."""
-        return [self.password, *self.others]
+        """Every value to scrub from what the run shows: the password, the Authorization
+        header that carries it, and the others."""
+        return [self.password, *authorization_secrets(self.user, self.password), *self.others]
 
 
 def connect(

@@ -119,17 +119,28 @@ def check_proxy(session: requests.Session, url: str) -> None:
 
 
 def transport_error(
-    exc: BaseException, method: str, path: str, base_url: str, timeout_seconds: float
+    exc: BaseException,
+    method: str,
+    path: str,
+    base_url: str,
+    timeout_seconds: float,
+    *,
+    ca_cert: bool = False,
 ) -> ExportError:
-    """The package's error for what requests or urllib3 raised while talking to ``base_url``."""
+    """The package's error for what requests or urllib3 raised while talking to ``base_url``;
+    ``ca_cert``: the trust was the config's ``ca_cert`` (words a TLS failure's hint)."""
     where = f"{method} {path}"
     reason = _reason(exc)
     rx = requests.exceptions
     if isinstance(exc, rx.SSLError):
-        return TlsError(
-            f"{where}: TLS verification of {base_url} failed ({reason}). Set ca_cert to "
-            "the cluster's CA file (the proxy certificate's issuer)"
+        hint = (
+            "ca_cert is set, so its CA did not issue the cluster's certificate: if the CA "
+            "changed, point ca_cert at the new one and re-run synth (the stack carries the "
+            "CA it was synthesized with); preflight compares the two"
+            if ca_cert
+            else "Set ca_cert to the cluster's CA file (the proxy certificate's issuer)"
         )
+        return TlsError(f"{where}: TLS verification of {base_url} failed ({reason}). {hint}")
     if isinstance(exc, rx.InvalidURL | rx.InvalidSchema | rx.MissingSchema):
         if isinstance(exc, rx.InvalidProxyURL) or "proxy" in reason.lower():
             return ConfigError(PROXY_KEY, HIDDEN, "a proxy URL requests can use")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from redis_enterprise_export.contract import Result, Timeline, outcome_status
 from redis_enterprise_export.errors import ExportError, ExportFailedError, ExportTimeoutError
+from redis_enterprise_export.redact import clipped
 from redis_enterprise_export.rs.answers import ExportState, KeyCount
 from redis_enterprise_export.run.job import ActionJob, Kind
 from redis_enterprise_export.spec.export import ExportSpec
@@ -52,6 +53,8 @@ class ExportApi(Protocol):
 
     def key_count(self, uid: int) -> KeyCount: ...
 
+    def databases(self, fields: str) -> list[dict[str, Any]]: ...
+
 
 @dataclass(kw_only=True)
 class ExportJob(ActionJob[ExportState]):
@@ -75,7 +78,34 @@ class ExportJob(ActionJob[ExportState]):
         self.keys_after = self._keys(state.uid)
         if self._listed is not None:
             self.files, self.files_note = _own_files(self._listed, self._snapshot(), state.name)
+            if self.files and state.name:
+                notes = (self.files_note, self._namesakes(state))
+                self.files_note = "; ".join(note for note in notes if note)
         return state
+
+    def _namesakes(self, state: ExportState) -> str:
+        """A note when the files cannot be told apart from another database's: RS names
+        them after the first 30 characters of the name, which another name may share."""
+        prefix = state.name[:30]
+        try:
+            rows = self.client.databases("uid,name")
+        except ExportError as exc:
+            return f"whether another database's files also carry {prefix!r} is unknown: {exc}"
+        others = sorted(
+            clipped(str(row.get("name")), 40)
+            for row in rows
+            if row.get("uid") != state.uid and prefix in str(row.get("name"))[:30]
+        )
+        if not others:
+            return ""
+        shown = ", ".join(repr(name) for name in others[:5]) + (
+            f" and {len(others) - 5} more" if len(others) > 5 else ""
+        )
+        return (
+            f"ambiguous: the files were told apart by {prefix!r}, which the first 30 "
+            f"characters of database {shown} also hold, so another database's file exported "
+            "at the same time may be listed; check each file's name before restoring it"
+        )
 
     def before_post(self, uid: int) -> None:
         self.keys_before = self._keys(uid)

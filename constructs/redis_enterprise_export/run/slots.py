@@ -1,8 +1,10 @@
 """Locks the helpers on one machine share: a lock per database, and per-cluster export slots.
 
-RS runs only a few exports at once (``max_simultaneous_backups``, 4 by default)
-and answers 409 to the rest. Without coordination a fleet of helpers storms the
-cluster with POSTs that each back off blindly. Instead, a helper holds one of N
+RS runs only a few backups at once (``max_simultaneous_backups``, 4 by default).
+That exports count against it and that RS answers 409 to the rest is assumed,
+unconfirmed (RS documents neither; see docs/unconfirmed.md). If so, without
+coordination a fleet of helpers storms the cluster with POSTs that each back off
+blindly. Instead, a helper holds one of N
 lock files per cluster for its whole export; the others wait their turn,
 without a request: the first waiter in line (another lock) looks for a freed slot
 every few milliseconds, the rest seldom, so a slot passes on at once at little

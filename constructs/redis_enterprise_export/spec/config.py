@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
-from redis_enterprise_export.errors import ConfigError
+from redis_enterprise_export.errors import ConfigError, MultiConfigError
 from redis_enterprise_export.spec.drill import DRILL_FIELDS, DrillSpec, exported_databases
 from redis_enterprise_export.spec.export import INPUT_FIELDS, Cluster, ExportSpec
 from redis_enterprise_export.spec.locations import location_from_dict
@@ -72,24 +72,31 @@ def load_config(path: Path, *, resolve: bool = True) -> ExportsConfig:
 
 
 def parse_config(data: Mapping[str, Any], path: Path, *, resolve: bool = True) -> ExportsConfig:
-    """Validate already-parsed TOML ``data``; ``path`` is for messages and relative paths."""
+    """Validate already-parsed TOML ``data``; ``path`` is for messages and relative paths.
+
+    Every table is checked, so one read reports every error it can find (MultiConfigError,
+    one line each); a table that leans on one in error (an export on a cluster in error,
+    a drill of an export in error) is left unchecked rather than blamed for it.
+    """
     where = str(path)
-    _known_keys(data, TOP_KEYS, where)
-    clusters_table = _table(data, "clusters", where, required=True)
-    exports_table = _table(data, "exports", where, required=True)
-    clusters = {
-        name: _placed(f"{where} [clusters.{name}]", _cluster, table, path)
-        for name, table in _tables(clusters_table, "clusters", where).items()
-    }
-    exports: list[ExportSpec] = []
-    selectors: list[Selector] = []
-    for name, table in _tables(exports_table, "exports", where).items():
-        if "databases" in table:
-            selectors.append(_placed(f"{where} [exports.{name}]", _selector, name, table, clusters))
+    read = _Reader()
+    read("", _known_keys, data, TOP_KEYS, where)
+    clusters_table = read("", _table, data, "clusters", where)
+    exports_table = read("", _table, data, "exports", where)
+    clusters: dict[str, Cluster] = {}
+    cluster_tables = (
+        read("", _tables, clusters_table, "clusters", where) if clusters_table else None
+    )
+    for name, table in (cluster_tables or {}).items():
+        cluster = read(f"{where} [clusters.{name}]", _cluster, table, path)
+        if cluster is None:
+            read.broken_clusters.add(name)
         else:
-            exports.append(_placed(f"{where} [exports.{name}]", _export, name, table, clusters))
-    state = _placed(f"{where} [state]", parse_state, data.get("state", {}))
-    if resolve and selectors:
+            clusters[name] = cluster
+    # Each export names a cluster: without the clusters' tables none can be checked.
+    exports, selectors = _exports(read, exports_table if cluster_tables else None, clusters, where)
+    state = read(f"{where} [state]", parse_state, data.get("state", {}))
+    if resolve and selectors and not read.errors:
         lock = Lock.read(lock_path(path)) or Lock({})
         for selector in selectors:
             found = _placed(f"{where} [exports.{selector.name}]", lock.matches, selector, path)
@@ -97,13 +104,71 @@ def parse_config(data: Mapping[str, Any], path: Path, *, resolve: bool = True) -
         unique_names(exports, where)
         selectors = []
     drills: list[DrillSpec] = []
-    if not selectors:
+    if not selectors and "*" not in read.broken_exports:
+        drills_table = (
+            read("", lambda: _table(data, "drills", where, required=False))
+            if "drills" in data
+            else {}
+        )
         by_name = {spec.name: spec for spec in exports}
-        drills_table = _table(data, "drills", where, required=False) if "drills" in data else {}
-        for name, table in _tables(drills_table, "drills", where).items():
-            drills.append(_placed(f"{where} [drills.{name}]", _drill, name, table, by_name))
+        for name, table in read.tables(drills_table, "drills", where).items():
+            if not _names(table, "export", read.broken_exports):
+                drill = read(f"{where} [drills.{name}]", _drill, name, table, by_name)
+                drills += [drill] if drill is not None else []
+    if read.errors or state is None:
+        raise MultiConfigError.of(read.errors)
     return ExportsConfig(path=path, clusters=clusters, exports=exports, state=state,
                          selectors=selectors, drills=drills)  # fmt: skip
+
+
+class _Reader:
+    """Calls that build one table each, placed and collected: the errors of every table,
+    and the names of the tables in error (``*``: a selector, whose exports' names are
+    its own name and a database's)."""
+
+    def __init__(self) -> None:
+        self.errors: list[ConfigError] = []
+        self.broken_clusters: set[str] = set()
+        self.broken_exports: set[str] = set()
+
+    def __call__(self, where: str, build: Callable[..., T], *args: Any) -> T | None:
+        try:
+            return _placed(where, build, *args)
+        except ConfigError as exc:
+            self.errors.append(exc)
+            return None
+
+    def tables(
+        self, data: Mapping[str, Any] | None, kind: str, where: str
+    ) -> dict[str, Mapping[str, Any]]:
+        return self("", _tables, data or {}, kind, where) or {}
+
+
+def _exports(
+    read: _Reader, table: Mapping[str, Any] | None, clusters: Mapping[str, Cluster], where: str
+) -> tuple[list[ExportSpec], list[Selector]]:
+    exports: list[ExportSpec] = []
+    selectors: list[Selector] = []
+    for name, export in read.tables(table, "exports", where).items():
+        if _names(export, "cluster", read.broken_clusters):
+            read.broken_exports.add(name)
+            continue
+        place = f"{where} [exports.{name}]"
+        if "databases" in export:
+            selector = read(place, _selector, name, export, clusters)
+            read.broken_exports |= {"*"} if selector is None else set()
+            selectors += [selector] if selector is not None else []
+        else:
+            spec = read(place, _export, name, export, clusters)
+            read.broken_exports |= {name} if spec is None else set()
+            exports += [spec] if spec is not None else []
+    return exports, selectors
+
+
+def _names(table: Mapping[str, Any], key: str, names: set[str]) -> bool:
+    """Whether ``table``'s ``key`` names one of ``names`` (tables in error)."""
+    value = table.get(key)
+    return isinstance(value, str) and value in names
 
 
 def _drill(name: str, table: Mapping[str, Any], exports: Mapping[str, ExportSpec]) -> DrillSpec:
@@ -156,7 +221,7 @@ def _placed(where: str, build: Callable[..., T], *args: Any) -> T:
     try:
         return build(*args)
     except ConfigError as exc:
-        raise exc.within(where) from None
+        raise (exc.within(where) if where else exc) from None
 
 
 def _known_keys(table: Mapping[str, Any], allowed: set[str], where: str = "") -> None:
@@ -166,7 +231,9 @@ def _known_keys(table: Mapping[str, Any], allowed: set[str], where: str = "") ->
             raise error.within(where) if where else error
 
 
-def _table(data: Mapping[str, Any], key: str, where: str, *, required: bool) -> Mapping[str, Any]:
+def _table(
+    data: Mapping[str, Any], key: str, where: str, *, required: bool = True
+) -> Mapping[str, Any]:
     value = data.get(key)
     if value is None and required:
         raise ConfigError.missing(f"[{key}]", f"a [{key}.NAME] table").within(where)

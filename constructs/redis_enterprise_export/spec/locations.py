@@ -4,6 +4,7 @@ field names, each secret given as the name of the environment variable that hold
 from __future__ import annotations
 
 import posixpath
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, ClassVar
@@ -284,6 +285,17 @@ class MountPointLocation(Location):
     def __post_init__(self) -> None:
         if not isinstance(self.path, str) or not self.path.startswith("/"):
             raise ConfigError("path", self.path, "an absolute path on the cluster's nodes")
+        if "\x00" in self.path:
+            return  # refused as every NUL is, by the config's own check
+        # ".." would leave the mount the operator named; a control character (a newline, an
+        # escape) is no folder a share is mounted at, and would break lines where it is shown.
+        if ".." in self.path.split("/") or any(unicodedata.category(c) == "Cc" for c in self.path):
+            raise ConfigError(
+                "path",
+                self.path,
+                "an absolute path on the cluster's nodes without '..' segments or control "
+                "characters",
+            )
 
     def import_source(self, environ: Mapping[str, str], file: str) -> dict[str, Any]:
         # "path: Path to the locally mounted filename to import" (dataset_import_sources.md).

@@ -48,7 +48,8 @@ DEFAULT_TIMEOUT_SECONDS = 3600
 DEFAULT_REQUEST_TIMEOUT_SECONDS = 30
 
 
-# RS's own default for max_simultaneous_backups: beyond it the cluster answers 409.
+# RS's own default for max_simultaneous_backups. RS documents it for backups only: that
+# exports count against it, and get a 409 beyond it, is assumed, unconfirmed.
 DEFAULT_MAX_CONCURRENT_EXPORTS = 4
 
 
