@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import ORDERS, REPO, S3_SECRET, run_helper, run_restore, write_helper_config
+from helpers.identity import identity_of
 from helpers.package import cli, config
 from helpers.terraform import terraform_env
 from redis_enterprise_export.cli import main
@@ -212,7 +213,7 @@ def test_a_restore_waits_for_the_databases_lock_says_so_and_imports_after_it(
     path, file = exported(sim, tmp_path, export_dir)
     slots = tmp_path / "slots"
     slots.mkdir(mode=0o700)
-    identity = "name:" + sim.cluster.scenario.cluster_name
+    identity = identity_of(sim)
     env = terraform_env(S3_SECRET=S3_SECRET, REDIS_EXPORT_SLOTS_DIR=str(slots))
     argv = [sys.executable, "-m", "redis_enterprise_export", "restore", "--config", str(path),
             *restore_args(file)]  # fmt: skip
@@ -227,7 +228,7 @@ def test_a_restore_waits_for_the_databases_lock_says_so_and_imports_after_it(
                 break
         assert said[-1].strip() == (
             "[restore] waiting for this machine's other export, drill or restore of "
-            "database 3 to end before this restore"
+            f"database 3 to end before this restore, on cluster {identity}"
         ), "".join(said)
         assert sim.cluster.imports_started() == 0
         assert staging.client.dbsize() == len(STAGING)
@@ -492,7 +493,7 @@ def test_a_restore_that_waits_out_its_timeout_for_the_lock_says_no_import_was_st
     path, file = exported(sim, tmp_path, export_dir)
     slots = tmp_path / "slots"
     slots.mkdir(mode=0o700)
-    identity = "name:" + sim.cluster.scenario.cluster_name
+    identity = identity_of(sim)
     with database_lock(slots, identity, 3, Deadline(SystemClock(), 60)):
         code, _, err = run_restore(path, *restore_args(file), "--timeout=2s",
                                    env={"REDIS_EXPORT_SLOTS_DIR": str(slots)})  # fmt: skip

@@ -19,6 +19,7 @@ from helpers import (
     terraform_env,
     write_helper_config,
 )
+from helpers.identity import identity_of
 from redis_enterprise_export.polling import Deadline, SystemClock
 from redis_enterprise_export.rs.client import RsClient
 from redis_enterprise_export.rs.connect import cluster_identity, normalized_url
@@ -130,11 +131,6 @@ def test_an_unreadable_name_falls_back_to_the_normalized_url_and_says_so(
     assert "keyed by the URL" in said[0]
 
 
-def identity_of(sim: Simulator) -> str:
-    rs = RsClient(sim.url, auth=(ADMIN, PASSWORD), verify=str(sim.ca_path))
-    return cluster_identity(rs, Deadline(SystemClock(), 5), lambda _: None)
-
-
 def test_two_clusters_of_one_name_get_two_identities(sim: Simulator, tmp_path: Path) -> None:
     """A clone with the cluster's name (DR, staging restored from prod) but its own
     creation time is another cluster: another identity."""
@@ -193,5 +189,8 @@ def test_a_wait_for_the_database_lock_names_the_cluster(sim: Simulator, tmp_path
             config, tmp_path / "r.json", {"REDIS_EXPORT_SLOTS_DIR": str(slots)}
         )
     assert code == 5, out + err
-    assert f"other export of database 1 to end, on cluster {identity}" in out
+    assert (
+        f"other export, drill or restore of database 1 to end before this export, on cluster {identity}"
+        in out
+    )
     assert sim.cluster.scenario.cluster_created in identity
