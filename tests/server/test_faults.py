@@ -60,6 +60,9 @@ SUCCEEDING_FAULTS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("export_progress null", {"non_numeric_progress": "null"}, {}),
     ("export_progress junk", {"non_numeric_progress": "junk"}, {}),
     ("no action_uid anywhere", {"action_uid": False}, {}),
+    # Issue 26 M1: RS's own state-machine actions show their uids on the bdb mid-export.
+    ("another action's uid on the bdb after the first read",
+     {"foreign_action_uid": "SMUpdateBDB-7", "export_seconds": 3.0}, {}),
 ]  # fmt: skip
 
 

@@ -88,15 +88,29 @@ def job(api: ClusterApi, clock: FakeClock) -> ExportJob:
     return ExportJob(spec=spec, client=api, environ={"S3": "x"}, clock=clock, report=lambda _: None)
 
 
-@pytest.mark.parametrize("at", [2, 3, 4])
+@pytest.mark.parametrize("at", [3, 4])
 def test_another_clients_export_after_ours_failed_is_never_followed_as_ours(
     cluster: SimCluster, clock: FakeClock, at: int
 ) -> None:
-    """Ours fails, another client resets and exports before our next read: the action
-    uid differs, so the run stops with 'outcome unknown', never 'succeeded'."""
+    """Ours fails, another client resets and exports before our next read: its progress
+    went back, so the run stops with 'outcome unknown', naming the changed action uid too."""
     api = Interfering(cluster, at, fail_then_export_again)
-    with pytest.raises(OutcomeUnknownError, match="the running action is"):
+    with pytest.raises(OutcomeUnknownError, match=r"went back .* action_uid changed"):
         job(api, clock).run()
+
+
+def test_a_changed_action_uid_with_no_other_sign_is_only_noted(
+    cluster: SimCluster, clock: FakeClock
+) -> None:
+    """The documented limit without a lock: the other's export before our second read, its
+    progress not below ours; the action uid alone (RS's own actions have theirs) does not
+    end the run, but the run's output says that it changed."""
+    api = Interfering(cluster, 2, fail_then_export_again)
+    lines: list[str] = []
+    run = job(api, clock)
+    run.report = lines.append
+    assert run.run().export_status == "succeeded"
+    assert sum("action_uid is now" in line for line in lines) == 1
 
 
 @pytest.mark.parametrize("at", [3, 4])

@@ -271,3 +271,18 @@ def test_the_cluster_is_asked_for_its_turn_before_every_post(
     assert len(admitted) == 2
     assert api.calls[admitted[1] - 1 :].count("POST") == 1  # the one POST after the wait
     assert clock.now() >= 20.0
+
+
+def test_another_action_uid_on_the_bdb_alone_never_ends_a_healthy_export(
+    cluster: SimCluster, clock: FakeClock
+) -> None:
+    """RS's own actions show their uids on the bdb mid-export: the run notes it once and
+    follows its export to its success, rather than ending with 'lost track'."""
+    cluster.scenario.export_seconds = 30.0
+    cluster.scenario.foreign_action_uid = "SMUpdateBDB-7"
+    job, lines = make_job(ClusterApi(cluster), clock)
+    assert job.run().export_status == "succeeded"
+    notes = [line for line in lines if "'SMUpdateBDB-7'" in line]
+    assert len(notes) == 1
+    assert "alone is no sign" in notes[0]
+    assert cluster.exports_started(1) == 1
