@@ -23,11 +23,11 @@ from typing import Any
 
 from redis_enterprise_export.contract import (
     CA_ENV_PREFIX,
-    HELPER_MODULE,
     RESULT_ENV,
     RUN_ID_ENV,
     SPEC_ENV,
     Result,
+    helper_interpreter,
     pack_spec,
     result_path,
 )
@@ -120,7 +120,7 @@ class DatabaseExport(Construct):
             "local-exec": {
                 "command": "export",
                 "environment": environment,
-                "interpreter": [literal(props.python), "-m", HELPER_MODULE],
+                "interpreter": literal(helper_interpreter(props.python)),
             }
         }
         export_id = record.add(
