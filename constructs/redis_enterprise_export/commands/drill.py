@@ -126,7 +126,7 @@ def _drill(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         credentials = Credentials.read(export.cluster, environ, secrets)
         secrets[:] = credentials.secrets
         with ExitStack() as cleanup:
-            client = connect(export.cluster, credentials, environ, cleanup)
+            client = connect(export.cluster, credentials, environ, cleanup, deadline)
             identity = cluster_identity(client, deadline, say)
 
             def gate(uid: int, deadline: Deadline) -> AbstractContextManager[None]:

@@ -83,7 +83,7 @@ def _export(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             # host[:port], never userinfo: the summary's cluster column.
             cluster = urlsplit(spec.cluster.url).netloc.rpartition("@")[2]
             spec.request_body(environ)  # a missing secret fails here, before any request
-            client = connect(spec.cluster, credentials, environ, cleanup)
+            client = connect(spec.cluster, credentials, environ, cleanup, deadline)
 
             def report(line: str) -> None:
                 _say(scrub(f"[{spec.name}] {line}", secrets))

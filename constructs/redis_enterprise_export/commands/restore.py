@@ -106,7 +106,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
     def work() -> None:
         nonlocal job
-        from redis_enterprise_export.polling import SystemClock
+        from redis_enterprise_export.polling import Deadline, SystemClock
         from redis_enterprise_export.rs.connect import Credentials, connect
         from redis_enterprise_export.run.restore import ImportJob
 
@@ -119,9 +119,11 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             f"{spec.cluster.url}: this ERASES its content"
         )
         with ExitStack() as cleanup:
-            client = connect(spec.cluster, credentials, environ, cleanup)
-            job = ImportJob(spec=spec, client=client, environ=environ, clock=SystemClock(),
-                            report=say)  # fmt: skip
+            # The run's one deadline: the job's phases and every request spend it.
+            deadline = Deadline(SystemClock(), spec.timeout_seconds)
+            client = connect(spec.cluster, credentials, environ, cleanup, deadline)
+            job = ImportJob(spec=spec, client=client, environ=environ, clock=deadline.clock,
+                            report=say, deadline=deadline)  # fmt: skip
             state = job.run()
         say(f"database {state.uid} ({state.name!r}) now holds the file's data")
 

@@ -38,6 +38,7 @@ from redis_enterprise_export.errors import (
     ExportTimeoutError,
     OutcomeUnknownError,
     ProtocolError,
+    TlsError,
     TransportError,
 )
 from redis_enterprise_export.polling import Clock, Deadline, PollPolicy, Sample, backoff, ride_out
@@ -282,13 +283,23 @@ class ActionJob(Generic[S]):
             self.status_reads += 1
             return self.read(uid)
 
-        state = self.state = ride_out(read, deadline, self.retry_delays(), self.report)
+        try:
+            state = self.state = ride_out(read, deadline, self.retry_delays(), self.report)
+        except TransportError as exc:
+            # ride_out gives up on all but TLS only at the deadline: the run is out of time
+            # (its trouble was said as it began), and may have posted: a timeout.
+            if isinstance(exc, TlsError) or not deadline.expired():
+                raise
+            raise self._timed_out(uid) from None
         return state
 
     def _check(self, uid: int, deadline: Deadline) -> None:
         if deadline.expired():
-            status = self.state.phase if self.state else "not read"
-            raise self.kind.timed_out(uid, self.spec.timeout_seconds, status, posted=self.posted)
+            raise self._timed_out(uid)
+
+    def _timed_out(self, uid: int) -> ExportTimeoutError:
+        status = self.state.phase if self.state else "not read"
+        return self.kind.timed_out(uid, self.spec.timeout_seconds, status, posted=self.posted)
 
     def _settle(self, uid: int, deadline: Deadline) -> None:
         """Wait for a running action to end and clear a finished one's status.
