@@ -42,6 +42,7 @@ from redis_enterprise_export.errors import (
 )
 from redis_enterprise_export.redact import scrub
 from redis_enterprise_export.run.supervise import guarded, outcome_message, supervised
+from redis_enterprise_export.spec.values import read_bounded
 
 if TYPE_CHECKING:
     from redis_enterprise_export.run.drill import Drill
@@ -239,10 +240,12 @@ def _default_export_result(args: argparse.Namespace, spec: DrillSpec) -> Path:
 def _exported(path: Path) -> Result:
     """The export's record of its latest run, as its helper wrote it."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_bounded(path, "--export-result", "result file").decode("utf-8"))
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
         return Result.from_dict(data)
+    except ConfigError:
+        raise
     except FileNotFoundError:
         raise ConfigError(
             "--export-result", str(path), "the export's result file (run the export first)"

@@ -20,9 +20,10 @@ from contextlib import suppress
 from pathlib import Path
 from typing import TypeVar
 
-from redis_enterprise_export.errors import ApiError, LoginSkippedError, TransportError
+from redis_enterprise_export.errors import ApiError, ConfigError, LoginSkippedError, TransportError
 from redis_enterprise_export.rs.connect import Credentials, normalized_url
 from redis_enterprise_export.run.slots import private_dir
+from redis_enterprise_export.spec.values import read_bounded
 
 T = TypeVar("T")
 # RS's default login_lockout_counter_reset_after: failed logins older than this no
@@ -70,8 +71,8 @@ def _known(record: Path, url: str, user: str) -> str:
     """ACCEPTED or REFUSED if ``record`` says so and is recent; raises on REFUSED."""
     try:
         age = time.time() - record.stat().st_mtime
-        outcome = record.read_text(encoding="ascii").strip()
-    except (OSError, UnicodeError):
+        outcome = read_bounded(record, "file", "login record", limit=1024).decode("ascii").strip()
+    except (OSError, UnicodeError, ConfigError):
         return ""
     if not 0 <= age < REMEMBER_SECONDS:
         return ""
