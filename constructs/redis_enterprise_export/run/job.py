@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from redis_enterprise_export.errors import (
+    ApiError,
     ClusterBusyError,
     ExportFailedError,
     ExportTimeoutError,
@@ -352,6 +353,13 @@ class ActionJob(Generic[S]):
                     self.report(f"database {uid} is busy (409) to the status reset; retrying")
                 deadline.sleep(next(delays))
                 continue
+            except ApiError as exc:
+                # RS's reset pages list a 406 (copied from the action's own page, it seems):
+                # what counts is whether the status cleared, so it is read again.
+                if exc.http_status != 406 or self._read(uid, deadline).phase not in CLEARED:
+                    raise
+                self.report(f"the status reset answered 406, but the {noun} status cleared")
+                return
             except TransportError as exc:
                 self.report(f"{exc}; trying the reset again")
                 deadline.sleep(next(delays))
