@@ -44,6 +44,23 @@ SLOTS_ENV = "REDIS_EXPORT_SLOTS_DIR"
 # Result files, relative to the stack's folder (Terraform's working directory).
 RESULTS_DIR = ".results"
 HELPER_MODULE = "redis_enterprise_export"
+# Terraform's local-exec runs ``python -c HELPER_BOOTSTRAP COMMAND``: the helper, as
+# ``python -m`` would run it; or, for a Python that lacks the package (a forgotten
+# venv), one line and exit 2 (bad input), not Python's own exit 1 (a bug). It imports
+# nothing of the package, so the helper's start costs no more.
+HELPER_BOOTSTRAP = (
+    "import importlib.util,runpy,sys\n"
+    f"if importlib.util.find_spec({HELPER_MODULE!r}) is None:\n"
+    f" sys.stderr.write('error: '+sys.executable+' has no {HELPER_MODULE} package: "
+    "activate the environment that has the package (or set the construct\\'s python to "
+    "its Python), then apply again\\n');sys.exit(2)\n"
+    f"runpy.run_module({HELPER_MODULE!r},run_name='__main__',alter_sys=True)"
+)
+
+
+def helper_interpreter(python: str) -> list[str]:
+    """The local-exec interpreter that runs the helper with ``python``."""
+    return [python, "-c", HELPER_BOOTSTRAP]
 
 
 def result_path(name: str) -> str:

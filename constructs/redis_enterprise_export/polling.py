@@ -133,9 +133,15 @@ def backoff(
         attempt += 1
 
 
+# How far past the deadline one bounded wait (a request, a PostgreSQL call) may end:
+# one begun just before it still gets this long, and one begun after gets only this.
+GRACE_SECONDS = 1.0
+
+
 @dataclass
 class Deadline:
-    """A point in monotonic time after which the export gives up."""
+    """A point in monotonic time after which the export gives up: every wait of the
+    run is bounded by it (``sleep`` for pauses, ``cap`` for the bound of one call)."""
 
     clock: Clock
     seconds: float
@@ -152,7 +158,16 @@ class Deadline:
 
     def sleep(self, seconds: float) -> None:
         """Sleep ``seconds``, but never past the deadline."""
-        self.clock.sleep(max(0.0, min(seconds, self.remaining())))
+        self.clock.sleep(self.left(seconds))
+
+    def left(self, seconds: float) -> float:
+        """``seconds``, but no more than the time left (0 once it passed): a pause's length."""
+        return max(0.0, min(seconds, self.remaining()))
+
+    def cap(self, seconds: float) -> float:
+        """``seconds``, but no more than the time left plus GRACE_SECONDS: the bound of one
+        call begun now, so that a run ends within its deadline plus that grace."""
+        return min(seconds, max(self.remaining(), 0.0) + GRACE_SECONDS)
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -338,3 +339,85 @@ def test_a_crdt_that_is_not_true_or_false_is_a_protocol_error(
     rs = RsClient(httpserver.url_for("").rstrip("/"), auth=("u", "p"), retry=Retry(0))
     with pytest.raises(ProtocolError, match=r"crdt .* is not true or false"):
         rs.import_state(1)
+
+
+# The run's deadline bounds every request (issue 26 M6) ------------------------------
+
+
+def _sent_bounds(rs: RsClient) -> list[tuple[object, float]]:
+    """Record, for each request ``rs`` sends, the timeouts given to requests and the
+    whole-answer bound its watchdog ran with."""
+    from redis_enterprise_export.rs.transport import WATCHDOG
+
+    sent: list[tuple[object, float]] = []
+    request = rs.session.request
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        watchdog = WATCHDOG.get()
+        assert watchdog is not None
+        try:
+            return request(*args, **kwargs)
+        finally:
+            sent.append((kwargs["timeout"], watchdog.seconds))
+
+    rs.session.request = recording  # type: ignore[method-assign]
+    return sent
+
+
+@pytest.mark.parametrize(
+    ("now", "bounds"),
+    [(0.0, ((5.0, 30.0), 35.0)), (99.5, ((1.5, 1.5), 1.5)), (120.0, ((1.0, 1.0), 1.0))],
+    ids=["far from it", "half a second left", "past it"],
+)
+def test_each_request_is_bounded_by_the_time_left_on_the_runs_deadline(
+    sim: Simulator, now: float, bounds: tuple[tuple[float, float], float]
+) -> None:
+    """With the run's deadline set, a request's timeouts and its watchdog's bound are the
+    configured ones cut to the time left plus the 1 s grace (on a fake clock)."""
+    from redis_enterprise_export.polling import Deadline
+
+    clock = FakeClock()
+    rs = client(sim)
+    rs.deadline = Deadline(clock, 100.0)
+    sent = _sent_bounds(rs)
+    clock.t = now
+    rs.export_state(1)
+    assert sent == [bounds]
+
+
+def test_no_retry_begins_past_the_runs_deadline(httpserver: HTTPServer) -> None:
+    """A 503 once the deadline has passed is the answer: urllib3 does not ask again (it
+    would 3 times more, with back-off, and hold the run past its deadline)."""
+    from redis_enterprise_export.polling import Deadline
+
+    httpserver.expect_request("/v1/bdbs/1").respond_with_data("", status=503)
+    rs = RsClient(httpserver.url_for("").rstrip("/"), auth=("u", "p"))
+    clock = FakeClock()
+    rs.deadline = Deadline(clock, 5.0)
+    clock.t = 5.0
+    with pytest.raises(TransportError, match="503"):
+        rs.export_state(1)
+    assert len(httpserver.log) == 1
+
+
+def test_a_retry_pause_is_cut_to_the_time_left() -> None:
+    """The back-off and a server's Retry-After (up to 8 s) are cut to what is left of the
+    run's deadline, on a fake clock."""
+    from urllib3.response import HTTPResponse
+    from urllib3.util.retry import RequestHistory
+
+    from redis_enterprise_export.polling import Deadline
+    from redis_enterprise_export.rs.client import transport_retry
+    from redis_enterprise_export.rs.transport import WATCHDOG, Watchdog
+
+    clock = FakeClock()
+    deadline = Deadline(clock, 10.0)
+    clock.t = 9.75
+    # Four tries made: the back-off would be 0.5 * 2**3 = 4 s.
+    retry = transport_retry().new(history=(RequestHistory("GET", "/", None, 503, None),) * 4)
+    token = WATCHDOG.set(Watchdog(35.0, deadline))
+    try:
+        assert retry.get_retry_after(HTTPResponse(headers={"Retry-After": "8"})) == 0.25
+        assert retry.get_backoff_time() == 0.25
+    finally:
+        WATCHDOG.reset(token)

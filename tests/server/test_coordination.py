@@ -269,3 +269,28 @@ def test_a_stalled_session_that_still_holds_its_locks_is_proven_held_from_anothe
         finally:
             os.kill(row[0], signal.SIGCONT)
     locks.close()
+
+
+def test_each_postgresql_call_is_bounded_by_the_time_left(
+    postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Half a second left on the run's deadline (a fake clock): the session's set-up, its
+    LISTEN and the lock's try are each cut at 1.5 s (the time left plus the grace), not
+    the 5 s a call gets when time is ample."""
+    from helpers import FakeClock
+
+    bounds: list[float] = []
+    bounded = coordination._bounded
+
+    def recording(connection: object, seconds: float) -> object:
+        bounds.append(seconds)
+        return bounded(connection, seconds)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(coordination, "_bounded", recording)
+    clock = FakeClock()
+    deadline = Deadline(clock, 10.0)
+    clock.t = 9.5
+    with pg_slot(URL, 1, deadline, database=1, environ=env(postgres)):
+        taken = list(bounds)
+    # SET statement_timeout, lock_timeout, idle_session_timeout; LISTEN; the try.
+    assert taken == [1.5] * 5

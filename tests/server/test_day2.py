@@ -582,3 +582,30 @@ def test_discover_prints_a_cluster_supplied_name_on_one_line_without_escapes(
     assert "\x07" not in out
     assert not any(line.startswith("forged") for line in out.splitlines())
     assert "evil forged line (uid 3)" in out
+
+
+@pytest.mark.parametrize("kind", ["/dev/zero", "a FIFO", "a lock file that is a FIFO"])
+def test_status_refuses_a_config_that_is_no_regular_file_in_one_line(
+    tmp_path: Path, kind: str
+) -> None:
+    """status --config /dev/zero (read until a MemoryError, exit 1), a FIFO (it blocked),
+    or a config whose lock file is a FIFO: exit 2, one line naming the file and what is
+    allowed."""
+    import os
+
+    path = tmp_path / "exports.toml"
+    if kind == "/dev/zero":
+        path = Path("/dev/zero")
+    elif kind == "a FIFO":
+        os.mkfifo(path)
+    else:
+        path.write_text(toml_text({"clusters": {"sim": {"url": "https://127.0.0.1:9"}},
+                                   "exports": {"all": {"cluster": "sim", "databases": "*",
+                                                       "location": S3}}}))  # fmt: skip
+        os.mkfifo(tmp_path / "exports.lock.json")
+    code, out, err = day2("status", "--config", str(path))
+    assert code == 2, out + err
+    shown = path if kind != "a lock file that is a FIFO" else tmp_path / "exports.lock.json"
+    assert len(err.strip().splitlines()) == 1, err
+    assert f"got '{shown}'; expected a readable " in err
+    assert "of at most 16 MiB, not a device, FIFO or folder" in err

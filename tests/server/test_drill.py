@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import subprocess
 import sys
@@ -676,4 +677,23 @@ def test_a_drill_that_waits_out_its_deadline_for_the_lock_is_an_import_timeout(
     assert record["message"].startswith("import of database 3 did not finish within 2 s")
     assert "raise timeout_seconds" in record["message"]
     assert "No import was started by this run" in record["message"]
+
+
+@pytest.mark.parametrize("kind", ["/dev/zero", "a FIFO"])
+def test_an_export_record_that_is_no_regular_file_is_bad_input_read_not_at_all(
+    scratch: Simulator, tmp_path: Path, export_dir: Path, kind: str
+) -> None:
+    """--export-result /dev/zero (it was read until memory ran out) or a FIFO (it blocked):
+    exit 2, naming the file and what is allowed; nothing imported."""
+    path = sim_config(scratch, tmp_path, export_dir)
+    exported = Path("/dev/zero")
+    if kind == "a FIFO":
+        exported = tmp_path / "fifo.json"
+        os.mkfifo(exported)
+    code, record = drill(path, exported, tmp_path)
+    assert code == ExitCode.BAD_INPUT
+    assert (
+        f"--export-result: got '{exported}'; expected a readable result file of at most 16 MiB, "
+        "not a device, FIFO or folder"
+    ) in record["message"]
     assert scratch.cluster.imports_started() == 0

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from syrupy.assertion import SnapshotAssertion
 
 from helpers import REPO, STACK
-from redis_enterprise_export.contract import unique_id
+from redis_enterprise_export.contract import HELPER_BOOTSTRAP, unique_id
 from redis_enterprise_export.errors import ConfigError
 from redis_enterprise_export.spec.export import Cluster, ExportSpec
 from redis_enterprise_export.spec.locations import (
@@ -125,7 +125,7 @@ def test_each_export_reruns_on_run_id_and_its_inputs_only(
     assert trigger["export"]["location"]["secret_access_key_env"] == "S3_SECRET"
     assert "ca_cert_pem" not in json.dumps(trigger)
     local_exec = export["provisioner"][0]["local-exec"]
-    assert local_exec["interpreter"] == ["python3", "-m", "redis_enterprise_export"]
+    assert local_exec["interpreter"] == ["python3", "-c", HELPER_BOOTSTRAP]
     assert "when" not in local_exec  # nothing runs on destroy
 
 

@@ -88,15 +88,29 @@ def job(api: ClusterApi, clock: FakeClock) -> ExportJob:
     return ExportJob(spec=spec, client=api, environ={"S3": "x"}, clock=clock, report=lambda _: None)
 
 
-@pytest.mark.parametrize("at", [2, 3, 4])
+@pytest.mark.parametrize("at", [3, 4])
 def test_another_clients_export_after_ours_failed_is_never_followed_as_ours(
     cluster: SimCluster, clock: FakeClock, at: int
 ) -> None:
-    """Ours fails, another client resets and exports before our next read: the action
-    uid differs, so the run stops with 'outcome unknown', never 'succeeded'."""
+    """Ours fails, another client resets and exports before our next read: its progress
+    went back, so the run stops with 'outcome unknown', naming the changed action uid too."""
     api = Interfering(cluster, at, fail_then_export_again)
-    with pytest.raises(OutcomeUnknownError, match="the running action is"):
+    with pytest.raises(OutcomeUnknownError, match=r"went back .* action_uid changed"):
         job(api, clock).run()
+
+
+def test_a_changed_action_uid_with_no_other_sign_is_only_noted(
+    cluster: SimCluster, clock: FakeClock
+) -> None:
+    """The documented limit without a lock: the other's export before our second read, its
+    progress not below ours; the action uid alone (RS's own actions have theirs) does not
+    end the run, but the run's output says that it changed."""
+    api = Interfering(cluster, 2, fail_then_export_again)
+    lines: list[str] = []
+    run = job(api, clock)
+    run.report = lines.append
+    assert run.run().export_status == "succeeded"
+    assert sum("action_uid is now" in line for line in lines) == 1
 
 
 @pytest.mark.parametrize("at", [3, 4])
@@ -185,9 +199,11 @@ def test_two_stacks_on_one_database_the_first_failing_never_reports_success(
     sim: Simulator, export_dir: Path, tmp_path: Path, machines: str, offset: float
 ) -> None:
     """Stack A's export fails midway (at 1.5 s of 3 s); stack B applies ``offset`` s after
-    A's export started: while it runs, just after it failed, and later. A never exits 0:
-    on one machine the database lock keeps B out until A has read its own failure; across
-    machines (separate lock directories) A reports the failure or that it lost track."""
+    A's export started: while it runs, just after it failed, and later. On one machine A
+    never exits 0: the database lock keeps B out until A has read its own failure. Across
+    machines (separate lock directories, no shared coordination) A reports the failure or
+    that it lost track, or, where B's export shows no sign but a changed action uid (never
+    evidence on its own, issue 26 M1), takes it for its own and says the uid changed."""
     from helpers import terraform_env
 
     sim.cluster.scenario.export_seconds = 3.0
@@ -212,11 +228,15 @@ def test_two_stacks_on_one_database_the_first_failing_never_reports_success(
     out_a, _ = first.communicate(timeout=120)
     out_b, _ = second.communicate(timeout=120)
 
-    assert first.returncode != 0, out_a
     a_text = " ".join(out_a.split())
-    assert "failed: export_failure_reason 'general-error'" in a_text or "lost track" in a_text
     record = (projects[0].stack / ".results" / "orders.json").read_text()
-    assert '"export_status": "succeeded"' not in record
+    if machines == "two machines" and first.returncode == 0:
+        # The documented limit without shared coordination: said, not hidden.
+        assert "the bdb's action_uid is now" in a_text, out_a
+    else:
+        assert first.returncode != 0, out_a
+        assert "failed: export_failure_reason 'general-error'" in a_text or "lost track" in a_text
+        assert '"export_status": "succeeded"' not in record
     assert second.returncode == 0, out_b
     assert sim.cluster.exports_started(1) == 2
 

@@ -233,3 +233,34 @@ def test_readme_says_which_extra_brings_each_optional_module_and_installs_from_g
         assert f"`{extra}`" in install
     ci = (REPO / "docs" / "ci.md").read_text()
     assert f"{PACKAGE} synth --config exports.toml" in ci
+
+
+@pytest.mark.e2e
+def test_an_apply_whose_python_lacks_the_package_says_to_activate_its_environment(
+    tmp_path: Path, sim: Simulator, export_dir: Path
+) -> None:
+    """A forgotten venv at apply time (a fresh venv without the package first on PATH): the
+    apply fails with the helper's exit 2 and one line saying to activate the environment
+    that has the package, not Python's "No module named" and exit 1 (a bug's code)."""
+    from helpers import TerraformProject
+    from helpers.tables import tables
+
+    root = tmp_path / "project"
+    root.mkdir()
+    project = TerraformProject(root, terraform_env())
+    project.synth(tables(sim, export_dir))
+    project.init()
+    bare = tmp_path / "bare"
+    venv.create(bare, with_pip=False)
+    project.env["PATH"] = f"{bare / 'bin'}{os.pathsep}{project.env['PATH']}"
+    project.env.pop("PYTHONPATH", None)
+    result = project.apply(check=False)
+    text = " ".join(result.text.split())
+    assert result.code != 0
+    assert "exit status 2" in text, result.text
+    assert (
+        f"error: {bare / 'bin' / 'python3'} has no redis_enterprise_export package: activate "
+        "the environment that has the package"
+    ) in text
+    assert "No module named" not in text
+    assert sim.cluster.exports_started(1) == 0

@@ -15,11 +15,13 @@ import pytest
 from helpers import FakeClock
 from helpers.jobs import ClusterApi, build
 from redis_enterprise_export.errors import (
+    ApiError,
     ExportFailedError,
     ExportTimeoutError,
     OutcomeUnknownError,
 )
 from redis_enterprise_export.polling import Deadline
+from redis_enterprise_export.rs.failures import refusal
 from redis_enterprise_export.run.export import ExportJob
 from redis_enterprise_export.simulator import SimCluster
 from redis_enterprise_export.spec.export import Cluster, ExportSpec
@@ -305,3 +307,62 @@ def test_a_lock_dropped_while_following_ends_the_run_outcome_unknown_at_once(
         job.run()
     assert job.state is not None
     assert job.state.export_status == "exporting"
+
+
+def test_another_action_uid_on_the_bdb_alone_never_ends_a_healthy_export(
+    cluster: SimCluster, clock: FakeClock
+) -> None:
+    """RS's own actions show their uids on the bdb mid-export: the run notes it once and
+    follows its export to its success, rather than ending with 'lost track'."""
+    cluster.scenario.export_seconds = 30.0
+    cluster.scenario.foreign_action_uid = "SMUpdateBDB-7"
+    job, lines = make_job(ClusterApi(cluster), clock)
+    assert job.run().export_status == "succeeded"
+    notes = [line for line in lines if "'SMUpdateBDB-7'" in line]
+    assert len(notes) == 1
+    assert "alone is no sign" in notes[0]
+    assert cluster.exports_started(1) == 1
+
+
+class ResetAnswers406(ClusterApi):
+    """The status reset answers 406 (its RS page lists one, copied from the export's);
+    ``takes``: whether the reset took effect all the same."""
+
+    def __init__(self, cluster: SimCluster, *, takes: bool) -> None:
+        super().__init__(cluster)
+        self.takes = takes
+
+    def reset_export_status(self, uid: int) -> None:
+        if self.takes:
+            self.cluster.reset_export_status(uid, "admin")
+        self.calls.append("PUT")
+        path = f"/v1/bdbs/{uid}/actions/export_reset_status"
+        raise refusal(406, {"error_code": "not_acceptable"}, "PUT", path, user="admin",
+                      permission="reset_bdb_current_export_status")  # fmt: skip
+
+
+def test_a_406_to_the_status_reset_is_read_again_and_the_export_goes_on_if_it_cleared(
+    cluster: SimCluster, clock: FakeClock
+) -> None:
+    """A 406 to the reset of a finished status that cleared all the same: the job reads the
+    status again, sees it cleared, and runs its export (it used to end the run)."""
+    cluster.databases[1].export_status = "failed"
+    api = ResetAnswers406(cluster, takes=True)
+    job, lines = make_job(api, clock)
+    assert job.run().export_status == "succeeded"
+    assert api.calls.count("PUT") == 1
+    assert cluster.exports_started(1) == 1
+    assert any("answered 406, but the export status cleared" in line for line in lines)
+
+
+def test_a_406_to_the_status_reset_that_did_not_clear_it_ends_the_run_before_any_post(
+    cluster: SimCluster, clock: FakeClock
+) -> None:
+    """A 406 and the status still 'failed' on the read after it: the 406 is the run's error,
+    and nothing is posted."""
+    cluster.databases[1].export_status = "failed"
+    api = ResetAnswers406(cluster, takes=False)
+    job, _ = make_job(api, clock)
+    with pytest.raises(ApiError, match="406"):
+        job.run()
+    assert "POST" not in api.calls

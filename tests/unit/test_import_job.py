@@ -294,3 +294,14 @@ def test_a_file_name_is_a_name_in_the_location_or_a_one_line_error(name: str) ->
     assert message.startswith("--file: got ")
     assert "\n" not in message
     assert len(message) < 400
+
+
+def test_another_action_uid_on_the_bdb_alone_never_ends_a_healthy_import(
+    model: SimCluster, clock: FakeClock
+) -> None:
+    """The import's side of the same: a foreign action_uid mid-import is a note, and the
+    import's success is reported."""
+    model.scenario.foreign_action_uid = "SMUpdateBDB-7"
+    job, lines = make_job(ClusterApi(model), clock)
+    assert job.run().import_status == "succeeded"
+    assert sum("'SMUpdateBDB-7'" in line for line in lines) == 1

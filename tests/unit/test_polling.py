@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from helpers import FakeClock
 from redis_enterprise_export.polling import (
+    GRACE_SECONDS,
     Deadline,
     PollPolicy,
     Sample,
@@ -157,3 +158,15 @@ def test_the_delay_is_always_a_real_pause_whatever_the_samples(
     delay = policy.next_delay([Sample(at, progress, running) for at, progress, running in raw])
     assert math.isfinite(delay)
     assert policy.floor_seconds <= delay <= policy.ceiling_seconds
+
+
+def test_a_calls_bound_is_the_time_left_plus_the_grace_and_a_pause_the_time_left() -> None:
+    """Deadline.cap: the configured bound while time is ample, then the time left plus
+    GRACE_SECONDS, and only that grace once it passed; Deadline.left: never below 0."""
+    clock = FakeClock()
+    deadline = Deadline(clock, 10.0)
+    assert (deadline.cap(5.0), deadline.left(5.0)) == (5.0, 5.0)
+    clock.t = 8.0
+    assert (deadline.cap(5.0), deadline.left(5.0)) == (2.0 + GRACE_SECONDS, 2.0)
+    clock.t = 30.0
+    assert (deadline.cap(5.0), deadline.left(5.0)) == (GRACE_SECONDS, 0.0)

@@ -221,7 +221,13 @@ def append_to_summary(path: Path, append: Callable[[Path], None]) -> None:
     try:
         append(path)
     except (OSError, ValueError) as exc:  # ValueError: a file that is not UTF-8
-        why = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+        why = (
+            exc.strerror
+            if isinstance(exc, OSError)
+            else "it is not a regular file: a device, FIFO or folder"
+            if isinstance(exc, ConfigError)
+            else "it is not UTF-8 text"
+        )
         with suppress(OSError):
             print(f"warning: the job summary {path} was not written ({why})", file=sys.stderr)
 

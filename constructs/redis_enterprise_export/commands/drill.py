@@ -42,6 +42,7 @@ from redis_enterprise_export.errors import (
 )
 from redis_enterprise_export.redact import scrub
 from redis_enterprise_export.run.supervise import guarded, outcome_message, supervised
+from redis_enterprise_export.spec.values import read_bounded
 
 if TYPE_CHECKING:
     from redis_enterprise_export.run.drill import Drill
@@ -128,7 +129,7 @@ def _drill(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         credentials = Credentials.read(export.cluster, environ, secrets)
         secrets[:] = credentials.secrets
         with ExitStack() as cleanup:
-            client = connect(export.cluster, credentials, environ, cleanup)
+            client = connect(export.cluster, credentials, environ, cleanup, deadline)
             directory = slots_dir(environ)
             identity = signed_in(
                 directory, export.cluster, credentials, client, deadline=deadline, report=say
@@ -240,7 +241,7 @@ def _exported(path: Path, spec: DrillSpec) -> Result:
     refused (ConfigError naming the file) if it is another export's, or not shaped as
     a result record, so a wrong file is never blamed on the storage."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_bounded(path, "--export-result", "result file").decode("utf-8"))
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
         wrong = _misshapen(data, spec)
@@ -249,6 +250,8 @@ def _exported(path: Path, spec: DrillSpec) -> Result:
                 "--export-result", str(path), f"export {spec.export!r}'s result file ({wrong})"
             )
         return Result.from_dict(data)
+    except ConfigError:
+        raise
     except FileNotFoundError:
         raise ConfigError(
             "--export-result", str(path), "the export's result file (run the export first)"

@@ -26,6 +26,7 @@ from redis_enterprise_export.errors import ConfigError, ExitCode, InterruptedExp
 from redis_enterprise_export.redact import scrub
 from redis_enterprise_export.run.supervise import guarded, outcome_message, supervised
 from redis_enterprise_export.spec.export import ExportSpec
+from redis_enterprise_export.spec.values import read_bounded
 
 if TYPE_CHECKING:
     from redis_enterprise_export.run.export import ExportJob
@@ -83,7 +84,7 @@ def _export(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             # host[:port], never userinfo: the summary's cluster column.
             cluster = urlsplit(spec.cluster.url).netloc.rpartition("@")[2]
             spec.request_body(environ)  # a missing secret fails here, before any request
-            client = connect(spec.cluster, credentials, environ, cleanup)
+            client = connect(spec.cluster, credentials, environ, cleanup, deadline)
 
             def report(line: str) -> None:
                 _say(scrub(f"[{spec.name}] {line}", secrets))
@@ -134,7 +135,7 @@ def _load_spec(args: argparse.Namespace, environ: Mapping[str, str]) -> ExportSp
     if args.spec is not None:
         where = str(args.spec)
         try:
-            text = args.spec.read_text(encoding="utf-8")
+            text = read_bounded(args.spec, "--spec", "JSON file").decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError("--spec", where, f"a readable JSON file ({exc})") from None
     elif environ.get(SPEC_ENV):

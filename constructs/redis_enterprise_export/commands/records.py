@@ -28,7 +28,7 @@ from redis_enterprise_export.contract import (
     unique_id,
 )
 from redis_enterprise_export.redact import hide_passwords, redact_url, scrub
-from redis_enterprise_export.spec.values import parse_time
+from redis_enterprise_export.spec.values import parse_time, read_bounded
 
 # Reading state may go over the network (s3, pg): bounded, so a monitor never hangs.
 SHOW_TIMEOUT_SECONDS = 120
@@ -276,7 +276,7 @@ def _record(output: Any, kind: _Kind) -> Result | DrillResult | None:
 def _results_file(path: Path, kind: _Kind) -> Outcome | None:
     """This runner's latest attempt; one that cannot be read is an unknown outcome."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_bounded(path, "file", "result file").decode("utf-8"))
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
         return Outcome.of(kind.record.from_dict(data), RESULTS_FILE)

@@ -141,7 +141,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         # The run's one deadline: the identity, the target, the lock and the import.
         deadline = Deadline(SystemClock(), spec.timeout_seconds)
         with ExitStack() as cleanup:
-            client = connect(spec.cluster, credentials, environ, cleanup)
+            client = connect(spec.cluster, credentials, environ, cleanup, deadline)
             directory = slots_dir(environ)
             identity = signed_in(
                 directory, spec.cluster, credentials, client, deadline=deadline, report=say

@@ -7,6 +7,7 @@ file, so the header check and the write happen under one file lock.
 from __future__ import annotations
 
 import fcntl
+import os
 import re
 import unicodedata
 from datetime import datetime
@@ -14,12 +15,16 @@ from pathlib import Path
 
 from redis_enterprise_export.contract import DrillResult, Result
 from redis_enterprise_export.redact import hide_passwords
+from redis_enterprise_export.spec.values import open_regular
 
 # The cluster column tells apart two clusters' exports of the same name.
 HEADER = (
     "| export | cluster | database | status | duration | destination | reason |\n"
     "|---|---|---|---|---|---|---|\n"
 )
+# GitHub keeps at most 1 MiB of a step's summary: the header is looked for in as much
+# of the file's end.
+HEADER_WINDOW_BYTES = 2**20
 # An ANSI escape sequence (CSI ... final byte, or OSC ... BEL/ST): dropped whole, not
 # only its ESC, so no "[31m" is left behind.
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-_]?)")
@@ -37,12 +42,24 @@ def append_drill_summary(path: Path, result: DrillResult, cluster: str = "") -> 
 
 
 def _append(path: Path, row: str) -> None:
-    with path.open("a+", encoding="utf-8") as out:
+    """A regular file only (not /dev/zero, a FIFO); the header is looked for in its
+    last HEADER_WINDOW_BYTES, so no summary is read whole."""
+    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT
+    fd = open_regular(path, flags, "job summary", "a regular file")
+    with os.fdopen(fd, "r+b") as out:
         fcntl.flock(out, fcntl.LOCK_EX)
-        out.seek(0)
-        if HEADER not in out.read():
-            out.write(("\n" if out.tell() else "") + HEADER)
-        out.write(row)
+        size = os.fstat(fd).st_size
+        tail = os.pread(fd, HEADER_WINDOW_BYTES, max(0, size - HEADER_WINDOW_BYTES))
+        # A window begun inside a character starts with its continuation bytes.
+        start = 0 if size <= HEADER_WINDOW_BYTES else min(_continuation(tail), 3)
+        text = tail[start:].decode("utf-8")  # a file that is not UTF-8 is left alone
+        head = "" if HEADER in text else ("\n" if size else "") + HEADER
+        out.write((head + row).encode("utf-8"))
+
+
+def _continuation(data: bytes) -> int:
+    """How many of ``data``'s first bytes are UTF-8 continuation bytes."""
+    return next((i for i, byte in enumerate(data) if byte & 0xC0 != 0x80), len(data))
 
 
 def drill_row(result: DrillResult, cluster: str = "") -> str:

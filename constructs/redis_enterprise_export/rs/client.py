@@ -27,6 +27,7 @@ from redis_enterprise_export.errors import (
     ProtocolError,
     RedirectError,
 )
+from redis_enterprise_export.polling import Deadline
 from redis_enterprise_export.redact import clipped, scrub, url_shown
 from redis_enterprise_export.rs.answers import (
     ExportState,
@@ -46,7 +47,13 @@ from redis_enterprise_export.rs.failures import (
     refusal,
     transport_error,
 )
-from redis_enterprise_export.rs.transport import WATCHDOG, Adapter, TrustStoreAdapter, Watchdog
+from redis_enterprise_export.rs.transport import (
+    WATCHDOG,
+    Adapter,
+    DeadlineRetry,
+    TrustStoreAdapter,
+    Watchdog,
+)
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 # A status read is a few hundred bytes, the database list at most a few hundred
@@ -74,9 +81,9 @@ def transport_retry() -> Retry:
     errors and status retries apply only to GET and PUT (reading state and the
     idempotent status reset). A POST that may have reached the cluster is never
     retried blindly: the export job decides, because it might have started an
-    export.
+    export. None begins past the run's deadline (``DeadlineRetry``).
     """
-    return Retry(
+    return DeadlineRetry(
         # Few and quick: the export job rides out longer outages itself, within
         # its deadline, which these per-request retries cannot see.
         total=4,
@@ -150,6 +157,10 @@ class RsClient:
         secrets: values besides the password that no answer may show (the export
             location's secrets): they are replaced by ``***`` in everything read.
 
+    ``deadline``, once a run sets it, cuts every request's timeouts and its whole-answer
+    bound to the time left (``Deadline.cap``), and its retries stop there: a run ends
+    within its deadline plus a grace, however slowly the cluster answers.
+
     Proxies come from the environment (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY,
     NO_PROXY), as for curl. Redirects are never followed.
     """
@@ -173,6 +184,9 @@ class RsClient:
         # body. Not a per-read bound but a total: it is far above a healthy
         # answer's time (a few KB, milliseconds), and cuts only one that trickles.
         self.answer_seconds = self.timeout[0] + self.timeout[1]
+        self.deadline: Deadline | None = None
+        # The timeouts the last request was sent with (``timeout`` cut to the deadline).
+        self.sent_timeout = self.timeout
         self.verify = _resolve_verify(verify)
         self._ca_cert = isinstance(verify, str)  # a path given: the config's ca_cert
         basic = _Utf8BasicAuth(*auth)
@@ -389,14 +403,16 @@ class RsClient:
 
         ``action``: what the request is part of ("export", "import"), for the hint of a
         refusal."""
-        watchdog = Watchdog(self.answer_seconds)
+        watchdog = Watchdog(self.answer_seconds, self.deadline)
         token = WATCHDOG.set(watchdog)
+        cap = self.deadline.cap if self.deadline is not None else float
+        self.sent_timeout = (cap(self.timeout[0]), cap(self.timeout[1]))
         try:
             try:
                 response = self.session.request(
                     method,
                     self.base_url + path,
-                    timeout=self.timeout,
+                    timeout=self.sent_timeout,
                     verify=self.verify,
                     allow_redirects=False,
                     stream=True,  # the status first; the body is read within a size limit
@@ -439,7 +455,7 @@ class RsClient:
         if watchdog is not None and watchdog.fired:
             return watchdog.error(method, path, self.base_url)  # whatever the cut broke
         return transport_error(
-            exc, method, path, self.base_url, self.timeout[1], ca_cert=self._ca_cert
+            exc, method, path, self.base_url, self.sent_timeout[1], ca_cert=self._ca_cert
         )
 
     def _refusal(

@@ -50,10 +50,15 @@ class Credentials:
 
 
 def connect(
-    cluster: Cluster, credentials: Credentials, environ: Mapping[str, str], cleanup: ExitStack
+    cluster: Cluster,
+    credentials: Credentials,
+    environ: Mapping[str, str],
+    cleanup: ExitStack,
+    deadline: Deadline | None = None,
 ) -> RsClient:
     """A client for ``cluster``, closed by ``cleanup``. No answer it reads shows the
-    password or the other secrets."""
+    password or the other secrets. With the run's ``deadline``, no request outlasts it
+    (see ``RsClient``)."""
     client = RsClient(
         cluster.url,
         auth=(credentials.user, credentials.password),
@@ -61,6 +66,7 @@ def connect(
         timeout_seconds=cluster.request_timeout_seconds,
         secrets=credentials.others,
     )
+    client.deadline = deadline
     cleanup.callback(client.close)
     return client
 

@@ -18,8 +18,11 @@ import truststore
 from requests.adapters import HTTPAdapter
 from urllib3 import HTTPConnectionPool, HTTPSConnectionPool, ProxyManager
 from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.response import BaseHTTPResponse
+from urllib3.util.retry import Retry
 
 from redis_enterprise_export.errors import TransportError
+from redis_enterprise_export.polling import Deadline
 
 
 class Watchdog:
@@ -36,8 +39,11 @@ class Watchdog:
     with its own time.
     """
 
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
+    def __init__(self, seconds: float, deadline: Deadline | None = None) -> None:
+        self.limit = seconds
+        # The run's deadline: each exchange's clock is cut to what is left of it.
+        self.deadline = deadline
+        self.seconds = self.bound()  # the bound of the exchange under way
         self.fired = False
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
@@ -51,9 +57,18 @@ class Watchdog:
         self.stop()
         self._sock = socket.socket(fileno=socket.dup(sock.fileno()))
         self.fired = False
+        self.seconds = self.bound()
         self._timer = threading.Timer(self.seconds, self._fire)
         self._timer.daemon = True
         self._timer.start()
+
+    def bound(self) -> float:
+        """How long an exchange begun now may take in all: ``limit``, cut to the deadline."""
+        return self.limit if self.deadline is None else self.deadline.cap(self.limit)
+
+    def overdue(self) -> bool:
+        """Whether the run's deadline has passed: no retry begins then."""
+        return self.deadline is not None and self.deadline.expired()
 
     def stop(self) -> None:
         """Stop the clock. Once this returns, nothing is shut down and no timer runs."""
@@ -84,6 +99,29 @@ class Watchdog:
 
 # The watchdog of the call this thread (this context) is making, if any.
 WATCHDOG: ContextVar[Watchdog | None] = ContextVar("WATCHDOG", default=None)
+
+
+class DeadlineRetry(Retry):
+    """urllib3's retries, within the call's deadline (its watchdog's): none begins once
+    it has passed, and no back-off or Retry-After pause outlasts it."""
+
+    def is_exhausted(self) -> bool:
+        watchdog = WATCHDOG.get()
+        return super().is_exhausted() or (watchdog is not None and watchdog.overdue())
+
+    def get_backoff_time(self) -> float:
+        return _pause(super().get_backoff_time())
+
+    def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
+        after = super().get_retry_after(response)
+        return None if after is None else _pause(after)
+
+
+def _pause(seconds: float) -> float:
+    watchdog = WATCHDOG.get()
+    if watchdog is None or watchdog.deadline is None:
+        return seconds
+    return watchdog.deadline.left(seconds)
 
 
 def _exchange_begins(sock: socket.socket) -> None:

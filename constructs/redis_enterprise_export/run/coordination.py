@@ -212,11 +212,11 @@ class PgLocks:
 
         try:
             # Listen before trying: a release between a failed try and LISTEN is not lost.
-            self._call(connection, CALL_SECONDS, f"LISTEN {chan}")
-            while (index := self._try_any(connection, keys)) is None:
+            self._call(connection, deadline.cap(CALL_SECONDS), f"LISTEN {chan}")
+            while (index := self._try_any(connection, keys, deadline)) is None:
                 turn.not_yet()
-                wait = max(0.0, min(POLL_SECONDS, deadline.remaining()))
-                with _bounded(connection, wait + CALL_SECONDS):
+                wait = deadline.left(POLL_SECONDS)
+                with _bounded(connection, wait + deadline.cap(CALL_SECONDS)):
                     for _ in connection.notifies(timeout=wait, stop_after=1):
                         pass
         except psycopg.Error:
@@ -314,10 +314,14 @@ class PgLocks:
         )
         return row is not None and row[0] == len(pairs)
 
-    def _try_any(self, connection: psycopg.Connection[Any], keys: Sequence[int]) -> int | None:
-        """The index of the first of ``keys`` this session now holds, or None."""
+    def _try_any(
+        self, connection: psycopg.Connection[Any], keys: Sequence[int], deadline: Deadline
+    ) -> int | None:
+        """The index of the first of ``keys`` this session now holds, or None; each try is
+        bounded by the time left."""
         for index, key in enumerate(keys):
-            row = self._call(connection, CALL_SECONDS, "SELECT pg_try_advisory_lock(%s)", key)
+            seconds = deadline.cap(CALL_SECONDS)
+            row = self._call(connection, seconds, "SELECT pg_try_advisory_lock(%s)", key)
             if row and row[0]:
                 return index
         return None
@@ -354,13 +358,13 @@ class PgLocks:
         try:
             # Bounds on the server's side too; a session idle through a long export must
             # not be ended by an idle_session_timeout (PostgreSQL 14+; older ones lack it).
-            self._call(connection, CALL_SECONDS, "SET statement_timeout = '5s'")
-            self._call(connection, CALL_SECONDS, "SET lock_timeout = '5s'")
+            self._call(connection, deadline.cap(CALL_SECONDS), "SET statement_timeout = '5s'")
+            self._call(connection, deadline.cap(CALL_SECONDS), "SET lock_timeout = '5s'")
             with suppress(psycopg.errors.UndefinedObject):
-                self._call(connection, CALL_SECONDS, "SET idle_session_timeout = 0")
+                self._call(connection, deadline.cap(CALL_SECONDS), "SET idle_session_timeout = 0")
             row = self._call(
                 connection,
-                CALL_SECONDS,
+                deadline.cap(CALL_SECONDS),
                 "SELECT pid, backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()",
             )
         except psycopg.Error:

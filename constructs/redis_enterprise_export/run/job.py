@@ -19,8 +19,9 @@ follow the other's. The export holds the database's lock around the whole job
 database is no longer running its action: a status cleared under it, progress
 going backwards, running again after a final status. Then it stops with
 ``OutcomeUnknownError`` rather than guess. RS documents no link between an
-action and the bdb's ``action_uid``: where one shows, its change during the
-action is one more such sign, but nothing depends on it (see ``OwnAction``).
+action and the bdb's ``action_uid``, and RS runs actions of its own on a database:
+where one shows, its change during the action is reported once and named beside
+a real sign, but never ends the run on its own (see ``OwnAction``).
 A lock that may have been lost while the action ran (``lock_lost``) makes every
 read after it another runner's, possibly: then the outcome is unknown too.
 """
@@ -34,11 +35,13 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from redis_enterprise_export.errors import (
+    ApiError,
     ClusterBusyError,
     ExportFailedError,
     ExportTimeoutError,
     OutcomeUnknownError,
     ProtocolError,
+    TlsError,
     TransportError,
 )
 from redis_enterprise_export.polling import Clock, Deadline, PollPolicy, Sample, backoff, ride_out
@@ -139,19 +142,36 @@ class OwnAction:
     finished_seen: bool = False  # a final status seen while looking for a lost POST
     maybe_posted: bool = False  # a POST's answer was lost: it may have started
 
+    other_uid: str = ""  # a different action_uid seen since: noted, never decisive
+
     def lost_track(self, state: ActionState) -> str:
         """Why ``state`` cannot be this run's action, or "" if it can."""
+        why = self._sign(state)
+        if why and self.other_uid:
+            why += f"; and the bdb's action_uid changed, {self.action_uid!r} to {self.other_uid!r}"
+        return why
+
+    def uid_note(self, state: ActionState) -> str:
+        """A line to report the first time the bdb shows an action_uid other than this
+        run's, else "". RS documents ``action_uid`` only as the "currently running
+        action's UID" and runs actions of its own on a database (state machines with
+        their own uids), so a change is no evidence on its own (issue 15): noted once,
+        and named beside a real sign if one comes."""
+        shown = state.action_uid
+        if not self.action_uid or shown in ("", self.action_uid) or self.other_uid:
+            return ""
+        self.other_uid = shown
+        return (
+            f"the bdb's action_uid is now {shown!r}, not {self.action_uid!r} as at this run's "
+            f"{self.kind.noun}'s start; RS runs actions of its own on a database, so this alone "
+            f"is no sign that the {self.kind.noun} changed hands: following it on"
+        )
+
+    def _sign(self, state: ActionState) -> str:
         status, progress, noun = state.phase, state.percent, self.kind.noun
         if status in self.kind.running:
             if self.finished_seen:
                 return f"the database was {self.kind.doing} again after a final status"
-            if self.action_uid and state.action_uid not in ("", self.action_uid):
-                # Extra evidence, never the only one: it can only add a doubt. The
-                # running action changed under one that never stopped showing.
-                return (
-                    f"the running action is {state.action_uid!r}, not this run's "
-                    f"{self.action_uid!r}"
-                )
             if self.running and progress is not None and progress < self.progress:
                 return f"{noun}_progress went back from {self.progress:g}% to {progress:g}%"
             self.running = True
@@ -275,13 +295,23 @@ class ActionJob(Generic[S]):
             self.status_reads += 1
             return self.read(uid)
 
-        state = self.state = ride_out(read, deadline, self.retry_delays(), self.report)
+        try:
+            state = self.state = ride_out(read, deadline, self.retry_delays(), self.report)
+        except TransportError as exc:
+            # ride_out gives up on all but TLS only at the deadline: the run is out of time
+            # (its trouble was said as it began), and may have posted: a timeout.
+            if isinstance(exc, TlsError) or not deadline.expired():
+                raise
+            raise self._timed_out(uid) from None
         return state
 
     def _check(self, uid: int, deadline: Deadline) -> None:
         if deadline.expired():
-            status = self.state.phase if self.state else "not read"
-            raise self.kind.timed_out(uid, self.spec.timeout_seconds, status, posted=self.posted)
+            raise self._timed_out(uid)
+
+    def _timed_out(self, uid: int) -> ExportTimeoutError:
+        status = self.state.phase if self.state else "not read"
+        return self.kind.timed_out(uid, self.spec.timeout_seconds, status, posted=self.posted)
 
     def _settle(self, uid: int, deadline: Deadline) -> None:
         """Wait for a running action to end and clear a finished one's status.
@@ -334,6 +364,13 @@ class ActionJob(Generic[S]):
                     self.report(f"database {uid} is busy (409) to the status reset; retrying")
                 deadline.sleep(next(delays))
                 continue
+            except ApiError as exc:
+                # RS's reset pages list a 406 (copied from the action's own page, it seems):
+                # what counts is whether the status cleared, so it is read again.
+                if exc.http_status != 406 or self._read(uid, deadline).phase not in CLEARED:
+                    raise
+                self.report(f"the status reset answered 406, but the {noun} status cleared")
+                return
             except TransportError as exc:
                 self.report(f"{exc}; trying the reset again")
                 deadline.sleep(next(delays))
@@ -425,6 +462,8 @@ class ActionJob(Generic[S]):
         kind = self.kind
         while True:
             state = self._read(uid, deadline)
+            if note := self.ours.uid_note(state):
+                self.report(note)
             lost = self.ours.lost_track(state)
             if lost:
                 raise OutcomeUnknownError(

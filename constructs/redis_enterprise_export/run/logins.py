@@ -34,6 +34,7 @@ from redis_enterprise_export.errors import ApiError, LocalSetupError, LoginSkipp
 from redis_enterprise_export.redact import user_shown
 from redis_enterprise_export.rs.connect import Credentials, cluster_identity, normalized_url
 from redis_enterprise_export.run.slots import private_dir
+from redis_enterprise_export.spec.values import read_bounded
 
 if TYPE_CHECKING:
     from redis_enterprise_export.polling import Deadline
@@ -205,7 +206,7 @@ def _read(path: Path) -> tuple[float, dict[str, str]] | None:
     """A record's age and content, if it is recent and readable."""
     try:
         age = time.time() - path.stat(follow_symlinks=False).st_mtime
-        content = json.loads(path.read_text(encoding="utf-8"))
+        content = json.loads(read_bounded(path, "file", "login record", limit=64 * 1024))
     except (OSError, ValueError):
         return None
     if not 0 <= age < REMEMBER_SECONDS or not isinstance(content, dict):

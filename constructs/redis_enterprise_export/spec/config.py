@@ -5,8 +5,6 @@ Every error names the file, the table and the key, the value and what is allowed
 
 from __future__ import annotations
 
-import os
-import stat
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -25,15 +23,13 @@ from redis_enterprise_export.spec.selectors import (
     parse_selector,
 )
 from redis_enterprise_export.spec.state import StateBackend, parse_state
+from redis_enterprise_export.spec.values import bounded, read_bounded
 
 # A cluster table has Cluster's own fields, but a CA file's path instead of its text.
 CLUSTER_KEYS = {f.name for f in fields(Cluster)} - {"ca_cert_pem"} | {"ca_cert"}
 EXPORT_KEYS = set(INPUT_FIELDS) | {"databases", "exclude"}
 DRILL_KEYS = {"export", *DRILL_FIELDS}
 TOP_KEYS = {"clusters", "exports", "state", "drills"}
-
-# A CA file's comments may dwarf its certificates, but not without bound.
-MAX_CA_FILE_BYTES = 16 * 2**20
 
 T = TypeVar("T")
 
@@ -61,7 +57,7 @@ def load_config(path: Path, *, resolve: bool = True) -> ExportsConfig:
     """
     where = str(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_bounded(path, "file", "TOML file").decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError("file", where, "an existing TOML file") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -267,22 +263,12 @@ def _read_ca(value: Any, path: Path) -> str:
     """
     if not isinstance(value, str) or not value:
         raise ConfigError("ca_cert", value, "the path of a PEM CA file")
-    expected = f"a readable PEM file of at most {MAX_CA_FILE_BYTES // 2**20} MiB"
+    # A CA file's comments may dwarf its certificates, but not without bound.
     try:
-        # Non-blocking, so opening a FIFO with no writer returns at once.
-        fd = os.open(path.parent / value, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError:
-        raise ConfigError("ca_cert", value, f"{expected} (relative to {path.name})") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise ConfigError("ca_cert", value, f"{expected}, not a device, FIFO or folder")
-    with os.fdopen(fd, "rb") as file:
-        try:
-            data = file.read(MAX_CA_FILE_BYTES + 1)
-        except OSError:
-            raise ConfigError("ca_cert", value, expected) from None
-    if len(data) > MAX_CA_FILE_BYTES:
-        raise ConfigError("ca_cert", value, expected)
+        data = read_bounded(path.parent / value, "ca_cert", "PEM file", shown=value)
+    except FileNotFoundError:
+        expected = f"{bounded('PEM file')} (relative to {path.name})"
+        raise ConfigError("ca_cert", value, expected) from None
     # Comments in bundles may be UTF-8 (certifi's names issuers); only the base64
     # CERTIFICATE blocks are kept, so other bytes need not decode.
     text = data.decode("utf-8", errors="replace")

@@ -23,6 +23,7 @@ from typing import Any
 from redis_enterprise_export.errors import ConfigError
 from redis_enterprise_export.extras import command_name
 from redis_enterprise_export.spec.export import ExportSpec
+from redis_enterprise_export.spec.values import read_bounded
 
 LOCK_VERSION = 1
 # An export name's length (models.EXPORT_NAME), and the hash that keeps a cut name unique.
@@ -144,9 +145,11 @@ class Lock:
         """The lock at ``path``, or None if there is none; raises ConfigError naming the
         file and what in it is wrong if it is not a lock that discover writes."""
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(read_bounded(path, "file", "lock file").decode("utf-8"))
         except FileNotFoundError:
             return None
+        except ConfigError:
+            raise
         except (OSError, ValueError) as exc:
             raise ConfigError(
                 "file", str(path), f"a lock file written by discover ({exc})"

@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
+import stat
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
@@ -213,3 +216,58 @@ def parse_time(text: object) -> datetime | None:
     except ValueError:
         return None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+# Every file a run is pointed at (a config, a spec, a record, a lock file) is far
+# smaller; a larger one, or one that never ends (/dev/zero), is none of them.
+MAX_INPUT_FILE_BYTES = 16 * 2**20
+
+
+def bounded(what: str, limit: int = MAX_INPUT_FILE_BYTES) -> str:
+    """What a bounded read allows: "a readable TOML file of at most 16 MiB"."""
+    size = f"{limit // 2**20} MiB" if limit >= 2**20 else f"{limit // 1024} KiB"
+    return f"a readable {what} of at most {size}"
+
+
+def open_regular(
+    path: Path, flags: int, key: str, expected: str, *, shown: object = None, where: str = ""
+) -> int:
+    """``os.open`` of ``path``, refused with one ConfigError (``key``, the file as
+    ``shown``, ``expected``) unless it is a regular file. Opened non-blocking, so a FIFO
+    with no writer answers at once; nothing is read from a device, FIFO or folder.
+    An OSError of the open (FileNotFoundError among them) is raised as it is."""
+    fd = os.open(path, flags | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        value = str(path) if shown is None else shown
+        raise ConfigError(key, value, f"{expected}, not a device, FIFO or folder", where=where)
+    return fd
+
+
+def read_bounded(
+    path: Path,
+    key: str,
+    what: str,
+    *,
+    limit: int = MAX_INPUT_FILE_BYTES,
+    shown: object = None,
+    where: str = "",
+) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them; anything else
+    (a device, a FIFO, a folder, a larger file, a read error) is one ConfigError naming
+    ``key``, the file (``shown``, else its path) and what is allowed (``bounded(what)``).
+    A missing file raises FileNotFoundError, which means something different to each caller."""
+    expected = bounded(what, limit)
+    value = str(path) if shown is None else shown
+    try:
+        fd = open_regular(path, os.O_RDONLY, key, expected, shown=value, where=where)
+        with os.fdopen(fd, "rb") as file:
+            data = file.read(limit + 1)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        raise ConfigError(key, value, f"{expected} ({why})", where=where) from None
+    if len(data) > limit:
+        raise ConfigError(key, value, expected, where=where)
+    return data

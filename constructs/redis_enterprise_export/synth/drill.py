@@ -10,12 +10,12 @@ from redis_enterprise_export.contract import (
     CA_ENV_PREFIX,
     DRILL_ENV,
     EXPORT_RESULT_ENV,
-    HELPER_MODULE,
     RESULT_ENV,
     RUN_ID_ENV,
     SPEC_ENV,
     DrillResult,
     drill_result_path,
+    helper_interpreter,
 )
 from redis_enterprise_export.errors import ConfigError
 from redis_enterprise_export.spec.drill import DrillInputs, DrillSpec, exported_databases
@@ -97,7 +97,7 @@ class DatabaseDrill(Construct):
             "local-exec": {
                 "command": "drill",
                 "environment": environment,
-                "interpreter": [literal(python), "-m", HELPER_MODULE],
+                "interpreter": literal(helper_interpreter(python)),
             }
         }
         drill_id = record.add(

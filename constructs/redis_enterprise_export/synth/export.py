@@ -34,12 +34,12 @@ from typing import Any
 
 from redis_enterprise_export.contract import (
     CA_ENV_PREFIX,
-    HELPER_MODULE,
     RECORDED_FAILURE_ENV,
     RESULT_ENV,
     RUN_ID_ENV,
     SPEC_ENV,
     Result,
+    helper_interpreter,
     pack_spec,
     result_path,
 )
@@ -151,7 +151,7 @@ class DatabaseExport(Construct):
             "local-exec": {
                 "command": "export",
                 "environment": environment,
-                "interpreter": [literal(props.python), "-m", HELPER_MODULE],
+                "interpreter": literal(helper_interpreter(props.python)),
             }
         }
         previous, rerun = props.previous, props.run_id or ""
