@@ -10,7 +10,7 @@ and a CONNECT proxy. ``clock``: the fake clock. ``common``: users, paths, data.
 """
 
 from .clock import FakeClock
-from .common import ADMIN, ORDERS, PASSWORD, REPO, STACK, VENV_BIN, VIEWER
+from .common import ADMIN, ORDERS, PASSWORD, REPO, STACK, VENV_BIN, VIEWER, sim_identity
 from .helper_process import (
     S3_SECRET,
     run_helper,
@@ -46,6 +46,7 @@ __all__ = [
     "run_helper",
     "run_main",
     "run_restore",
+    "sim_identity",
     "start_helper",
     "terraform_env",
     "toml_text",

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from helpers import ORDERS, FakeClock, toml_text
+from helpers import ORDERS, FakeClock, sim_identity, toml_text
 from helpers.postgres import PostgresServer
 from helpers.tables import GOOD
 from helpers.tables import tables as export_tables
@@ -487,7 +487,7 @@ def test_a_drill_waits_for_another_runners_lock_of_its_scratch_database(
     assert main(argv, env) == 0
     slots = tmp_path / "drill-slots"
     slots.mkdir(mode=0o700)
-    identity = "name:" + scratch.cluster.scenario.cluster_name
+    identity = sim_identity(scratch.cluster.scenario)
     with ExitStack() as other_runner:
         locks = PgLocks({"PG_CONN_STR": postgres.conn_str}, lambda _: None)
         other_runner.callback(locks.close)
@@ -509,7 +509,7 @@ def test_a_drill_waits_for_another_runners_lock_of_its_scratch_database(
                 break
         assert said[-1].strip() == (
             "[drill orders] waiting for another runner's export, drill or restore of "
-            "database 3 to end before this drill"
+            f"database 3 to end before this drill, on cluster {identity}"
         ), "".join(said)
         assert scratch.cluster.imports_started() == 0
     out, err = process.communicate(timeout=120)
@@ -663,7 +663,7 @@ def test_a_drill_that_waits_out_its_deadline_for_the_lock_is_an_import_timeout(
     exported = export(path, tmp_path)
     slots = tmp_path / "slots"
     slots.mkdir(mode=0o700)
-    identity = "name:" + scratch.cluster.scenario.cluster_name
+    identity = sim_identity(scratch.cluster.scenario)
     result = tmp_path / "drill.json"
     argv = ["drill", "--config", str(path), "--name", "orders", "--export-result",
             str(exported), "--result", str(result)]  # fmt: skip

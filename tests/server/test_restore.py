@@ -18,7 +18,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import ORDERS, REPO, S3_SECRET, run_helper, run_restore, write_helper_config
+from helpers import (
+    ORDERS,
+    REPO,
+    S3_SECRET,
+    run_helper,
+    run_restore,
+    sim_identity,
+    write_helper_config,
+)
 from helpers.package import cli, config
 from helpers.terraform import terraform_env
 from redis_enterprise_export.cli import main
@@ -212,7 +220,7 @@ def test_a_restore_waits_for_the_databases_lock_says_so_and_imports_after_it(
     path, file = exported(sim, tmp_path, export_dir)
     slots = tmp_path / "slots"
     slots.mkdir(mode=0o700)
-    identity = "name:" + sim.cluster.scenario.cluster_name
+    identity = sim_identity(sim.cluster.scenario)
     env = terraform_env(S3_SECRET=S3_SECRET, REDIS_EXPORT_SLOTS_DIR=str(slots))
     argv = [sys.executable, "-m", "redis_enterprise_export", "restore", "--config", str(path),
             *restore_args(file)]  # fmt: skip
@@ -227,7 +235,7 @@ def test_a_restore_waits_for_the_databases_lock_says_so_and_imports_after_it(
                 break
         assert said[-1].strip() == (
             "[restore] waiting for this machine's other export, drill or restore of "
-            "database 3 to end before this restore"
+            f"database 3 to end before this restore, on cluster {identity}"
         ), "".join(said)
         assert sim.cluster.imports_started() == 0
         assert staging.client.dbsize() == len(STAGING)
@@ -492,7 +500,7 @@ def test_a_restore_that_waits_out_its_timeout_for_the_lock_says_no_import_was_st
     path, file = exported(sim, tmp_path, export_dir)
     slots = tmp_path / "slots"
     slots.mkdir(mode=0o700)
-    identity = "name:" + sim.cluster.scenario.cluster_name
+    identity = sim_identity(sim.cluster.scenario)
     with database_lock(slots, identity, 3, Deadline(SystemClock(), 60)):
         code, _, err = run_restore(path, *restore_args(file), "--timeout=2s",
                                    env={"REDIS_EXPORT_SLOTS_DIR": str(slots)})  # fmt: skip
@@ -503,5 +511,39 @@ def test_a_restore_that_waits_out_its_timeout_for_the_lock_says_no_import_was_st
         "for this machine's other export, drill or restore of it\"); raise --timeout or check "
         "the cluster. No import was started by this run."
     )
+    assert sim.cluster.imports_started() == 0
+    assert staging.client.dbsize() == len(STAGING)
+
+
+def test_a_database_renamed_while_the_restore_waits_for_its_lock_is_not_imported_into(
+    sim: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """The name confirmed is checked again right before the POST: uid 3, renamed to
+    'production' while the restore waited for its lock, is refused and keeps its keys."""
+    from redis_enterprise_export.polling import Deadline, SystemClock
+    from redis_enterprise_export.run.slots import database_lock
+
+    staging = sim.add_database(3, "staging", data=STAGING)
+    path, file = exported(sim, tmp_path, export_dir)
+    slots = tmp_path / "slots"
+    slots.mkdir(mode=0o700)
+    identity = sim_identity(sim.cluster.scenario)
+    env = terraform_env(S3_SECRET=S3_SECRET, REDIS_EXPORT_SLOTS_DIR=str(slots))
+    argv = [sys.executable, "-m", "redis_enterprise_export", "restore", "--config", str(path),
+            *restore_args(file)]  # fmt: skip
+    with database_lock(slots, identity, 3, Deadline(SystemClock(), 60)):
+        restore = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)  # fmt: skip
+        assert restore.stdout is not None
+        said = []
+        for line in restore.stdout:
+            said.append(line)
+            if "waiting for" in line:
+                break
+        sim.cluster.databases[3].name = "production"
+    out, err = restore.communicate(timeout=90)
+    assert restore.returncode == ExitCode.BAD_INPUT, "".join(said) + out + err
+    assert "now named 'production'" in err, err
+    assert "still named 'staging'" in err, err
     assert sim.cluster.imports_started() == 0
     assert staging.client.dbsize() == len(STAGING)

@@ -149,10 +149,11 @@ class Drill:
                 "checked; nothing was imported"
             )
         deadline = self.deadline or Deadline(self.clock, self.spec.timeout_seconds)
-        uid = self._target(deadline)
+        uid, name = self._target(deadline)
         restore = RestoreSpec(
             cluster=self.export.cluster,
             database=uid,
+            name=name,
             location=self.export.location,
             files=self.files,
             timeout_seconds=self.spec.timeout_seconds,
@@ -238,8 +239,8 @@ class Drill:
             "the admin console"
         )
 
-    def _target(self, deadline: Deadline) -> int:
-        """The scratch database's uid (its lock is keyed by it), read from the cluster
+    def _target(self, deadline: Deadline) -> tuple[int, str]:
+        """The scratch database's uid (its lock is keyed by it) and name, read from the cluster
         before any POST and shown with its key count. Refused: a database that an export
         of the cluster exports, however the config spells it, and one that RS backs up on
         a schedule unless the drill says erase_backed_up."""
@@ -255,7 +256,8 @@ class Drill:
                 f"(into = {into!r}), or set into and erase to one that exists; nothing was "
                 "imported"
             ) from None
-        uid, name = as_uid(row.get("uid"), "uid", "/v1/bdbs"), str(row.get("name"))
+        uid = as_uid(row.get("uid"), "uid", "/v1/bdbs")
+        name = row["name"] if isinstance(row.get("name"), str) else ""
         # The export's own database always, by its config spelling and by the uid it ran on.
         guarded = {*self.spec.guarded, self.export.database, self.exported.database_uid}
         if uid in guarded or name in guarded:
@@ -276,7 +278,7 @@ class Drill:
                 "be erased; nothing was imported",
             )
         self.report(f"scratch {described(self.client, uid, name)}: this drill ERASES it")
-        return uid
+        return uid, name
 
 
 def count_keys(

@@ -81,6 +81,9 @@ class RestoreSpec:
         location: where the files are: the location of the export that wrote them.
         files: the files' names there (several: one per shard, loaded together).
         timeout_seconds: how long to wait for the import; if omitted, one hour.
+        name: the name the target was confirmed by (shown, checked against the
+            exports), or "" for none: every read before a POST must still show it,
+            so a database renamed (or replaced) meanwhile is never imported into.
     """
 
     cluster: Cluster
@@ -88,6 +91,7 @@ class RestoreSpec:
     location: Location
     files: tuple[str, ...]
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    name: str = ""
 
     def __post_init__(self) -> None:
         if not self.files:
@@ -130,3 +134,14 @@ class ImportJob(ActionJob[ImportState]):
         # Read before any POST (the settle's reads), and again after a 409.
         if state.crdt:
             raise ActiveActiveError(uid, state.name)
+        expected = self.spec.name
+        if expected and state.name != expected:
+            # The run waited (for the lock, a running import) since the target was
+            # resolved and guarded: the database it would now erase is not that one.
+            raise ConfigError(
+                "database",
+                uid,
+                f"database {uid} still named {clipped(expected, 80)!r}, as when it was "
+                f"resolved: it is now named {clipped(state.name, 80)!r} (renamed or replaced "
+                "meanwhile), so it is not the database confirmed; nothing was imported",
+            )
