@@ -676,3 +676,27 @@ def test_a_drill_that_waits_out_its_deadline_for_the_lock_is_an_import_timeout(
     assert "raise timeout_seconds" in record["message"]
     assert "No import was started by this run" in record["message"]
     assert scratch.cluster.imports_started() == 0
+
+
+def test_a_lock_lost_while_the_drill_counts_keys_makes_its_outcome_unknown(
+    scratch: Simulator, tmp_path: Path, export_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key count is read under the scratch database's lock too: a lock lost after the
+    import succeeded but before the count is trusted (another runner's drill may have
+    imported meanwhile) is exit 7 and drill_status unknown, never drilled."""
+    from redis_enterprise_export.run.locks import Locks
+
+    path = sim_config(scratch, tmp_path, export_dir)
+    exported = export(path, tmp_path)
+    finals: list[bool] = []
+
+    def lost(_self: Locks, final: bool) -> str:
+        if final:
+            finals.append(final)
+        return "the PostgreSQL session holding the export locks was lost" if len(finals) > 1 else ""
+
+    monkeypatch.setattr(Locks, "lost", lost)
+    code, record = drill(path, exported, tmp_path)
+    assert code == ExitCode.OUTCOME_UNKNOWN, record["message"]
+    assert record["drill_status"] == "unknown"
+    assert "was lost" in record["message"]

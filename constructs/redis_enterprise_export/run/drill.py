@@ -33,6 +33,7 @@ from redis_enterprise_export.errors import (
     ExportTimeoutError,
     ImportFailedError,
     ImportTimeoutError,
+    OutcomeUnknownError,
     TlsError,
 )
 from redis_enterprise_export.polling import Clock, Deadline, backoff, ride_out
@@ -202,6 +203,17 @@ class Drill:
                 if cut:
                     raise DrillTimeoutError(f"{exc}; {self._out_of_time()}") from None
                 raise
+            # The count is read under the lock as the import was: lost meanwhile, another
+            # runner's drill may have imported into this database, and the count be its.
+            if why := self.lock_lost(True):
+                raise OutcomeUnknownError(
+                    f"{why} while drill {self.spec.name!r} counted the keys of the scratch "
+                    f"database {uid}: another runner's drill or restore may have imported "
+                    "into it since this drill's import succeeded, so the count is not known "
+                    "to be this drill's and the restore is not proven. Run the drill again; "
+                    "and check the PostgreSQL (a restart, a failover, idle_session_timeout, a "
+                    "pooler) or the network path to it"
+                )
         self.count_seconds = self.clock.now() - imported
         if self.keys_loaded is None:
             text = (
