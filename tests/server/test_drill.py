@@ -94,6 +94,29 @@ def test_a_scratch_database_that_another_export_exports_is_refused(tmp_path: Pat
         load_config(path)
 
 
+@pytest.mark.parametrize(
+    ("exported", "admin"),
+    [
+        ("https://rs.example.com:9443", "https://RS.example.com:9443"),
+        ("https://rs.example.com:9443", "https://rs.example.com:9443/"),
+        ("https://rs.example.com:443", "HTTPS://rs.example.com."),
+    ],
+)
+def test_a_scratch_database_exported_through_another_table_of_the_cluster_is_refused(
+    tmp_path: Path, exported: str, admin: str
+) -> None:
+    """A second [clusters] table for the same cluster (other settings, the URL spelled
+    otherwise) is the same cluster: a drill may not erase what an export through it exports."""
+    path = config(tmp_path, GOOD)
+    data = tomllib.loads(path.read_text())
+    data["clusters"]["sim"]["url"] = exported
+    data["clusters"]["admin"] = {"url": admin, "request_timeout_seconds": 17}
+    data["exports"]["staging"] = {"cluster": "admin", "database": "orders-drill", "location": MOUNT}
+    path.write_text(toml_text(data))
+    with pytest.raises(ConfigError, match=r"\[drills.nightly\].*export 'staging' exports it"):
+        load_config(path)
+
+
 def test_a_location_whose_files_cannot_be_listed_needs_them_named(tmp_path: Path) -> None:
     """A location the drill cannot list needs its files named; named, it is accepted."""
     ftp = {"type": "url", "url": "ftp://backup.example.com/redis"}

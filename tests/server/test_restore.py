@@ -547,3 +547,29 @@ def test_a_database_renamed_while_the_restore_waits_for_its_lock_is_not_imported
     assert "still named 'staging'" in err, err
     assert sim.cluster.imports_started() == 0
     assert staging.client.dbsize() == len(STAGING)
+
+
+def test_an_export_of_another_table_for_the_same_cluster_still_guards_its_database(
+    sim: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """A second [clusters] table for the same cluster (its URL spelled otherwise, other
+    settings, as a restore's admin table would be) does not lift the backed-up guard:
+    'orders', which export 'orders' backs up through table 'sim', is refused."""
+    import tomllib
+
+    from helpers import toml_text
+
+    path, file = exported(sim, tmp_path, export_dir)
+    data = tomllib.loads(path.read_text())
+    data["clusters"]["admin"] = data["clusters"]["sim"] | {
+        "url": sim.url.upper().replace("HTTPS", "https") + "/",
+        "request_timeout_seconds": 17,
+    }
+    path.write_text(toml_text(data))
+    orders = sim.cluster.databases[1].redis.client  # type: ignore[union-attr]
+    args = restore_args(file, into="orders")
+    args[args.index("sim")] = "admin"
+    code, out, err = run_restore(path, *args)
+    line = refused(sim, code, out, err)
+    assert "export 'orders' of the config exports it" in line
+    assert orders.dbsize() == len(ORDERS)

@@ -21,9 +21,10 @@ from helpers import (
 )
 from redis_enterprise_export.polling import Deadline, SystemClock
 from redis_enterprise_export.rs.client import RsClient
-from redis_enterprise_export.rs.connect import cluster_identity, normalized_url
+from redis_enterprise_export.rs.connect import cluster_identity
 from redis_enterprise_export.run.slots import database_lock
 from redis_enterprise_export.simulator import Simulator
+from redis_enterprise_export.spec.export import normalized_url
 
 OTHER_ADMIN = "second-admin@example.com"
 

@@ -203,7 +203,7 @@ def _spec(args: argparse.Namespace) -> tuple[RestoreSpec, list[ExportSpec]]:
         files=tuple(args.file),
         timeout_seconds=args.timeout,
     )
-    return spec, [e for e in config.exports if e.cluster == cluster]
+    return spec, [e for e in config.exports if e.cluster.same_as(cluster)]
 
 
 def _target(rows: list[dict[str, Any]], into: str, confirm: str) -> dict[str, Any]:
