@@ -194,5 +194,8 @@ def test_a_wait_for_the_database_lock_names_the_cluster(sim: Simulator, tmp_path
             config, tmp_path / "r.json", {"REDIS_EXPORT_SLOTS_DIR": str(slots)}
         )
     assert code == 5, out + err
-    assert f"other export of database 1 to end, on cluster {identity}" in out
+    assert (
+        "other export, drill or restore of database 1 to end before this export, on cluster "
+        f"{identity}" in out
+    )
     assert sim.cluster.scenario.cluster_created in identity
