@@ -35,6 +35,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from redis_enterprise_export.errors import (
     ClusterBusyError,
+    ConfigError,
     ExportFailedError,
     ExportTimeoutError,
     OutcomeUnknownError,
@@ -42,6 +43,7 @@ from redis_enterprise_export.errors import (
     TransportError,
 )
 from redis_enterprise_export.polling import Clock, Deadline, PollPolicy, Sample, backoff, ride_out
+from redis_enterprise_export.redact import clipped
 
 FINISHED = frozenset({"succeeded", "failed"})
 CLEARED = frozenset({"", "idle"})
@@ -63,6 +65,9 @@ class ActionState(Protocol):
 
     @property
     def uid(self) -> int: ...
+
+    @property
+    def name(self) -> str: ...
 
     @property
     def phase(self) -> str: ...
@@ -205,6 +210,8 @@ class ActionJob(Generic[S]):
     # When each phase began, on ``clock``: started, slot, accepted, finished.
     marks: dict[str, float] = field(default_factory=dict)
     posting: bool = False  # a POST is in flight
+    # The name the spec gave, once resolved to ``uid``: every read before a POST must show it.
+    resolved_name: str = ""
     # What this run knows of its own action, to tell it from another client's.
     ours: OwnAction = field(init=False)
 
@@ -266,6 +273,7 @@ class ActionJob(Generic[S]):
             lambda: self.client.find_database(db), deadline, self.retry_delays(), self.report
         )
         self.report(f"database {db!r} is uid {uid}")
+        self.resolved_name = db
         return uid
 
     def _read(self, uid: int, deadline: Deadline) -> S:
@@ -300,6 +308,16 @@ class ActionJob(Generic[S]):
             self._check(uid, deadline)
             state = self._read(uid, deadline)
             self.check_target(uid, state)
+            if self.resolved_name and state.name != self.resolved_name:
+                # Resolved before the lock's wait: renamed or replaced meanwhile, the uid
+                # is another database now, and its action would pass for this one's.
+                raise ConfigError(
+                    "database",
+                    self.resolved_name,
+                    f"the database named so: database {uid}, which had that name when it was "
+                    f"looked up, is now named {clipped(state.name, 80)!r} (renamed or replaced "
+                    f"meanwhile); no {self.kind.noun} was started",
+                )
             status = state.phase
             if status in CLEARED:
                 return
