@@ -96,6 +96,29 @@ def test_a_scratch_database_that_another_export_exports_is_refused(tmp_path: Pat
         load_config(path)
 
 
+@pytest.mark.parametrize(
+    ("exported", "admin"),
+    [
+        ("https://rs.example.com:9443", "https://RS.example.com:9443"),
+        ("https://rs.example.com:9443", "https://rs.example.com:9443/"),
+        ("https://rs.example.com:443", "HTTPS://rs.example.com."),
+    ],
+)
+def test_a_scratch_database_exported_through_another_table_of_the_cluster_is_refused(
+    tmp_path: Path, exported: str, admin: str
+) -> None:
+    """A second [clusters] table for the same cluster (other settings, the URL spelled
+    otherwise) is the same cluster: a drill may not erase what an export through it exports."""
+    path = config(tmp_path, GOOD)
+    data = tomllib.loads(path.read_text())
+    data["clusters"]["sim"]["url"] = exported
+    data["clusters"]["admin"] = {"url": admin, "request_timeout_seconds": 17}
+    data["exports"]["staging"] = {"cluster": "admin", "database": "orders-drill", "location": MOUNT}
+    path.write_text(toml_text(data))
+    with pytest.raises(ConfigError, match=r"\[drills.nightly\].*export 'staging' exports it"):
+        load_config(path)
+
+
 def test_a_location_whose_files_cannot_be_listed_needs_them_named(tmp_path: Path) -> None:
     """A location the drill cannot list needs its files named; named, it is accepted."""
     ftp = {"type": "url", "url": "ftp://backup.example.com/redis"}
@@ -697,3 +720,27 @@ def test_an_export_record_that_is_no_regular_file_is_bad_input_read_not_at_all(
         "not a device, FIFO or folder"
     ) in record["message"]
     assert scratch.cluster.imports_started() == 0
+
+
+def test_a_lock_lost_while_the_drill_counts_keys_makes_its_outcome_unknown(
+    scratch: Simulator, tmp_path: Path, export_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key count is read under the scratch database's lock too: a lock lost after the
+    import succeeded but before the count is trusted (another runner's drill may have
+    imported meanwhile) is exit 7 and drill_status unknown, never drilled."""
+    from redis_enterprise_export.run.locks import Locks
+
+    path = sim_config(scratch, tmp_path, export_dir)
+    exported = export(path, tmp_path)
+    finals: list[bool] = []
+
+    def lost(_self: Locks, final: bool) -> str:
+        if final:
+            finals.append(final)
+        return "the PostgreSQL session holding the export locks was lost" if len(finals) > 1 else ""
+
+    monkeypatch.setattr(Locks, "lost", lost)
+    code, record = drill(path, exported, tmp_path)
+    assert code == ExitCode.OUTCOME_UNKNOWN, record["message"]
+    assert record["drill_status"] == "unknown"
+    assert "was lost" in record["message"]

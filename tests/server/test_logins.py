@@ -16,9 +16,10 @@ from helpers import ADMIN, S3_SECRET, start_helper, terraform_env, toml_text, wr
 from helpers.tables import GOOD, tables
 from redis_enterprise_export.cli import main
 from redis_enterprise_export.errors import ApiError, LocalSetupError
-from redis_enterprise_export.rs.connect import Credentials, normalized_url
+from redis_enterprise_export.rs.connect import Credentials
 from redis_enterprise_export.run.logins import REMEMBER_SECONDS, first_login
 from redis_enterprise_export.simulator import Simulator
+from redis_enterprise_export.spec.export import normalized_url
 
 CREDENTIALS = Credentials("u@example.com", "pw")
 

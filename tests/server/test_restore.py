@@ -506,3 +506,63 @@ def test_a_restore_that_waits_out_its_timeout_for_the_lock_says_no_import_was_st
     )
     assert sim.cluster.imports_started() == 0
     assert staging.client.dbsize() == len(STAGING)
+
+
+def test_a_database_renamed_while_the_restore_waits_for_its_lock_is_not_imported_into(
+    sim: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """The name confirmed is checked again right before the POST: uid 3, renamed to
+    'production' while the restore waited for its lock, is refused and keeps its keys."""
+    from redis_enterprise_export.polling import Deadline, SystemClock
+    from redis_enterprise_export.run.slots import database_lock
+
+    staging = sim.add_database(3, "staging", data=STAGING)
+    path, file = exported(sim, tmp_path, export_dir)
+    slots = tmp_path / "slots"
+    slots.mkdir(mode=0o700)
+    identity = identity_of(sim)
+    env = terraform_env(S3_SECRET=S3_SECRET, REDIS_EXPORT_SLOTS_DIR=str(slots))
+    argv = [sys.executable, "-m", "redis_enterprise_export", "restore", "--config", str(path),
+            *restore_args(file)]  # fmt: skip
+    with database_lock(slots, identity, 3, Deadline(SystemClock(), 60)):
+        restore = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)  # fmt: skip
+        assert restore.stdout is not None
+        said = []
+        for line in restore.stdout:
+            said.append(line)
+            if "waiting for" in line:
+                break
+        sim.cluster.databases[3].name = "production"
+    out, err = restore.communicate(timeout=90)
+    assert restore.returncode == ExitCode.BAD_INPUT, "".join(said) + out + err
+    assert "now named 'production'" in err, err
+    assert "still named 'staging'" in err, err
+    assert sim.cluster.imports_started() == 0
+    assert staging.client.dbsize() == len(STAGING)
+
+
+def test_an_export_of_another_table_for_the_same_cluster_still_guards_its_database(
+    sim: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """A second [clusters] table for the same cluster (its URL spelled otherwise, other
+    settings, as a restore's admin table would be) does not lift the backed-up guard:
+    'orders', which export 'orders' backs up through table 'sim', is refused."""
+    import tomllib
+
+    from helpers import toml_text
+
+    path, file = exported(sim, tmp_path, export_dir)
+    data = tomllib.loads(path.read_text())
+    data["clusters"]["admin"] = data["clusters"]["sim"] | {
+        "url": sim.url.upper().replace("HTTPS", "https") + "/",
+        "request_timeout_seconds": 17,
+    }
+    path.write_text(toml_text(data))
+    orders = sim.cluster.databases[1].redis.client  # type: ignore[union-attr]
+    args = restore_args(file, into="orders")
+    args[args.index("sim")] = "admin"
+    code, out, err = run_restore(path, *args)
+    line = refused(sim, code, out, err)
+    assert "export 'orders' of the config exports it" in line
+    assert orders.dbsize() == len(ORDERS)

@@ -306,3 +306,34 @@ def test_the_first_in_line_moves_the_line_on_when_it_gets_a_slot(tmp_path: Path)
         assert place is not None
         os.close(place)
     assert waiter_clock.sleeps == [HEAD_WAIT_SECONDS] * 3
+
+
+@pytest.mark.parametrize("url", ["https://rs.example.com:9443", "https://RS.example.com:9443/"])
+def test_a_run_that_could_not_read_the_clusters_name_still_waits_for_one_that_did(
+    tmp_path: Path, url: str
+) -> None:
+    """Whether a run keyed its locks by the cluster's name (GET /v1/cluster answered) or,
+    that one answer odd, by its URL, two runs of one database through one address
+    exclude each other: the database's lock is held under the address too."""
+    from contextlib import ExitStack
+
+    from redis_enterprise_export.run.locks import Locks
+    from redis_enterprise_export.spec.export import Cluster, normalized_url
+
+    clock = FakeClock()
+    cluster = Cluster(url=url)
+    named = "rs.example.com (created 2020-01-01T00:00:00Z)"
+    fallback = normalized_url(url)
+    for first, second in ((named, fallback), (fallback, named)):
+        with ExitStack() as cleanup:
+            held = Locks(cluster, first, tmp_path, {}, lambda _: None, cleanup)
+            other = Locks(Cluster(url="https://rs.example.com:9443"), second, tmp_path, {},
+                          lambda _: None, cleanup)  # fmt: skip
+            with (
+                held.database(1, Deadline(clock, 5)),
+                pytest.raises(ExportTimeoutError, match="waiting for this machine's other"),
+                other.database(1, Deadline(clock, 1)),
+            ):
+                pass
+            with other.database(1, Deadline(clock, 1)):
+                pass

@@ -22,9 +22,10 @@ from helpers import (
 from helpers.identity import identity_of
 from redis_enterprise_export.polling import Deadline, SystemClock
 from redis_enterprise_export.rs.client import RsClient
-from redis_enterprise_export.rs.connect import cluster_identity, normalized_url
+from redis_enterprise_export.rs.connect import cluster_identity
 from redis_enterprise_export.run.slots import database_lock
 from redis_enterprise_export.simulator import Simulator
+from redis_enterprise_export.spec.export import normalized_url
 
 OTHER_ADMIN = "second-admin@example.com"
 
@@ -190,7 +191,7 @@ def test_a_wait_for_the_database_lock_names_the_cluster(sim: Simulator, tmp_path
         )
     assert code == 5, out + err
     assert (
-        f"other export, drill or restore of database 1 to end before this export, on cluster {identity}"
-        in out
+        "other export, drill or restore of database 1 to end before this export, on cluster "
+        f"{identity}" in out
     )
     assert sim.cluster.scenario.cluster_created in identity

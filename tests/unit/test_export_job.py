@@ -194,6 +194,27 @@ def test_a_database_name_is_resolved_to_its_uid(cluster: SimCluster, clock: Fake
     assert lines[0] == "database 'orders' is uid 1"
 
 
+def test_a_database_renamed_while_the_export_waits_for_its_lock_is_not_exported(
+    cluster: SimCluster, clock: FakeClock
+) -> None:
+    """A name is resolved before the database's lock: if the uid it gave is named
+    otherwise once the lock is held (renamed, or replaced), no export is posted, so
+    another database's export never passes for this one's."""
+    from redis_enterprise_export.errors import ConfigError
+
+    @contextmanager
+    def renamed_meanwhile(uid: int, _deadline: Deadline) -> Iterator[None]:
+        cluster.databases[uid].name = "orders-old"
+        yield
+
+    job, _ = make_job(
+        ClusterApi(cluster), clock, spec=spec(database="orders"), gate=renamed_meanwhile
+    )
+    with pytest.raises(ConfigError, match=r"now named 'orders-old'.*no export was started"):
+        job.run()
+    assert cluster.exports_started() == 0
+
+
 def test_a_missing_secret_fails_before_any_request(cluster: SimCluster, clock: FakeClock) -> None:
     """An unset secret fails the job before any request reaches the cluster."""
     api = ClusterApi(cluster)

@@ -305,3 +305,37 @@ def test_another_action_uid_on_the_bdb_alone_never_ends_a_healthy_import(
     job, lines = make_job(ClusterApi(model), clock)
     assert job.run().import_status == "succeeded"
     assert sum("'SMUpdateBDB-7'" in line for line in lines) == 1
+
+
+LOOK_ALIKES = ["Staging", "staging ", " staging", "staging\n", "\u0455taging", "stag\u0456ng",
+               "sta\u200bging", "staging-old", ""]  # fmt: skip
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.sampled_from(LOOK_ALIKES) | st.text(max_size=20).filter(lambda s: s != "staging"))
+def test_a_target_no_longer_named_as_confirmed_is_never_posted_to(
+    model: SimCluster, clock: FakeClock, renamed: str
+) -> None:
+    """Whatever else the database is named by the time the job reads it (a look-alike, a
+    case or a space away), it is not the confirmed one: no import is posted to it."""
+    model.databases[1].name = renamed
+    spec = RestoreSpec(cluster=Cluster(url="https://rs.example.com:9443"), database=1,
+                       location=S3, files=("f.rdb",), name="staging")  # fmt: skip
+    job, _ = make_job(ClusterApi(model), clock, spec=spec)
+    with pytest.raises(ConfigError, match="nothing was imported"):
+        job.run()
+    assert model.imports_started() == 0
+
+
+def test_a_target_still_named_as_confirmed_is_imported_into(
+    model: SimCluster, clock: FakeClock
+) -> None:
+    """The name check passes the database confirmed: one import runs."""
+    model.databases[1].name = "staging"
+    spec = RestoreSpec(cluster=Cluster(url="https://rs.example.com:9443"), database=1,
+                       location=S3, files=("f.rdb",), name="staging")  # fmt: skip
+    job, _ = make_job(ClusterApi(model), clock, spec=spec)
+    job.run()
+    assert model.imports_started(1) == 1

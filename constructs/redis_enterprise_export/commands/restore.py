@@ -148,15 +148,16 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             )
             rows = ride_out(lambda: client.databases("uid,name,backup"), deadline, backoff(), say)
             row = _target(rows, args.into, args.confirm)
-            uid, name = as_uid(row.get("uid"), "uid", "/v1/bdbs"), str(row.get("name"))
+            uid = as_uid(row.get("uid"), "uid", "/v1/bdbs")
+            name = row["name"] if isinstance(row.get("name"), str) else ""
             say(f"target: {described(client, uid, name)} of {spec.cluster.url}")
             if not args.overwrite_backed_up_database:
                 _refuse_backed_up(row, uid, name, exports)
             say(f"importing {spec.describe()} into database {uid}: this ERASES its content")
             locks = Locks(spec.cluster, identity, directory, environ, say, cleanup,
                           doing="restore")  # fmt: skip
-            job = ImportJob(spec=replace(spec, database=uid), client=client, environ=environ,
-                            clock=deadline.clock, report=say, deadline=deadline,
+            job = ImportJob(spec=replace(spec, database=uid, name=name), client=client,
+                            environ=environ, clock=deadline.clock, report=say, deadline=deadline,
                             gate=locks.database, lock_lost=locks.lost)  # fmt: skip
             try:
                 state = job.run()
@@ -202,7 +203,7 @@ def _spec(args: argparse.Namespace) -> tuple[RestoreSpec, list[ExportSpec]]:
         files=tuple(args.file),
         timeout_seconds=args.timeout,
     )
-    return spec, [e for e in config.exports if e.cluster == cluster]
+    return spec, [e for e in config.exports if e.cluster.same_as(cluster)]
 
 
 def _target(rows: list[dict[str, Any]], into: str, confirm: str) -> dict[str, Any]:

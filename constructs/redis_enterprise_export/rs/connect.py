@@ -10,16 +10,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from redis_enterprise_export.contract import INSECURE_ENV
 from redis_enterprise_export.errors import ApiError, ProtocolError
 from redis_enterprise_export.polling import Deadline, backoff, ride_out
 from redis_enterprise_export.rs.client import RsClient, authorization_secrets
-from redis_enterprise_export.spec.export import Cluster
+from redis_enterprise_export.spec.export import Cluster, normalized_url
 from redis_enterprise_export.spec.values import resolve_env
-
-DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
 @dataclass(frozen=True)
@@ -93,21 +90,6 @@ def _verify(cluster: Cluster, environ: Mapping[str, str], cleanup: ExitStack) ->
         ca.write(cluster.ca_cert_pem)
     cleanup.callback(Path(ca.name).unlink, missing_ok=True)
     return ca.name
-
-
-def normalized_url(url: str) -> str:
-    """``url`` as one spelling: scheme and host lowercase, the port always given, no
-    user, path, query or trailing slash."""
-    parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
-    try:
-        port = parts.port or DEFAULT_PORTS.get(scheme, 0)
-    except ValueError:
-        port = 0
-    host = (parts.hostname or "").rstrip(".")
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{scheme}://{host}:{port}"
 
 
 def cluster_identity(

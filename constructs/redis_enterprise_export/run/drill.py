@@ -33,6 +33,7 @@ from redis_enterprise_export.errors import (
     ExportTimeoutError,
     ImportFailedError,
     ImportTimeoutError,
+    OutcomeUnknownError,
     TlsError,
 )
 from redis_enterprise_export.polling import Clock, Deadline, backoff, ride_out
@@ -149,10 +150,11 @@ class Drill:
                 "checked; nothing was imported"
             )
         deadline = self.deadline or Deadline(self.clock, self.spec.timeout_seconds)
-        uid = self._target(deadline)
+        uid, name = self._target(deadline)
         restore = RestoreSpec(
             cluster=self.export.cluster,
             database=uid,
+            name=name,
             location=self.export.location,
             files=self.files,
             timeout_seconds=self.spec.timeout_seconds,
@@ -201,6 +203,17 @@ class Drill:
                 if cut:
                     raise DrillTimeoutError(f"{exc}; {self._out_of_time()}") from None
                 raise
+            # The count is read under the lock as the import was: lost meanwhile, another
+            # runner's drill may have imported into this database, and the count be its.
+            if why := self.lock_lost(True):
+                raise OutcomeUnknownError(
+                    f"{why} while drill {self.spec.name!r} counted the keys of the scratch "
+                    f"database {uid}: another runner's drill or restore may have imported "
+                    "into it since this drill's import succeeded, so the count is not known "
+                    "to be this drill's and the restore is not proven. Run the drill again; "
+                    "and check the PostgreSQL (a restart, a failover, idle_session_timeout, a "
+                    "pooler) or the network path to it"
+                )
         self.count_seconds = self.clock.now() - imported
         if self.keys_loaded is None:
             text = (
@@ -238,8 +251,8 @@ class Drill:
             "the admin console"
         )
 
-    def _target(self, deadline: Deadline) -> int:
-        """The scratch database's uid (its lock is keyed by it), read from the cluster
+    def _target(self, deadline: Deadline) -> tuple[int, str]:
+        """The scratch database's uid (its lock is keyed by it) and name, read from the cluster
         before any POST and shown with its key count. Refused: a database that an export
         of the cluster exports, however the config spells it, and one that RS backs up on
         a schedule unless the drill says erase_backed_up."""
@@ -255,7 +268,8 @@ class Drill:
                 f"(into = {into!r}), or set into and erase to one that exists; nothing was "
                 "imported"
             ) from None
-        uid, name = as_uid(row.get("uid"), "uid", "/v1/bdbs"), str(row.get("name"))
+        uid = as_uid(row.get("uid"), "uid", "/v1/bdbs")
+        name = row["name"] if isinstance(row.get("name"), str) else ""
         # The export's own database always, by its config spelling and by the uid it ran on.
         guarded = {*self.spec.guarded, self.export.database, self.exported.database_uid}
         if uid in guarded or name in guarded:
@@ -276,7 +290,7 @@ class Drill:
                 "be erased; nothing was imported",
             )
         self.report(f"scratch {described(self.client, uid, name)}: this drill ERASES it")
-        return uid
+        return uid, name
 
 
 def count_keys(

@@ -37,6 +37,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from redis_enterprise_export.errors import (
     ApiError,
     ClusterBusyError,
+    ConfigError,
     ExportFailedError,
     ExportTimeoutError,
     OutcomeUnknownError,
@@ -45,6 +46,7 @@ from redis_enterprise_export.errors import (
     TransportError,
 )
 from redis_enterprise_export.polling import Clock, Deadline, PollPolicy, Sample, backoff, ride_out
+from redis_enterprise_export.redact import clipped
 
 FINISHED = frozenset({"succeeded", "failed"})
 CLEARED = frozenset({"", "idle"})
@@ -66,6 +68,9 @@ class ActionState(Protocol):
 
     @property
     def uid(self) -> int: ...
+
+    @property
+    def name(self) -> str: ...
 
     @property
     def phase(self) -> str: ...
@@ -225,6 +230,8 @@ class ActionJob(Generic[S]):
     # When each phase began, on ``clock``: started, slot, accepted, finished.
     marks: dict[str, float] = field(default_factory=dict)
     posting: bool = False  # a POST is in flight
+    # The name the spec gave, once resolved to ``uid``: every read before a POST must show it.
+    resolved_name: str = ""
     # What this run knows of its own action, to tell it from another client's.
     ours: OwnAction = field(init=False)
 
@@ -247,6 +254,24 @@ class ActionJob(Generic[S]):
 
     def check_target(self, uid: int, state: S) -> None:
         """Raise if no action may start on this database; called before any POST."""
+
+    def _check_name(self, uid: int, state: S) -> None:
+        """Refuse a database no longer named ``resolved_name``: the run waited (for the
+        lock, a running action) since it looked the name up or had it confirmed, and
+        the uid is another database now, whose action would pass for this one's."""
+        if self.resolved_name and state.name != self.resolved_name:
+            nothing = (
+                "nothing was imported"
+                if self.kind.noun == "import"
+                else (f"no {self.kind.noun} was started")
+            )
+            raise ConfigError(
+                "database",
+                self.resolved_name,
+                f"the database named so: database {uid}, which had that name when it was "
+                f"looked up, is now named {clipped(state.name, 80)!r} (renamed or replaced "
+                f"meanwhile); {nothing}",
+            )
 
     def before_post(self, uid: int) -> None:
         """Called right before each POST, once the database is settled and admitted."""
@@ -286,6 +311,7 @@ class ActionJob(Generic[S]):
             lambda: self.client.find_database(db), deadline, self.retry_delays(), self.report
         )
         self.report(f"database {db!r} is uid {uid}")
+        self.resolved_name = db
         return uid
 
     def _read(self, uid: int, deadline: Deadline) -> S:
@@ -330,6 +356,7 @@ class ActionJob(Generic[S]):
             self._check(uid, deadline)
             state = self._read(uid, deadline)
             self.check_target(uid, state)
+            self._check_name(uid, state)
             status = state.phase
             if status in CLEARED:
                 return

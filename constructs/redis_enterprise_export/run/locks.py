@@ -13,7 +13,7 @@ from typing import Any
 from redis_enterprise_export.polling import Deadline
 from redis_enterprise_export.run.coordination import ExportCounter, PgLocks, cluster_turn
 from redis_enterprise_export.run.slots import database_lock, export_slot
-from redis_enterprise_export.spec.export import Cluster
+from redis_enterprise_export.spec.export import Cluster, normalized_url
 
 
 @dataclass
@@ -49,13 +49,20 @@ class Locks:
         held = f"export, drill or restore of database {uid} to end"
         then = f" before this {self.doing}"
         other = self._waiting(f"this machine's other {held}{then}")
-        with database_lock(self.directory, self.identity, uid, deadline, on_wait=other):
-            if self.pg is None:
-                yield
-                return
-            runner = self._waiting(f"another runner's {held}{then}")
-            with self.pg.database(self.identity, uid, deadline, on_wait=runner):
-                yield
+        runner = self._waiting(f"another runner's {held}{then}")
+        with ExitStack() as locks:
+            # Under the identity, and under the address too: a run whose GET /v1/cluster
+            # answered oddly keys its locks by the address, and must still exclude a run
+            # of the same address that read the name. Always in this order: no cycle.
+            keys = list(dict.fromkeys((self.identity, normalized_url(self.cluster.url))))
+            for key in keys:
+                locks.enter_context(
+                    database_lock(self.directory, key, uid, deadline, on_wait=other)
+                )
+            if self.pg is not None:
+                for key in keys:
+                    locks.enter_context(self.pg.database(key, uid, deadline, on_wait=runner))
+            yield
 
     def lost(self, final: bool) -> str:
         """Why the locks across runners may no longer hold, or "" (``PgLocks.lost``);

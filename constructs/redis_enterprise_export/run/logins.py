@@ -32,8 +32,9 @@ from typing import TYPE_CHECKING, TypeVar
 
 from redis_enterprise_export.errors import ApiError, LocalSetupError, LoginSkippedError
 from redis_enterprise_export.redact import user_shown
-from redis_enterprise_export.rs.connect import Credentials, cluster_identity, normalized_url
+from redis_enterprise_export.rs.connect import Credentials, cluster_identity
 from redis_enterprise_export.run.slots import private_dir
+from redis_enterprise_export.spec.export import normalized_url
 from redis_enterprise_export.spec.values import read_bounded
 
 if TYPE_CHECKING:

@@ -81,6 +81,9 @@ class RestoreSpec:
         location: where the files are: the location of the export that wrote them.
         files: the files' names there (several: one per shard, loaded together).
         timeout_seconds: how long to wait for the import; if omitted, one hour.
+        name: the name the target was confirmed by (shown, checked against the
+            exports), or "" for none: every read before a POST must still show it,
+            so a database renamed (or replaced) meanwhile is never imported into.
     """
 
     cluster: Cluster
@@ -88,6 +91,7 @@ class RestoreSpec:
     location: Location
     files: tuple[str, ...]
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    name: str = ""
 
     def __post_init__(self) -> None:
         if not self.files:
@@ -125,6 +129,11 @@ class ImportJob(ActionJob[ImportState]):
 
     def reset(self, uid: int) -> None:
         self.client.reset_import_status(uid)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        # The name the operator confirmed: a target renamed while the run waited is refused.
+        self.resolved_name = self.resolved_name or self.spec.name
 
     def check_target(self, uid: int, state: ImportState) -> None:
         # Read before any POST (the settle's reads), and again after a 409.

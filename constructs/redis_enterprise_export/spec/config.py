@@ -180,7 +180,7 @@ def _drill(name: str, table: Mapping[str, Any], exports: Mapping[str, ExportSpec
     # Nor any other export's database on that cluster, as far as config spells it the
     # same (the drill checks uids at run time): a drill would erase what it exports.
     for other in exports.values():
-        if other.cluster == export.cluster and other.database == drill.into:
+        if other.cluster.same_as(export.cluster) and other.database == drill.into:
             raise ConfigError(
                 "into",
                 drill.into,

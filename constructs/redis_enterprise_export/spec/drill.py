@@ -162,4 +162,4 @@ class DrillSpec(DrillInputs):
 def exported_databases(export: ExportSpec, exports: Iterable[ExportSpec]) -> tuple[int | str, ...]:
     """The databases that ``exports`` of ``export``'s cluster export: a drill of
     ``export`` guards them (``DrillSpec.guarded``)."""
-    return tuple(dict.fromkeys(e.database for e in exports if e.cluster == export.cluster))
+    return tuple(dict.fromkeys(e.database for e in exports if e.cluster.same_as(export.cluster)))

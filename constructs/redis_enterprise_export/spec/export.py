@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
+from urllib.parse import urlsplit
 
 from redis_enterprise_export.errors import HIDDEN, ConfigError
 from redis_enterprise_export.redact import redact_url
@@ -32,6 +33,23 @@ from redis_enterprise_export.spec.values import (
     strings_of,
 )
 
+DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def normalized_url(url: str) -> str:
+    """``url`` as one spelling: scheme and host lowercase, the port always given, no
+    user, path, query or trailing slash."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or DEFAULT_PORTS.get(scheme, 0)
+    except ValueError:
+        port = 0
+    host = (parts.hostname or "").rstrip(".")
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{port}"
+
 
 @dataclass(frozen=True, kw_only=True)
 class Cluster:
@@ -50,6 +68,12 @@ class Cluster:
     # Who shares those slots: "local" (helpers on this machine), "postgres" (every
     # runner reaching $PG_CONN_STR), or "cluster" (ask the cluster's count first).
     coordination: str = "local"
+
+    def same_as(self, other: Cluster) -> bool:
+        """Whether ``other`` reaches the same cluster as far as the config can tell: the
+        same address, however spelled, whatever the credentials and other settings (a
+        restore's admin table and an export's table name one cluster)."""
+        return normalized_url(self.url) == normalized_url(other.url)
 
     def __post_init__(self) -> None:
         expected = "https://HOST[:PORT] of the cluster's REST API"
