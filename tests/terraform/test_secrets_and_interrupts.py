@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from helpers import PASSWORD, TerraformProject
+from redis_enterprise_export.contract import HELPER_BOOTSTRAP
 from redis_enterprise_export.simulator import Simulator
 
 pytestmark = pytest.mark.e2e
@@ -51,7 +52,9 @@ def helpers_in(stack: Path) -> dict[int, str]:
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             argv = (proc / "cmdline").read_bytes()
-            if b"redis_enterprise_export\0export" in argv and (proc / "cwd").resolve() == stack:
+            # The construct's interpreter: python3 -c HELPER_BOOTSTRAP export.
+            ours = f"{HELPER_BOOTSTRAP}\0export".encode()
+            if ours in argv and (proc / "cwd").resolve() == stack:
                 found[int(proc.name)] = argv.decode(errors="replace")
         except OSError:
             continue
