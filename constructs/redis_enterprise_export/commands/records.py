@@ -12,14 +12,13 @@ these can.
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from redis_enterprise_export.commands.summary import one_line
+from redis_enterprise_export.commands.terraform import terraform
 from redis_enterprise_export.contract import (
     DrillResult,
     Result,
@@ -27,22 +26,8 @@ from redis_enterprise_export.contract import (
     result_path,
     unique_id,
 )
-from redis_enterprise_export.redact import hide_passwords, redact_url, scrub
 from redis_enterprise_export.spec.values import parse_time, read_bounded
 
-# Reading state may go over the network (s3, pg): bounded, so a monitor never hangs.
-SHOW_TIMEOUT_SECONDS = 120
-# Backend credentials Terraform may read from the environment: never in an error shown.
-BACKEND_SECRETS = (
-    "PG_CONN_STR",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "TF_HTTP_PASSWORD",
-    "ARM_CLIENT_SECRET",
-    "ARM_ACCESS_KEY",
-    "GOOGLE_CREDENTIALS",
-    "CONSUL_HTTP_TOKEN",
-)
 SUCCEEDED = "succeeded"
 STACK_FILE = "cdk.tf.json"  # what synthesis writes into the stack's folder
 STATE, RESULTS_FILE = "state", "results file"
@@ -184,41 +169,16 @@ def _newest(outcomes: list[Outcome]) -> Outcome:
 
 def _show(stack: Path, environ: Mapping[str, str]) -> tuple[dict[str, Any] | None, str]:
     """``terraform show -json`` of the stack's state, or None and why not."""
+    shown, error = terraform(stack, ["show", "-json"], environ)
+    if shown is None:
+        return None, error
     try:
-        run = subprocess.run(
-            ["terraform", f"-chdir={stack}", "show", "-json", "-no-color"],
-            env=dict(environ),
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=SHOW_TIMEOUT_SECONDS,
-        )
-    except FileNotFoundError:
-        return None, "terraform is not on PATH (status reads the stack's state with it)"
-    except subprocess.TimeoutExpired:
-        return None, f"terraform show did not answer within {SHOW_TIMEOUT_SECONDS} s"
-    except OSError as exc:
-        return None, f"terraform could not be started ({exc.strerror})"
-    if run.returncode != 0:
-        return None, f"terraform show in {stack} failed: {_first_error(run.stderr, environ)}"
-    try:
-        state = json.loads(run.stdout)
+        state = json.loads(shown)
     except ValueError:
         return None, f"terraform show in {stack} printed no JSON"
     if not isinstance(state, dict):
         return None, f"terraform show in {stack} printed no JSON object"
     return state, ""
-
-
-def _first_error(stderr: str, environ: Mapping[str, str]) -> str:
-    """Terraform's first ``Error:`` line (boxed or not), secrets replaced, on one line."""
-    text = scrub(stderr, [environ.get(name, "") for name in BACKEND_SECRETS])
-    # A connection string's password, should Terraform quote it in part.
-    text = hide_passwords(redact_url(text))
-    lines = [line.strip(" │╷╵\t") for line in text.splitlines()]
-    errors = [line for line in lines if line.startswith("Error")]
-    found = errors[0] if errors else next((line for line in lines if line), "no message")
-    return one_line(found)[:300]
 
 
 def results_in_state(state: Mapping[str, Any], names: list[str]) -> dict[str, list[Result]]:
