@@ -33,6 +33,10 @@ COMMANDS = {
     "synth": ("synth", "synthesize the exports file into a Terraform stack"),
     "restore": ("restore", "import an export's file into a database, ERASING its content"),
     "drill": ("drill", "import an export's files into a scratch database and check its key count"),
+    "start-state": (
+        "start_state",
+        "give a pg or s3 stack an empty state before its first plan (never over one)",
+    ),
     "logins": ("logins", "list the refused logins this machine honours; --clear forgets them"),
 }
 

@@ -90,6 +90,14 @@ class TerraformProject:
     def init(self, *args: str, cwd: Path | None = None) -> Result:
         return self.terraform("init", "-input=false", "-no-color", *args, cwd=cwd)
 
+    def start_state(self, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+        """``start-state`` in the stack (or ``cwd``), as a pipeline runs it after init."""
+        return subprocess.run(
+            [sys.executable, "-m", "redis_enterprise_export", "start-state",
+             "--stack", str(cwd or self.stack)],
+            env=self.env, capture_output=True, text=True, check=False, timeout=300,
+        )  # fmt: skip
+
     def apply(self, run_id: str = "run-1", *, check: bool = True) -> Result:
         return self.terraform(
             "apply", "-auto-approve", "-no-color", f"-var=run_id={run_id}", check=check
@@ -133,6 +141,8 @@ def checkout(project: TerraformProject, name: str) -> Path:
     path.mkdir()
     shutil.copy(project.stack / "cdk.tf.json", path)
     project.init(cwd=path)
+    started = project.start_state(cwd=path)
+    assert started.returncode == 0, started.stderr
     return path
 
 

@@ -75,6 +75,7 @@ def test_s3_state_lives_in_the_bucket_and_no_credential_reaches_the_stack_or_sta
     aws_env(project)
     project.synth(sim_config(sim, export_dir), extra=s3_state(moto))
     project.init()
+    assert project.start_state().returncode == 0
     project.apply("r1")
     objects = moto.objects(BUCKET)
     state = json.loads(objects["team-a/exports.tfstate"])

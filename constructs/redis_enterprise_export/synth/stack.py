@@ -142,12 +142,13 @@ PREVIOUS_LOCAL = "redis_export_previous"
 
 def previous_outputs(stack: TerraformStack, state: StateBackend) -> str | None:
     """An expression for the outputs of the stack's last apply, read back from its
-    own state as an object of values ({} before the first apply; null when this
-    plan does not read them), or None where they are never read.
+    own state as an object of values ({} before the first apply), or None where
+    they are never read.
 
     Outputs that depend on no failed resource are saved on a failed apply too, so
     after a partial failure they are that apply's. Read back from the backend
-    ``[state]`` names, in the current workspace. Not read back: a backend
+    ``[state]`` names, in the current workspace; a ``pg`` or ``s3`` state must
+    exist before the first plan (``start-state``). Not read back: a backend
     configured only at ``terraform init``, settings that ``-backend-config``
     overrides, and ``s3`` with no ``region`` in ``[state]`` (``terraform validate``
     wants one for the read, and has no $AWS_REGION).
@@ -168,9 +169,10 @@ def previous_outputs(stack: TerraformStack, state: StateBackend) -> str | None:
         stack.add_override(
             "data.terraform_remote_state.previous_run",
             {
-                # Read only when no run id is given. Before the first apply there is no
-                # state to read, and Terraform says so ("Unable to find remote state").
-                "count": '${var.run_id == "" ? 1 : 0}',
+                # On every plan, a nightly one given a run id too: a failed export's
+                # outcome reaches the outputs only with them. Terraform refuses to read
+                # a state that does not exist yet: the first plan needs one started
+                # (the start-state command).
                 "backend": state.backend,
                 "workspace": "${terraform.workspace}",
                 # An expression, unlike the backend block: its strings are templates.
@@ -178,7 +180,7 @@ def previous_outputs(stack: TerraformStack, state: StateBackend) -> str | None:
                 "defaults": {"run_id": ""},
             },
         )
-        previous = "one(data.terraform_remote_state.previous_run[*].outputs)"
+        previous = "data.terraform_remote_state.previous_run.outputs"
     else:
         return None
     stack.add_override(f"locals.{PREVIOUS_LOCAL}", f"${{{previous}}}")
