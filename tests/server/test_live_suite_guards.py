@@ -61,6 +61,8 @@ def live_export_test(sim: Simulator, mount: Path, record: Path) -> subprocess.Co
 def test_the_live_export_test_fails_when_reads_keep_showing_an_earlier_success(
     sim: Simulator, tmp_path: Path
 ) -> None:
+    """An earlier success, and reads that keep showing it after the reset and the POST:
+    the live export test fails."""
     export_once(sim, tmp_path)
     sim.cluster.scenario.stale_reads = 10_000
     run = live_export_test(sim, tmp_path, tmp_path / "record")
