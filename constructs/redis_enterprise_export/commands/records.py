@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from redis_enterprise_export.commands.terraform import terraform
+from redis_enterprise_export.commands.terraform import terraform_json
 from redis_enterprise_export.contract import (
     DrillResult,
     Result,
@@ -121,7 +121,7 @@ def read_own_records(
             f"no stack at {stack} (no {STACK_FILE}: synthesize it and run terraform init "
             "there, or give --stack)",
         )
-    state, error = _show(stack, environ)
+    state, error = terraform_json(stack, ["show", "-json"], environ)
     if state is None:
         return OwnRecords(stack, error)
     latest, last_success = _outcomes(stack, state, EXPORTS, {name: name for name in names})
@@ -165,20 +165,6 @@ def _newest(outcomes: list[Outcome]) -> Outcome:
         return outcome.when or unknown.replace(tzinfo=UTC), mine
 
     return max(outcomes, key=order)
-
-
-def _show(stack: Path, environ: Mapping[str, str]) -> tuple[dict[str, Any] | None, str]:
-    """``terraform show -json`` of the stack's state, or None and why not."""
-    shown, error = terraform(stack, ["show", "-json"], environ)
-    if shown is None:
-        return None, error
-    try:
-        state = json.loads(shown)
-    except ValueError:
-        return None, f"terraform show in {stack} printed no JSON"
-    if not isinstance(state, dict):
-        return None, f"terraform show in {stack} printed no JSON object"
-    return state, ""
 
 
 def results_in_state(state: Mapping[str, Any], names: list[str]) -> dict[str, list[Result]]:

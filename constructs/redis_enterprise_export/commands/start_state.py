@@ -22,7 +22,7 @@ from typing import Any
 
 from redis_enterprise_export.commands.common import OK, bad_input
 from redis_enterprise_export.commands.records import STACK_FILE
-from redis_enterprise_export.commands.terraform import terraform
+from redis_enterprise_export.commands.terraform import terraform, terraform_json
 from redis_enterprise_export.errors import ConfigError
 from redis_enterprise_export.spec.values import read_bounded
 
@@ -94,16 +94,7 @@ def _backend(stack: Path) -> str:
 
 
 def _pull(stack: Path, environ: Mapping[str, str]) -> tuple[dict[str, Any] | None, str]:
-    pulled, error = terraform(stack, ["state", "pull"], environ)
-    if pulled is None:
-        return None, error
-    try:
-        state = json.loads(pulled)
-    except ValueError:
-        return None, f"terraform state pull in {stack} printed no JSON"
-    if not isinstance(state, dict):
-        return None, f"terraform state pull in {stack} printed no JSON object"
-    return state, ""
+    return terraform_json(stack, ["state", "pull"], environ)
 
 
 def _exists(state: Mapping[str, Any]) -> bool:

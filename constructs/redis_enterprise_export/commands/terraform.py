@@ -4,9 +4,11 @@ one line with no backend secret."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from redis_enterprise_export.commands.summary import one_line
 from redis_enterprise_export.redact import hide_passwords, redact_url, scrub
@@ -30,7 +32,7 @@ def terraform(
     stack: Path, args: Sequence[str], environ: Mapping[str, str], *, stdin: str | None = None
 ) -> tuple[str | None, str]:
     """``terraform -chdir=stack args…``: its stdout, or None and why it failed."""
-    what = f"terraform {args[0]}" if args else "terraform"
+    what = _named(args)
     try:
         run = subprocess.run(
             ["terraform", f"-chdir={stack}", *args, "-no-color"],
@@ -50,6 +52,28 @@ def terraform(
     if run.returncode != 0:
         return None, f"{what} in {stack} failed: {first_error(run.stderr, environ)}"
     return run.stdout, ""
+
+
+def terraform_json(
+    stack: Path, args: Sequence[str], environ: Mapping[str, str]
+) -> tuple[dict[str, Any] | None, str]:
+    """The JSON object ``terraform -chdir=stack args…`` prints, or None and why not."""
+    printed, error = terraform(stack, args, environ)
+    if printed is None:
+        return None, error
+    what = _named(args)
+    try:
+        found = json.loads(printed)
+    except ValueError:
+        return None, f"{what} in {stack} printed no JSON"
+    if not isinstance(found, dict):
+        return None, f"{what} in {stack} printed no JSON object"
+    return found, ""
+
+
+def _named(args: Sequence[str]) -> str:
+    """How messages name the call: ``terraform state pull``, not its options."""
+    return " ".join(["terraform", *(arg for arg in args if not arg.startswith("-"))])
 
 
 def first_error(stderr: str, environ: Mapping[str, str]) -> str:
