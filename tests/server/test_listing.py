@@ -14,7 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from helpers import REPO, VENV_BIN, MotoServer, RawServer, free_port
-from redis_enterprise_export.run.listing import Snapshot, snapshot, written
+from redis_enterprise_export.run import listing
+from redis_enterprise_export.run.listing import Lister, Snapshot, snapshot, written
 from redis_enterprise_export.spec.locations import Location, MountPointLocation, location_from_dict
 
 BUCKET = "drills"
@@ -176,6 +177,36 @@ def test_s3_lists_the_objects_directly_under_the_subdir(
     whole = snapshot(s3_location(None), environ)
     assert whole.files is not None
     assert set(whole.files) == {"z"}
+
+
+def test_a_run_lists_s3_as_often_as_it_needs_with_one_client(
+    moto: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Warmed ahead, then listed before and after: one client made, both listings right."""
+    made: list[object] = []
+    real = listing.s3_client
+
+    def counted(*args: object) -> object:
+        made.append(real(*args))  # type: ignore[arg-type]
+        return made[-1]
+
+    monkeypatch.setattr(listing, "s3_client", counted)
+    lister = Lister(s3_location(), {SECRET_ENV: "any-secret-moto-takes"})
+    lister.warm()
+    before = lister.snapshot()
+    moto.client().put_object(Bucket=BUCKET, Key="nightly/orders-1.rdb.gz", Body=b"rdb")
+    after = lister.snapshot()
+    assert written(before, after) == ("orders-1.rdb.gz",)
+    assert len(made) == 1
+
+
+def test_an_s3_client_that_cannot_be_made_says_why_on_every_listing(aws_isolated: None) -> None:
+    """The secret's variable is unset: warming does not raise, and each listing says why."""
+    lister = Lister(s3_location(), {})
+    lister.warm()
+    for listed in (lister.snapshot(), lister.snapshot()):
+        assert listed.files is None
+        assert SECRET_ENV in listed.why_not
 
 
 def test_s3_lists_every_page_of_a_long_listing(moto: MotoServer) -> None:

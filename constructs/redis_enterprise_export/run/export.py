@@ -18,6 +18,7 @@ from redis_enterprise_export.contract import Result, Timeline, outcome_status
 from redis_enterprise_export.errors import ExportError, ExportFailedError, ExportTimeoutError
 from redis_enterprise_export.redact import clipped
 from redis_enterprise_export.rs.answers import ExportState, KeyCount
+from redis_enterprise_export.run.beside import Beside
 from redis_enterprise_export.run.job import ActionJob, Kind
 from redis_enterprise_export.spec.export import ExportSpec
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from redis_enterprise_export.polling import Deadline
     from redis_enterprise_export.rs.client import RsClient
     from redis_enterprise_export.rs.connect import Credentials
-    from redis_enterprise_export.run.listing import Snapshot
+    from redis_enterprise_export.run.listing import Lister, Snapshot
 
 EXPORT = Kind(
     noun="export",
@@ -71,13 +72,16 @@ class ExportJob(ActionJob[ExportState]):
     # The files new or changed in the location across the export, when listed.
     files: tuple[str, ...] | None = None
     files_note: str = ""
+    # Lists the location; prepare's warms it beside the sign-in.
+    lister: Lister | None = None
     _listed: Snapshot | None = field(default=None, init=False)
 
     def run(self) -> ExportState:
         state = super().run()
-        self.keys_after = self._keys(state.uid)
+        with Beside(self._lister().snapshot) as listing:
+            self.keys_after = self._keys(state.uid)
         if self._listed is not None:
-            self.files, self.files_note = _own_files(self._listed, self._snapshot(), state.name)
+            self.files, self.files_note = _own_files(self._listed, listing.value, state.name)
             if self.files and state.name:
                 notes = (self.files_note, self._namesakes(state))
                 self.files_note = "; ".join(note for note in notes if note)
@@ -108,8 +112,11 @@ class ExportJob(ActionJob[ExportState]):
         )
 
     def before_post(self, uid: int) -> None:
-        self.keys_before = self._keys(uid)
-        self._listed = self._snapshot()
+        # Here, inside the slot, not earlier: a file written while this run waited (RS's
+        # scheduled backup, say) would pass for this export's own.
+        with Beside(self._lister().snapshot) as listing:
+            self.keys_before = self._keys(uid)
+        self._listed = listing.value
 
     def _keys(self, uid: int) -> int | None:
         try:
@@ -121,10 +128,12 @@ class ExportJob(ActionJob[ExportState]):
             self.keys_note = "the database's statistics showed no_of_keys as no count"
         return keys
 
-    def _snapshot(self) -> Snapshot:
-        from redis_enterprise_export.run.listing import snapshot
+    def _lister(self) -> Lister:
+        if self.lister is None:
+            from redis_enterprise_export.run.listing import Lister
 
-        return snapshot(self.spec.location, self.environ)
+            self.lister = Lister(self.spec.location, self.environ)
+        return self.lister
 
     def read(self, uid: int) -> ExportState:
         return self.client.export_state(uid)
@@ -214,10 +223,14 @@ def prepare(
     login gate, its cluster identified, its locks ready (released by ``cleanup``)."""
     # Here, not at the top: result_of must load where the transport cannot (a Python
     # without requests or truststore still records its outcome).
+    from redis_enterprise_export.run.listing import Lister
     from redis_enterprise_export.run.locks import Locks
     from redis_enterprise_export.run.logins import signed_in
     from redis_enterprise_export.run.slots import slots_dir
 
+    # An S3 client takes a few tenths of a second to make: beside the sign-in, not after.
+    lister = Lister(spec.location, environ)
+    cleanup.enter_context(Beside(lister.warm))
     directory = slots_dir(environ)
     identity = signed_in(
         directory, spec.cluster, credentials, client, deadline=deadline, report=report
@@ -234,4 +247,5 @@ def prepare(
         slot=locks.slot,
         admit=locks.admitter(client),
         lock_lost=locks.lost,
+        lister=lister,
     )

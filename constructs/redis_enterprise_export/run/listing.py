@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from redis_enterprise_export.errors import ConfigError
 from redis_enterprise_export.extras import not_installed
@@ -37,15 +39,97 @@ def snapshot(location: Location, environ: Mapping[str, str]) -> Snapshot:
     Never raises for I/O or storage trouble: ``why_not`` says what stopped it.
     ``environ`` holds the variables the location's ``*_env`` fields name.
     """
-    if isinstance(location, MountPointLocation):
-        return _folder(location.path)
-    if isinstance(location, S3Location):
-        return _bucket(location, environ)
-    return Snapshot(
-        None,
-        f"RS does not say which file an export wrote and a {location.type} location "
-        "cannot be listed from here: a drill of it needs the file named (file = ...)",
-    )
+    return Lister(location, environ).snapshot()
+
+
+class Lister:
+    """Lists one location as often as a run needs, with one S3 client for all of it.
+
+    Making the client (boto3's import, its session) costs a few tenths of a second:
+    ``warm`` makes it ahead, beside other work, so no listing waits for it.
+    """
+
+    def __init__(self, location: Location, environ: Mapping[str, str]) -> None:
+        self.location = location
+        self.environ = environ
+        self._lock = threading.Lock()
+        self._client: Any = None
+        self._why_not = ""
+
+    def warm(self) -> None:
+        """Make what listing needs now, if it needs anything; never raises."""
+        if isinstance(self.location, S3Location):
+            self._s3(self.location)
+
+    def snapshot(self) -> Snapshot:
+        """The files directly in the location's folder now; see ``snapshot``."""
+        location = self.location
+        if isinstance(location, MountPointLocation):
+            return _folder(location.path)
+        if isinstance(location, S3Location):
+            client = self._s3(location)
+            if client is None:
+                return Snapshot(None, self._why_not)
+            return _bucket(client, location, self.environ)
+        return Snapshot(
+            None,
+            f"RS does not say which file an export wrote and a {location.type} location "
+            "cannot be listed from here: a drill of it needs the file named (file = ...)",
+        )
+
+    def _s3(self, location: S3Location) -> Any:
+        """The run's S3 client, made on first use; None, with ``_why_not``, if it cannot be."""
+        with self._lock:
+            if self._client is None and not self._why_not:
+                try:
+                    self._client = s3_client(location, self.environ)
+                except ListingError as exc:
+                    self._why_not = str(exc)
+            return self._client
+
+
+class ListingError(Exception):
+    """Why a location cannot be listed, in one secret-free line."""
+
+
+def s3_prefix(location: S3Location) -> str:
+    """S3's key prefix for the location's subdir: no leading '/', one trailing '/'
+    (or none at the root)."""
+    stripped = (location.subdir or "").strip("/")
+    return f"{stripped}/" if stripped else ""
+
+
+def s3_client(location: S3Location, environ: Mapping[str, str]) -> Any:
+    """A boto3 S3 client with the location's credentials; raises ListingError.
+
+    The endpoint is boto3's own (``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL``, or the
+    shared config file, read from the process environment: boto3 >= 1.28), so
+    S3-compatible stores work as they do for the AWS CLI.
+    """
+    where = f"s3://{location.bucket_name}/{s3_prefix(location)}"
+    try:
+        import boto3
+        from botocore.config import Config
+        from botocore.exceptions import BotoCoreError
+    except ImportError:
+        raise ListingError(str(not_installed("boto3", f"listing {where}"))) from None
+    try:
+        secret = resolve_env("secret_access_key_env", location.secret_access_key_env, environ)
+    except ConfigError as exc:
+        raise ListingError(f"cannot list {where}: {exc}") from None
+    try:
+        session = boto3.session.Session(
+            aws_access_key_id=location.access_key_id,
+            aws_secret_access_key=secret,
+            region_name=location.region_name,
+        )
+        # Bounded: the export lists right before its POST, and a store that does not
+        # answer must delay it seconds, not botocore's default minutes (5 x 60 s).
+        bounded = Config(connect_timeout=5, read_timeout=20, retries={"max_attempts": 2})
+        return session.client("s3", config=bounded)
+    except BotoCoreError as exc:
+        why = _unlisted(where, f"{type(exc).__name__}: {exc}", location, environ).why_not
+        raise ListingError(why) from None
 
 
 def written(before: Snapshot, after: Snapshot) -> tuple[str, ...] | None:
@@ -82,42 +166,14 @@ def _folder(path: str) -> Snapshot:
     return Snapshot(files)
 
 
-def _prefix(subdir: str | None) -> str:
-    """S3's key prefix for ``subdir``: no leading '/', one trailing '/' (or none at the root)."""
-    stripped = (subdir or "").strip("/")
-    return f"{stripped}/" if stripped else ""
+def _bucket(client: Any, location: S3Location, environ: Mapping[str, str]) -> Snapshot:
+    """The objects directly under the location's prefix, by name relative to it."""
+    from botocore.exceptions import BotoCoreError, ClientError
 
-
-def _bucket(location: S3Location, environ: Mapping[str, str]) -> Snapshot:
-    """The objects directly under the location's prefix, by name relative to it.
-
-    Credentials are the location's; the endpoint is boto3's own (``AWS_ENDPOINT_URL_S3``,
-    ``AWS_ENDPOINT_URL``, or the shared config file, read from the process environment:
-    boto3 >= 1.28), so S3-compatible stores work as they do for the AWS CLI.
-    """
-    prefix = _prefix(location.subdir)
+    prefix = s3_prefix(location)
     where = f"s3://{location.bucket_name}/{prefix}"
-    try:
-        import boto3
-        from botocore.config import Config
-        from botocore.exceptions import BotoCoreError, ClientError
-    except ImportError:
-        return Snapshot(None, str(not_installed("boto3", f"listing {where}")))
-    try:
-        secret = resolve_env("secret_access_key_env", location.secret_access_key_env, environ)
-    except ConfigError as exc:
-        return Snapshot(None, f"cannot list {where}: {exc}")
     files: dict[str, str] = {}
     try:
-        session = boto3.session.Session(
-            aws_access_key_id=location.access_key_id,
-            aws_secret_access_key=secret,
-            region_name=location.region_name,
-        )
-        # Bounded: the export lists right before its POST, and a store that does not
-        # answer must delay it seconds, not botocore's default minutes (5 x 60 s).
-        bounded = Config(connect_timeout=5, read_timeout=20, retries={"max_attempts": 2})
-        client = session.client("s3", config=bounded)
         # The delimiter keeps nested keys out: they come back as common prefixes.
         pages = client.get_paginator("list_objects_v2").paginate(
             Bucket=location.bucket_name, Prefix=prefix, Delimiter="/"
