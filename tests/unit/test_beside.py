@@ -19,6 +19,8 @@ def test_the_work_runs_during_the_block_and_its_value_is_there_after() -> None:
 
 
 def test_an_error_of_the_work_is_raised_at_the_end_of_the_block() -> None:
+    """The block ended well, the work did not: its error is not lost in its thread."""
+
     def fails() -> None:
         raise OSError("the store went away")
 
@@ -27,6 +29,7 @@ def test_an_error_of_the_work_is_raised_at_the_end_of_the_block() -> None:
 
 
 def test_no_thread_outlives_a_block_that_ends_well() -> None:
+    """A thread left running could touch shared state (random, say) after its block."""
     before = {t.ident for t in threading.enumerate()}
     with Beside(lambda: sum(range(10_000))) as work:
         pass
