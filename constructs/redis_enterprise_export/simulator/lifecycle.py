@@ -64,6 +64,7 @@ class Run:
     work_seconds: float = 0.0
     action_uid: str = field(default_factory=lambda: uuid.uuid4().hex)
     uid_read: bool = False  # a read has shown action_uid
+    loses_keys: int = 0  # an import's: Scenario.import_loses_keys when it began
 
     def step(self, now: float) -> float | None:
         """The share of its time gone at ``now``, below 1 while it runs; None once it
@@ -96,6 +97,7 @@ def begin_import(db: Database, body: Any, scenario: Scenario, now: float) -> Run
     sources = list(body["dataset_import_sources"])
     seconds = _import_seconds(sources, scenario)
     db.load = Run(sources, body, now, seconds, scenario.import_fail_reason)
+    db.load.loses_keys = scenario.import_loses_keys
     db.import_status, db.import_progress, db.import_failure_reason = "initializing", 0.0, ""
     return db.load
 
@@ -259,13 +261,13 @@ def _importing(db: Database, percent: float) -> None:
 
 
 def _imported(db: Database, load: Run) -> None:
-    reason = load.fail_reason or _load(db, load.what)
+    reason = load.fail_reason or _load(db, load.what, load.loses_keys)
     db.import_status, db.import_failure_reason = ("failed", reason) if reason else ("succeeded", "")
     if not reason:
         db.import_progress = 100.0
 
 
-def _load(db: Database, sources: list[dict[str, Any]]) -> str:
+def _load(db: Database, sources: list[dict[str, Any]], loses_keys: int = 0) -> str:
     """Load the sources into the database; returns a failure reason, or "" on success.
 
     All sources are read and checked first, and only then is the database erased
@@ -292,6 +294,8 @@ def _load(db: Database, sources: list[dict[str, Any]]) -> str:
         return "general-error" if files else ""
     # Active-Active: "imported data is merged" (import-data.md); counters that add
     # up are not modelled: a key from the file replaces the one there.
+    if loses_keys > 0:
+        entries = entries[: max(len(entries) - loses_keys, 0)]
     db.redis.replace_data(entries, erase=not db.crdt)
     return ""
 

@@ -17,6 +17,9 @@ class Scenario:
     # Fail imports midway with this import_failure_reason, whatever the file holds
     # (e.g. "out-of-memory", "file-larger-than-mem-limit:2048:1024").
     import_fail_reason: str | None = None
+    # A succeeded import loads this many keys fewer than its files hold (the last ones),
+    # so a drill's key count disagrees with the export's.
+    import_loses_keys: int = 0
     export_bytes_per_second: float | None = None
     import_bytes_per_second: float | None = None
     # Like rladmin's max_simultaneous_backups: a POST beyond it is answered 409.
