@@ -96,19 +96,17 @@ def baseline(commit: str, into: Path | None = None, repo: Path = REPO) -> Build:
     short = resolve(commit, repo)
     folder = into or Path(tempfile.mkdtemp(prefix=f"redis-export-baseline-{short}-"))
     folder.mkdir(parents=True, exist_ok=True)
-    archive = subprocess.Popen(
+    with subprocess.Popen(
         ["git", "-C", str(repo), "archive", "--format=tar", short],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-    )
-    untar = subprocess.run(
-        ["tar", "-x", "-C", str(folder)], stdin=archive.stdout, capture_output=True, check=False
-    )
-    assert archive.stdout is not None
-    archive.stdout.close()
-    assert archive.stderr is not None
-    errors = archive.stderr.read().decode(errors="replace").strip()
-    if archive.wait() or untar.returncode:
+    ) as archive:
+        untar = subprocess.run(
+            ["tar", "-x", "-C", str(folder)], stdin=archive.stdout, capture_output=True, check=False
+        )
+        _, stderr = archive.communicate()
+    errors = stderr.decode(errors="replace").strip()
+    if archive.returncode or untar.returncode:
         raise BuildError(
             f"could not unpack {short} into {folder}: {errors} "
             f"{untar.stderr.decode(errors='replace').strip()}".strip()
