@@ -165,6 +165,20 @@ def test_a_scripted_failure_reason_fails_the_import_midway(
     assert final["import_failure_reason"] == "file-larger-than-mem-limit:2048:1024"
 
 
+def test_an_import_that_loses_keys_succeeds_with_that_many_fewer(
+    sim: Simulator, export_dir: Path
+) -> None:
+    """Scenario.import_loses_keys: the import succeeds and the database holds that many keys
+    fewer than the file (the bench's drill whose counts disagree)."""
+    sim.cluster.scenario.import_loses_keys = 2
+    staging = sim.add_database(3, "staging", data=STAGING)
+    path = export_file(sim, export_dir)
+    assert post(sim, "3/actions/import", source(path)).status_code == 200
+    assert wait_final(sim, 3, "import_status")["import_status"] == "succeeded"
+    assert staging.client.dbsize() == len(ORDERS) - 2
+    assert set(staging.client.keys()) < set(ORDERS)
+
+
 def test_an_active_active_database_shows_crdt_and_merges_instead_of_erasing(
     sim: Simulator, export_dir: Path
 ) -> None:
