@@ -6,16 +6,18 @@ decide what a comparison runs and how it reads.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from helpers import REPO
 
 sys.path.insert(0, str(REPO))  # bench/ sits beside the package, not in it
-from bench import builds
+from bench import builds, levers
 from bench.compare import COMPARE_SMOKE, Comparison, handover_gaps, ratio, table
 
 
@@ -135,3 +137,50 @@ def test_handover_gaps_pair_each_freed_slot_with_the_next_start() -> None:
     """With a limit of 2, the third export's gap runs from the first end, the fourth's from
     the second."""
     assert handover_gaps([3.0, 1.0], [0.0, 0.0, 1.25, 3.5], 2) == [0.25, 0.5]
+
+
+def lever_stack(exports: int) -> dict[str, Any]:
+    """A stack of the synthesized shape: per export an export, result, check and last
+    success, the exports output decoding each result, and a rerun key output each."""
+    data: dict[str, Any] = {}
+    outputs: dict[str, Any] = {"exports": {"value": {}}}
+    for i in range(exports):
+        e, r, c, s = (f"db{i}_{part}" for part in ("export", "result", "check", "last"))
+        decoded = f"jsondecode(terraform_data.{r}.output)"
+        data[e] = {"input": {"name": f"db{i}"}, "triggers_replace": {"rerun": "x"},
+                   "provisioner": [{"local-exec": {"environment": {
+                       "REDIS_EXPORT_SPEC": "${jsonencode(self.input)}"}}}]}  # fmt: skip
+        data[r] = {"input": "${file(1)}", "triggers_replace": f"${{terraform_data.{e}.id}}"}
+        data[c] = {"triggers_replace": f"${{terraform_data.{r}.id}}", "lifecycle": {
+            "precondition": [{"condition": f'${{{decoded}.export_status == "succeeded"}}',
+                              "error_message": f"${{{decoded}.message}}"}]}}  # fmt: skip
+        data[s] = {"input": f"${{terraform_data.{r}.output}}",
+                   "triggers_replace": f"${{terraform_data.{c}.id}}"}  # fmt: skip
+        outputs["exports"]["value"][f"db{i}"] = f"${{merge({decoded}, {{a = 1}})}}"
+        outputs[f"rerun_key_db{i}"] = {
+            "value": f'${{{decoded}.export_status == "succeeded" ? "" : "y"}}'
+        }
+    return {"resource": {"terraform_data": data}, "output": outputs}
+
+
+def test_each_lever_takes_out_only_its_part() -> None:
+    """The levers' variants: no rerun output; no spec but a literal one; no jsondecode
+    left; no trigger; two resources an export and no output; every rerun key kept in chunks."""
+    stack = lever_stack(150)
+    v = levers.variants(stack, 150)
+    assert len(v) == 9
+    assert not [k for k in v["without the `rerun_key_*` outputs"]["output"] if "rerun" in k]
+    spec = v["without the stored spec"]["resource"]["terraform_data"]["db0_export"]
+    assert "input" not in spec
+    environment = spec["provisioner"][0]["local-exec"]["environment"]
+    assert environment["REDIS_EXPORT_SPEC"] == '{"name": "db0"}'
+    assert "jsondecode" not in json.dumps(v["without the result's decoding"])
+    assert "triggers_replace" not in json.dumps(v["without triggers"])
+    two = v["two resources per export, no outputs"]
+    assert sorted(two["resource"]["terraform_data"])[:2] == ["db0_export", "db0_result"]
+    assert len(two["resource"]["terraform_data"]) == 300
+    assert "output" not in two
+    chunks = v["`rerun_key_*` outputs chunked by 100"]["output"]
+    assert sorted(k for k in chunks if "rerun" in k) == ["rerun_keys_0", "rerun_keys_1"]
+    assert json.dumps(chunks).count('? \\"\\" : \\"y\\"') == 150
+    assert stack == lever_stack(150)  # the stack as synthesized is left as it was
