@@ -353,9 +353,9 @@ def compare(
                 root = work / f"single-{kind}-{r}-{build.name}"
                 values = single_export(build, kind, plan, root, s3_env)
                 out.add(build.name, {f"{kind}:{k}": v for k, v in values.items()})
-            for r in range(plan.rounds):
-                out.floor({f"{kind}:beyond": sleeper(
-                    work / f"floor-{kind}-{r}", plan.export_seconds, env)})  # fmt: skip
+                if build is builds[-1]:  # the floor in the same turn: A B floor, A B floor
+                    out.floor({f"{kind}:beyond": sleeper(
+                        work / f"floor-{kind}-{r}", plan.export_seconds, env)})  # fmt: skip
         say(f"compare: fleet of {plan.fleet_size} x {plan.fleet_seconds:g} s to s3 ...")
         for r, build in alternated(plan.rounds, builds):
             run = fleet(build, plan, work / f"fleet-{r}-{build.name}", s3_env)
