@@ -36,7 +36,14 @@ from redis_enterprise_export.errors import (
 from redis_enterprise_export.polling import Deadline, SystemClock
 from redis_enterprise_export.rs.answers import KeyCount
 from redis_enterprise_export.run.coordination import PgLocks
-from redis_enterprise_export.run.drill import KeyRange, count_keys
+from redis_enterprise_export.run.drill import (
+    FRESH_MISSES,
+    STATS_POLL_SECONDS,
+    STATS_WINDOW_SECONDS,
+    Counted,
+    KeyRange,
+    count_keys,
+)
 from redis_enterprise_export.simulator import Simulator
 from redis_enterprise_export.spec.config import load_config
 
@@ -182,10 +189,69 @@ def at(minute: int, keys: int | None) -> KeyCount:
 EXPECTED = KeyRange(200, 200, 0.0)
 
 
-def count(stats: Stats, seconds: float = 120) -> int | None:
+def counted(stats: Stats, seconds: float = 120, clock: FakeClock | None = None) -> Counted:
     return count_keys(
-        stats, 3, clock=FakeClock(), seconds=seconds, expected=EXPECTED, report=stats.log.append
-    )
+        stats, 3, clock=clock or FakeClock(), seconds=seconds, expected=EXPECTED,
+        report=stats.log.append,
+    )  # fmt: skip
+
+
+def count(stats: Stats, seconds: float = 120) -> int | None:
+    return counted(stats, seconds).keys
+
+
+def test_three_distinct_fresh_samples_out_of_tolerance_end_the_count_before_its_window() -> None:
+    """Fresh samples that keep disagreeing end the count at the third, not at the end of
+    its 120 s (was: the whole window, every time): 1 boundary read and 3 fresh ones, on
+    the fake clock's 6 s."""
+    clock = FakeClock()
+    stats = Stats([at(0, 1), at(1, 150), at(2, 151), at(3, 152), at(4, 200)])
+    seen = counted(stats, clock=clock)
+    assert seen == Counted(152, (150, 151, 152))
+    assert stats.reads == 1 + FRESH_MISSES
+    assert clock.now() == FRESH_MISSES * STATS_POLL_SECONDS
+    assert sum("fresh sample" in line for line in stats.log) == FRESH_MISSES
+
+
+def test_two_fresh_misses_do_not_end_the_count_and_a_third_fresh_sample_may_still_match() -> None:
+    """Not before the third: two fresh samples out of tolerance, then one within it,
+    is a count within it (the statistics may lag by a sample or two)."""
+    clock = FakeClock()
+    stats = Stats([at(0, 1), at(1, 150), at(2, 151), at(3, 200), at(4, 1)])
+    assert counted(stats, clock=clock) == Counted(200, (150, 151, 200))
+    assert stats.reads == 4
+    assert clock.now() == 3 * STATS_POLL_SECONDS
+
+
+def test_one_fresh_sample_read_again_and_again_is_one_miss_and_the_whole_window_is_waited() -> None:
+    """A sample read twice is one sample: the statistics not moving on after a fresh miss
+    is not three misses, so the count waits out its window for a new sample."""
+    clock = FakeClock()
+    stats = Stats([at(0, 1), at(1, 150)])
+    assert counted(stats, clock=clock) == Counted(150, (150,))
+    assert clock.now() == STATS_WINDOW_SECONDS
+    assert stats.reads == 1 + STATS_WINDOW_SECONDS / STATS_POLL_SECONDS
+
+
+def test_samples_not_yet_fresh_are_waited_on_for_the_whole_window() -> None:
+    """Stale samples, however many and however wrong, never end the count early: only
+    fresh ones do. A sample that predates the boundary read is not fresh either."""
+    clock = FakeClock()
+    stale = KeyCount(1, "2026-12-03T09:58:00Z", "2026-12-03T09:59:00Z")
+    stats = Stats([at(0, 1), stale, at(0, 1), stale, at(0, 1)])
+    assert counted(stats, clock=clock) == Counted(None, ())
+    assert clock.now() == STATS_WINDOW_SECONDS
+    assert stats.reads == 1 + STATS_WINDOW_SECONDS / STATS_POLL_SECONDS
+
+
+def test_stale_samples_between_fresh_misses_do_not_count_and_do_not_reset_them() -> None:
+    """Stale reads (the boundary's sample again) between fresh misses neither count as
+    misses nor start the count again: the third distinct fresh miss ends it."""
+    clock = FakeClock()
+    stats = Stats([at(0, 1), at(1, 150), at(0, 1), at(1, 150), at(2, 150), at(0, 1), at(3, 9)])
+    assert counted(stats, clock=clock) == Counted(9, (150, 150, 9))
+    assert stats.reads == 7
+    assert clock.now() == 6 * STATS_POLL_SECONDS
 
 
 def test_a_stale_sample_that_matches_proves_nothing_and_a_fresh_one_is_waited_for() -> None:
@@ -377,6 +443,39 @@ def test_files_named_in_the_config_that_load_say_they_may_not_be_this_exports(
     assert code == ExitCode.OK, record["message"]
     assert "files named in the config loaded" in record["message"]
     assert "may not be this export's" in record["message"]
+
+
+def test_an_import_that_loses_keys_fails_the_drill_at_its_third_fresh_sample_not_its_deadline(
+    scratch: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """An import that succeeds but drops a key: the drill fails (exit 4) after the
+    boundary read and 3 fresh samples, each out of tolerance, rather than reading on to
+    the end of its window (was: a read every 2 s to its end); its message gives the
+    counts seen, the tolerance and that 3 fresh samples disagreed."""
+    scratch.cluster.scenario.import_loses_keys = 1
+    code, record = export_then_drill(scratch, tmp_path, export_dir)
+    assert code == ExitCode.EXPORT_FAILED, record["message"]
+    assert record["drill_status"] == "failed"
+    held = len(ORDERS) - 1
+    assert record["keys_loaded"] == held
+    message = record["message"]
+    assert f"holds {held} keys after the import" in message
+    assert f"held {len(ORDERS)} keys (tolerance 0%: ±0)" in message
+    assert f"3 fresh statistics samples disagreed ({held}, {held}, {held} keys)" in message
+    log = scratch.cluster.log
+    posted = max(i for i, r in enumerate(log) if r.path == "/v1/bdbs/3/actions/import")
+    stats = [r for r in log[posted:] if r.path == "/v1/bdbs/stats/last/3"]
+    assert len(stats) == 1 + FRESH_MISSES
+
+
+def test_an_import_that_loses_keys_within_the_tolerance_passes_the_drill(
+    scratch: Simulator, tmp_path: Path, export_dir: Path
+) -> None:
+    """The same lost key inside key_tolerance_percent: the first fresh sample proves it."""
+    scratch.cluster.scenario.import_loses_keys = 1
+    code, record = export_then_drill(scratch, tmp_path, export_dir, key_tolerance_percent=50)
+    assert code == ExitCode.OK, record["message"]
+    assert record["keys_loaded"] == len(ORDERS) - 1
 
 
 def test_a_scratch_database_another_export_exports_by_uid_is_refused_before_any_import(

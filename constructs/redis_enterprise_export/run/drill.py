@@ -10,7 +10,10 @@ and right after it succeeded.
 Statistics are sampled: the latest sample may still describe the scratch
 database before the import. A count is trusted only from a later sample: one that
 began no earlier than, and ended after, the end of the first sample read after the
-import succeeded (both times are the cluster's, so no clock skew enters).
+import succeeded (both times are the cluster's, so no clock skew enters). Such a
+sample is fresh. A fresh count within the tolerance proves the restore at once;
+FRESH_MISSES distinct fresh samples outside it fail the drill without waiting out
+the rest of its window, while samples not yet fresh are waited on for all of it.
 """
 
 from __future__ import annotations
@@ -54,6 +57,10 @@ from redis_enterprise_export.spec.values import parse_time
 # the scratch database that is fresh and within the tolerance (at most the time left).
 STATS_WINDOW_SECONDS = 120.0
 STATS_POLL_SECONDS = 2.0
+# Distinct fresh samples out of tolerance that fail the drill before its window ends:
+# a fresh sample describes the database after the import, so more of them showing the
+# wrong count is the import's outcome, not the statistics' lag (issue 24, item 5).
+FRESH_MISSES = 3
 
 
 class DrillApi(ImportApi, KeyCounter, Protocol):
@@ -94,6 +101,20 @@ class KeyRange:
         return f"{held} keys (tolerance {self.tolerance_percent:g}%: ±{self.slack})"
 
 
+@dataclass(frozen=True)
+class Counted:
+    """What ``count_keys`` saw: ``keys``, the count it settled on (the first fresh one
+    within the range, else the last fresh one; None: no fresh sample came), and
+    ``fresh``, the key counts of the distinct fresh samples it read, in order."""
+
+    keys: int | None
+    fresh: tuple[int, ...] = ()
+
+    def misses(self, expected: KeyRange) -> tuple[int, ...]:
+        """The fresh counts outside ``expected``."""
+        return tuple(n for n in self.fresh if not expected.holds(n))
+
+
 @dataclass(kw_only=True)
 class Drill:
     """Runs one drill: the export's files into the scratch database, then the count."""
@@ -109,6 +130,7 @@ class Drill:
     files: tuple[str, ...] = ()
     expected: KeyRange | None = None
     keys_loaded: int | None = None
+    counted: Counted | None = None  # every fresh count seen, beside keys_loaded
     job: ImportJob | None = None
     named: bool = False  # the files are the config's, not what the export recorded
     import_seconds: float | None = None
@@ -191,7 +213,7 @@ class Drill:
             # Cut short by the run's deadline: then an unproven count is a timeout.
             cut = window < STATS_WINDOW_SECONDS
             try:
-                self.keys_loaded = count_keys(
+                self.counted = count_keys(
                     self.client,
                     uid,
                     clock=self.clock,
@@ -199,6 +221,7 @@ class Drill:
                     expected=self.expected,
                     report=self.report,
                 )
+                self.keys_loaded = self.counted.keys
             except DrillFailedError as exc:
                 if cut:
                     raise DrillTimeoutError(f"{exc}; {self._out_of_time()}") from None
@@ -224,10 +247,11 @@ class Drill:
                 raise DrillTimeoutError(f"{text}; {self._out_of_time()}")
             raise DrillFailedError(f"{text}; check the database's key count in the admin console")
         if not self.expected.holds(self.keys_loaded):
+            seen = _disagreed(self.counted, self.expected, window)
             raise DrillFailedError(
                 f"database {uid} holds {self.keys_loaded} keys after the import, but "
-                f"export {self.export.name!r}'s database held {self.expected.describe()}: "
-                f"the files {', '.join(map(repr, self.files))} did not restore it"
+                f"export {self.export.name!r}'s database held {self.expected.describe()}"
+                f"{seen}: the files {', '.join(map(repr, self.files))} did not restore it"
             )
         self.report(
             f"drill {self.spec.name!r}: database {uid} holds {self.keys_loaded} keys, as "
@@ -301,13 +325,16 @@ def count_keys(
     seconds: float,
     expected: KeyRange,
     report: Callable[[str], None],
-) -> int | None:
-    """Database ``uid``'s key count after an import that just succeeded, from a fresh
-    statistics sample: the first within ``expected``, else the last fresh one seen in
-    ``seconds``; None if no fresh one came.
+) -> Counted:
+    """Database ``uid``'s key count after an import that just succeeded, from fresh
+    statistics samples: the first within ``expected``, else the last fresh one seen
+    in ``seconds`` or once FRESH_MISSES distinct fresh ones were outside it, whichever
+    comes first; no count if no fresh one came.
 
     The first sample read may predate the import: its end is the boundary, and only a
-    sample that starts at or after it and ends after it counts (the cluster's times).
+    sample that starts at or after it and ends after it is fresh (the cluster's times).
+    A sample read again (the same stime and etime) is one sample, counted once; samples
+    not yet fresh never end the count before ``seconds``.
     A refusal (401, 403) or an untrusted certificate is raised at once: asking again
     cannot help. Other failed reads are retried; if the last read failed and no fresh
     count came, DrillFailedError says that read's failure.
@@ -315,7 +342,8 @@ def count_keys(
     until = clock.now() + seconds
     boundary: datetime | None = None
     first = True
-    loaded: int | None = None
+    fresh: list[int] = []
+    seen: set[tuple[datetime | None, datetime | None]] = set()
     failed: ExportError | None = None
     while True:
         try:
@@ -329,21 +357,44 @@ def count_keys(
             report(f"the statistics of database {uid} could not be read ({exc}); retrying")
         else:
             failed = None
+            times = (parse_time(sample.stime), parse_time(sample.etime))
             if first:
-                boundary, first = parse_time(sample.etime), False
-            elif _fresh(sample, boundary) and sample.keys is not None:
-                loaded = sample.keys
-                if expected.holds(loaded):
-                    return loaded
+                boundary, first = times[1], False
+            elif _fresh(sample, boundary) and sample.keys is not None and times not in seen:
+                seen.add(times)
+                fresh.append(sample.keys)
+                if expected.holds(sample.keys):
+                    return Counted(sample.keys, tuple(fresh))
+                misses = len(fresh)  # every earlier fresh count was outside too
+                report(
+                    f"database {uid}'s statistics show {sample.keys} keys, outside "
+                    f"{expected.describe()}: fresh sample {misses} of {FRESH_MISSES} to "
+                    "disagree before the drill fails"
+                )
+                if misses >= FRESH_MISSES:
+                    return Counted(sample.keys, tuple(fresh))
         if clock.now() >= until:
-            if loaded is None and failed is not None:
+            if not fresh and failed is not None:
                 raise DrillFailedError(
                     f"the import into database {uid} succeeded, but its statistics could "
                     f"not be read to the end of {seconds:g} s ({failed}), so the restore is "
                     "not proven"
                 )
-            return loaded
+            return Counted(fresh[-1] if fresh else None, tuple(fresh))
         clock.sleep(min(STATS_POLL_SECONDS, max(until - clock.now(), 0.0)))
+
+
+def _disagreed(counted: Counted | None, expected: KeyRange, window: float) -> str:
+    """What the fresh samples showed, for a failure's message: their counts, and
+    whether FRESH_MISSES of them ended the count before its window did."""
+    misses = counted.misses(expected) if counted else ()
+    seen = ", ".join(map(str, misses))
+    if len(misses) >= FRESH_MISSES:
+        return (
+            f"; {len(misses)} fresh statistics samples disagreed ({seen} keys), so the "
+            f"drill failed without waiting out the rest of its {window:.3g} s"
+        )
+    return f"; the fresh statistics samples in {window:.3g} s showed {seen} keys"
 
 
 def _fresh(sample: KeyCount, boundary: datetime | None) -> bool:
