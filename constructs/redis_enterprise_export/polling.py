@@ -45,26 +45,39 @@ class Sample:
     exporting: bool = True
 
 
+# The highest power of ``multiplier`` the no-estimate backoff takes: beyond it the
+# delay is at the ceiling anyway, and a long stall's thousandth read must not overflow.
+MAX_EXPONENT = 64
+# A step reaches at most this many times the span its rate was measured over: an error
+# of a few ms in a read's time grows with how far its rate is carried, so the first rate
+# (two reads 0.5 s apart) is checked 3.5 s on before a longer export's end is aimed at.
+SPAN_REACH = 7.0
+
+
 @dataclass(frozen=True, kw_only=True)
 class PollPolicy:
-    """Progress-aware polling: ask right after the estimated finish.
+    """Progress-aware polling: ask right after the predicted end.
 
     With no usable progress rate yet, the delay grows from ``initial_seconds``
-    by ``multiplier``. Once progress rises, the finish is estimated from its
-    rate over the last ``window`` running reads. A finish within
-    ``ceiling_seconds`` gets the next poll ``margin_seconds`` after it; a
-    farther one gets a poll at ``lead`` of the way, to estimate again. Every
-    delay stays within ``floor_seconds`` and ``ceiling_seconds``.
+    by ``multiplier`` (the exponent capped). Once progress rises, ``predict_end``
+    says when it reaches 100 %. The time to that end plus ``margin_seconds`` is cut
+    into equal steps of at most ``ceiling_seconds`` (and at most SPAN_REACH times the
+    span the rate was measured over), so every step estimates again and the last read
+    lands just after the end. An end predicted already past (a
+    read came early, or progress rests at 100 % while the file is copied) is asked
+    about again after half the time it is overdue: a read early by a little is
+    followed at the floor, a long stall backs off to the ceiling. Every delay stays
+    within ``floor_seconds`` and ``ceiling_seconds``.
     """
 
     initial_seconds: float = 0.5
     multiplier: float = 2.0
-    floor_seconds: float = 0.1
+    # An early read is followed this soon: detection is within a floor of the end.
+    floor_seconds: float = 0.05
     ceiling_seconds: float = 10.0
-    lead: float = 0.9
-    # Each helper's detection is the next one's wait for a slot. Two reads of a steady
-    # export predict its end within a few ms, so a poll this close after it is
-    # rarely early (an early one costs a floor's wait).
+    # Each helper's detection is the next one's wait for a slot. A steady export's end
+    # is predicted within a few ms, so a poll this close after it is rarely early (an
+    # early one costs a floor's wait).
     margin_seconds: float = 0.02
     window: int = 4
 
@@ -74,46 +87,87 @@ class PollPolicy:
                 "poll policy: expected 0 < floor_seconds <= initial_seconds <= ceiling_seconds, "
                 f"got {self.floor_seconds}, {self.initial_seconds}, {self.ceiling_seconds}"
             )
-        if self.multiplier < 1 or not 0 < self.lead <= 1 or self.window < 2:
+        if self.multiplier < 1 or self.window < 2 or not self.margin_seconds >= 0:
             raise ValueError(
-                "poll policy: expected multiplier >= 1, 0 < lead <= 1 and window >= 2, "
-                f"got {self.multiplier}, {self.lead}, {self.window}"
+                "poll policy: expected multiplier >= 1, window >= 2 and margin_seconds >= 0, "
+                f"got {self.multiplier}, {self.window}, {self.margin_seconds}"
             )
 
     def next_delay(self, samples: Sequence[Sample]) -> float:
-        """Seconds to wait before the next status request, given what was seen."""
-        remaining = estimate_remaining(samples, self.window)
-        if remaining is None:
-            delay = self.initial_seconds * self.multiplier ** max(len(samples) - 1, 0)
-        elif remaining <= self.ceiling_seconds:
-            delay = remaining + self.margin_seconds
+        """Seconds to wait before the next status request, given what was seen (the
+        last sample is the read just made)."""
+        now = samples[-1].at if samples else math.nan
+        estimate = _estimate(samples, self.window) if math.isfinite(now) else None
+        if estimate is None:
+            exponent = min(max(len(_since_drop(samples)) - 1, 0), MAX_EXPONENT)
+            delay = self.initial_seconds * self.multiplier**exponent
+        elif (left := (end := estimate[0]) + self.margin_seconds - now) > 0:
+            # A rate measured over a short span is estimated again before the end: an
+            # error in a read's time grows with how far the rate is carried.
+            step = min(self.ceiling_seconds, SPAN_REACH * estimate[1])
+            delay = left / math.ceil(left / step)
         else:
-            delay = remaining * self.lead
+            delay = (now - end) / 2
         if not math.isfinite(delay):  # a NaN would pass min/max and poll without pause
             delay = self.ceiling_seconds
         return min(max(delay, self.floor_seconds), self.ceiling_seconds)
 
 
-def estimate_remaining(samples: Sequence[Sample], window: int = 4) -> float | None:
-    """Seconds until 100 %, from the progress rate over the last ``window`` running
-    reads, or None while that rate is unknown or flat.
+def _usable(sample: Sample) -> bool:
+    return (
+        sample.exporting
+        and math.isfinite(sample.at)
+        and math.isfinite(sample.progress)
+        and 0.0 <= sample.progress <= 100.0
+    )
 
-    A recent window follows a rate that changes (a slow start, a fast middle);
-    flat progress gives None, so a long stall at one value backs off instead of
-    polling at the floor.
+
+def _since_drop(samples: Sequence[Sample]) -> Sequence[Sample]:
+    """The samples from the latest usable one whose progress went below the one before
+    (progress going backwards begins the estimate, and the backoff, again)."""
+    top = -1.0
+    start = 0
+    for i, sample in enumerate(samples):
+        if not _usable(sample):
+            continue
+        if sample.progress < top:
+            start = i
+        top = sample.progress
+    return samples[start:]
+
+
+def predict_end(samples: Sequence[Sample], window: int = 4) -> float | None:
+    """When progress reaches 100 %, on the samples' clock, from the rate over the last
+    ``window`` progress values; None while that rate is unknown or flat.
+
+    Each value is timed from its first read, not each read: a value read again (progress
+    rounded to 0.1 % repeats one) is where the export was then, not where it is now, so
+    it neither flattens the rate nor moves the end later. Only running reads with a
+    progress from 0 to 100 count; progress going backwards starts the estimate again
+    from there. A recent window follows a rate that changes (a slow start, a fast middle).
     """
-    running = [
-        s for s in samples if s.exporting and math.isfinite(s.progress) and math.isfinite(s.at)
-    ][-window:]
-    if len(running) < 2:
+    estimate = _estimate(samples, window)
+    return None if estimate is None else estimate[0]
+
+
+def _estimate(samples: Sequence[Sample], window: int) -> tuple[float, float] | None:
+    """``predict_end``'s end, and the seconds its rate was measured over."""
+    points: list[Sample] = []
+    for sample in _since_drop(samples):
+        if _usable(sample) and (not points or sample.progress > points[-1].progress):
+            points.append(sample)
+    points = points[-window:]
+    if len(points) < 2:
         return None
-    first, last = running[0], running[-1]
-    if last.progress <= first.progress or last.at <= first.at:
+    first, last = points[0], points[-1]
+    span = last.at - first.at
+    if not span > 0:
         return None
-    rate = (last.progress - first.progress) / (last.at - first.at)
+    rate = (last.progress - first.progress) / span
     if not math.isfinite(rate) or rate <= 0:
         return None
-    return max(100.0 - last.progress, 0.0) / rate
+    end = last.at + (100.0 - last.progress) / rate
+    return (end, span) if math.isfinite(end) and math.isfinite(span) else None
 
 
 def backoff(

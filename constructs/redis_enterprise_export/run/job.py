@@ -53,6 +53,8 @@ CLEARED = frozenset({"", "idle"})
 # The reset of a finished status is asked this many times at most: a status that
 # survives them all is not going to clear, and waiting out the deadline helps no one.
 MAX_RESETS = 10
+# The pause after the first accepted reset, doubling after each further one (to 5 s).
+RESET_PAUSE_SECONDS = 0.1
 # How long a status RS does not document is waited out before it is reset.
 UNKNOWN_GRACE_SECONDS = 30.0
 # A POST answered 5xx (or not at all) this many times in a row, no action seen
@@ -407,7 +409,7 @@ class ActionJob(Generic[S]):
             # that outlives many resets must not be asked about ever faster.
             if resets == 3:
                 self.report(f"the {noun} status of database {uid} survives its reset")
-            deadline.sleep(min(self.policy.floor_seconds * 2 ** (resets - 1), 5.0))
+            deadline.sleep(min(RESET_PAUSE_SECONDS * 2 ** (resets - 1), 5.0))
 
     def _start(self, uid: int, body: dict[str, Any], deadline: Deadline) -> None:
         """POST the action, backing off on 409, without ever starting two."""
