@@ -368,8 +368,8 @@ def count_keys(
                 misses = len(fresh)  # every earlier fresh count was outside too
                 report(
                     f"database {uid}'s statistics show {sample.keys} keys, outside "
-                    f"{expected.describe()}: fresh sample {misses} of {FRESH_MISSES} to "
-                    "disagree before the drill fails"
+                    f"{expected.describe()}: fresh sample {misses} of the {FRESH_MISSES} "
+                    "out of it that fail the drill"
                 )
                 if misses >= FRESH_MISSES:
                     return Counted(sample.keys, tuple(fresh))
