@@ -13,6 +13,7 @@ import os
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from redis_enterprise_export.errors import ConfigError
 from redis_enterprise_export.extras import not_installed
@@ -82,42 +83,57 @@ def _folder(path: str) -> Snapshot:
     return Snapshot(files)
 
 
-def _prefix(subdir: str | None) -> str:
-    """S3's key prefix for ``subdir``: no leading '/', one trailing '/' (or none at the root)."""
-    stripped = (subdir or "").strip("/")
+def s3_prefix(location: S3Location) -> str:
+    """S3's key prefix for the location's subdir: no leading '/', one trailing '/' (or
+    none at the root)."""
+    stripped = (location.subdir or "").strip("/")
     return f"{stripped}/" if stripped else ""
+
+
+def s3_client(location: S3Location, environ: Mapping[str, str]) -> Any:
+    """A boto3 S3 client with the location's credentials (its secret from ``environ``).
+
+    The endpoint is boto3's own (``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL``, or the
+    shared config file, read from the process environment: boto3 >= 1.28), so
+    S3-compatible stores work as they do for the AWS CLI. Raises ImportError without
+    boto3, ConfigError when the secret's variable is unset.
+    """
+    import boto3
+    from botocore.config import Config
+
+    secret = resolve_env("secret_access_key_env", location.secret_access_key_env, environ)
+    session = boto3.session.Session(
+        aws_access_key_id=location.access_key_id,
+        aws_secret_access_key=secret,
+        region_name=location.region_name,
+    )
+    # Bounded: the export lists right before its POST, and a store that does not
+    # answer must delay it seconds, not botocore's default minutes (5 x 60 s).
+    bounded = Config(connect_timeout=5, read_timeout=20, retries={"max_attempts": 2})
+    return session.client("s3", config=bounded)
 
 
 def _bucket(location: S3Location, environ: Mapping[str, str]) -> Snapshot:
     """The objects directly under the location's prefix, by name relative to it.
 
-    Credentials are the location's; the endpoint is boto3's own (``AWS_ENDPOINT_URL_S3``,
-    ``AWS_ENDPOINT_URL``, or the shared config file, read from the process environment:
-    boto3 >= 1.28), so S3-compatible stores work as they do for the AWS CLI.
+    Credentials and endpoint are ``s3_client``'s.
     """
-    prefix = _prefix(location.subdir)
+    prefix = s3_prefix(location)
     where = f"s3://{location.bucket_name}/{prefix}"
     try:
-        import boto3
-        from botocore.config import Config
         from botocore.exceptions import BotoCoreError, ClientError
     except ImportError:
         return Snapshot(None, str(not_installed("boto3", f"listing {where}")))
     try:
-        secret = resolve_env("secret_access_key_env", location.secret_access_key_env, environ)
+        client = s3_client(location, environ)
+    except ImportError:
+        return Snapshot(None, str(not_installed("boto3", f"listing {where}")))
     except ConfigError as exc:
         return Snapshot(None, f"cannot list {where}: {exc}")
+    except BotoCoreError as exc:
+        return _unlisted(where, f"{type(exc).__name__}: {exc}", location, environ)
     files: dict[str, str] = {}
     try:
-        session = boto3.session.Session(
-            aws_access_key_id=location.access_key_id,
-            aws_secret_access_key=secret,
-            region_name=location.region_name,
-        )
-        # Bounded: the export lists right before its POST, and a store that does not
-        # answer must delay it seconds, not botocore's default minutes (5 x 60 s).
-        bounded = Config(connect_timeout=5, read_timeout=20, retries={"max_attempts": 2})
-        client = session.client("s3", config=bounded)
         # The delimiter keeps nested keys out: they come back as common prefixes.
         pages = client.get_paginator("list_objects_v2").paginate(
             Bucket=location.bucket_name, Prefix=prefix, Delimiter="/"
