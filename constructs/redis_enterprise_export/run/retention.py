@@ -406,7 +406,10 @@ def utc_now() -> str:
 
 @contextmanager
 def retention_lock(
-    spec: ExportSpec, environ: Mapping[str, str], wait_seconds: float = LOCK_WAIT_SECONDS
+    spec: ExportSpec,
+    environ: Mapping[str, str],
+    wait_seconds: float = LOCK_WAIT_SECONDS,
+    report: Callable[[str], None] = lambda _line: None,
 ) -> Iterator[None]:
     """Hold the export's retention lock: this machine's, and with coordination =
     "postgres" every runner's. Recording and pruning take it, so two never rewrite one
@@ -420,15 +423,21 @@ def retention_lock(
     key = "retention:" + json.dumps([spec.location.to_dict(), spec.name], sort_keys=True)
     number = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)
     deadline = Deadline(SystemClock(), wait_seconds)
+
+    def waiting() -> None:
+        report(f"retention: waiting for another prune or record of export {spec.name!r} to end")
+
     try:
         with ExitStack() as held:
-            held.enter_context(database_lock(slots_dir(environ), key, number, deadline))
+            held.enter_context(
+                database_lock(slots_dir(environ), key, number, deadline, on_wait=waiting)
+            )
             if spec.cluster.coordination == "postgres":
                 from redis_enterprise_export.run.coordination import PgLocks
 
                 pg = PgLocks(environ, lambda _line: None)
                 held.callback(pg.close)
-                held.enter_context(pg.database(key, number, deadline, on_wait=lambda: None))
+                held.enter_context(pg.database(key, number, deadline, on_wait=waiting))
             yield
     except ExportTimeoutError:
         raise PruneBusyError(
@@ -530,7 +539,7 @@ def prune(
 
     Raises RetentionError (PruneBusyError when another prune holds the lock)."""
     store = store_for(spec.location, environ)
-    with retention_lock(spec, environ):
+    with retention_lock(spec, environ, report=report):
         return prune_locked(spec, store, dry_run=dry_run, report=report, now=now)
 
 
@@ -548,7 +557,7 @@ def record(
     outcome = PruneOutcome()
     try:
         store = store_for(spec.location, environ)
-        with retention_lock(spec, environ):
+        with retention_lock(spec, environ, report=report):
             manifest = _read(store, spec.name)
             stored: list[StoredFile] = []
             for name in files:
@@ -586,7 +595,7 @@ def prove(
     outcome = PruneOutcome()
     try:
         store = store_for(spec.location, environ)
-        with retention_lock(spec, environ):
+        with retention_lock(spec, environ, report=report):
             manifest = _read(store, spec.name)
             names = set(files)
             match = [e for e in manifest.entries if {f.name for f in e.files} == names]
