@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from helpers import AWS_KEY_ID, AWS_SECRET, MotoServer, TerraformProject
+from helpers.day2 import day2, metric_samples, status
 from helpers.tables import GOOD
 from helpers.tables import tables as export_tables
 from redis_enterprise_export.run.retention import MANIFEST_DIR
@@ -182,3 +183,32 @@ def test_nine_nights_on_s3_keep_the_newest_seven_and_a_failed_tenth_deletes_noth
     assert project.apply("night-10", check=False).code != 0
     assert exported() == written[2:]
     assert rs_backup in keys(moto)
+
+
+def test_status_the_summary_and_prometheus_show_what_the_policy_kept(
+    sim: Simulator, export_dir: Path, project: TerraformProject
+) -> None:
+    """After three nights with keep_last = 2: the job summary's row, status's kept column
+    and JSON, and the retained gauges all say two files and their bytes."""
+    summary = project.root / "summary.md"
+    project.env["GITHUB_STEP_SUMMARY"] = str(summary)
+    project.synth(export_tables(sim, export_dir, retention={"keep_last": 2}))
+    project.init()
+    nights(project, 1, 3, lambda: None)
+    size = sum(p.stat().st_size for p in export_dir.iterdir() if p.is_file())
+    last_row = summary.read_text().splitlines()[-1]
+    assert f"kept 2 files, {size} bytes" in last_row
+    assert "deleted 1: orders-1-" in last_row
+    metrics = project.root / "metrics.prom"
+    code, data = status(project, "--prometheus", str(metrics))
+    assert code == 0, data
+    (row,) = data["exports"]
+    assert row["own_latest"]["retained_files"] == 2
+    assert row["own_latest"]["retained_bytes"] == size
+    found = {(name, dict(pairs).get("export")): value
+             for (name, pairs), value in metric_samples(metrics).items()}  # fmt: skip
+    assert found["redis_export_retained_files", "orders"] == 2
+    assert found["redis_export_retained_bytes", "orders"] == size
+    _, text, _ = day2("status", "--config", str(project.config), "--stack", str(project.stack))
+    assert "kept" in text.splitlines()[0]
+    assert f"2 files, {size} bytes, oldest " in text

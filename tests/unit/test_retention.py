@@ -332,3 +332,27 @@ def test_a_manifest_lives_in_a_dot_folder_the_listing_ignores(tmp_path: Path) ->
     listed = snapshot(spec.location, {}).files
     assert listed is not None
     assert set(listed) == {name}
+
+
+def test_a_result_file_written_before_retention_reads_with_no_policy_counts() -> None:
+    """An older helper's record, without the retention keys, reads back with none kept
+    known and nothing pruned; status's record of it says the same."""
+    from redis_enterprise_export.commands.records import Outcome
+    from redis_enterprise_export.contract import DrillResult, Result
+
+    old = {"name": "orders", "export_status": "succeeded", "finished_at": "2026-12-01T03:00:00Z"}
+    result = Result.from_dict(old)
+    assert (result.pruned, result.retained_files, result.retention_note) == ([], None, "")
+    assert Outcome.of(result, "state").retained_files is None
+    assert DrillResult.from_dict({"name": "d"}).retained_bytes is None
+
+
+@pytest.mark.parametrize("value", [True, -1, "7", 1.5, [3], {"x": 1}])
+def test_status_reads_a_retention_count_that_is_not_one_as_unknown(value: Any) -> None:
+    """A record whose retained_files is not a whole number shows no count, not a crash."""
+    from redis_enterprise_export.commands.records import Outcome
+    from redis_enterprise_export.contract import Result
+
+    result = Result.from_dict({"name": "orders", "retained_files": value, "retained_bytes": value})
+    outcome = Outcome.of(result, "state")
+    assert (outcome.retained_files, outcome.retained_bytes) == (None, None)
