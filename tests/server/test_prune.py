@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from helpers import AWS_KEY_ID, AWS_SECRET, MotoServer, toml_text
+from helpers import AWS_KEY_ID, AWS_SECRET, MotoServer, PostgresServer, toml_text
+from redis_enterprise_export.contract import SLOTS_ENV
 from redis_enterprise_export.run.retention import MANIFEST_DIR, record, retention_lock
 from redis_enterprise_export.spec.config import load_config
 from redis_enterprise_export.spec.export import ExportSpec
@@ -195,3 +196,31 @@ def test_prune_on_s3_with_a_wrong_secret_fails_in_one_line_without_the_secret(
     assert "Traceback" not in run.stderr
     assert "error: [orders] cannot read" in run.stderr
     assert wrong not in run.stdout + run.stderr
+
+
+def test_two_runners_sharing_postgres_never_prune_one_export_at_once(
+    tmp_path: Path, folder: Path, postgres: PostgresServer
+) -> None:
+    """Two runners (each its own lock directory) with coordination = "postgres": while one
+    holds the export's retention lock, the other's prune waits, deletes nothing, then finishes."""
+    config = write_config(tmp_path, {"type": "mount_point", "path": str(folder)}, keep_last=5)
+    config.write_text(config.read_text().replace(
+        'url = "https://rs.example.com:9443"',
+        'url = "https://rs.example.com:9443"\ncoordination = "postgres"'))  # fmt: skip
+    spec = spec_of(config)
+    mine = {"PG_CONN_STR": postgres.conn_str, SLOTS_ENV: str(tmp_path / "runner-a")}
+    names = recorded_nights(spec, lambda n, b: (folder / n).write_bytes(b), 5, mine)
+    config.write_text(config.read_text().replace("keep_last = 5", "keep_last = 2"))
+    theirs = dict(os.environ) | {"PG_CONN_STR": postgres.conn_str,
+                                 SLOTS_ENV: str(tmp_path / "runner-b")}  # fmt: skip
+    with retention_lock(spec_of(config), mine):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "redis_enterprise_export", "prune", "--config", str(config)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=theirs,
+        )  # fmt: skip
+        assert process.stdout is not None
+        assert "waiting for another prune or record" in process.stdout.readline()
+        assert sorted(p.name for p in folder.iterdir() if p.is_file()) == names
+    _out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert sorted(p.name for p in folder.iterdir() if p.is_file()) == names[3:]

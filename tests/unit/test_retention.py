@@ -356,3 +356,20 @@ def test_status_reads_a_retention_count_that_is_not_one_as_unknown(value: Any) -
     result = Result.from_dict({"name": "orders", "retained_files": value, "retained_bytes": value})
     outcome = Outcome.of(result, "state")
     assert (outcome.retained_files, outcome.retained_bytes) == (None, None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(max_size=300))
+def test_any_keep_within_text_is_a_duration_or_one_clipped_config_error(text: str) -> None:
+    """Whatever text keep_within holds, it is read as --max-age reads it, or refused in
+    one ConfigError naming retention.keep_within and showing at most 64 characters of it."""
+    from redis_enterprise_export.spec.values import parse_duration
+
+    seconds = parse_duration(text)
+    if seconds is not None and seconds <= 10 * 366 * 86400:
+        assert Retention(keep_within=text).keep_within == seconds  # type: ignore[arg-type]
+        return
+    with pytest.raises(ConfigError) as info:
+        Retention(keep_within=text)  # type: ignore[arg-type]
+    assert info.value.key == "retention.keep_within"
+    assert len(str(info.value.value)) <= 65
