@@ -373,3 +373,21 @@ def test_any_keep_within_text_is_a_duration_or_one_clipped_config_error(text: st
         Retention(keep_within=text)  # type: ignore[arg-type]
     assert info.value.key == "retention.keep_within"
     assert len(str(info.value.value)) <= 65
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "a/b", "nul\x00byte", "..", "", "x" * 300])
+def test_a_manifest_naming_a_file_outside_its_folder_is_refused_whole(
+    tmp_path: Path, name: str
+) -> None:
+    """A manifest whose entry names no file of the folder (a path, a NUL, '..') is not
+    acted on: the prune says it cannot be read, and nothing is deleted."""
+    spec = spec_in(tmp_path, Retention(keep_last=1))
+    entry = {"sequence": 1, "run_id": "r", "time": "2026-12-01T03:00:00Z", "proven": False,
+             "deleting": True, "files": [{"name": name, "size": 1, "etag": ""}]}  # fmt: skip
+    (tmp_path / MANIFEST_DIR).mkdir()
+    (tmp_path / MANIFEST_DIR / "orders.json").write_text(json.dumps(
+        {"version": 1, "export": "orders", "next_sequence": 2, "entries": [entry]}))  # fmt: skip
+    (tmp_path / "keep.txt").write_text("mine")
+    with pytest.raises(RetentionError, match="cannot be read"):
+        prune(spec, {}, dry_run=False, report=lambda _: None)
+    assert files(tmp_path) == {"keep.txt"}

@@ -34,7 +34,7 @@ from redis_enterprise_export.redact import scrub
 from redis_enterprise_export.spec.export import ExportSpec
 from redis_enterprise_export.spec.locations import Location, MountPointLocation, S3Location
 from redis_enterprise_export.spec.retention import Retention
-from redis_enterprise_export.spec.values import parse_time
+from redis_enterprise_export.spec.values import FILE_NAME, parse_time
 
 MANIFEST_DIR = ".redis-export-retention"
 MANIFEST_VERSION = 1
@@ -127,7 +127,7 @@ def _entry(data: Any) -> Entry:
         StoredFile(str(f["name"]), _count(f["size"]), str(f.get("etag", ""))) for f in data["files"]
     )
     for f in files:
-        if not f.name or "/" in f.name or f.name in (".", ".."):
+        if not FILE_NAME.match(f.name) or f.name in (".", ".."):
             raise ValueError(f"an entry's file name {f.name[:80]!r} is not a file's name")
     flags = (data["proven"], data.get("deleting", False))
     if not all(isinstance(flag, bool) for flag in flags):
