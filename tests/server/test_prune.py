@@ -224,3 +224,19 @@ def test_two_runners_sharing_postgres_never_prune_one_export_at_once(
     _out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err
     assert sorted(p.name for p in folder.iterdir() if p.is_file()) == names[3:]
+
+
+def test_prune_on_s3_without_its_secret_variable_says_which_in_one_line(
+    tmp_path: Path, moto: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The location's secret variable unset: exit 1, one line naming the variable, nothing deleted."""
+    monkeypatch.delenv("S3_SECRET")
+    location = {"type": "s3", "bucket_name": BUCKET, "access_key_id": AWS_KEY_ID,
+                "secret_access_key_env": "S3_SECRET", "region_name": "eu-west-1"}  # fmt: skip
+    moto.client().put_object(Bucket=BUCKET, Key="orders-1-old.rdb.gz", Body=b"x")
+    run = prune_cli(write_config(tmp_path, location))
+    assert run.returncode == 1
+    (line,) = run.stderr.strip().splitlines()
+    assert line.startswith(f"error: [orders] cannot reach s3://{BUCKET}/: ")
+    assert "S3_SECRET" in line
+    assert list(moto.objects(BUCKET)) == ["orders-1-old.rdb.gz"]

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from redis_enterprise_export.errors import ConfigError, ExportError, ExportTimeoutError
+from redis_enterprise_export.errors import ExportError, ExportTimeoutError
 from redis_enterprise_export.redact import scrub
 from redis_enterprise_export.spec.export import ExportSpec
 from redis_enterprise_export.spec.locations import Location, MountPointLocation, S3Location
@@ -298,8 +298,11 @@ class S3Store:
             from botocore.exceptions import BotoCoreError, ClientError
         except ImportError:
             raise RetentionError(str(not_installed("boto3", f"pruning {self.where}"))) from None
-        except ConfigError as exc:
-            raise RetentionError(f"cannot reach {self.where}: {exc}") from None
+        except Exception as exc:
+            # A ConfigError (the secret's variable unset), or whatever one-line error
+            # listing raises for a client it cannot make: secret-free either way.
+            text = scrub(f"cannot reach {self.where}: {exc}", self._secrets)
+            raise RetentionError(" ".join(text.split())) from None
         self._errors: tuple[type[BaseException], ...] = (BotoCoreError, ClientError)
 
     def _key(self, name: str) -> str:
