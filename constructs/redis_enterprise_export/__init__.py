@@ -22,6 +22,7 @@ from redis_enterprise_export.spec.locations import (
     SftpLocation,
     SseC,
 )
+from redis_enterprise_export.spec.retention import Retention
 from redis_enterprise_export.synth.node import use_wheel_node
 
 # Before an app's own `import cdktn` (or cdktf) starts jsii: the wheel's Node, not the system's.
@@ -49,6 +50,7 @@ __all__ = [
     "GcsLocation",
     "Location",
     "MountPointLocation",
+    "Retention",
     "S3Location",
     "SftpLocation",
     "SseC",

@@ -37,6 +37,10 @@ COMMANDS = {
         "start_state",
         "give a pg or s3 stack an empty state before its first plan (never over one)",
     ),
+    "prune": (
+        "prune",
+        "delete the exports' old files their retention policy no longer keeps (--dry-run lists)",
+    ),
     "logins": ("logins", "list the refused logins this machine honours; --clear forgets them"),
 }
 

@@ -31,6 +31,9 @@ EXPORT_RESULT_ENV = "REDIS_EXPORT_EXPORT_RESULT"  # a drill's export's result fi
 # "1": an outcome the result file holds exits 0, and the stack fails the apply from
 # the record (see ``DatabaseExport``), so the failed run's record still reaches state.
 RECORDED_FAILURE_ENV = "REDIS_EXPORT_RECORDED_FAILURE"
+# "1": a drill of this export follows in the apply, so its files are proven (and old
+# ones pruned, with a retention policy) only once the drill succeeded.
+DRILLED_ENV = "REDIS_EXPORT_DRILLED"
 # The cluster's CA PEM, in numbered parts: Linux refuses one environment string
 # over 128 KiB, and corporate bundles are larger than that.
 CA_ENV_PREFIX = "REDIS_EXPORT_CA_"
@@ -187,7 +190,23 @@ class Record:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Result(Record):
+class Retained:
+    """What a retention policy left, and took, after a run (see ``run.retention``);
+    the defaults when the export has no policy, or a record older than retention."""
+
+    # The files deleted by this run's prune.
+    pruned: list[str] = field(default_factory=list)
+    # The export's own recorded files still in its location, their bytes, and the time
+    # of the oldest run they hold; None when not known (no policy, or not read).
+    retained_files: int | None = None
+    retained_bytes: int | None = None
+    oldest_retained: str = ""
+    # What the prune could not do, or kept and why; "" when all went as the policy says.
+    retention_note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Result(Retained, Record):
     """One export's outcome: what the helper writes and the ``exports`` output shows.
 
     Every key is always present, so a missing file has the same shape as a real one.
@@ -233,11 +252,12 @@ class Result(Record):
             last_export_time=scrub(self.last_export_time, secrets),
             keys_note=scrub(self.keys_note, secrets),
             files_note=scrub(self.files_note, secrets),
+            retention_note=scrub(self.retention_note, secrets),
         )
 
 
 @dataclass(frozen=True, kw_only=True)
-class DrillResult(Record):
+class DrillResult(Retained, Record):
     """One drill's outcome: what ``drill`` writes and the ``drills`` output shows.
 
     ``drill_status`` is ``succeeded`` only when the import succeeded and the

@@ -198,7 +198,7 @@ BAD_CONFIGS: list[tuple[str, str]] = [
     ),
     (
         with_export(emial_notification=True),
-        " [exports.orders]: emial_notification: got an unknown key; expected one of cluster, database, databases, email_notification, exclude, location, timeout_seconds (did you mean 'email_notification'?)",
+        " [exports.orders]: emial_notification: got an unknown key; expected one of cluster, database, databases, email_notification, exclude, location, retention, timeout_seconds (did you mean 'email_notification'?)",
     ),
     (
         with_export(location=None),

@@ -9,11 +9,12 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
-from helpers import PASSWORD
+from helpers import AWS_KEY_ID, AWS_SECRET, PASSWORD, MotoServer
 
 COMMAND = [sys.executable, "-m", "redis_enterprise_export.simulator"]
 MAIN = "redis_enterprise_export.simulator"
@@ -50,6 +51,7 @@ def test_help_names_the_users_the_password_variable_the_files_and_the_defaults()
         "(default: admin@redis.local)",
         "--database NAME",
         "--scheduled-backups NAME",
+        "--s3-endpoint-url URL",
     ):
         assert text in shown, text
 
@@ -132,3 +134,48 @@ def test_the_flags_add_empty_databases_and_turn_rs_scheduled_backups_on(
     for name in ("search", "orders-drill", "carts"):
         assert by_name[name]["backup"] is False
         assert "last_backup_time" not in by_name[name]
+
+
+def test_s3_endpoint_url_makes_an_s3_export_write_its_object_there(tmp_path: Path) -> None:
+    """With --s3-endpoint-url (moto), an export to an s3 location succeeds and leaves one
+    gzipped object, named after the database, under the location's subdir."""
+    moto = MotoServer(tmp_path)
+    try:
+        moto.create_bucket("exports")
+        root = tmp_path / "sim"
+        env = {**os.environ, "REDIS_ENTERPRISE_PASSWORD": PASSWORD}
+        process = subprocess.Popen(
+            [*COMMAND, "--root", str(root), "--export-seconds", "0.2", "--s3-endpoint-url", moto.url],
+            env=env, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            ready = root / "simulator.json"
+            for _ in range(300):
+                if ready.exists() or process.poll() is not None:
+                    break
+                time.sleep(0.1)
+            sim = json.loads(ready.read_text())
+            given: dict[str, Any] = {"auth": ("admin@redis.local", PASSWORD),
+                                     "verify": sim["ca_cert"]}  # fmt: skip
+            location = {"type": "s3", "bucket_name": "exports", "subdir": "nightly",
+                        "access_key_id": AWS_KEY_ID, "secret_access_key": AWS_SECRET}  # fmt: skip
+            posted = requests.post(f"{sim['url']}/v1/bdbs/1/actions/export",
+                                   json={"export_location": location}, timeout=10, **given)  # fmt: skip
+            assert posted.status_code == 200, posted.text
+            status = ""
+            for _ in range(300):
+                status = requests.get(f"{sim['url']}/v1/bdbs/1", timeout=10, **given).json()[
+                    "export_status"
+                ]
+                if status != "exporting":
+                    break
+                time.sleep(0.05)
+            assert status == "succeeded"
+            (key,) = moto.objects("exports")
+            assert key.startswith("nightly/orders-1-")
+            assert key.endswith(".rdb.gz")
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    finally:
+        moto.stop()

@@ -252,3 +252,61 @@ def test_an_export_inside_another_construct_is_addressed_by_its_whole_path(
     assert resources[check_id]["triggers_replace"] == f"${{terraform_data.{result_id}.id}}"
     assert resources[success_id]["triggers_replace"] == f"${{terraform_data.{check_id}.id}}"
     assert export.result == f"${{jsondecode(terraform_data.{result_id}.output)}}"
+
+
+def test_a_retention_prop_reaches_the_spec_the_helper_gets() -> None:
+    """DatabaseExportProps(retention=...) is in the packed spec, keep_within in seconds."""
+    from redis_enterprise_export import Retention
+
+    stack = TerraformStack(App(), "s")
+    export = DatabaseExport(
+        stack, "orders", props(retention=Retention(keep_last=7, keep_within=86400))
+    )
+    assert export.packed_spec["retention"] == {"keep_last": 7, "keep_within": 86400}
+    assert "retention" not in DatabaseExport(stack, "plain", props()).packed_spec
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        FtpLocation(url="ftp://h/p/"),
+        GcsLocation(
+            bucket_name="b",
+            client_id="c",
+            client_email="e@x",
+            private_key_id="k",
+            private_key_env="GCS_KEY",
+        ),
+    ],
+)
+def test_retention_on_a_location_the_runner_cannot_delete_from_is_refused_at_synthesis(
+    location: Any,
+) -> None:
+    """A retention prop on an ftp or gcs export fails synthesis, naming the construct and why."""
+    from redis_enterprise_export import Retention
+
+    stack = TerraformStack(App(), "s")
+    with pytest.raises(ConfigError) as info:
+        DatabaseExport(stack, "orders", props(location=location, retention=Retention(keep_last=3)))
+    text = str(info.value)
+    assert text.startswith("DatabaseExport 'orders': retention: got {'keep_last': 3")
+    assert "only for mount_point or s3 (the runner can list and delete files only there)" in text
+
+
+def test_a_drill_of_an_export_with_retention_tells_its_helper_a_drill_follows() -> None:
+    """With retention, the drilled export's local-exec carries REDIS_EXPORT_DRILLED=1, so its
+    files wait for the drill's proof; an export without retention is synthesized as before."""
+    from redis_enterprise_export import DatabaseDrill, DatabaseDrillProps, Retention
+    from redis_enterprise_export.contract import DRILLED_ENV
+
+    stack = TerraformStack(App(), "s")
+    kept = DatabaseExport(stack, "orders", props(retention=Retention(keep_last=3)))
+    plain = DatabaseExport(stack, "plain", props(database=2))
+    for export in (kept, plain):
+        DatabaseDrill(
+            stack,
+            f"drill-{export.spec.name}",
+            DatabaseDrillProps(export=export, into="scratch", erase="scratch"),
+        )
+    assert kept.helper_environment[DRILLED_ENV] == "1"
+    assert DRILLED_ENV not in plain.helper_environment

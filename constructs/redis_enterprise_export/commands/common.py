@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections.abc import Callable, Mapping
 from contextlib import suppress
@@ -19,7 +18,7 @@ from redis_enterprise_export.errors import (
     LocalSetupError,
     error_lines,
 )
-from redis_enterprise_export.spec.values import parse_time
+from redis_enterprise_export.spec.values import parse_duration, parse_time
 
 if TYPE_CHECKING:
     from redis_enterprise_export.commands.inventory import ClusterView
@@ -102,19 +101,14 @@ def bad_input(exc: ConfigError) -> int:
     return BAD_INPUT
 
 
-# A unit is required: "26" could mean hours as well as seconds.
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])\Z")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
 def duration(text: str) -> float:
     """``26h``, ``90m``, ``2d`` or ``3600s`` as seconds (for argparse)."""
-    match = _DURATION.match(text.strip().lower())
-    if not match or float(match[1]) <= 0:
+    seconds = parse_duration(text)
+    if seconds is None:
         raise argparse.ArgumentTypeError(
             f"got {text!r}; expected a number and a unit (s, m, h or d), such as 26h or 90m"
         )
-    return float(match[1]) * _UNIT_SECONDS[match[2]]
+    return seconds
 
 
 # How far a time may lie ahead of this machine's clock (clocks drift) before it is a

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack, suppress
 from dataclasses import replace
 from pathlib import Path
@@ -98,6 +98,8 @@ def _drill(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     drill: Drill | None = None
     secrets: list[str] = []
     cluster = ""
+    # The result's retention fields, once the drill proved its export's run.
+    retained: dict[str, Any] = {}
 
     def say(line: str) -> None:
         name = known.get("name", "drill")
@@ -143,6 +145,8 @@ def _drill(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
                           gate=locks.database, lock_lost=locks.lost,
                           deadline=deadline)  # fmt: skip
             drill.run()
+            if export.retention is not None:
+                retained.update(_prove(export, exported, environ, say))
 
     def interrupted(exc: InterruptedExportError) -> InterruptedImportError:
         posted = drill is not None and drill.job is not None and drill.job.posted
@@ -151,9 +155,13 @@ def _drill(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     outcome = guarded(work, interrupted)
     proven = drill.proven if drill is not None else ""
     message = scrub(outcome_message(outcome, proven), secrets)
-    record = _record(drill, outcome, message, known)
+    record = _record(drill, outcome, message, known | retained)
     # The import's reason is the cluster's text: read as sent, shown without secrets.
-    record = replace(record, import_failure_reason=scrub(record.import_failure_reason, secrets))
+    record = replace(
+        record,
+        import_failure_reason=scrub(record.import_failure_reason, secrets),
+        retention_note=scrub(record.retention_note, secrets),
+    )
 
     def summarize() -> None:
         if args.summary is not None:
@@ -191,6 +199,22 @@ def _record(
     return DrillResult(
         **values, drill_status=outcome_status(outcome), message=message, finished_at=utc_now()
     )
+
+
+def _prove(
+    export: ExportSpec, exported: Result, environ: Mapping[str, str], say: Callable[[str], None]
+) -> dict[str, Any]:
+    """Mark the drilled run proven in the export's retention records and prune its older
+    files; best effort: a prune's trouble never fails a drill that succeeded."""
+    from redis_enterprise_export.run.retention import PruneOutcome, prove
+
+    if not exported.files:
+        outcome = PruneOutcome(notes=["retention: the export recorded no files to prove"])
+    else:
+        outcome = prove(export, environ, files=exported.files, report=say)
+    if outcome.note:
+        say(outcome.note)
+    return outcome.fields()
 
 
 def _rounded(seconds: float | None) -> float | None:

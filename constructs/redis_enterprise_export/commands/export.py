@@ -93,6 +93,7 @@ def _export(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
                 spec, client, credentials=credentials, environ=environ, deadline=deadline,
                 report=report, cleanup=cleanup,
             )  # fmt: skip
+            job.run_id = args.run_id
             job.run()
 
     def interrupted(exc: InterruptedExportError) -> InterruptedExportError:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Enum, Gauge, write_to_textfile
 
 from redis_enterprise_export.commands.coverage import SCRATCH
+from redis_enterprise_export.commands.records import retained
 from redis_enterprise_export.spec.values import parse_time
 
 if TYPE_CHECKING:
@@ -99,6 +100,17 @@ def write_prometheus(
         states=list(OWN_STATES),
         registry=registry,
     )
+    kept_files = gauge(
+        "redis_export_retained_files",
+        "The export's own recorded files its retention policy kept in its location, after "
+        "its latest prune (exports with a [retention] table only).",
+        EXPORT,
+    )
+    kept_bytes = gauge(
+        "redis_export_retained_bytes",
+        "The bytes of the files redis_export_retained_files counts.",
+        EXPORT,
+    )
     own_read = gauge(
         "redis_export_own_records_read",
         "1 if the stack's state and result files were read, else 0 (then "
@@ -131,6 +143,10 @@ def write_prometheus(
                 last_drill.labels(*key).set(drilled)
         if when is not None:
             last.labels(*key).set(when)
+        kept = retained(row) if own.read else None
+        if kept is not None and kept.retained_files is not None:
+            kept_files.labels(*key).set(kept.retained_files)
+            kept_bytes.labels(*key).set(kept.retained_bytes or 0)
     up = gauge(
         "redis_export_cluster_up",
         "1 if the cluster's databases were read, else 0 (then nothing else about it is known).",

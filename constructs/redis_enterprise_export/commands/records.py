@@ -44,6 +44,11 @@ class Outcome:
     export_failure_reason: str
     message: str
     source: str  # STATE or RESULTS_FILE
+    # What its retention policy kept after the run (``contract.Retained``); None: none.
+    retained_files: int | None = None
+    retained_bytes: int | None = None
+    oldest_retained: str = ""
+    retention_note: str = ""
 
     @classmethod
     def of(cls, result: Result | DrillResult, source: str) -> Outcome:
@@ -60,12 +65,20 @@ class Outcome:
             export_failure_reason=str(reason or ""),
             message=str(result.message or ""),
             source=source,
+            retained_files=_count(result.retained_files),
+            retained_bytes=_count(result.retained_bytes),
+            oldest_retained=str(result.oldest_retained or ""),
+            retention_note=str(result.retention_note or ""),
         )
 
     @property
     def when(self) -> datetime | None:
         """When the run ended (or, not ended, began), for ordering; None if unknown."""
         return parse_time(self.finished_at) or parse_time(self.started_at)
+
+
+def _count(value: object) -> int | None:
+    return value if type(value) is int and value >= 0 else None
 
 
 @dataclass(frozen=True)
@@ -271,3 +284,11 @@ class ExportStatus:
     # Its restore drills' own records: the latest, and the last that proved it loads.
     own_latest_drill: Outcome | None = None
     own_last_good_drill: Outcome | None = None
+
+
+def retained(row: ExportStatus) -> Outcome | None:
+    """The newest own record that says what the export's retention policy kept: its
+    drill's, which prunes after proving the run, or else its export's; None if neither."""
+    found = [o for o in (row.own_latest, row.own_latest_drill)
+             if o is not None and o.retained_files is not None]  # fmt: skip
+    return max(found, key=lambda o: o.finished_at) if found else None

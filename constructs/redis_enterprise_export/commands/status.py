@@ -42,6 +42,7 @@ from redis_enterprise_export.commands.records import (
     Outcome,
     OwnRecords,
     read_own_records,
+    retained,
 )
 from redis_enterprise_export.commands.summary import cell, one_line
 from redis_enterprise_export.commands.synth import default_stack
@@ -287,14 +288,31 @@ COLUMNS = (
     "problem",
 )
 DRILL_COLUMN = "last good drill"
+RETENTION_COLUMN = "kept"
 COVERAGE_COLUMNS = ("cluster", "database", "covered by", "export age", "RS backup age", "problem")
 
 
-def _columns(drills: bool) -> tuple[str, ...]:
-    return (*COLUMNS[:-1], DRILL_COLUMN, COLUMNS[-1]) if drills else COLUMNS
+def _columns(drills: bool, kept: bool = False) -> tuple[str, ...]:
+    extra = (DRILL_COLUMN,) * drills + (RETENTION_COLUMN,) * kept
+    return (*COLUMNS[:-1], *extra, COLUMNS[-1])
 
 
-def _cells(row: ExportStatus, drills: bool) -> tuple[str, ...]:
+def _kept(rows: list[ExportStatus]) -> bool:
+    """Whether any row has a retention policy's counts: only then the column shows."""
+    return any(retained(row) is not None for row in rows)
+
+
+def _kept_cell(row: ExportStatus) -> str:
+    """The files the export's retention policy kept, their bytes, the oldest's time."""
+    found = retained(row)
+    if found is None:
+        return "-"
+    text = f"{found.retained_files} files, {found.retained_bytes} bytes"
+    text += f", oldest {found.oldest_retained}" if found.oldest_retained else ""
+    return text + (f" ({found.retention_note})" if found.retention_note else "")
+
+
+def _cells(row: ExportStatus, drills: bool, kept: bool = False) -> tuple[str, ...]:
     uid = f" (uid {row.database_uid})" if row.database_uid is not None else ""
     latest = row.own_latest
     judged = row.own_age_seconds if row.freshness_from == OWN else row.age_seconds
@@ -314,6 +332,7 @@ def _cells(row: ExportStatus, drills: bool) -> tuple[str, ...]:
             if drills
             else ()
         ),
+        *((_kept_cell(row),) if kept else ()),
         row.problem or "ok",
     )
 
@@ -348,7 +367,8 @@ def _note(own: OwnRecords) -> str:
 def text(
     rows: list[ExportStatus], own: OwnRecords, covers: list[Coverage], *, drills: bool = False
 ) -> str:
-    lines = _table(_columns(drills), [_cells(row, drills) for row in rows])
+    kept = _kept(rows)
+    lines = _table(_columns(drills, kept), [_cells(row, drills, kept) for row in rows])
     if covers:
         lines += ["", "Coverage:", *_table(COVERAGE_COLUMNS, [_coverage_cells(c) for c in covers])]
     if note := _note(own):
@@ -367,7 +387,8 @@ def _table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
 def markdown(
     rows: list[ExportStatus], own: OwnRecords, covers: list[Coverage], *, drills: bool = False
 ) -> str:
-    lines = _markdown_table(_columns(drills), [_cells(row, drills) for row in rows])
+    kept = _kept(rows)
+    lines = _markdown_table(_columns(drills, kept), [_cells(row, drills, kept) for row in rows])
     if covers:
         lines += ["", *_markdown_table(COVERAGE_COLUMNS, [_coverage_cells(c) for c in covers])]
     if note := _note(own):

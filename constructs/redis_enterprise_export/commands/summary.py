@@ -13,7 +13,7 @@ import unicodedata
 from datetime import datetime
 from pathlib import Path
 
-from redis_enterprise_export.contract import DrillResult, Result
+from redis_enterprise_export.contract import DrillResult, Result, Retained
 from redis_enterprise_export.redact import hide_passwords
 from redis_enterprise_export.spec.values import open_regular
 
@@ -74,8 +74,16 @@ def drill_row(result: DrillResult, cluster: str = "") -> str:
         f"uid {result.database_uid}" if result.database_uid is not None else "",
         f"drill {result.drill_status}",
         _duration(result),
-        f"keys {source} → {restored} (±{result.key_tolerance_percent:g}%)",
-        "" if result.drill_status == "succeeded" else result.message,
+        f"keys {source} → {restored} (±{result.key_tolerance_percent:g}%)"
+        + retention_words(result),
+        "; ".join(
+            part
+            for part in (
+                "" if result.drill_status == "succeeded" else result.message,
+                result.retention_note,
+            )
+            if part
+        ),
     ]
     return "| " + " | ".join(cell(str(text)) for text in cells) + " |\n"
 
@@ -93,16 +101,31 @@ def summary_row(result: Result, cluster: str = "") -> str:
     reason = result.export_failure_reason
     if result.export_status != "succeeded":
         reason = "; ".join(part for part in (reason, result.message) if part)
+    # A prune's trouble never fails an export, so the row is where it shows.
+    reason = "; ".join(part for part in (reason, result.retention_note) if part)
     cells = [
         result.name,
         cluster,
         database,
         result.export_status,
         _duration(result),
-        hide_passwords(result.location),
+        hide_passwords(result.location) + retention_words(result),
         reason,
     ]
     return "| " + " | ".join(cell(text) for text in cells) + " |\n"
+
+
+def retention_words(result: Retained) -> str:
+    """What a retention policy kept and deleted, for the destination cell; "" without one."""
+    if result.retained_files is None:
+        return ""
+    text = f"; kept {result.retained_files} files, {result.retained_bytes} bytes"
+    if result.oldest_retained:
+        text += f", oldest {result.oldest_retained}"
+    if result.pruned:
+        text += f"; deleted {len(result.pruned)}: " + ", ".join(result.pruned[:5])
+        text += f" and {len(result.pruned) - 5} more" if len(result.pruned) > 5 else ""
+    return text
 
 
 def _duration(result: Result | DrillResult) -> str:

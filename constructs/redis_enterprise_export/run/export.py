@@ -14,7 +14,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from redis_enterprise_export.contract import Result, Timeline, outcome_status
+from redis_enterprise_export.contract import (
+    DRILLED_ENV,
+    Result,
+    Timeline,
+    outcome_status,
+)
 from redis_enterprise_export.errors import ExportError, ExportFailedError, ExportTimeoutError
 from redis_enterprise_export.redact import clipped
 from redis_enterprise_export.rs.answers import ExportState, KeyCount
@@ -74,10 +79,12 @@ class ExportJob(ActionJob[ExportState]):
     files_note: str = ""
     # Lists the location; prepare's warms it beside the sign-in.
     lister: Lister | None = None
+    # The result's retention fields (``contract.Retained``), with a retention policy.
+    retained: dict[str, Any] = field(default_factory=dict)
+    run_id: str = ""  # recorded in the retention records
     _listed: Snapshot | None = field(default=None, init=False)
 
-    def run(self) -> ExportState:
-        state = super().run()
+    def succeeded(self, state: ExportState) -> None:
         with Beside(self._lister().snapshot) as listing:
             self.keys_after = self._keys(state.uid)
         if self._listed is not None:
@@ -85,7 +92,28 @@ class ExportJob(ActionJob[ExportState]):
             if self.files and state.name:
                 notes = (self.files_note, self._namesakes(state))
                 self.files_note = "; ".join(note for note in notes if note)
-        return state
+        if self.spec.retention is not None:
+            self.retained = self._retain()
+
+    def _retain(self) -> dict[str, Any]:
+        """Record the files this export wrote in its retention records and, unless a
+        drill is still to prove them, prune the export's older ones: inside the
+        database's lock, best effort (a prune's trouble never fails an export)."""
+        from redis_enterprise_export.run.retention import PruneOutcome, record
+
+        if not self.files:
+            outcome = PruneOutcome(notes=[
+                "retention: nothing recorded or deleted, as the files this export wrote are "
+                f"not known ({self.files_note or 'none listed'})"
+            ])  # fmt: skip
+        else:
+            outcome = record(
+                self.spec, self.environ, files=self.files, run_id=self.run_id,
+                proven=self.environ.get(DRILLED_ENV) != "1", report=self.report,
+            )  # fmt: skip
+        if outcome.note:
+            self.report(outcome.note)
+        return outcome.fields()
 
     def _namesakes(self, state: ExportState) -> str:
         """A note when the files cannot be told apart from another database's: RS names
@@ -194,7 +222,7 @@ def result_of(
             "keys_note": job.keys_note,
             "files": None if job.files is None else list(job.files),
             "files_note": job.files_note,
-        }
+        } | job.retained
         # After losing track, the last state read is another export's: not ours to show.
         if job.state is not None and outcome_status(outcome) != "unknown":
             values |= {

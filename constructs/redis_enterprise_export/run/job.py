@@ -302,7 +302,13 @@ class ActionJob(Generic[S]):
                 self.marks.setdefault("accepted", self.clock.now())
                 state = self._follow(uid, deadline)
                 self.marks["finished"] = self.clock.now()
-                return state
+            # Its slot freed, its database's lock still held.
+            self.succeeded(state)
+            return state
+
+    def succeeded(self, state: S) -> None:
+        """What a kind of job does after its action succeeded, inside the database's
+        lock; nothing unless a subclass says. It must not raise."""
 
     def _resolve(self, deadline: Deadline) -> int:
         db = self.spec.database

@@ -86,6 +86,12 @@ def parser() -> argparse.ArgumentParser:
         help="add an empty database NAME; repeatable (default: none)",
     )
     parse.add_argument(
+        "--s3-endpoint-url",
+        metavar="URL",
+        help="an export to an s3 location writes its object to this S3 endpoint (e.g. "
+        "moto) with the location's credentials; needs boto3 (default: accepted, not written)",
+    )
+    parse.add_argument(
         "--scheduled-backups",
         action="append",
         default=[],
@@ -143,6 +149,7 @@ def _populate(sim: Simulator, args: argparse.Namespace, password: str) -> None:
     from .state import iso_now
 
     sim.cluster.scenario.export_seconds = args.export_seconds
+    sim.cluster.scenario.s3_endpoint_url = args.s3_endpoint_url
     sim.cluster.add_user(args.admin, password, "admin")
     sim.cluster.add_user(args.viewer, password, "db_viewer")
     databases = [*BUNDLED, *((name, "", {}) for name in args.database)]

@@ -65,6 +65,7 @@ class Run:
     action_uid: str = field(default_factory=lambda: uuid.uuid4().hex)
     uid_read: bool = False  # a read has shown action_uid
     loses_keys: int = 0  # an import's: Scenario.import_loses_keys when it began
+    s3_endpoint_url: str | None = None  # where an s3 export's object is written
 
     def step(self, now: float) -> float | None:
         """The share of its time gone at ``now``, below 1 while it runs; None once it
@@ -88,6 +89,7 @@ def begin_export(db: Database, body: Any, scenario: Scenario, now: float) -> Run
     db.pre_start = list(scenario.pre_start_statuses)
     seconds, reason = _export_seconds(db, scenario), _next_fail_reason(scenario)
     db.export = Run(body["export_location"], body, now, seconds, reason)
+    db.export.s3_endpoint_url = scenario.s3_endpoint_url
     db.export_status, db.export_progress, db.export_failure_reason = "exporting", 0.0, ""
     return db.export
 
@@ -247,7 +249,7 @@ def _exporting(db: Database, percent: float) -> None:
 
 
 def _exported(db: Database, export: Run) -> None:
-    reason = export.fail_reason or _write(db, export.what)
+    reason = export.fail_reason or _write(db, export.what, export.s3_endpoint_url)
     if reason:
         db.export_status, db.export_failure_reason = "failed", reason
         return
@@ -300,8 +302,10 @@ def _load(db: Database, sources: list[dict[str, Any]], loses_keys: int = 0) -> s
     return ""
 
 
-def _write(db: Database, location: dict[str, str]) -> str:
+def _write(db: Database, location: dict[str, str], s3_endpoint_url: str | None = None) -> str:
     """Write the export file; returns a failure reason, or "" on success."""
+    if location["type"] == "s3" and s3_endpoint_url:
+        return _put_s3(db, location, s3_endpoint_url)
     if location["type"] != "mount_point":
         return ""  # remote stores are not reachable from here; accepted as written
     target = Path(location["path"])
@@ -317,6 +321,35 @@ def _write(db: Database, location: dict[str, str]) -> str:
     with db.redis.dump().open("rb") as src, gzip.open(path, "wb") as dst:
         shutil.copyfileobj(src, dst)
     db.files.append(path)
+    return ""
+
+
+def _put_s3(db: Database, location: dict[str, str], endpoint: str) -> str:
+    """Write the export as one object under the location's subdir, named as on a mount
+    point, with the location's credentials (boto3, which only this needs)."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
+    subdir = (location.get("subdir") or "").strip("/")
+    key = f"{subdir}/" if subdir else ""
+    key += f"{db.name[:30]}-{db.uid}-{stamp}.rdb.gz"
+    if db.redis is None:
+        return "general-error"
+    with db.redis.dump().open("rb") as src:
+        data = gzip.compress(src.read())
+    try:
+        client = boto3.session.Session(
+            aws_access_key_id=location.get("access_key_id"),
+            aws_secret_access_key=location.get("secret_access_key"),
+            region_name=location.get("region_name") or "us-east-1",
+        ).client("s3", endpoint_url=endpoint)
+        client.put_object(Bucket=location["bucket_name"], Key=key, Body=data)
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        return "no-permission" if code in ("AccessDenied", "403") else "wrong-file-path"
+    except BotoCoreError:
+        return "general-error"
     return ""
 
 

@@ -75,6 +75,9 @@ class Scenario:
     # 500 and fails Simulator.check_assertions(), unless the list ends with "...",
     # which answers every later request normally. Methods not listed are normal.
     faults: dict[str, list[str]] = field(default_factory=dict)
+    # Set: an export to an s3 location writes its object to this S3 endpoint (moto in
+    # the tests) with the location's own credentials; unset, it is accepted as written.
+    s3_endpoint_url: str | None = None
 
     def error(self, status: int, code: str, text: str) -> Reply:
         """An error answer, its text under ``error_text_field``."""

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from redis_enterprise_export.errors import HIDDEN, ConfigError
 from redis_enterprise_export.redact import redact_url
 from redis_enterprise_export.spec.locations import Location, location_from_dict
+from redis_enterprise_export.spec.retention import PRUNABLE_TYPES, Retention, retention_from_dict
 from redis_enterprise_export.spec.values import (
     COORDINATIONS,
     DEFAULT_MAX_CONCURRENT_EXPORTS,
@@ -142,6 +143,9 @@ class ExportInputs:
             and the cluster's default applies.
         timeout_seconds: how long the helper waits for the export before failing
             the apply; if omitted, one hour.
+        retention: which of the export's own files to keep (a ``Retention``); the
+            others are deleted once a newer run is proven. If omitted, none is deleted.
+            Only for a ``mount_point`` or ``s3`` location.
     """
 
     cluster: Cluster
@@ -149,6 +153,7 @@ class ExportInputs:
     location: Location
     email_notification: bool | None = None
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    retention: Retention | None = None
 
     def inputs(self) -> dict[str, Any]:
         """The shared fields by name, as given."""
@@ -187,6 +192,16 @@ class ExportSpec(ExportInputs):
             raise ConfigError("location", self.location, "one of the *Location classes")
         if not isinstance(self.cluster, Cluster):
             raise ConfigError("cluster", self.cluster, "a Cluster")
+        object.__setattr__(self, "retention", retention_from_dict(self.retention))
+        if self.retention is not None and self.location.type not in PRUNABLE_TYPES:
+            raise ConfigError(
+                "retention",
+                self.retention.to_dict(),
+                "no [retention] for a "
+                f"{self.location.type} location: only for "
+                + " or ".join(PRUNABLE_TYPES)
+                + " (the runner can list and delete files only there)",
+            )
         # The spec reaches the helper as an environment value, which cannot hold NUL.
         for key, value in strings_of(self.to_dict()):
             if "\x00" in value:
@@ -219,7 +234,13 @@ class ExportSpec(ExportInputs):
     def to_dict(self) -> dict[str, Any]:
         """The secret-free spec as plain data; ``from_dict`` reads it back."""
         data = {"name": self.name} | self.inputs()
-        return data | {"cluster": self.cluster.to_dict(), "location": self.location.to_dict()}
+        data |= {"cluster": self.cluster.to_dict(), "location": self.location.to_dict()}
+        # Left out when none, so a stack without retention synthesizes as it did before.
+        if self.retention is None:
+            del data["retention"]
+        else:
+            data["retention"] = self.retention.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ExportSpec:
@@ -228,5 +249,6 @@ class ExportSpec(ExportInputs):
             | {
                 "cluster": Cluster(**data["cluster"]),
                 "location": location_from_dict(data["location"]),
+                "retention": retention_from_dict(data.get("retention")),
             }
         )

@@ -201,6 +201,23 @@ def check_file_name(value: object, key: str = "--file") -> str:
     return value
 
 
+# A unit is required: "26" could mean hours as well as seconds.
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])\Z")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+DURATION_EXPECTED = "a number and a unit (s, m, h or d), such as 26h, 90m or 14d"
+
+
+def parse_duration(text: object) -> float | None:
+    """``26h``, ``90m``, ``2d`` or ``3600s`` as seconds above 0; None for anything else
+    (``--max-age`` and a retention's ``keep_within`` share these units)."""
+    if not isinstance(text, str) or len(text) > 64:
+        return None
+    match = _DURATION.match(text.strip().lower())
+    if not match or float(match[1]) <= 0:
+        return None
+    return float(match[1]) * _UNIT_SECONDS[match[2]]
+
+
 def spelled(value: object) -> str:
     """How TOML spelled ``value``, for a message where 3 and "3" would look alike."""
     return "a number" if isinstance(value, int) else "text"

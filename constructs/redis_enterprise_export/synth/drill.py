@@ -9,6 +9,7 @@ from typing import Any
 from redis_enterprise_export.contract import (
     CA_ENV_PREFIX,
     DRILL_ENV,
+    DRILLED_ENV,
     EXPORT_RESULT_ENV,
     RESULT_ENV,
     RUN_ID_ENV,
@@ -85,6 +86,10 @@ class DatabaseDrill(Construct):
         path = path_within(stack, self)
         result_file = drill_result_path(id)
         env = export.helper_environment
+        if export.spec.retention is not None:
+            # The export's own files are proven only by this drill: its helper records
+            # them unproven and prunes nothing; the drill's proves them, then prunes.
+            env[DRILLED_ENV] = "1"
         environment = {
             **{k: v for k, v in env.items() if k.startswith(CA_ENV_PREFIX)},
             SPEC_ENV: "${jsonencode(self.input.export)}",

@@ -1,0 +1,393 @@
+"""Retention: the policy, its spec, and a prune's records in a real folder."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from helpers import toml_text
+from redis_enterprise_export.errors import ConfigError
+from redis_enterprise_export.run.retention import (
+    MANIFEST_DIR,
+    Entry,
+    Manifest,
+    MountStore,
+    RetentionError,
+    StoredFile,
+    plan,
+    prove,
+    prune,
+    prune_locked,
+    record,
+)
+from redis_enterprise_export.spec.config import parse_config
+from redis_enterprise_export.spec.export import Cluster, ExportSpec
+from redis_enterprise_export.spec.locations import FtpLocation, MountPointLocation
+from redis_enterprise_export.spec.retention import Retention
+
+NOW = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
+CLUSTER = {"url": "https://rs.example.com:9443"}
+
+
+def entry(sequence: int, *, proven: bool = True, days_ago: float = 0.0) -> Entry:
+    when = (NOW - timedelta(days=days_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return Entry(sequence, f"night-{sequence}", when, (StoredFile(f"f{sequence}.rdb", 10),), proven)
+
+
+def spec_in(folder: Path, retention: Retention | None, name: str = "orders") -> ExportSpec:
+    return ExportSpec(
+        name=name,
+        cluster=Cluster(url="https://rs.example.com:9443"),
+        database=1,
+        location=MountPointLocation(path=str(folder)),
+        retention=retention,
+    )
+
+
+def night(spec: ExportSpec, folder: Path, n: int, *, proven: bool = True) -> str:
+    """One successful night: its file written, then recorded (and, if proven, pruned)."""
+    name = f"orders-night-{n}.rdb.gz"
+    (folder / name).write_bytes(b"x" * (100 + n))
+    outcome = record(spec, {}, files=[name], run_id=f"n{n}", proven=proven, report=lambda _: None)
+    assert outcome.note == ""
+    return name
+
+
+def files(folder: Path) -> set[str]:
+    return {p.name for p in folder.iterdir() if p.is_file()}
+
+
+def manifest_of(folder: Path, name: str = "orders") -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((folder / MANIFEST_DIR / f"{name}.json").read_text())
+    return data
+
+
+# The policy.
+
+
+def test_keep_last_keeps_the_newest_proven_runs_and_lets_the_older_go() -> None:
+    """keep_last = 3 over five proven runs lets runs 1 and 2 go, each with why."""
+    decision = plan(
+        Manifest("orders", 6, tuple(entry(i) for i in range(1, 6))), Retention(keep_last=3), NOW
+    )
+    assert [e.sequence for e in decision.keep] == [3, 4, 5]
+    assert [e.sequence for e, _ in decision.go] == [1, 2]
+    assert all("keep the last 3" in why for _, why in decision.go)
+
+
+def test_keep_within_keeps_the_runs_younger_than_it() -> None:
+    """keep_within = 2d keeps the runs of the last two days and lets older ones go."""
+    entries = tuple(entry(i, days_ago=5 - i) for i in range(1, 6))  # 4, 3, 2, 1, 0 days old
+    decision = plan(Manifest("orders", 6, entries), Retention(keep_within=2 * 86400), NOW)
+    assert [e.sequence for e in decision.keep] == [3, 4, 5]
+
+
+def test_unproven_runs_newer_than_the_newest_proven_one_are_never_candidates() -> None:
+    """A run still waiting for its drill, and a failed drill's run, stay while nothing newer is proven."""
+    entries = (entry(1), entry(2), entry(3, proven=False), entry(4, proven=False))
+    decision = plan(Manifest("orders", 5, entries), Retention(keep_last=1), NOW)
+    assert [e.sequence for e, _ in decision.go] == [1]
+    assert [e.sequence for e in decision.keep] == [2, 3, 4]
+
+
+def test_an_unproven_run_older_than_every_kept_run_goes_as_superseded() -> None:
+    """A failed drill's run, superseded by newer proven runs, is a candidate, and says so."""
+    entries = (entry(1, proven=False), entry(2), entry(3))
+    decision = plan(Manifest("orders", 4, entries), Retention(keep_last=2), NOW)
+    assert [(e.sequence, "superseded" in why) for e, why in decision.go] == [(1, True)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    proven=st.lists(st.booleans(), min_size=1, max_size=30),
+    ages=st.lists(st.floats(min_value=0, max_value=100), min_size=30, max_size=30),
+    keep_last=st.one_of(st.none(), st.integers(min_value=1, max_value=10)),
+    keep_within=st.one_of(st.none(), st.floats(min_value=1, max_value=50 * 86400)),
+)
+def test_the_newest_proven_run_is_never_let_go(
+    proven: list[bool], ages: list[float], keep_last: int | None, keep_within: float | None
+) -> None:
+    """Whatever the runs and the policy, the newest proven run is kept, and no run newer
+    than it is a candidate."""
+    if keep_last is None and keep_within is None:
+        keep_last = 1
+    entries = tuple(entry(i + 1, proven=p, days_ago=ages[i]) for i, p in enumerate(proven))
+    decision = plan(Manifest("orders", len(entries) + 1, entries),
+                    Retention(keep_last=keep_last, keep_within=keep_within), NOW)  # fmt: skip
+    going = {e.sequence for e, _ in decision.go}
+    newest = max((e.sequence for e in entries if e.proven), default=None)
+    if newest is None:
+        assert going == set()
+    else:
+        assert newest not in going
+        assert all(s < newest for s in going)
+        if keep_last is not None:
+            kept_proven = [e for e in decision.keep if e.proven]
+            assert len(kept_proven) >= min(keep_last, sum(proven))
+
+
+# The spec.
+
+
+def config_with(retention: Any, location: Any = None) -> str:
+    export = {"cluster": "prod", "database": 1,
+              "location": location or {"type": "mount_point", "path": "/m"}, "retention": retention}  # fmt: skip
+    return toml_text({"clusters": {"prod": CLUSTER}, "exports": {"orders": export}})
+
+
+def load_error(tmp_path: Path, text: str) -> str:
+    import tomllib
+
+    with pytest.raises(ConfigError) as info:
+        parse_config(tomllib.loads(text), tmp_path / "exports.toml")
+    return str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("retention", "said"),
+    [
+        ({"keep_last": 0}, "retention.keep_last: got 0"),
+        ({"keep_last": -3}, "retention.keep_last: got -3"),
+        ({"keep_last": True}, "retention.keep_last: got True"),
+        ({"keep_last": "7"}, "retention.keep_last: got '7'"),
+        ({"keep_within": "14"}, "retention.keep_within: got '14'"),
+        ({"keep_within": "-1d"}, "retention.keep_within: got '-1d'"),
+        ({"keep_within": "1d; rm -rf /"}, "retention.keep_within: got '1d; rm -rf /'"),
+        ({"keep_within": '${file("/etc/passwd")}'}, "retention.keep_within: got '${file"),
+        ({"keep_within": "x" * 500}, "retention.keep_within: got 'xxxx"),
+        ({}, "retention.keep_last: got nothing"),
+        ({"keep_lats": 3}, "did you mean 'keep_last'?"),
+    ],
+)
+def test_a_bad_retention_table_names_file_table_key_value_and_what_is_allowed(
+    tmp_path: Path, retention: dict[str, Any], said: str
+) -> None:
+    """Each bad [retention] value is one error naming the file, [exports.NAME], the key
+    and the value (long text clipped), and what is allowed."""
+    text = config_with(retention)
+    message = load_error(tmp_path, text)
+    assert message.startswith(f"{tmp_path / 'exports.toml'} [exports.orders]: ")
+    assert said in message
+    assert "expected" in message
+    assert "x" * 100 not in message
+    assert "\n" not in message
+
+
+def test_retention_on_a_location_the_runner_cannot_list_is_refused_saying_why(
+    tmp_path: Path,
+) -> None:
+    """An FTP location with a [retention] table is refused: the runner cannot delete there."""
+    message = load_error(
+        tmp_path, config_with({"keep_last": 3}, {"type": "url", "url": "ftp://h/p/"})
+    )
+    assert "[exports.orders]: retention:" in message
+    assert "mount_point or s3" in message
+    assert "the runner can list and delete files only there" in message
+    with pytest.raises(ConfigError, match="only for mount_point or s3"):
+        ExportSpec(name="o", cluster=Cluster(url="https://h:9443"), database=1,
+                   location=FtpLocation(url="ftp://h/p/"), retention=Retention(keep_last=1))  # fmt: skip
+
+
+def test_a_retention_table_reaches_the_spec_and_back_through_its_dict(tmp_path: Path) -> None:
+    """keep_within "36h" becomes 129600 seconds, and the spec's dict reads back the same."""
+    import tomllib
+
+    config = parse_config(tomllib.loads(config_with({"keep_last": 7, "keep_within": "36h"})),
+                          tmp_path / "exports.toml")  # fmt: skip
+    spec = config.exports[0]
+    assert spec.retention == Retention(keep_last=7, keep_within=129600.0)
+    assert ExportSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_a_spec_without_retention_has_no_retention_key() -> None:
+    """An export without a policy synthesizes as before: no retention key in its dict."""
+    assert "retention" not in spec_in(Path("/m"), None).to_dict()
+
+
+def test_a_selector_gives_its_retention_to_every_export_it_makes(tmp_path: Path) -> None:
+    """[exports.NAME.retention] on a selector is each of its exports' policy."""
+    import tomllib
+
+    text = config_with({"keep_last": 2}).replace("database = 1", 'databases = "*"')
+    config = parse_config(tomllib.loads(text), tmp_path / "exports.toml", resolve=False)
+    assert config.selectors[0].template.retention == Retention(keep_last=2)
+
+
+# Prunes in a real folder.
+
+
+def test_nine_nights_with_keep_last_seven_leave_the_newest_seven(tmp_path: Path) -> None:
+    """Each proven night is recorded and pruned: after nine, the newest seven files remain."""
+    spec = spec_in(tmp_path, Retention(keep_last=7))
+    names = [night(spec, tmp_path, n) for n in range(1, 10)]
+    assert files(tmp_path) == set(names[2:])
+    assert [e["sequence"] for e in manifest_of(tmp_path)["entries"]] == list(range(3, 10))
+
+
+def test_files_the_records_do_not_hold_are_never_touched(tmp_path: Path) -> None:
+    """RS's scheduled backup, another export's file and a person's file stay."""
+    strangers = {"backup-orders-2026.rdb", "other-export.rdb", "notes.txt"}
+    for name in strangers:
+        (tmp_path / name).write_text("theirs")
+    spec = spec_in(tmp_path, Retention(keep_last=1))
+    names = [night(spec, tmp_path, n) for n in range(1, 4)]
+    assert files(tmp_path) == strangers | {names[-1]}
+
+
+def test_a_file_that_no_longer_matches_its_record_is_kept_and_reported(tmp_path: Path) -> None:
+    """A recorded file whose size changed is not deleted; the note names it and why."""
+    spec = spec_in(tmp_path, Retention(keep_last=1))
+    first = night(spec, tmp_path, 1)
+    (tmp_path / first).write_bytes(b"someone else's content, longer than it was")
+    second = "orders-night-2.rdb.gz"
+    (tmp_path / second).write_bytes(b"y" * 50)
+    outcome = record(spec, {}, files=[second], run_id="n2", proven=True, report=lambda _: None)
+    assert files(tmp_path) == {first, second}
+    assert outcome.pruned == []
+    assert f"kept run 1: {first} is " in outcome.note
+    assert "not the 101 recorded" in outcome.note
+
+
+def test_an_unproven_run_deletes_nothing_until_its_drill_proves_it(tmp_path: Path) -> None:
+    """A run recorded unproven (a drill follows) prunes nothing; proving it prunes."""
+    spec = spec_in(tmp_path, Retention(keep_last=1))
+    first = night(spec, tmp_path, 1)
+    second = night(spec, tmp_path, 2, proven=False)
+    assert files(tmp_path) == {first, second}
+    outcome = prove(spec, {}, files=[second], report=lambda _: None)
+    assert outcome.pruned == [first]
+    assert files(tmp_path) == {second}
+
+
+class KilledError(BaseException):
+    """Stands for the process being killed mid-prune."""
+
+
+class DyingStore(MountStore):
+    """A real folder whose process dies right after the first file is deleted."""
+
+    def delete(self, name: str) -> None:
+        super().delete(name)
+        raise KilledError
+
+
+def test_an_interrupted_prune_keeps_the_newest_proven_file_and_a_rerun_finishes(
+    tmp_path: Path,
+) -> None:
+    """Killed between marking and dropping: the newest proven file is there, the records
+    say what was being deleted, and the next prune deletes the rest and drops them."""
+    spec = spec_in(tmp_path, Retention(keep_last=5))
+    names = [night(spec, tmp_path, n) for n in range(1, 6)]
+    spec = spec_in(tmp_path, Retention(keep_last=1))
+    with pytest.raises(KilledError):
+        prune_locked(spec, DyingStore(tmp_path), dry_run=False, report=lambda _: None)
+    assert names[-1] in files(tmp_path)
+    assert [e["deleting"] for e in manifest_of(tmp_path)["entries"]] == [True] * 4 + [False]
+    outcome = prune(spec, {}, dry_run=False, report=lambda _: None)
+    assert files(tmp_path) == {names[-1]}
+    assert [e["sequence"] for e in manifest_of(tmp_path)["entries"]] == [5]
+    assert outcome.retained_files == 1
+    assert outcome.note == ""
+
+
+def test_a_dry_run_lists_what_would_go_and_deletes_nothing(tmp_path: Path) -> None:
+    """--dry-run's outcome names each file that would go with why, and the folder is unchanged."""
+    spec = spec_in(tmp_path, Retention(keep_last=3))
+    names = [night(spec, tmp_path, n) for n in range(1, 4)]
+    outcome = prune(
+        spec_in(tmp_path, Retention(keep_last=1)), {}, dry_run=True, report=lambda _: None
+    )
+    assert [name for name, _ in outcome.planned] == names[:2]
+    assert files(tmp_path) == set(names)
+    assert outcome.retained_files == 1
+
+
+def test_a_manifest_that_is_not_one_stops_recording_and_deleting(tmp_path: Path) -> None:
+    """A corrupt manifest is never overwritten or acted on: the note says so, nothing goes."""
+    spec = spec_in(tmp_path, Retention(keep_last=1))
+    first = night(spec, tmp_path, 1)
+    (tmp_path / MANIFEST_DIR / "orders.json").write_text('{"version": 1, "export": "other"')
+    (tmp_path / "second.rdb").write_text("new")
+    outcome = record(
+        spec, {}, files=["second.rdb"], run_id="n2", proven=True, report=lambda _: None
+    )
+    assert "cannot be read" in outcome.note
+    assert files(tmp_path) == {first, "second.rdb"}
+    with pytest.raises(RetentionError, match="nothing is recorded or deleted"):
+        prune(spec, {}, dry_run=False, report=lambda _: None)
+
+
+def test_a_manifest_lives_in_a_dot_folder_the_listing_ignores(tmp_path: Path) -> None:
+    """The records folder never shows as a file an export wrote."""
+    from redis_enterprise_export.run.listing import snapshot
+
+    spec = spec_in(tmp_path, Retention(keep_last=1))
+    name = night(spec, tmp_path, 1)
+    listed = snapshot(spec.location, {}).files
+    assert listed is not None
+    assert set(listed) == {name}
+
+
+def test_a_result_file_written_before_retention_reads_with_no_policy_counts() -> None:
+    """An older helper's record, without the retention keys, reads back with none kept
+    known and nothing pruned; status's record of it says the same."""
+    from redis_enterprise_export.commands.records import Outcome
+    from redis_enterprise_export.contract import DrillResult, Result
+
+    old = {"name": "orders", "export_status": "succeeded", "finished_at": "2026-12-01T03:00:00Z"}
+    result = Result.from_dict(old)
+    assert (result.pruned, result.retained_files, result.retention_note) == ([], None, "")
+    assert Outcome.of(result, "state").retained_files is None
+    assert DrillResult.from_dict({"name": "d"}).retained_bytes is None
+
+
+@pytest.mark.parametrize("value", [True, -1, "7", 1.5, [3], {"x": 1}])
+def test_status_reads_a_retention_count_that_is_not_one_as_unknown(value: Any) -> None:
+    """A record whose retained_files is not a whole number shows no count, not a crash."""
+    from redis_enterprise_export.commands.records import Outcome
+    from redis_enterprise_export.contract import Result
+
+    result = Result.from_dict({"name": "orders", "retained_files": value, "retained_bytes": value})
+    outcome = Outcome.of(result, "state")
+    assert (outcome.retained_files, outcome.retained_bytes) == (None, None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(max_size=300))
+def test_any_keep_within_text_is_a_duration_or_one_clipped_config_error(text: str) -> None:
+    """Whatever text keep_within holds, it is read as --max-age reads it, or refused in
+    one ConfigError naming retention.keep_within and showing at most 64 characters of it."""
+    from redis_enterprise_export.spec.values import parse_duration
+
+    seconds = parse_duration(text)
+    if seconds is not None and seconds <= 10 * 366 * 86400:
+        assert Retention(keep_within=text).keep_within == seconds  # type: ignore[arg-type]
+        return
+    with pytest.raises(ConfigError) as info:
+        Retention(keep_within=text)  # type: ignore[arg-type]
+    assert info.value.key == "retention.keep_within"
+    assert len(str(info.value.value)) <= 65
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "a/b", "nul\x00byte", "..", "", "x" * 300])
+def test_a_manifest_naming_a_file_outside_its_folder_is_refused_whole(
+    tmp_path: Path, name: str
+) -> None:
+    """A manifest whose entry names no file of the folder (a path, a NUL, '..') is not
+    acted on: the prune says it cannot be read, and nothing is deleted."""
+    spec = spec_in(tmp_path, Retention(keep_last=1))
+    entry = {"sequence": 1, "run_id": "r", "time": "2026-12-01T03:00:00Z", "proven": False,
+             "deleting": True, "files": [{"name": name, "size": 1, "etag": ""}]}  # fmt: skip
+    (tmp_path / MANIFEST_DIR).mkdir()
+    (tmp_path / MANIFEST_DIR / "orders.json").write_text(json.dumps(
+        {"version": 1, "export": "orders", "next_sequence": 2, "entries": [entry]}))  # fmt: skip
+    (tmp_path / "keep.txt").write_text("mine")
+    with pytest.raises(RetentionError, match="cannot be read"):
+        prune(spec, {}, dry_run=False, report=lambda _: None)
+    assert files(tmp_path) == {"keep.txt"}
