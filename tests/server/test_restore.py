@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from helpers import ORDERS, REPO, S3_SECRET, run_helper, run_restore, write_helper_config
@@ -277,6 +277,8 @@ HOSTILE = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_s
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(into=HOSTILE, confirm=HOSTILE)
+# The longest escapes: a text of them once made the line 501 characters.
+@example(into="\U000e0001" * 300, confirm="\x85" * 300)
 def test_any_two_different_names_are_refused_on_one_line(
     sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str], into: str, confirm: str
 ) -> None:

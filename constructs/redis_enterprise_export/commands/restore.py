@@ -269,9 +269,11 @@ def _refuse_backed_up(row: dict[str, Any], uid: int, name: str, exports: list[Ex
         )
 
 
-def _shown(text: str) -> str:
-    """A value from the command line for a message: quoted, one line, bounded."""
-    return repr(text if len(text) <= 80 else text[:80] + "…")
+def _shown(text: str, limit: int = 100) -> str:
+    """A value from the command line for a message: quoted, escaped, at most ``limit``
+    characters once escaped (an escape can be 10 characters for one)."""
+    shown = repr(text)
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
 def _say(line: str) -> None:
