@@ -54,7 +54,11 @@ def latest(project: TerraformProject) -> dict[str, str]:
 
 
 def pulled(project: TerraformProject) -> dict[str, Any]:
+    """The state as pulled; its check results sorted, as Terraform lists them in no fixed
+    order from one pull of a state to the next."""
     state: dict[str, Any] = json.loads(project.terraform("state", "pull").stdout)
+    if isinstance(state.get("check_results"), list):
+        state["check_results"].sort(key=lambda check: json.dumps(check, sort_keys=True))
     return state
 
 
