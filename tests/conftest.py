@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -57,6 +58,17 @@ def sim(tmp_path: Path) -> Iterator[Simulator]:
         )
         yield simulator
         simulator.check_assertions()
+
+
+@pytest.fixture(autouse=True)
+def _no_work_left_beside() -> Iterator[None]:
+    """Work a failed run abandoned beside it (``run.beside``) ends with the helper's
+    process; the suite runs many in one process, so each test waits for its own: a listing
+    still retrying draws on ``random`` inside the next test's hypothesis draws."""
+    yield
+    for thread in threading.enumerate():
+        if thread.name == "beside":
+            thread.join(60)
 
 
 @pytest.fixture(autouse=True)

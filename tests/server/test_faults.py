@@ -146,7 +146,8 @@ def test_an_export_already_running_is_waited_for_not_reported(
     sim: Simulator, tmp_path: Path, export_dir: Path
 ) -> None:
     """An export someone else started is waited out, not reported as ours; then ours runs."""
-    sim.cluster.scenario.export_seconds = 1.5
+    # Long enough to outlast the helper's start on a loaded machine (1.5 s did not).
+    sim.cluster.scenario.export_seconds = 4
     sim.cluster.start_export(
         1, "admin", {"export_location": {"type": "mount_point", "path": str(export_dir)}}
     )
