@@ -60,53 +60,46 @@ def recorded_nights(spec: ExportSpec, write: Any, count: int, environ: dict[str,
     return names
 
 
-@pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    path = tmp_path / "backups"
-    path.mkdir()
-    return path
-
-
 def test_a_dry_run_lists_what_would_go_and_why_and_deletes_nothing(
-    tmp_path: Path, folder: Path
+    tmp_path: Path, export_dir: Path
 ) -> None:
     """Recorded under keep_last = 5, then the policy is keep_last = 2: the dry run names
     the three oldest files with why, and every file is still there."""
-    config = write_config(tmp_path, {"type": "mount_point", "path": str(folder)}, keep_last=5)
-    names = recorded_nights(spec_of(config), lambda n, b: (folder / n).write_bytes(b), 5, {})
+    config = write_config(tmp_path, {"type": "mount_point", "path": str(export_dir)}, keep_last=5)
+    names = recorded_nights(spec_of(config), lambda n, b: (export_dir / n).write_bytes(b), 5, {})
     config.write_text(config.read_text().replace("keep_last = 5", "keep_last = 2"))
     run = prune_cli(config, "--dry-run")
     assert run.returncode == 0, run.stderr
     for name in names[:3]:
         assert f"[orders] would delete {name}: keep the last 2 of 5 proven runs" in run.stdout
     assert "would keep 2 files" in run.stdout
-    assert sorted(p.name for p in folder.iterdir() if p.is_file()) == names
+    assert sorted(p.name for p in export_dir.iterdir() if p.is_file()) == names
 
 
 def test_prune_deletes_only_the_policys_files_and_never_another_file(
-    tmp_path: Path, folder: Path
+    tmp_path: Path, export_dir: Path
 ) -> None:
     """Without --dry-run the three oldest recorded files go; RS's backup, a person's file
     and the manifest stay, and an export without a policy is left alone."""
-    config = write_config(tmp_path, {"type": "mount_point", "path": str(folder)}, keep_last=5)
-    names = recorded_nights(spec_of(config), lambda n, b: (folder / n).write_bytes(b), 5, {})
+    config = write_config(tmp_path, {"type": "mount_point", "path": str(export_dir)}, keep_last=5)
+    names = recorded_nights(spec_of(config), lambda n, b: (export_dir / n).write_bytes(b), 5, {})
     strangers = {"orders-1-backup-by-rs.rdb.gz", "README.txt"}
     for name in strangers:
-        (folder / name).write_text("not the export's")
+        (export_dir / name).write_text("not the export's")
     config.write_text(config.read_text().replace("keep_last = 5", "keep_last = 2"))
     run = prune_cli(config)
     assert run.returncode == 0, run.stderr
-    assert sorted(p.name for p in folder.iterdir() if p.is_file()) == sorted(
+    assert sorted(p.name for p in export_dir.iterdir() if p.is_file()) == sorted(
         {*names[3:], *strangers}
     )
-    assert (folder / MANIFEST_DIR / "orders.json").is_file()
+    assert (export_dir / MANIFEST_DIR / "orders.json").is_file()
     assert "[orders] deleted " in run.stdout
     assert "plain" not in run.stdout
 
 
-def test_an_unknown_name_is_one_line_of_bad_input(tmp_path: Path, folder: Path) -> None:
+def test_an_unknown_name_is_one_line_of_bad_input(tmp_path: Path, export_dir: Path) -> None:
     """--name of no export: exit 2, one line naming the file and the names allowed, no traceback."""
-    config = write_config(tmp_path, {"type": "mount_point", "path": str(folder)})
+    config = write_config(tmp_path, {"type": "mount_point", "path": str(export_dir)})
     run = prune_cli(config, "--name", "nope")
     assert run.returncode == 2
     assert "Traceback" not in run.stderr
@@ -115,13 +108,13 @@ def test_an_unknown_name_is_one_line_of_bad_input(tmp_path: Path, folder: Path) 
 
 
 def test_a_prune_waits_while_another_holds_the_export_and_then_finishes(
-    tmp_path: Path, folder: Path
+    tmp_path: Path, export_dir: Path
 ) -> None:
     """Two prunes of one export at once: the second says it waits, deletes nothing while
     the first holds the export's lock, and finishes the job once it is let go."""
-    config = write_config(tmp_path, {"type": "mount_point", "path": str(folder)}, keep_last=5)
+    config = write_config(tmp_path, {"type": "mount_point", "path": str(export_dir)}, keep_last=5)
     spec = spec_of(config)
-    names = recorded_nights(spec, lambda n, b: (folder / n).write_bytes(b), 5, {})
+    names = recorded_nights(spec, lambda n, b: (export_dir / n).write_bytes(b), 5, {})
     config.write_text(config.read_text().replace("keep_last = 5", "keep_last = 2"))
     with retention_lock(spec_of(config), dict(os.environ)):
         process = subprocess.Popen(
@@ -131,10 +124,10 @@ def test_a_prune_waits_while_another_holds_the_export_and_then_finishes(
         assert process.stdout is not None
         first = process.stdout.readline()
         assert "waiting for another prune or record of export 'orders'" in first
-        assert sorted(p.name for p in folder.iterdir() if p.is_file()) == names
+        assert sorted(p.name for p in export_dir.iterdir() if p.is_file()) == names
     _out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err
-    assert sorted(p.name for p in folder.iterdir() if p.is_file()) == names[3:]
+    assert sorted(p.name for p in export_dir.iterdir() if p.is_file()) == names[3:]
 
 
 @pytest.fixture
@@ -199,17 +192,17 @@ def test_prune_on_s3_with_a_wrong_secret_fails_in_one_line_without_the_secret(
 
 
 def test_two_runners_sharing_postgres_never_prune_one_export_at_once(
-    tmp_path: Path, folder: Path, postgres: PostgresServer
+    tmp_path: Path, export_dir: Path, postgres: PostgresServer
 ) -> None:
     """Two runners (each its own lock directory) with coordination = "postgres": while one
     holds the export's retention lock, the other's prune waits, deletes nothing, then finishes."""
-    config = write_config(tmp_path, {"type": "mount_point", "path": str(folder)}, keep_last=5)
+    config = write_config(tmp_path, {"type": "mount_point", "path": str(export_dir)}, keep_last=5)
     config.write_text(config.read_text().replace(
         'url = "https://rs.example.com:9443"',
         'url = "https://rs.example.com:9443"\ncoordination = "postgres"'))  # fmt: skip
     spec = spec_of(config)
     mine = {"PG_CONN_STR": postgres.conn_str, SLOTS_ENV: str(tmp_path / "runner-a")}
-    names = recorded_nights(spec, lambda n, b: (folder / n).write_bytes(b), 5, mine)
+    names = recorded_nights(spec, lambda n, b: (export_dir / n).write_bytes(b), 5, mine)
     config.write_text(config.read_text().replace("keep_last = 5", "keep_last = 2"))
     theirs = dict(os.environ) | {"PG_CONN_STR": postgres.conn_str,
                                  SLOTS_ENV: str(tmp_path / "runner-b")}  # fmt: skip
@@ -220,10 +213,10 @@ def test_two_runners_sharing_postgres_never_prune_one_export_at_once(
         )  # fmt: skip
         assert process.stdout is not None
         assert "waiting for another prune or record" in process.stdout.readline()
-        assert sorted(p.name for p in folder.iterdir() if p.is_file()) == names
+        assert sorted(p.name for p in export_dir.iterdir() if p.is_file()) == names
     _out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err
-    assert sorted(p.name for p in folder.iterdir() if p.is_file()) == names[3:]
+    assert sorted(p.name for p in export_dir.iterdir() if p.is_file()) == names[3:]
 
 
 def test_prune_on_s3_without_its_secret_variable_says_which_in_one_line(
