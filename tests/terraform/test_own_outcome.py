@@ -19,6 +19,7 @@ from helpers import FakeClock, TerraformProject
 from helpers.jobs import ClusterApi
 from redis_enterprise_export.errors import (
     ClusterBusyError,
+    InterruptedExportError,
     OutcomeUnknownError,
     ProtocolError,
     ServerError,
@@ -311,3 +312,22 @@ def test_the_accepted_line_is_said_with_the_export_already_marked_as_posted(
     run.report = lambda line: seen.append(run.posted) if line.endswith("accepted") else None
     run.run()
     assert seen == [True]
+
+
+def test_an_interrupt_while_the_post_is_in_flight_says_the_export_may_run(
+    cluster: SimCluster, clock: FakeClock
+) -> None:
+    """A signal after the cluster took the POST but before its answer came back: the job
+    counts the export as posted (before, the unwinding POST cleared that, and the helper
+    said no export was started while one ran)."""
+
+    class CutOff(ClusterApi):
+        def start_export(self, uid: int, body: dict[str, Any]) -> None:
+            super().start_export(uid, body)
+            raise InterruptedExportError("SIGTERM")
+
+    run = job(CutOff(cluster), clock)
+    with pytest.raises(InterruptedExportError):
+        run.run()
+    assert cluster.databases[1].export_status == "exporting"
+    assert run.posted

@@ -40,6 +40,7 @@ from redis_enterprise_export.errors import (
     ConfigError,
     ExportFailedError,
     ExportTimeoutError,
+    InterruptedExportError,
     OutcomeUnknownError,
     ProtocolError,
     TlsError,
@@ -471,10 +472,15 @@ class ActionJob(Generic[S]):
         self.posting = True
         try:
             action = self.post(uid, body) or ""
-            self.marks["accepted"] = self.clock.now()
-            return action
-        finally:
+        except InterruptedExportError:
+            # Cut off mid-flight: the cluster may have taken it, so it stays posting.
+            raise
+        except BaseException:
             self.posting = False
+            raise
+        self.marks["accepted"] = self.clock.now()
+        self.posting = False
+        return action
 
     def _has_started(self, uid: int, deadline: Deadline) -> bool:
         """Whether the status leaves the cleared state within the grace period."""
