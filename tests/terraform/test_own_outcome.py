@@ -11,9 +11,11 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from helpers import FakeClock, TerraformProject
 from helpers.jobs import ClusterApi
@@ -331,3 +333,68 @@ def test_an_interrupt_while_the_post_is_in_flight_says_the_export_may_run(
         run.run()
     assert cluster.databases[1].export_status == "exporting"
     assert run.posted
+
+
+class Signalled:
+    """The job's API and clock, with a SIGTERM raised at step ``at`` (a call or a pause),
+    before that step takes effect or right after it."""
+
+    def __init__(self, api: ClusterApi, clock: FakeClock, at: int, after: bool) -> None:
+        self.api, self.clock, self.at, self.after = api, clock, at, after
+        self.steps = 0
+        self.posts = 0
+
+    def _step(self, act: Callable[[], Any]) -> Any:
+        self.steps += 1
+        if self.steps == self.at and not self.after:
+            raise InterruptedExportError("SIGTERM")
+        done = act()
+        if self.steps == self.at:
+            raise InterruptedExportError("SIGTERM")
+        return done
+
+    def __getattr__(self, name: str) -> Any:
+        real = getattr(self.api, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if name.startswith("start_"):
+                self.posts += 1
+            return self._step(lambda: real(*args, **kwargs))
+
+        return call
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    def sleep(self, seconds: float) -> None:
+        self._step(lambda: self.clock.sleep(seconds))
+
+
+@settings(max_examples=40, deadline=None)
+@given(at=st.integers(min_value=1, max_value=40), after=st.booleans(), busy=st.booleans())
+def test_a_signal_at_any_step_says_an_export_may_run_whenever_the_cluster_took_one(
+    at: int, after: bool, busy: bool
+) -> None:
+    """Wherever SIGTERM lands (any call or pause, before or after it takes effect, with
+    another client's export to wait out first or not): if the cluster took this run's
+    POST, the job counts it as posted; if no POST was sent, it does not."""
+    clock = FakeClock()
+    cluster = SimCluster(clock=clock.now)
+    cluster.add_database(1, "orders")
+    cluster.scenario.export_seconds = 20.0
+    if busy:
+        cluster.start_export(1, "admin", OTHER)
+        clock.sleep(5)
+    before = cluster.exports_started(1)
+    signalled = Signalled(ClusterApi(cluster), clock, at, after)
+    run = job(cast(ClusterApi, signalled), cast(FakeClock, signalled))
+    try:
+        run.run()
+    except InterruptedExportError:
+        ours = cluster.exports_started(1) - before
+        if ours:
+            assert run.posted
+        if not signalled.posts:
+            assert not run.posted
+    else:
+        assume(False)  # the run ended before step ``at``
