@@ -10,6 +10,7 @@ Terraform's local-exec, ``main.py``) is given the build's package first on
 
 from __future__ import annotations
 
+import compileall
 import os
 import subprocess
 import tempfile
@@ -65,7 +66,7 @@ def head(repo: Path = REPO) -> Build:
     commit = git(repo, "rev-parse", "--short", "HEAD")
     if git(repo, "status", "--porcelain", "--untracked-files=no"):
         commit += "+changes"
-    return Build("HEAD", commit, repo)
+    return compiled(Build("HEAD", commit, repo))
 
 
 def resolve(commit: str, repo: Path = REPO) -> str:
@@ -113,7 +114,15 @@ def baseline(commit: str, into: Path | None = None, repo: Path = REPO) -> Build:
         )
     if not (folder / "constructs" / "redis_enterprise_export").is_dir():
         raise BuildError(f"{short} has no constructs/redis_enterprise_export: not this project")
-    return Build("baseline", short, folder)
+    return compiled(Build("baseline", short, folder))
+
+
+def compiled(build: Build) -> Build:
+    """``build`` with its package's bytecode written, as pip writes it at install: without
+    it, where PYTHONDONTWRITEBYTECODE is set, every helper compiles its modules anew."""
+    if not compileall.compile_dir(build.package, quiet=1):
+        raise BuildError(f"{build.package} does not compile: run it for Python's own error")
+    return build
 
 
 def default_baseline(repo: Path = REPO, named: Path = BASELINE_FILE) -> str:
