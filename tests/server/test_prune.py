@@ -111,12 +111,13 @@ def test_a_prune_waits_while_another_holds_the_export_and_then_finishes(
     tmp_path: Path, export_dir: Path
 ) -> None:
     """Two prunes of one export at once: the second says it waits, deletes nothing while
-    the first holds the export's lock, and finishes the job once it is let go."""
-    config = write_config(tmp_path, {"type": "mount_point", "path": str(export_dir)}, keep_last=5)
+    the first holds the export's lock, and finishes the job once it is let go. The lock
+    is the folder's however its path is spelled (here with a trailing slash)."""
+    config = write_config(tmp_path, {"type": "mount_point", "path": f"{export_dir}/"}, keep_last=5)
     spec = spec_of(config)
     names = recorded_nights(spec, lambda n, b: (export_dir / n).write_bytes(b), 5, {})
     config.write_text(config.read_text().replace("keep_last = 5", "keep_last = 2"))
-    with retention_lock(spec_of(config), dict(os.environ)):
+    with retention_lock(spec_of(config), f"mount_point {export_dir}", dict(os.environ)):
         process = subprocess.Popen(
             [sys.executable, "-m", "redis_enterprise_export", "prune", "--config", str(config)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -206,7 +207,7 @@ def test_two_runners_sharing_postgres_never_prune_one_export_at_once(
     config.write_text(config.read_text().replace("keep_last = 5", "keep_last = 2"))
     theirs = dict(os.environ) | {"PG_CONN_STR": postgres.conn_str,
                                  SLOTS_ENV: str(tmp_path / "runner-b")}  # fmt: skip
-    with retention_lock(spec_of(config), mine):
+    with retention_lock(spec_of(config), f"mount_point {export_dir}", mine):
         process = subprocess.Popen(
             [sys.executable, "-m", "redis_enterprise_export", "prune", "--config", str(config)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=theirs,

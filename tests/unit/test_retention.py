@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpers import toml_text
-from redis_enterprise_export.errors import ConfigError
+from redis_enterprise_export.contract import SLOTS_ENV
+from redis_enterprise_export.errors import ConfigError, ExportTimeoutError, InterruptedExportError
 from redis_enterprise_export.run.retention import (
     MANIFEST_DIR,
     Entry,
@@ -25,6 +26,7 @@ from redis_enterprise_export.run.retention import (
     prune,
     prune_locked,
     record,
+    retention_lock,
 )
 from redis_enterprise_export.spec.config import parse_config
 from redis_enterprise_export.spec.export import Cluster, ExportSpec
@@ -157,6 +159,11 @@ def load_error(tmp_path: Path, text: str) -> str:
         ({"keep_last": True}, "retention.keep_last: got True"),
         ({"keep_last": "7"}, "retention.keep_last: got '7'"),
         ({"keep_within": "14"}, "retention.keep_within: got '14'"),
+        # A bare number in TOML: days or seconds? Seconds would prune nearly everything.
+        ({"keep_within": 14}, "retention.keep_within: got 14; expected text: "),
+        ({"keep_within": 1.5}, "retention.keep_within: got 1.5; expected text: "),
+        ({"keep_within": "0d"}, "at most 10 years"),
+        ({"keep_within": "4000d"}, "retention.keep_within: got '4000d'"),
         ({"keep_within": "-1d"}, "retention.keep_within: got '-1d'"),
         ({"keep_within": "1d; rm -rf /"}, "retention.keep_within: got '1d; rm -rf /'"),
         ({"keep_within": '${file("/etc/passwd")}'}, "retention.keep_within: got '${file"),
@@ -177,6 +184,16 @@ def test_a_bad_retention_table_names_file_table_key_value_and_what_is_allowed(
     assert "expected" in message
     assert "x" * 100 not in message
     assert "\n" not in message
+
+
+def test_retention_on_s3_with_sse_c_is_refused_saying_why(tmp_path: Path) -> None:
+    """SSE-C objects cannot be checked against their records without the key: refused."""
+    location = {"type": "s3", "bucket_name": "b", "access_key_id": "a",
+                "secret_access_key_env": "S3", "encryption": {
+                    "type": "sse-c", "sse_customer_key_env": "SSE_KEY"}}  # fmt: skip
+    message = load_error(tmp_path, config_with({"keep_last": 3}, location))
+    assert "[exports.orders]: retention:" in message
+    assert "no [retention] with SSE-C" in message
 
 
 def test_retention_on_a_location_the_runner_cannot_list_is_refused_saying_why(
@@ -252,6 +269,40 @@ def test_a_file_that_no_longer_matches_its_record_is_kept_and_reported(tmp_path:
     assert outcome.pruned == []
     assert f"kept run 1: {first} is " in outcome.note
     assert "not the 101 recorded" in outcome.note
+
+
+def test_nothing_is_deleted_when_the_newest_proven_file_is_gone_or_changed(
+    tmp_path: Path,
+) -> None:
+    """The newest proven copy removed (a person, a lifecycle rule) or truncated: the older
+    runs it would replace all stay, and the note says why."""
+    spec = spec_in(tmp_path, Retention(keep_last=5))
+    names = [night(spec, tmp_path, n) for n in range(1, 4)]
+    spec = spec_in(tmp_path, Retention(keep_last=1))
+    (tmp_path / names[-1]).write_bytes(b"x")
+    outcome = prune(spec, {}, dry_run=False, report=lambda _: None)
+    assert files(tmp_path) == set(names)
+    assert outcome.pruned == []
+    assert "nothing deleted: the newest proven run 3" in outcome.note
+    assert f"{names[-1]} is 1 bytes, not the 103 recorded" in outcome.note
+    (tmp_path / names[-1]).unlink()
+    outcome = prune(spec, {}, dry_run=True, report=lambda _: None)
+    assert outcome.pruned == []
+    assert f"{names[-1]} is not in mount_point {tmp_path}" in outcome.note
+    assert files(tmp_path) == set(names[:2])
+
+
+def test_a_file_name_a_kept_run_also_holds_is_never_deleted(tmp_path: Path) -> None:
+    """An export that rewrote a name in place: the older run's record holds it too, and
+    letting that run go must not delete the newest proven run's file."""
+    spec = spec_in(tmp_path, Retention(keep_last=1))
+    (tmp_path / "orders.rdb.gz").write_bytes(b"x" * 10)
+    record(spec, {}, files=["orders.rdb.gz"], run_id="n1", proven=True, report=lambda _: None)
+    outcome = record(spec, {}, files=["orders.rdb.gz"], run_id="n2", proven=True,
+                     report=lambda _: None)  # fmt: skip
+    assert files(tmp_path) == {"orders.rdb.gz"}
+    assert outcome.pruned == []
+    assert "kept run 1: orders.rdb.gz is also kept run 2's" in outcome.note
 
 
 def test_an_unproven_run_deletes_nothing_until_its_drill_proves_it(tmp_path: Path) -> None:
@@ -391,3 +442,49 @@ def test_a_manifest_naming_a_file_outside_its_folder_is_refused_whole(
     with pytest.raises(RetentionError, match="cannot be read"):
         prune(spec, {}, dry_run=False, report=lambda _: None)
     assert files(tmp_path) == {"keep.txt"}
+
+
+@pytest.mark.parametrize(
+    ("written", "ambiguous", "said"),
+    [
+        (("backup-7.rdb.gz",), "", "not every new file carries the database's name: backup-7"),
+        (("orders-1.rdb.gz", "misc.rdb"), "", "not every new file carries the database's name"),
+        (("orders-1.rdb.gz",), "ambiguous: the files were told apart by 'orders'", "ambiguous"),
+    ],
+)
+def test_files_not_surely_the_exports_own_are_never_recorded(
+    tmp_path: Path, written: tuple[str, ...], ambiguous: str, said: str
+) -> None:
+    """New files that do not all carry the database's name, or that another database's
+    name could also have written: nothing recorded, so no prune can ever delete them."""
+    from helpers import FakeClock
+    from helpers.jobs import ClusterApi, build
+    from redis_enterprise_export.run.export import ExportJob
+    from redis_enterprise_export.simulator import SimCluster
+
+    for name in written:
+        (tmp_path / name).write_bytes(b"x")
+    spec = spec_in(tmp_path, Retention(keep_last=1))
+    clock = FakeClock()
+    job, _ = build(ExportJob, ClusterApi(SimCluster(clock=clock.now)), clock, spec=spec)
+    job.files = written
+    fields = job._retain("orders", ambiguous)
+    assert said in fields["retention_note"]
+    assert "nothing recorded or deleted" in fields["retention_note"]
+    assert not (tmp_path / MANIFEST_DIR).exists()
+    assert files(tmp_path) == set(written)
+
+
+@pytest.mark.parametrize(
+    "error", [InterruptedExportError("SIGTERM"), ExportTimeoutError(1, 30.0, "x")]
+)
+def test_what_a_prune_raises_under_its_lock_is_its_own_not_a_lock_error(
+    tmp_path: Path, error: Exception
+) -> None:
+    """A SIGTERM (or a timeout) raised while the lock is held reaches the caller as it
+    is: once it read 'cannot take the lock', and a record swallowed the signal as a note."""
+    spec = spec_in(tmp_path, Retention(keep_last=1))
+    environ = {SLOTS_ENV: str(tmp_path / "locks")}
+    with pytest.raises(type(error)) as info, retention_lock(spec, "mount_point /m", environ):
+        raise error
+    assert info.value is error

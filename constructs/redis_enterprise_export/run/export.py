@@ -87,24 +87,32 @@ class ExportJob(ActionJob[ExportState]):
     def succeeded(self, state: ExportState) -> None:
         with Beside(self._lister().snapshot) as listing:
             self.keys_after = self._keys(state.uid)
+        ambiguous = ""
         if self._listed is not None:
             self.files, self.files_note = _own_files(self._listed, listing.value, state.name)
             if self.files and state.name:
-                notes = (self.files_note, self._namesakes(state))
+                ambiguous = self._namesakes(state)
+                notes = (self.files_note, ambiguous)
                 self.files_note = "; ".join(note for note in notes if note)
         if self.spec.retention is not None:
-            self.retained = self._retain()
+            self.retained = self._retain(state.name, ambiguous)
 
-    def _retain(self) -> dict[str, Any]:
+    def _retain(self, database: str, ambiguous: str) -> dict[str, Any]:
         """Record the files this export wrote in its retention records and, unless a
         drill is still to prove them, prune the export's older ones: inside the
         database's lock, best effort (a prune's trouble never fails an export)."""
         from redis_enterprise_export.run.retention import PruneOutcome, record
 
-        if not self.files:
+        # Recorded files may one day be deleted: only those surely this export's, each
+        # carrying the database's name, which no other database's name shares.
+        unsure = ambiguous
+        if self.files and not all(database and database[:30] in f for f in self.files):
+            shown = ", ".join(clipped(f, 80) for f in self.files[:5])
+            unsure = f"not every new file carries the database's name: {shown}"
+        if not self.files or unsure:
             outcome = PruneOutcome(notes=[
                 "retention: nothing recorded or deleted, as the files this export wrote are "
-                f"not known ({self.files_note or 'none listed'})"
+                f"not known ({unsure or self.files_note or 'none listed'})"
             ])  # fmt: skip
         else:
             outcome = record(

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from redis_enterprise_export.errors import ExportError, ExportTimeoutError
+from redis_enterprise_export.errors import ExportError, ExportTimeoutError, InterruptedExportError
 from redis_enterprise_export.redact import scrub
 from redis_enterprise_export.spec.export import ExportSpec
 from redis_enterprise_export.spec.locations import Location, MountPointLocation, S3Location
@@ -239,10 +239,13 @@ class MountStore:
             return None
         except OSError as exc:
             raise RetentionError(f"cannot read {path}: {exc.strerror}") from None
-        with os.fdopen(fd, "rb") as file:
-            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
-                raise RetentionError(f"{path} is not a regular file")
-            data = file.read(MAX_MANIFEST_BYTES + 1)
+        try:
+            with os.fdopen(fd, "rb") as file:
+                if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                    raise RetentionError(f"{path} is not a regular file")
+                data = file.read(MAX_MANIFEST_BYTES + 1)
+        except OSError as exc:  # EIO from a network mount, say
+            raise RetentionError(f"cannot read {path}: {exc.strerror}") from None
         if len(data) > MAX_MANIFEST_BYTES:
             raise RetentionError(f"{path} is larger than a manifest can be")
         return data.decode("utf-8", errors="replace")
@@ -379,6 +382,7 @@ class PruneOutcome:
     retained_files: int | None = None
     retained_bytes: int | None = None
     oldest_retained: str = ""
+    unfinished: bool = False  # a deletion failed: its run stays marked for a rerun
 
     @property
     def note(self) -> str:
@@ -410,28 +414,34 @@ def utc_now() -> str:
 @contextmanager
 def retention_lock(
     spec: ExportSpec,
+    where: str,
     environ: Mapping[str, str],
+    *,
     wait_seconds: float = LOCK_WAIT_SECONDS,
     report: Callable[[str], None] = lambda _line: None,
+    busy: str = "nothing was deleted (a rerun finishes the job)",
 ) -> Iterator[None]:
-    """Hold the export's retention lock: this machine's, and with coordination =
-    "postgres" every runner's. Recording and pruning take it, so two never rewrite one
-    manifest at once. PruneBusyError if another holds it past ``wait_seconds``."""
+    """Hold the retention lock of export ``spec`` in the store at ``where``: this user's
+    on this machine, and with coordination = "postgres" every runner's. Recording and
+    pruning take it, so two never rewrite one manifest at once. PruneBusyError if
+    another holds it past ``wait_seconds``, its message ending with ``busy``."""
     from contextlib import ExitStack
 
     from redis_enterprise_export.polling import Deadline, SystemClock
     from redis_enterprise_export.run.slots import database_lock, slots_dir
 
     # Keyed by where the manifest lives, not by cluster: the files are the location's.
-    key = "retention:" + json.dumps([spec.location.to_dict(), spec.name], sort_keys=True)
+    # The store's own words for it, so "/mnt/b" and "/mnt/b/" are one lock.
+    key = "retention:" + json.dumps([where, spec.name])
     number = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)
     deadline = Deadline(SystemClock(), wait_seconds)
 
     def waiting() -> None:
         report(f"retention: waiting for another prune or record of export {spec.name!r} to end")
 
-    try:
-        with ExitStack() as held:
+    with ExitStack() as held:
+        # Only taking the locks is guarded here: what the block raises is its own.
+        try:
             held.enter_context(
                 database_lock(slots_dir(environ), key, number, deadline, on_wait=waiting)
             )
@@ -441,16 +451,18 @@ def retention_lock(
                 pg = PgLocks(environ, lambda _line: None)
                 held.callback(pg.close)
                 held.enter_context(pg.database(key, number, deadline, on_wait=waiting))
-            yield
-    except ExportTimeoutError:
-        raise PruneBusyError(
-            f"another prune or record of export {spec.name!r} held its retention lock for "
-            f"{wait_seconds:g} s; nothing was deleted (a rerun finishes the job)"
-        ) from None
-    except ExportError as exc:
-        if isinstance(exc, PruneBusyError):
+        except ExportTimeoutError:
+            raise PruneBusyError(
+                f"another prune or record of export {spec.name!r} held its retention lock "
+                f"for {wait_seconds:g} s; {busy}"
+            ) from None
+        except InterruptedExportError:
             raise
-        raise RetentionError(f"cannot take export {spec.name!r}'s retention lock: {exc}") from None
+        except ExportError as exc:
+            raise RetentionError(
+                f"cannot take export {spec.name!r}'s retention lock: {exc}"
+            ) from None
+        yield
 
 
 def _read(store: Store, export: str) -> Manifest:
@@ -460,11 +472,12 @@ def _read(store: Store, export: str) -> Manifest:
     return Manifest.parse(text, export, f"{store.where} {MANIFEST_DIR}/{export}.json")
 
 
-def _matches(store: Store, recorded: StoredFile) -> str:
-    """Why the file no longer matches its record, or ""."""
+def _matches(store: Store, recorded: StoredFile, *, gone_ok: bool = False) -> str:
+    """Why the file no longer matches its record, or "" (also when it is gone and
+    ``gone_ok``)."""
     now = store.stat(recorded.name)
     if now is None:
-        return f"{recorded.name} is not in {store.where}"
+        return "" if gone_ok else f"{recorded.name} is not in {store.where}"
     if now.size != recorded.size:
         return f"{recorded.name} is {now.size} bytes, not the {recorded.size} recorded"
     if recorded.etag and now.etag != recorded.etag:
@@ -488,13 +501,25 @@ def prune_locked(
         outcome.left(manifest.entries)
         return outcome
     decision = plan(manifest, retention, now or datetime.now(UTC))
+    newest = max((e for e in decision.keep if e.proven), key=lambda e: e.sequence, default=None)
+    # Every deletion leans on the newest proven copy: gone or changed, nothing goes.
+    stale = [p for f in newest.files if (p := _matches(store, f))] if newest and decision.go else []
+    if newest and stale:
+        outcome.notes.append(
+            f"nothing deleted: the newest proven run {newest.sequence}, the copy the older "
+            "ones would give way to, no longer matches its record: " + "; ".join(stale)
+        )
+        outcome.left(manifest.entries)
+        return outcome
+    # A name a kept run holds too is that run's file as well (rewritten in place).
+    held = {f.name: e.sequence for e in decision.keep for f in e.files}
     going: list[Entry] = []
     kept = list(decision.keep)
     for entry, why in decision.go:
-        problems = [p for p in (_matches(store, f) for f in entry.files) if p]
-        if entry.deleting:
-            # Files already deleted were meant to be; one changed since is kept.
-            problems = [p for p in problems if " is not in " not in p]
+        # Files of an interrupted prune already deleted were meant to be.
+        problems = [p for f in entry.files if (p := _matches(store, f, gone_ok=entry.deleting))]
+        problems += [f"{f.name} is also kept run {held[f.name]}'s"
+                     for f in entry.files if f.name in held]  # fmt: skip
         if problems:
             outcome.notes.append(f"kept run {entry.sequence}: " + "; ".join(problems))
             kept.append(entry)
@@ -519,9 +544,10 @@ def prune_locked(
             for f in entry.files:
                 store.delete(f.name)
                 outcome.pruned.append(f.name)
-                report(f"retention: deleted {f.name} ({entry.size} bytes, run {entry.sequence})")
+                report(f"retention: deleted {f.name} ({f.size} bytes, run {entry.sequence})")
         except RetentionError as exc:
             outcome.notes.append(f"{exc} (run {entry.sequence} stays marked; a rerun finishes)")
+            outcome.unfinished = True
             continue
         gone.add(entry.sequence)
     left = tuple(e for e in marked if e.sequence not in gone)
@@ -542,7 +568,7 @@ def prune(
 
     Raises RetentionError (PruneBusyError when another prune holds the lock)."""
     store = store_for(spec.location, environ)
-    with retention_lock(spec, environ, report=report):
+    with retention_lock(spec, store.where, environ, report=report):
         return prune_locked(spec, store, dry_run=dry_run, report=report, now=now)
 
 
@@ -558,9 +584,12 @@ def record(
     """Record a successful export's ``files`` in the manifest; if ``proven`` (no drill
     follows), prune right after. Never raises: what went wrong is the outcome's note."""
     outcome = PruneOutcome()
+    # No rerun records this run's files: left out, they stay unmanaged, so name them.
+    busy = ("this run's files were not recorded, and no prune will ever delete them: "
+            + ", ".join(files))  # fmt: skip
     try:
         store = store_for(spec.location, environ)
-        with retention_lock(spec, environ, report=report):
+        with retention_lock(spec, store.where, environ, report=report, busy=busy):
             manifest = _read(store, spec.name)
             stored: list[StoredFile] = []
             for name in files:
@@ -598,7 +627,7 @@ def prove(
     outcome = PruneOutcome()
     try:
         store = store_for(spec.location, environ)
-        with retention_lock(spec, environ, report=report):
+        with retention_lock(spec, store.where, environ, report=report):
             manifest = _read(store, spec.name)
             names = set(files)
             match = [e for e in manifest.entries if {f.name for f in e.files} == names]

@@ -15,6 +15,7 @@ from redis_enterprise_export.errors import ConfigError, MultiConfigError
 from redis_enterprise_export.spec.drill import DRILL_FIELDS, DrillSpec, exported_databases
 from redis_enterprise_export.spec.export import INPUT_FIELDS, Cluster, ExportSpec
 from redis_enterprise_export.spec.locations import location_from_dict
+from redis_enterprise_export.spec.retention import retention_from_table
 from redis_enterprise_export.spec.selectors import (
     Lock,
     Selector,
@@ -293,6 +294,8 @@ def _export(name: str, table: Mapping[str, Any], clusters: Mapping[str, Cluster]
         )
     location = location_from_dict(table["location"])
     given = dict(table) | {"cluster": clusters[cluster_name], "location": location}
+    if "retention" in table:
+        given["retention"] = retention_from_table(table["retention"])
     return ExportSpec(name=name, **given)
 
 

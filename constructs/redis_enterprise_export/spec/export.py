@@ -202,6 +202,14 @@ class ExportSpec(ExportInputs):
                 + " or ".join(PRUNABLE_TYPES)
                 + " (the runner can list and delete files only there)",
             )
+        if self.retention is not None and getattr(self.location, "encryption", None):
+            raise ConfigError(
+                "retention",
+                self.retention.to_dict(),
+                "no [retention] with SSE-C (location.encryption): S3 answers a HEAD of an "
+                "SSE-C object only with its key, so the files could never be checked "
+                "against their records, and nothing would ever be pruned",
+            )
         # The spec reaches the helper as an environment value, which cannot hold NUL.
         for key, value in strings_of(self.to_dict()):
             if "\x00" in value:

@@ -23,7 +23,10 @@ MAX_KEEP_WITHIN_SECONDS = 10 * 366 * 86400
 PRUNABLE_TYPES = ("mount_point", "s3")
 
 _KEEP_LAST_EXPECTED = f"a whole number of the export's proven files to keep, 1 to {MAX_KEEP_LAST}"
-_KEEP_WITHIN_EXPECTED = f"how long to keep the export's proven files: {DURATION_EXPECTED}"
+_KEEP_WITHIN_EXPECTED = (
+    f"how long to keep the export's proven files: {DURATION_EXPECTED}, more than 0 and at "
+    "most 10 years (in Python, also a number of seconds)"
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,20 +52,14 @@ class Retention:
         ):
             raise ConfigError("retention.keep_last", _shown(n), _KEEP_LAST_EXPECTED)
         within: Any = self.keep_within
-        if isinstance(within, str):
-            seconds = parse_duration(within)
-            if seconds is None:
-                raise ConfigError("retention.keep_within", _shown(within), _KEEP_WITHIN_EXPECTED)
-            object.__setattr__(self, "keep_within", seconds)
-        elif within is not None and (
-            isinstance(within, bool)
-            or not isinstance(within, int | float)
-            or not 0 < within <= MAX_KEEP_WITHIN_SECONDS
+        seconds = parse_duration(within) if isinstance(within, str) else within
+        if within is not None and (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not 0 < seconds <= MAX_KEEP_WITHIN_SECONDS  # NaN fails this too
         ):
             raise ConfigError("retention.keep_within", _shown(within), _KEEP_WITHIN_EXPECTED)
-        if self.keep_within is not None and self.keep_within > MAX_KEEP_WITHIN_SECONDS:
-            expected = f"{_KEEP_WITHIN_EXPECTED}, at most 10 years"
-            raise ConfigError("retention.keep_within", _shown(within), expected)
+        object.__setattr__(self, "keep_within", seconds)
         if self.keep_last is None and self.keep_within is None:
             raise ConfigError.missing(
                 "retention.keep_last",
@@ -81,6 +78,19 @@ class Retention:
         if self.keep_within is not None:
             parts.append(f"those within {_days(self.keep_within)}")
         return "keep " + " and ".join(parts)
+
+
+def retention_from_table(data: object) -> Retention | None:
+    """An exports file's ``[retention]`` table: there ``keep_within`` is text with a unit,
+    as a bare number could mean days as well as seconds (and seconds would prune nearly
+    everything)."""
+    if isinstance(data, Mapping) and not isinstance(data.get("keep_within", ""), str):
+        raise ConfigError(
+            "retention.keep_within",
+            _shown(data["keep_within"]),
+            f'text: {DURATION_EXPECTED}, quoted (keep_within = "14d")',
+        )
+    return retention_from_dict(data)
 
 
 def retention_from_dict(data: object) -> Retention | None:
