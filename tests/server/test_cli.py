@@ -263,3 +263,31 @@ def test_a_missing_spec_is_bad_input_not_a_traceback(argv: list[str], message: s
     assert run.returncode == 2
     assert message in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_a_drilled_export_run_by_hand_records_its_files_unproven_and_prunes_nothing(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """`export --config` of an export the file drills: as in the stack, its drill proves
+    the files, so the run records them unproven and deletes nothing (before, a hand run
+    counted as proven and pruned the older copies before any drill)."""
+    from redis_enterprise_export.run.retention import MANIFEST_DIR, record
+    from redis_enterprise_export.spec.config import load_config
+
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    config = write_helper_config(sim.url, sim.ca_path, tmp_path, retention={"keep_last": 1},
+                                 location={"type": "mount_point", "path": str(folder)})  # fmt: skip
+    with config.open("a") as toml:
+        toml.write('\n[drills.orders]\nexport = "orders"\ninto = "orders-drill"\n'
+                  'erase = "orders-drill"\n')  # fmt: skip
+    (folder / "orders-night-1.rdb.gz").write_bytes(b"x" * 10)
+    spec = next(s for s in load_config(config).exports if s.name == "orders")
+    record(spec, {}, files=["orders-night-1.rdb.gz"], run_id="n1", proven=True,
+           report=lambda _: None)  # fmt: skip
+    code, out, err = run_helper(config, tmp_path / "orders.json")
+    assert code == 0, err
+    assert (folder / "orders-night-1.rdb.gz").exists()
+    manifest = json.loads((folder / MANIFEST_DIR / "orders.json").read_text())
+    assert [e["proven"] for e in manifest["entries"]] == [True, False]
+    assert "proven once its drill succeeds" in out

@@ -94,6 +94,7 @@ def _export(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
                 report=report, cleanup=cleanup,
             )  # fmt: skip
             job.run_id = args.run_id
+            job.drilled = _drilled(args, spec)
             job.run()
 
     def interrupted(exc: InterruptedExportError) -> InterruptedExportError:
@@ -121,6 +122,16 @@ def _export(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         record, outcome, message, result_file, summarize,
         recorded_exits_zero=judged_by_stack and not isinstance(outcome, InterruptedExportError),
     )  # fmt: skip
+
+
+def _drilled(args: argparse.Namespace, spec: ExportSpec) -> bool:
+    """Whether the exports file (--config) drills this export: then, as in the stack, its
+    drill and not this run proves its files, so nothing is pruned before the drill ran."""
+    if args.config is None or spec.retention is None:
+        return False
+    from redis_enterprise_export.spec.config import load_config
+
+    return any(drill.export == spec.name for drill in load_config(args.config).drills)
 
 
 def _load_spec(args: argparse.Namespace, environ: Mapping[str, str]) -> ExportSpec:

@@ -82,6 +82,8 @@ class ExportJob(ActionJob[ExportState]):
     # The result's retention fields (``contract.Retained``), with a retention policy.
     retained: dict[str, Any] = field(default_factory=dict)
     run_id: str = ""  # recorded in the retention records
+    # A drill proves this run's files (also said by DRILLED_ENV, as the stack runs it).
+    drilled: bool = False
     _listed: Snapshot | None = field(default=None, init=False)
 
     def succeeded(self, state: ExportState) -> None:
@@ -115,9 +117,10 @@ class ExportJob(ActionJob[ExportState]):
                 f"not known ({unsure or self.files_note or 'none listed'})"
             ])  # fmt: skip
         else:
+            drilled = self.drilled or self.environ.get(DRILLED_ENV) == "1"
             outcome = record(
                 self.spec, self.environ, files=self.files, run_id=self.run_id,
-                proven=self.environ.get(DRILLED_ENV) != "1", report=self.report,
+                proven=not drilled, report=self.report,
             )  # fmt: skip
         if outcome.note:
             self.report(outcome.note)
