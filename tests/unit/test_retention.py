@@ -488,3 +488,15 @@ def test_what_a_prune_raises_under_its_lock_is_its_own_not_a_lock_error(
     with pytest.raises(type(error)) as info, retention_lock(spec, "mount_point /m", environ):
         raise error
     assert info.value is error
+
+
+def test_an_s3_store_uses_the_runs_own_client_when_given_one() -> None:
+    """The run's listing client serves its retention too: no second client to make."""
+    from redis_enterprise_export.run.retention import S3Store, store_for
+    from redis_enterprise_export.spec.locations import S3Location
+
+    location = S3Location(bucket_name="b", access_key_id="a", secret_access_key_env="S3")
+    client = object()
+    store = store_for(location, {"S3": "s"}, client)
+    assert isinstance(store, S3Store)
+    assert store.client is client

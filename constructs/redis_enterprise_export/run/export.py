@@ -120,7 +120,7 @@ class ExportJob(ActionJob[ExportState]):
             drilled = self.drilled or self.environ.get(DRILLED_ENV) == "1"
             outcome = record(
                 self.spec, self.environ, files=self.files, run_id=self.run_id,
-                proven=not drilled, report=self.report,
+                proven=not drilled, report=self.report, s3=self._lister().s3,
             )  # fmt: skip
         if outcome.note:
             self.report(outcome.note)

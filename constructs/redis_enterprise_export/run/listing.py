@@ -56,6 +56,11 @@ class Lister:
         self._client: Any = None
         self._why_not = ""
 
+    @property
+    def s3(self) -> Any:
+        """The run's S3 client, if it made one."""
+        return self._client
+
     def warm(self) -> None:
         """Make what listing needs now, if it needs anything; never raises."""
         if isinstance(self.location, S3Location):

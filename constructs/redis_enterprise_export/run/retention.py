@@ -288,7 +288,9 @@ class MountStore:
 class S3Store:
     """An ``s3`` location's prefix, through boto3 (the ``s3`` extra)."""
 
-    def __init__(self, location: S3Location, environ: Mapping[str, str]) -> None:
+    def __init__(
+        self, location: S3Location, environ: Mapping[str, str], client: Any = None
+    ) -> None:
         from redis_enterprise_export.extras import not_installed
         from redis_enterprise_export.run.listing import s3_client, s3_prefix
 
@@ -297,7 +299,8 @@ class S3Store:
         self.where = f"s3://{self.bucket}/{self.prefix}"
         self._secrets = location.secrets(environ)
         try:
-            self.client = s3_client(location, environ)
+            # The run's own client if it has one (its listings'): another takes tenths of a second.
+            self.client = client or s3_client(location, environ)
             from botocore.exceptions import BotoCoreError, ClientError
         except ImportError:
             raise RetentionError(str(not_installed("boto3", f"pruning {self.where}"))) from None
@@ -357,12 +360,13 @@ class S3Store:
             self.client.delete_object(Bucket=self.bucket, Key=self._key(name))
 
 
-def store_for(location: Location, environ: Mapping[str, str]) -> Store:
-    """The store of a location retention works in; RetentionError for any other."""
+def store_for(location: Location, environ: Mapping[str, str], s3: Any = None) -> Store:
+    """The store of a location retention works in (``s3``: an S3 client to use);
+    RetentionError for any other."""
     if isinstance(location, MountPointLocation):
         return MountStore(Path(location.path))
     if isinstance(location, S3Location):
-        return S3Store(location, environ)
+        return S3Store(location, environ, s3)
     raise RetentionError(
         f"a {location.type} location cannot be listed or deleted from by the runner"
     )
@@ -580,15 +584,17 @@ def record(
     run_id: str,
     proven: bool,
     report: Callable[[str], None],
+    s3: Any = None,
 ) -> PruneOutcome:
     """Record a successful export's ``files`` in the manifest; if ``proven`` (no drill
-    follows), prune right after. Never raises: what went wrong is the outcome's note."""
+    follows), prune right after; ``s3`` as for ``store_for``. Never raises: what went
+    wrong is the outcome's note."""
     outcome = PruneOutcome()
     # No rerun records this run's files: left out, they stay unmanaged, so name them.
     busy = ("this run's files were not recorded, and no prune will ever delete them: "
             + ", ".join(files))  # fmt: skip
     try:
-        store = store_for(spec.location, environ)
+        store = store_for(spec.location, environ, s3)
         with retention_lock(spec, store.where, environ, report=report, busy=busy):
             manifest = _read(store, spec.name)
             stored: list[StoredFile] = []
