@@ -74,7 +74,7 @@ class PollPolicy:
     multiplier: float = 2.0
     # An early read is followed this soon: detection is within a floor of the end.
     floor_seconds: float = 0.05
-    ceiling_seconds: float = 10.0
+    ceiling_seconds: float = 12.0
     # Each helper's detection is the next one's wait for a slot. A steady export's end
     # is predicted within a few ms, so a poll this close after it is rarely early (an
     # early one costs a floor's wait).
