@@ -445,18 +445,20 @@ def test_a_manifest_naming_a_file_outside_its_folder_is_refused_whole(
 
 
 @pytest.mark.parametrize(
-    ("written", "ambiguous", "said"),
+    ("written", "namesakes", "said"),
     [
-        (("backup-7.rdb.gz",), "", "not every new file carries the database's name: backup-7"),
-        (("orders-1.rdb.gz", "misc.rdb"), "", "not every new file carries the database's name"),
-        (("orders-1.rdb.gz",), "ambiguous: the files were told apart by 'orders'", "ambiguous"),
+        (("backup-7.rdb.gz",), [], "not every new file carries the database's name: backup-7"),
+        (("orders-1.rdb.gz", "misc.rdb"), [], "not every new file carries the database's name"),
+        (("orders-archive-2.rdb.gz",), ["orders-archive"], "may be database 'orders-archive'"),
+        (("orders-1.rdb.gz",), None, "whether another database's files also carry its name"),
     ],
 )
 def test_files_not_surely_the_exports_own_are_never_recorded(
-    tmp_path: Path, written: tuple[str, ...], ambiguous: str, said: str
+    tmp_path: Path, written: tuple[str, ...], namesakes: list[str] | None, said: str
 ) -> None:
-    """New files that do not all carry the database's name, or that another database's
-    name could also have written: nothing recorded, so no prune can ever delete them."""
+    """New files that do not all carry the database's name, or that carry the longer name
+    of another database holding it (or when the other names are unknown): nothing
+    recorded, so no prune can ever delete them."""
     from helpers import FakeClock
     from helpers.jobs import ClusterApi, build
     from redis_enterprise_export.run.export import ExportJob
@@ -468,7 +470,7 @@ def test_files_not_surely_the_exports_own_are_never_recorded(
     clock = FakeClock()
     job, _ = build(ExportJob, ClusterApi(SimCluster(clock=clock.now)), clock, spec=spec)
     job.files = written
-    fields = job._retain("orders", ambiguous)
+    fields = job._retain("orders", namesakes)
     assert said in fields["retention_note"]
     assert "nothing recorded or deleted" in fields["retention_note"]
     assert not (tmp_path / MANIFEST_DIR).exists()
@@ -500,3 +502,23 @@ def test_an_s3_store_uses_the_runs_own_client_when_given_one() -> None:
     store = store_for(location, {"S3": "s"}, client)
     assert isinstance(store, S3Store)
     assert store.client is client
+
+
+def test_a_namesake_whose_name_the_files_do_not_carry_leaves_them_recorded(
+    tmp_path: Path,
+) -> None:
+    """orders and its drill's scratch database orders-drill: a file carrying 'orders' but
+    not 'orders-drill' cannot be the scratch database's, so it is recorded."""
+    from helpers import FakeClock
+    from helpers.jobs import ClusterApi, build
+    from redis_enterprise_export.run.export import ExportJob
+    from redis_enterprise_export.simulator import SimCluster
+
+    (tmp_path / "orders-1-20261208.rdb.gz").write_bytes(b"x")
+    spec = spec_in(tmp_path, Retention(keep_last=1))
+    clock = FakeClock()
+    job, _ = build(ExportJob, ClusterApi(SimCluster(clock=clock.now)), clock, spec=spec)
+    job.files = ("orders-1-20261208.rdb.gz",)
+    fields = job._retain("orders", ["orders-drill"])
+    assert fields["retention_note"] == ""
+    assert fields["retained_files"] == 1

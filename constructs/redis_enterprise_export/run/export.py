@@ -10,7 +10,7 @@ sharing that PostgreSQL.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -89,28 +89,24 @@ class ExportJob(ActionJob[ExportState]):
     def succeeded(self, state: ExportState) -> None:
         with Beside(self._lister().snapshot) as listing:
             self.keys_after = self._keys(state.uid)
-        ambiguous = ""
+        # Other databases whose files could carry this one's name (None: not known).
+        namesakes: list[str] | None = []
         if self._listed is not None:
             self.files, self.files_note = _own_files(self._listed, listing.value, state.name)
             if self.files and state.name:
-                ambiguous = self._namesakes(state)
+                namesakes, ambiguous = self._namesakes(state)
                 notes = (self.files_note, ambiguous)
                 self.files_note = "; ".join(note for note in notes if note)
         if self.spec.retention is not None:
-            self.retained = self._retain(state.name, ambiguous)
+            self.retained = self._retain(state.name, namesakes)
 
-    def _retain(self, database: str, ambiguous: str) -> dict[str, Any]:
+    def _retain(self, database: str, namesakes: list[str] | None) -> dict[str, Any]:
         """Record the files this export wrote in its retention records and, unless a
         drill is still to prove them, prune the export's older ones: inside the
         database's lock, best effort (a prune's trouble never fails an export)."""
         from redis_enterprise_export.run.retention import PruneOutcome, record
 
-        # Recorded files may one day be deleted: only those surely this export's, each
-        # carrying the database's name, which no other database's name shares.
-        unsure = ambiguous
-        if self.files and not all(database and database[:30] in f for f in self.files):
-            shown = ", ".join(clipped(f, 80) for f in self.files[:5])
-            unsure = f"not every new file carries the database's name: {shown}"
+        unsure = _unsure(self.files or (), database, namesakes)
         if not self.files or unsure:
             outcome = PruneOutcome(notes=[
                 "retention: nothing recorded or deleted, as the files this export wrote are "
@@ -126,25 +122,26 @@ class ExportJob(ActionJob[ExportState]):
             self.report(outcome.note)
         return outcome.fields()
 
-    def _namesakes(self, state: ExportState) -> str:
-        """A note when the files cannot be told apart from another database's: RS names
-        them after the first 30 characters of the name, which another name may share."""
+    def _namesakes(self, state: ExportState) -> tuple[list[str] | None, str]:
+        """The other databases' names (first 30 characters) that hold this one's, None if
+        unknown, and a note when there are any: RS names files after the first 30
+        characters of the name, so their files may carry this one's too."""
         prefix = state.name[:30]
         try:
             rows = self.client.databases("uid,name")
         except ExportError as exc:
-            return f"whether another database's files also carry {prefix!r} is unknown: {exc}"
-        others = sorted(
-            clipped(str(row.get("name")), 40)
+            return None, f"whether another database's files also carry {prefix!r} is unknown: {exc}"
+        found = sorted(
+            str(row.get("name"))[:30]
             for row in rows
             if row.get("uid") != state.uid and prefix in str(row.get("name"))[:30]
         )
-        if not others:
-            return ""
-        shown = ", ".join(repr(name) for name in others[:5]) + (
-            f" and {len(others) - 5} more" if len(others) > 5 else ""
+        if not found:
+            return [], ""
+        shown = ", ".join(repr(clipped(name, 40)) for name in found[:5]) + (
+            f" and {len(found) - 5} more" if len(found) > 5 else ""
         )
-        return (
+        return found, (
             f"ambiguous: the files were told apart by {prefix!r}, which the first 30 "
             f"characters of database {shown} also hold, so another database's file exported "
             "at the same time may be listed; check each file's name before restoring it"
@@ -204,6 +201,22 @@ def _own_files(
     if named and len(named) < len(new):
         return named, f"{len(new) - len(named)} other new files did not carry the database's name"
     return new, ""
+
+
+def _unsure(files: Sequence[str], database: str, namesakes: list[str] | None) -> str:
+    """Why ``files`` may not all be this export's own, or "": recorded files may one day be
+    deleted, so each must carry the database's name (RS names files after its first 30
+    characters) and none the longer name of another database that holds it."""
+    prefix = database[:30]
+    if not prefix or not all(prefix in f for f in files):
+        shown = ", ".join(clipped(f, 80) for f in files[:5])
+        return f"not every new file carries the database's name: {shown}"
+    if namesakes is None:
+        return "whether another database's files also carry its name is unknown"
+    for name in files:
+        if theirs := next((n for n in namesakes if n in name), None):
+            return f"{clipped(name, 80)} may be database {clipped(theirs, 40)!r}'s"
+    return ""
 
 
 def result_of(
