@@ -450,6 +450,8 @@ def test_a_manifest_naming_a_file_outside_its_folder_is_refused_whole(
         (("backup-7.rdb.gz",), [], "not every new file carries the database's name: backup-7"),
         (("orders-1.rdb.gz", "misc.rdb"), [], "not every new file carries the database's name"),
         (("orders-archive-2.rdb.gz",), ["orders-archive"], "may be database 'orders-archive'"),
+        # A namesake's files carry only its first 30 characters.
+        ((f"{'orders-' + 'x' * 23}-5.rdb.gz",), ["orders-" + "x" * 40], "may be database"),
         (("orders-1.rdb.gz",), None, "whether another database's files also carry its name"),
     ],
 )

@@ -123,7 +123,7 @@ class ExportJob(ActionJob[ExportState]):
         return outcome.fields()
 
     def _namesakes(self, state: ExportState) -> tuple[list[str] | None, str]:
-        """The other databases' names (first 30 characters) that hold this one's, None if
+        """The other databases' names whose first 30 characters hold this one's, None if
         unknown, and a note when there are any: RS names files after the first 30
         characters of the name, so their files may carry this one's too."""
         prefix = state.name[:30]
@@ -132,7 +132,7 @@ class ExportJob(ActionJob[ExportState]):
         except ExportError as exc:
             return None, f"whether another database's files also carry {prefix!r} is unknown: {exc}"
         found = sorted(
-            str(row.get("name"))[:30]
+            str(row.get("name"))
             for row in rows
             if row.get("uid") != state.uid and prefix in str(row.get("name"))[:30]
         )
@@ -214,7 +214,7 @@ def _unsure(files: Sequence[str], database: str, namesakes: list[str] | None) ->
     if namesakes is None:
         return "whether another database's files also carry its name is unknown"
     for name in files:
-        if theirs := next((n for n in namesakes if n in name), None):
+        if theirs := next((n for n in namesakes if n[:30] in name), None):
             return f"{clipped(name, 80)} may be database {clipped(theirs, 40)!r}'s"
     return ""
 
