@@ -74,7 +74,7 @@ def _export(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
                 write_record(
                     result_file, Result(**known, export_status="running", message="running")
                 )
-            spec = _load_spec(args, environ)
+            spec, drilled = _load_spec(args, environ)
             # The run's one deadline: every phase from here on spends it.
             deadline = Deadline(SystemClock(), spec.timeout_seconds)
             known.update(name=spec.name, location=spec.location.describe())
@@ -94,7 +94,7 @@ def _export(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
                 report=report, cleanup=cleanup,
             )  # fmt: skip
             job.run_id = args.run_id
-            job.drilled = _drilled(args, spec)
+            job.drilled = drilled
             job.run()
 
     def interrupted(exc: InterruptedExportError) -> InterruptedExportError:
@@ -124,17 +124,9 @@ def _export(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     )  # fmt: skip
 
 
-def _drilled(args: argparse.Namespace, spec: ExportSpec) -> bool:
-    """Whether the exports file (--config) drills this export: then, as in the stack, its
-    drill and not this run proves its files, so nothing is pruned before the drill ran."""
-    if args.config is None or spec.retention is None:
-        return False
-    from redis_enterprise_export.spec.config import load_config
-
-    return any(drill.export == spec.name for drill in load_config(args.config).drills)
-
-
-def _load_spec(args: argparse.Namespace, environ: Mapping[str, str]) -> ExportSpec:
+def _load_spec(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[ExportSpec, bool]:
+    """The export's spec, and whether the exports file (--config) drills it: then, as in
+    the stack, its drill and not this run proves its files."""
     if args.config is not None:
         from redis_enterprise_export.spec.config import load_config
 
@@ -142,7 +134,7 @@ def _load_spec(args: argparse.Namespace, environ: Mapping[str, str]) -> ExportSp
         names = [e.name for e in config.exports]
         for spec in config.exports:
             if spec.name == args.name:
-                return spec
+                return spec, any(drill.export == spec.name for drill in config.drills)
         raise ConfigError("--name", args.name, "one of " + ", ".join(names), where=str(args.config))
     if args.spec is not None:
         where = str(args.spec)
@@ -155,7 +147,7 @@ def _load_spec(args: argparse.Namespace, environ: Mapping[str, str]) -> ExportSp
     else:
         raise ConfigError("spec", None, f"--config and --name, --spec FILE, or ${SPEC_ENV}")
     try:
-        return unpack_spec(json.loads(text), environ)
+        return unpack_spec(json.loads(text), environ), False
     except ConfigError as exc:
         raise exc.within(where) from None
     except (ValueError, KeyError, TypeError, RecursionError) as exc:

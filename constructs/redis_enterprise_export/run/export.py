@@ -197,24 +197,29 @@ def _own_files(
         return None, after.why_not or before.why_not
     if not new:
         return None, "no new or changed file appeared in the location during the export"
-    named = tuple(f for f in new if database and database[:30] in f)
+    named = tuple(f for f in new if _carries(f, database))
     if named and len(named) < len(new):
         return named, f"{len(new) - len(named)} other new files did not carry the database's name"
     return new, ""
+
+
+def _carries(file: str, database: str) -> bool:
+    """Whether ``file``'s name carries ``database``'s, as RS names files: its first 30
+    characters."""
+    return bool(database) and database[:30] in file
 
 
 def _unsure(files: Sequence[str], database: str, namesakes: list[str] | None) -> str:
     """Why ``files`` may not all be this export's own, or "": recorded files may one day be
     deleted, so each must carry the database's name (RS names files after its first 30
     characters) and none the longer name of another database that holds it."""
-    prefix = database[:30]
-    if not prefix or not all(prefix in f for f in files):
+    if not all(_carries(f, database) for f in files):
         shown = ", ".join(clipped(f, 80) for f in files[:5])
         return f"not every new file carries the database's name: {shown}"
     if namesakes is None:
         return "whether another database's files also carry its name is unknown"
     for name in files:
-        if theirs := next((n for n in namesakes if n[:30] in name), None):
+        if theirs := next((n for n in namesakes if _carries(name, n)), None):
             return f"{clipped(name, 80)} may be database {clipped(theirs, 40)!r}'s"
     return ""
 
